@@ -1,0 +1,110 @@
+#!/usr/bin/env node
+/** The command line: parse, validate, call the library, map errors to one line and an exit code. */
+import { Command, CommanderError, Option } from 'commander';
+import { runCommand } from './commands/run.js';
+import { DEFAULTS } from './shared/config.js';
+import { ConfigError, EXIT } from './shared/errors.js';
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+const RUN_HELP = `
+Examples:
+  # caption every image in a folder (the key comes from the environment only)
+  export DASHSCOPE_API_KEY=sk-...
+  omni-batch run --input ./photos --prompt "Write one caption for {{file.name}}" --out captions.csv
+
+  # the same from a job file, and a dry run that needs no key and sends nothing
+  omni-batch run jobs/caption-images.yaml
+  omni-batch run jobs/caption-images.yaml --dry-run
+
+  # label rows of a CSV manifest (text only), asking a follow-up question in the same conversation
+  omni-batch run --manifest reviews.csv --prompt "Sentiment of: {{row.review}}" \\
+    --follow-up "Now in one word." --out labels.jsonl
+
+Template variables (only these; an unknown one stops the run before any call):
+  {{file.name}} {{file.relPath}} {{file.dir}} {{file.ext}} {{media.kind}} {{media.durationSec}} {{row.<column>}}
+
+Output: one row per discovered file (status ok, failed or skipped) in CSV or JSONL, written as files finish,
+plus <out>.totals.json beside it. Run the same command again to resume: files with an ok row are not sent
+again, failed ones are retried. Ctrl-C once finishes the files in flight; twice stops at once.
+
+Exit codes: 0 every file has a row (some may be failed or skipped), 2 bad flags/job file/template,
+3 the API refused the key (401) or the model (404), 4 the output cannot be written, 130 interrupted.
+`;
+
+export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCommand>[2], setExit: (code: number) => void): Command {
+  const program = new Command();
+  program
+    .name('omni-batch')
+    .description("Send folders of images, audio, video and text through Alibaba's Qwen-Omni models; one result row per file.")
+    .showHelpAfterError('(run omni-batch run --help for the flags and examples)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
+
+  program
+    .command('run')
+    .description('process every file of the inputs (or every manifest row) in this process, resumably')
+    .argument('[job-file]', 'a YAML job file (see jobs/); flags override its fields')
+    .addOption(new Option('-i, --input <dir|glob>', 'folder, file or glob to scan (repeatable)').argParser(collect))
+    .option('-m, --manifest <file>', 'CSV or JSONL manifest: a path, url or frames column per row, other columns for {{row.*}}')
+    .option('-p, --prompt <text>', 'prompt template for each file')
+    .option('--prompt-file <file>', 'read the prompt template from a file')
+    .option('--system <text>', 'system prompt (a template too)')
+    .addOption(new Option('--follow-up <text>', 'a further question in the same conversation (repeatable)').argParser(collect))
+    .option('-o, --out <file>', `output file, .csv or .jsonl (default ${DEFAULTS.out})`)
+    .option('--format <csv|jsonl>', 'output format (default: from the extension)')
+    .option('--model <name>', `model (default ${DEFAULTS.model})`)
+    .option('--region <cn|intl|us>', 'DashScope region: Beijing (default), Singapore, US')
+    .option('--base-url <url>', 'API base URL (overrides --region; env DASHSCOPE_BASE_URL too)')
+    .option('-c, --concurrency <n>', `requests in flight at once (default ${DEFAULTS.concurrency})`)
+    .option('--max-files <n>', 'stop discovering after n files')
+    .option('--idle-timeout <sec>', `abort and retry a stream that sends nothing for this long (default ${DEFAULTS.idleTimeoutSec})`)
+    .option('--retries <n>', `retries for rate limits, 5xx, timeouts and cut streams (default ${DEFAULTS.retries})`)
+    .option('--dry-run', 'show what would be sent; needs no key, sends and writes nothing')
+    .addHelpText('after', RUN_HELP)
+    .action(async (jobFile: string | undefined, opts: Record<string, unknown>) => {
+      const flags = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+      setExit(await run(jobFile, flags, io));
+    });
+  return program;
+}
+
+export async function main(argv: string[], io: Parameters<typeof runCommand>[2]): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram(runCommand, io, (c) => (code = c));
+  try {
+    if (argv.length === 0) {
+      program.outputHelp();
+      return EXIT.config;
+    }
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.config;
+    if (err instanceof ConfigError) {
+      io.err(`omni-batch: ${err.message}`);
+      return err.exitCode;
+    }
+    io.err(`omni-batch: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    return EXIT.internal;
+  }
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url === (await import('node:url')).pathToFileURL((await import('node:fs')).realpathSync(process.argv[1])).href;
+if (isMain) {
+  const code = await main(process.argv.slice(2), {
+    out: (t) => process.stdout.write(`${t}\n`),
+    err: (t) => process.stderr.write(`${t}\n`),
+    env: process.env,
+    cwd: process.cwd(),
+    onSignal: (handler) => {
+      process.on('SIGINT', handler);
+      process.on('SIGTERM', handler);
+      return () => {
+        process.off('SIGINT', handler);
+        process.off('SIGTERM', handler);
+      };
+    },
+  });
+  process.exitCode = code;
+}

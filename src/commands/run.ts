@@ -1,0 +1,93 @@
+/** `omni-batch run`: resolve the config, run the in-process engine, print what happened. Thin on purpose. */
+import { resolveConfig, type Flags, type RunConfig } from '../shared/config.js';
+import { EXIT } from '../shared/errors.js';
+import type { Job } from '../shared/job.js';
+import type { Totals } from '../shared/output/totals.js';
+import { startRun, type RunResult } from '../shared/queue/in-process.js';
+import type { Row } from '../shared/row.js';
+
+export interface Io {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+  /** Installs Ctrl-C / SIGTERM handling; returns a function that removes it. */
+  readonly onSignal?: (handler: () => void) => () => void;
+}
+
+const kb = (n: number | undefined) => (n === undefined ? '' : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1024 / 1024).toFixed(1)} MB`);
+
+function describeJob(job: Job): string {
+  const f = job.facts;
+  const facts = [kb(f.bytes), f.width && f.height ? `${f.width}x${f.height}` : '', f.durationSec !== undefined ? `${f.durationSec.toFixed(1)} s` : '']
+    .filter(Boolean)
+    .join(', ');
+  const media = job.media ? (job.media.type === 'frames' ? `video (${job.media.frames.length} frames)` : job.media.type.replace('_file', '')) : 'text';
+  const prompts = job.prompts.map((p) => JSON.stringify(p.length > 80 ? `${p.slice(0, 77)}...` : p)).join(' -> ');
+  return `would send  ${media.padEnd(18)} ${job.path}${facts ? `  [${facts}]` : ''}\n            prompt: ${prompts}`;
+}
+
+function describeRow(row: Row): string {
+  return `${row.status === 'skipped' ? 'would skip' : 'would fail'}  ${row.kind.padEnd(18)} ${row.path}\n            ${row.error_code}: ${row.error_message}`;
+}
+
+function summary(cfg: RunConfig, totals: Totals): string {
+  const t = totals;
+  const lines = [
+    '',
+    `omni-batch: ${t.rows} rows in ${cfg.out}: ${t.byStatus.ok} ok, ${t.byStatus.failed} failed, ${t.byStatus.skipped} skipped`,
+  ];
+  if (t.run) {
+    lines.push(
+      `  this run: ${t.run.discovered} files found, ${t.run.rowsWritten} rows written, ${t.run.alreadyDone} already done, ${t.run.apiRequests} API requests, ${(t.run.wallMs / 1000).toFixed(1)} s`,
+    );
+  }
+  const tk = t.tokens;
+  lines.push(
+    `  tokens: ${tk.total_tokens} (prompt ${tk.prompt_tokens}: text ${tk.text_tokens}, image ${tk.image_tokens}, audio ${tk.audio_tokens}, video ${tk.video_tokens}; completion ${tk.completion_tokens})`,
+  );
+  lines.push(`  cost: ${t.currency ? `${t.cost.toFixed(6)} ${t.currency}` : 'unknown (no price for this model)'}${t.rowsWithoutPrice ? ` (+${t.rowsWithoutPrice} rows without a price)` : ''}`);
+  const errors = Object.entries(t.errors).sort((a, b) => b[1] - a[1]);
+  if (errors.length) lines.push(`  reasons: ${errors.map(([code, n]) => `${code} ${n}`).join(', ')}`);
+  lines.push(`  totals: ${cfg.totalsPath}`);
+  if (t.byStatus.failed > 0) lines.push('  rerun the same command to retry the failed rows (ok rows are kept and not paid for again)');
+  return lines.join('\n');
+}
+
+export async function runCommand(jobFile: string | undefined, flags: Flags, io: Io): Promise<number> {
+  const cfg = await resolveConfig(jobFile, flags, io.env, io.cwd);
+  const apiKey = io.env.DASHSCOPE_API_KEY?.trim() || undefined;
+  const { control, done } = startRun(cfg, cfg.dryRun ? undefined : apiKey, {
+    log: (line) => io.err(`omni-batch: ${line}`),
+    onRow: (row) => {
+      if (cfg.dryRun) io.out(describeRow(row));
+      else if (row.status === 'failed') io.err(`omni-batch: failed ${row.path}: ${row.error_code}: ${row.error_message}`);
+    },
+    onPlanned: (job) => io.out(describeJob(job)),
+  });
+  let signals = 0;
+  const removeSignal = io.onSignal?.(() => {
+    signals++;
+    if (signals === 1) {
+      io.err('omni-batch: stopping: finishing the files in flight and writing them (Ctrl-C again to stop at once)');
+      control.drain();
+    } else {
+      io.err('omni-batch: stopping now; rerun the same command to finish');
+      control.abortNow();
+    }
+  });
+  let result: RunResult;
+  try {
+    result = await done;
+  } finally {
+    removeSignal?.();
+  }
+  if (cfg.dryRun) {
+    io.out(`\nomni-batch: dry run: ${result.planned} files planned for ${cfg.model} at ${cfg.baseURL}; nothing was sent and nothing was written`);
+    return EXIT.ok;
+  }
+  if (result.totals) io.out(summary(cfg, result.totals));
+  if (result.fatal) io.err(`omni-batch: ${result.fatal}`);
+  if (result.interrupted) io.err('omni-batch: interrupted; rerun the same command to finish the remaining files');
+  return result.exitCode;
+}

@@ -1,0 +1,58 @@
+/** What discovery hands to planning: one item per future row. */
+import path from 'node:path';
+import type { ErrorCode } from '../shared/errors.js';
+
+/** Where media bytes come from: a local file (absolute path) or a URL passed through untouched. */
+export type Source = { readonly file: string } | { readonly url: string };
+
+export type ItemMedia =
+  /** One file or URL; its kind is decided by classification. */
+  | { readonly type: 'single'; readonly source: Source }
+  /** A frame list sent as one `video` part. */
+  | { readonly type: 'frames'; readonly frames: readonly Source[] };
+
+/** Values of the {{file.*}} template variables. */
+export interface FileVars {
+  readonly name: string;
+  readonly relPath: string;
+  readonly dir: string;
+  readonly ext: string;
+}
+
+export interface Item {
+  /** The row's `path`: relative to the working directory, a URL, or `manifest#row` for rows without one file. */
+  readonly path: string;
+  readonly file: FileVars;
+  /** Undefined for a text-only manifest row. */
+  readonly media: ItemMedia | undefined;
+  /** Manifest columns for {{row.*}}; undefined for scanned files. */
+  readonly row: Readonly<Record<string, string>> | undefined;
+  /** Discovery already decided this item gets a `skipped` row (a broken or escaping symlink). */
+  readonly skip?: { readonly code: ErrorCode; readonly message: string };
+}
+
+/** The path a user would type from the working directory (absolute when outside it). */
+export function displayPath(abs: string, cwd: string): string {
+  const rel = path.relative(cwd, abs);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel.split(path.sep).join('/') : abs;
+}
+
+export function fileVars(relPath: string): FileVars {
+  const posix = relPath.split(path.sep).join('/');
+  const slash = posix.lastIndexOf('/');
+  const name = posix.slice(slash + 1);
+  const dot = name.lastIndexOf('.');
+  return { name, relPath: posix, dir: slash >= 0 ? posix.slice(0, slash) : '', ext: dot > 0 ? name.slice(dot + 1) : '' };
+}
+
+export function urlFileVars(url: string): FileVars {
+  let pathname = url;
+  try {
+    pathname = decodeURIComponent(new URL(url).pathname);
+  } catch {
+    // keep the raw text
+  }
+  return fileVars(pathname.replace(/^\/+/, ''));
+}
+
+export const NO_FILE: FileVars = { name: '', relPath: '', dir: '', ext: '' };

@@ -1,0 +1,332 @@
+/**
+ * The run configuration: the job-file schema, the flags that override it, and every default in one place.
+ * Everything is validated once, here, with messages that name the field, what was expected and what arrived.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+import { modelInfo, KNOWN_MODELS } from './models.js';
+
+/** Documented DashScope OpenAI-compatible base URLs; a key works only in its own region. */
+export const REGIONS = {
+  cn: 'https://dashscope.aliyuncs.com/compatible-mode/v1',
+  intl: 'https://dashscope-intl.aliyuncs.com/compatible-mode/v1',
+  us: 'https://dashscope-us.aliyuncs.com/compatible-mode/v1',
+} as const;
+export type Region = keyof typeof REGIONS;
+
+/** Every default, in one place. */
+export const DEFAULTS = {
+  /** The model asked when none is named. */
+  model: 'qwen-omni-turbo',
+  /** Beijing. */
+  region: 'cn',
+  /** Requests in flight at once. The account allows about 1 request per second, so more buys little. */
+  concurrency: 4,
+  /** Seconds a stream may send nothing before it is aborted and retried. */
+  idleTimeoutSec: 60,
+  /** Retries after the first attempt for rate limits, 5xx, timeouts and cut streams. */
+  retries: 5,
+  /** First backoff step; doubles each retry, with full jitter. */
+  retryBaseMs: 1_000,
+  /** Longest single backoff, unless the server's Retry-After asks for more. */
+  retryMaxMs: 60_000,
+  /** Output file when none is named. */
+  out: 'omni-batch-results.csv',
+} as const satisfies {
+  model: string;
+  region: Region;
+  concurrency: number;
+  idleTimeoutSec: number;
+  retries: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  out: string;
+};
+
+const stringList = z.union([z.string().min(1), z.array(z.string().min(1))]).transform((v) => (Array.isArray(v) ? v : [v]));
+const positiveInt = (max: number) => z.number().int().min(1).max(max);
+
+/** The job file (YAML). Paths inside it are relative to the job file's folder. */
+export const JobFileSchema = z
+  .object({
+    /** Folders or globs to scan. */
+    inputs: stringList.optional(),
+    /** Globs (relative to each input folder) a file must match; default every file. */
+    include: stringList.optional(),
+    /** Globs (relative to each input folder) that remove files. */
+    exclude: stringList.optional(),
+    /** A CSV or JSONL manifest of items (path, url or frames per row, plus columns for {{row.*}}). */
+    manifest: z.string().min(1).optional(),
+    /** The prompt template for turn 1. */
+    prompt: z.string().min(1).optional(),
+    /** A file holding the prompt template. */
+    promptFile: z.string().min(1).optional(),
+    /** System prompt (a template as well). */
+    system: z.string().min(1).optional(),
+    /** Follow-up prompts, asked in the same conversation after the first answer. */
+    followUps: z.array(z.string().min(1)).optional(),
+    model: z.string().min(1).optional(),
+    region: z.enum(['cn', 'intl', 'us']).optional(),
+    baseUrl: z.url().optional(),
+    concurrency: positiveInt(256).optional(),
+    maxFiles: positiveInt(Number.MAX_SAFE_INTEGER).optional(),
+    idleTimeoutSec: z.number().positive().max(3600).optional(),
+    retries: z.number().int().min(0).max(20).optional(),
+    retryBaseMs: z.number().int().min(0).max(600_000).optional(),
+    retryMaxMs: z.number().int().min(0).max(3_600_000).optional(),
+    output: z
+      .union([
+        z.string().min(1),
+        z.object({ path: z.string().min(1), format: z.enum(['csv', 'jsonl']).optional() }).strict(),
+      ])
+      .optional(),
+  })
+  .strict();
+
+export type JobFile = z.infer<typeof JobFileSchema>;
+
+/** Flags as the CLI parsed them (strings already coerced where commander can). */
+export interface Flags {
+  input?: string[];
+  manifest?: string;
+  prompt?: string;
+  promptFile?: string;
+  system?: string;
+  followUp?: string[];
+  out?: string;
+  format?: string;
+  model?: string;
+  baseUrl?: string;
+  region?: string;
+  concurrency?: string;
+  maxFiles?: string;
+  idleTimeout?: string;
+  retries?: string;
+  dryRun?: boolean;
+}
+
+export type OutputFormat = 'csv' | 'jsonl';
+
+/** The one validated configuration a run works from. All paths are absolute. */
+export interface RunConfig {
+  /** Folders or globs, absolute. */
+  readonly inputs: readonly string[];
+  readonly include: readonly string[];
+  readonly exclude: readonly string[];
+  readonly manifest: string | undefined;
+  readonly prompt: string;
+  readonly system: string | undefined;
+  readonly followUps: readonly string[];
+  readonly model: string;
+  readonly baseURL: string;
+  readonly concurrency: number;
+  readonly maxFiles: number | undefined;
+  readonly idleTimeoutMs: number;
+  readonly retries: number;
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  readonly out: string;
+  readonly format: OutputFormat;
+  /** `captions.csv` -> `captions.totals.json`. */
+  readonly totalsPath: string;
+  readonly dryRun: boolean;
+  /** Where relative paths in rows are measured from (the working directory). */
+  readonly cwd: string;
+}
+
+/** Formats zod issues as `<where>: field "a.b": expected X, received Y` lines. */
+export function formatIssues(where: string, error: z.ZodError, knownKeys: readonly string[] = []): string {
+  return error.issues
+    .map((issue) => {
+      const field = issue.path.length ? issue.path.join('.') : '(top level)';
+      if (issue.code === 'unrecognized_keys') {
+        return issue.keys
+          .map((key) => {
+            const hint = closest(key, knownKeys);
+            return `${where}: unknown field "${[...issue.path, key].join('.')}"${hint ? ` (did you mean "${hint}"?)` : ''}`;
+          })
+          .join('\n');
+      }
+      const received = 'input' in issue ? describe(issue.input) : 'nothing';
+      const expected = issue.code === 'invalid_type' ? `expected ${issue.expected}` : issue.message.replace(/^Invalid (input|option): /, '');
+      return `${where}: field "${field}": ${expected}, received ${received}`;
+    })
+    .join('\n');
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  const text = JSON.stringify(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = candidate;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length] ?? 0;
+}
+
+/** Reads and validates a YAML job file. */
+export async function readJobFile(file: string): Promise<JobFile> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${file}: cannot read the job file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  let data: unknown;
+  try {
+    data = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new ConfigError(`${file}: expected a mapping of fields (inputs, prompt, output, ...), received ${describe(data)}`);
+  }
+  const parsed = JobFileSchema.safeParse(data, { reportInput: true });
+  if (!parsed.success) throw new ConfigError(formatIssues(file, parsed.error, Object.keys(JobFileSchema.shape)));
+  return parsed.data;
+}
+
+function intFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(`--${name}: expected a whole number from ${min} to ${max}, received ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+function numberFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+    throw new ConfigError(`--${name}: expected a number from ${min} to ${max}, received ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+function formatOf(out: string, explicit: string | undefined, where: string): OutputFormat {
+  if (explicit !== undefined) {
+    if (explicit !== 'csv' && explicit !== 'jsonl') throw new ConfigError(`${where}: expected csv or jsonl, received ${JSON.stringify(explicit)}`);
+    return explicit;
+  }
+  const ext = path.extname(out).toLowerCase();
+  if (ext === '.jsonl' || ext === '.ndjson') return 'jsonl';
+  if (ext === '.csv') return 'csv';
+  throw new ConfigError(`${out}: cannot tell the output format from the extension "${ext}"; use .csv or .jsonl, or pass --format csv|jsonl`);
+}
+
+/** `captions.csv` -> `captions.totals.json` beside it. */
+export function totalsPathFor(out: string): string {
+  const ext = path.extname(out);
+  return `${out.slice(0, out.length - ext.length)}.totals.json`;
+}
+
+/**
+ * Merges a job file (optional) with flags into one RunConfig. Flags win over the job file; the job file wins over
+ * DASHSCOPE_BASE_URL; that wins over the default region. Job-file paths are relative to the job file's folder,
+ * flag paths to the working directory.
+ */
+export async function resolveConfig(jobFilePath: string | undefined, flags: Flags, env: NodeJS.ProcessEnv, cwd: string): Promise<RunConfig> {
+  const job: JobFile = jobFilePath ? await readJobFile(path.resolve(cwd, jobFilePath)) : {};
+  const jobDir = jobFilePath ? path.dirname(path.resolve(cwd, jobFilePath)) : cwd;
+  const fromJob = (p: string) => path.resolve(jobDir, p);
+  const fromCwd = (p: string) => path.resolve(cwd, p);
+
+  const inputs = flags.input?.length ? flags.input.map(fromCwd) : (job.inputs ?? []).map(fromJob);
+  const manifest = flags.manifest !== undefined ? fromCwd(flags.manifest) : job.manifest !== undefined ? fromJob(job.manifest) : undefined;
+  if (inputs.length === 0 && manifest === undefined) {
+    throw new ConfigError('nothing to process: give --input DIR|GLOB (repeatable) or --manifest FILE, or a job file with inputs/manifest');
+  }
+
+  let prompt: string | undefined;
+  if (flags.prompt !== undefined) prompt = flags.prompt;
+  else if (flags.promptFile !== undefined) prompt = await readPromptFile(fromCwd(flags.promptFile), '--prompt-file');
+  else if (job.prompt !== undefined) prompt = job.prompt;
+  else if (job.promptFile !== undefined) prompt = await readPromptFile(fromJob(job.promptFile), `${jobFilePath}: field "promptFile"`);
+  if (flags.prompt !== undefined && flags.promptFile !== undefined) throw new ConfigError('--prompt and --prompt-file: give one, not both');
+  if (job.prompt !== undefined && job.promptFile !== undefined) throw new ConfigError(`${jobFilePath}: fields "prompt" and "promptFile": give one, not both`);
+  if (prompt === undefined || prompt.trim() === '') throw new ConfigError('no prompt: give --prompt TEXT or --prompt-file FILE, or "prompt" in the job file');
+
+  const model = flags.model ?? job.model ?? DEFAULTS.model;
+  if (!modelInfo(model)) {
+    throw new ConfigError(`--model: unknown model ${JSON.stringify(model)}; expected one of ${KNOWN_MODELS.join(', ')} (or a -latest / dated snapshot of one)`);
+  }
+
+  let region: Region | undefined;
+  if (flags.region !== undefined) {
+    if (!(flags.region in REGIONS)) throw new ConfigError(`--region: expected cn, intl or us, received ${JSON.stringify(flags.region)}`);
+    region = flags.region as Region;
+  }
+  const envBase = env.DASHSCOPE_BASE_URL?.trim() ? env.DASHSCOPE_BASE_URL.trim() : undefined;
+  const baseURL =
+    flags.baseUrl ?? (region ? REGIONS[region] : undefined) ?? job.baseUrl ?? (job.region ? REGIONS[job.region] : undefined) ?? envBase ?? REGIONS[DEFAULTS.region];
+  try {
+    const u = new URL(baseURL);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('protocol');
+  } catch {
+    throw new ConfigError(`--base-url: expected an http(s) URL, received ${JSON.stringify(baseURL)}`);
+  }
+
+  const outRaw = flags.out !== undefined ? fromCwd(flags.out) : typeof job.output === 'string' ? fromJob(job.output) : job.output ? fromJob(job.output.path) : fromCwd(DEFAULTS.out);
+  const format = formatOf(
+    outRaw,
+    flags.format ?? (typeof job.output === 'object' ? job.output.format : undefined),
+    flags.format !== undefined ? '--format' : `${jobFilePath}: field "output.format"`,
+  );
+
+  const retryBaseMs = job.retryBaseMs ?? DEFAULTS.retryBaseMs;
+  return {
+    inputs,
+    include: job.include ?? [],
+    exclude: job.exclude ?? [],
+    manifest,
+    prompt,
+    system: flags.system ?? job.system,
+    followUps: flags.followUp?.length ? flags.followUp : (job.followUps ?? []),
+    model,
+    baseURL,
+    concurrency: intFlag('concurrency', flags.concurrency, 1, 256) ?? job.concurrency ?? DEFAULTS.concurrency,
+    maxFiles: intFlag('max-files', flags.maxFiles, 1, Number.MAX_SAFE_INTEGER) ?? job.maxFiles,
+    idleTimeoutMs: Math.round((numberFlag('idle-timeout', flags.idleTimeout, 0.001, 3600) ?? job.idleTimeoutSec ?? DEFAULTS.idleTimeoutSec) * 1000),
+    retries: intFlag('retries', flags.retries, 0, 20) ?? job.retries ?? DEFAULTS.retries,
+    retryBaseMs,
+    retryMaxMs: Math.max(job.retryMaxMs ?? DEFAULTS.retryMaxMs, retryBaseMs),
+    out: outRaw,
+    format,
+    totalsPath: totalsPathFor(outRaw),
+    dryRun: flags.dryRun ?? false,
+    cwd,
+  };
+}
+
+async function readPromptFile(file: string, where: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${where}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+}

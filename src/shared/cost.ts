@@ -1,0 +1,16 @@
+/** Cost of a row from its usage and the model's price table. */
+import type { Prices } from './models.js';
+import type { Usage } from './row.js';
+
+/**
+ * @param afterMedia whether the request carried image, audio or video (output text is priced higher then)
+ * @returns cost in `prices.currency`, or null when the model has no price
+ */
+export function costOf(usage: Usage, prices: Prices | undefined, afterMedia: boolean): number | null {
+  if (!prices) return null;
+  const input =
+    usage.text_tokens * prices.inputText + usage.audio_tokens * prices.inputAudio + (usage.image_tokens + usage.video_tokens) * prices.inputImageVideo;
+  const output = usage.completion_tokens * (afterMedia ? prices.outputTextAfterMedia : prices.outputText);
+  // Prices are per 1,000 tokens; round away float noise below a millionth of a fen.
+  return Math.round(((input + output) / 1000) * 1e8) / 1e8;
+}

@@ -1,0 +1,101 @@
+/**
+ * The error taxonomy. Every failed or skipped row carries one of these codes.
+ *
+ * Retried (with backoff): rate_limited, server_error, network_error, timeout, stream_incomplete.
+ * Final for the file:     everything else.
+ * Fatal for the whole run: auth_failed, model_not_found (every other file would fail the same way).
+ */
+export const ERROR_CODES = {
+  // The API said no for this request.
+  auth_failed: 'the API key was refused (401): wrong key, or a key of another region',
+  access_denied: 'the account may not use this model (403)',
+  model_not_found: 'the model does not exist (404)',
+  bad_request: 'the API refused the request (400)',
+  moderation_blocked: 'the input or output failed content inspection',
+  rate_limited: 'rate limited (429)',
+  server_error: 'the API failed (5xx)',
+  network_error: 'the connection failed',
+  timeout: 'no data arrived within the idle timeout',
+  stream_incomplete: 'the stream ended without finish_reason or usage',
+  // Our checks before any API call.
+  unsupported_type: 'not a file kind the model takes',
+  unsupported_format: 'a format the API does not take as it is',
+  too_large: 'larger than the model accepts',
+  too_long: 'longer than the model accepts',
+  too_short: 'shorter than the model accepts',
+  too_small: 'an image side is too small',
+  bad_aspect: 'the image aspect ratio is too extreme',
+  too_many_frames: 'the frame list is outside the accepted count',
+  media_unreadable: 'the file could not be read as media',
+  file_unreadable: 'the file could not be read',
+  symlink_escapes_root: 'a symlink that points outside the input root',
+  symlink_broken: 'a symlink whose target is missing or loops',
+  template_error: 'the prompt template could not be rendered for this item',
+  manifest_row_invalid: 'the manifest row could not be used',
+  interrupted: 'the run was stopped before this file finished',
+  internal_error: 'an unexpected error inside omni-batch (a bug: please report it with this message)',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+const RETRIED: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'rate_limited',
+  'server_error',
+  'network_error',
+  'timeout',
+  'stream_incomplete',
+]);
+
+const FATAL_FOR_RUN: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['auth_failed', 'model_not_found']);
+
+export function isRetried(code: ErrorCode): boolean {
+  return RETRIED.has(code);
+}
+
+export function isFatalForRun(code: ErrorCode): boolean {
+  return FATAL_FOR_RUN.has(code);
+}
+
+/** An error with a stable code that ends up in a row. */
+export class OmniError extends Error {
+  readonly code: ErrorCode;
+  /** Seconds the server asked us to wait (Retry-After), when it said. */
+  readonly retryAfterMs: number | undefined;
+  readonly status: number | undefined;
+
+  constructor(code: ErrorCode, message: string, opts: { retryAfterMs?: number | undefined; status?: number | undefined; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'OmniError';
+    this.code = code;
+    this.retryAfterMs = opts.retryAfterMs;
+    this.status = opts.status;
+  }
+}
+
+/**
+ * A problem with the run's configuration (flags, job file, template, output path).
+ * The CLI prints its message as one line and exits with `exitCode`.
+ */
+export class ConfigError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode: number = EXIT.config) {
+    super(message);
+    this.name = 'ConfigError';
+    this.exitCode = exitCode;
+  }
+}
+
+/** Exit codes scripts can rely on (documented in --help). */
+export const EXIT = {
+  ok: 0,
+  /** Unexpected internal error. */
+  internal: 1,
+  /** Bad flags, job file, template or manifest. */
+  config: 2,
+  /** The API refused the key (401) or the model (404): nothing could succeed. */
+  api: 3,
+  /** The output or totals file could not be written. */
+  output: 4,
+  /** Stopped by Ctrl-C / SIGTERM; rerun the same command to finish. */
+  interrupted: 130,
+} as const;

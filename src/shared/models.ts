@@ -1,0 +1,157 @@
+/**
+ * Per-model facts in one table: input limits, token rules and prices.
+ * Code asks this table; it never hard-codes 40 s or 80 frames. Source: ../shared/qwen-omni/API.md.
+ */
+
+export interface ModelLimits {
+  /** Image: each side must be larger than this many pixels. */
+  readonly imageMinSidePx: number;
+  /** Image: the longer side divided by the shorter may not exceed this. */
+  readonly imageMaxAspect: number;
+  /** Image: raw file size cap in bytes. */
+  readonly imageMaxBytes: number;
+  /** Audio: raw file size cap in bytes. */
+  readonly audioMaxBytes: number;
+  /** Audio: longest accepted clip in seconds. */
+  readonly audioMaxSec: number;
+  /** Video file: raw size cap in bytes. */
+  readonly videoMaxBytes: number;
+  /** Video file: accepted duration range in seconds. */
+  readonly videoMinSec: number;
+  readonly videoMaxSec: number;
+  /** Video as an image list: accepted frame count range. */
+  readonly framesMin: number;
+  readonly framesMax: number;
+  /** A base64 data URL item (the whole encoded string) may not be longer than this. */
+  readonly dataUrlMaxChars: number;
+  /** Token windows. */
+  readonly contextTokens: number;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+}
+
+export interface TokenRules {
+  /** Image patch side in pixels: one token per f x f patch. */
+  readonly patchPx: number;
+  /** Audio tokens per second (clips under 1 s count as 1 s). */
+  readonly audioTokensPerSec: number;
+  /** Frames sampled per second of video. */
+  readonly videoFps: number;
+}
+
+/**
+ * Prices per 1,000 tokens in `currency`. `outputTextAfterMedia` applies when the request carried
+ * an image, audio or video part; `outputText` after text-only input.
+ */
+export interface Prices {
+  readonly currency: string;
+  readonly inputText: number;
+  readonly inputAudio: number;
+  readonly inputImageVideo: number;
+  readonly outputText: number;
+  readonly outputTextAfterMedia: number;
+  readonly outputAudio: number;
+}
+
+export interface ModelInfo {
+  readonly family: string;
+  readonly limits: ModelLimits;
+  readonly tokens: TokenRules;
+  /** Undefined when no list price is known: rows then carry an empty cost. */
+  readonly prices: Prices | undefined;
+  readonly voices: readonly string[];
+}
+
+const DATA_URL_MAX = 10_485_760;
+const MB = 1024 * 1024;
+
+const turboLimits: ModelLimits = {
+  imageMinSidePx: 10,
+  imageMaxAspect: 200,
+  imageMaxBytes: 10 * MB,
+  audioMaxBytes: 10 * MB,
+  audioMaxSec: 180,
+  videoMaxBytes: 150 * MB,
+  videoMinSec: 2,
+  videoMaxSec: 40,
+  framesMin: 4,
+  framesMax: 80,
+  dataUrlMaxChars: DATA_URL_MAX,
+  contextTokens: 32_768,
+  inputTokens: 30_720,
+  outputTokens: 2_048,
+};
+
+const turboVoices = ['Cherry', 'Serena', 'Ethan', 'Chelsie'] as const;
+
+/** Edit prices here: Beijing list prices, CNY per 1,000 tokens (API.md, "Rate limits and prices"). */
+export const MODELS = {
+  'qwen-omni-turbo': {
+    family: 'qwen-omni-turbo',
+    limits: turboLimits,
+    tokens: { patchPx: 28, audioTokensPerSec: 25, videoFps: 2 },
+    prices: {
+      currency: 'CNY',
+      inputText: 0.0004,
+      inputAudio: 0.025,
+      inputImageVideo: 0.0015,
+      outputText: 0.0016,
+      outputTextAfterMedia: 0.0045,
+      outputAudio: 0.05,
+    },
+    voices: turboVoices,
+  },
+  'qwen2.5-omni-7b': {
+    family: 'qwen2.5-omni-7b',
+    limits: turboLimits,
+    tokens: { patchPx: 28, audioTokensPerSec: 25, videoFps: 2 },
+    prices: {
+      currency: 'CNY',
+      inputText: 0.0006,
+      inputAudio: 0.038,
+      inputImageVideo: 0.002,
+      outputText: 0.0024,
+      outputTextAfterMedia: 0.006,
+      outputAudio: 0.076,
+    },
+    voices: turboVoices,
+  },
+  'qwen3-omni-flash': {
+    family: 'qwen3-omni-flash',
+    limits: {
+      ...turboLimits,
+      audioMaxBytes: 100 * MB,
+      audioMaxSec: 1200,
+      videoMaxBytes: 256 * MB,
+      videoMinSec: 2,
+      videoMaxSec: 150,
+      framesMin: 2,
+      framesMax: 128,
+      contextTokens: 65_536,
+      inputTokens: 49_152,
+      outputTokens: 16_384,
+    },
+    tokens: { patchPx: 32, audioTokensPerSec: 12.5, videoFps: 2 },
+    // Not listed in API.md: cost stays empty rather than guessed.
+    prices: undefined,
+    voices: [...turboVoices],
+  },
+} as const satisfies Record<string, ModelInfo>;
+
+export type ModelFamily = keyof typeof MODELS;
+
+/**
+ * Finds the table entry for a model name, including `-latest` and dated snapshots
+ * (`qwen-omni-turbo-2025-03-26`). Undefined for a model the table does not know.
+ */
+export function modelInfo(model: string): ModelInfo | undefined {
+  const families = Object.keys(MODELS) as ModelFamily[];
+  // Longest family name first so that a future `qwen3-omni-flash-realtime` entry would win over its prefix.
+  families.sort((a, b) => b.length - a.length);
+  for (const family of families) {
+    if (model === family || model.startsWith(`${family}-`)) return MODELS[family];
+  }
+  return undefined;
+}
+
+export const KNOWN_MODELS: readonly string[] = Object.keys(MODELS);

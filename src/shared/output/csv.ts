@@ -1,0 +1,22 @@
+/** CSV rows: RFC 4180 quoting by csv-stringify, read back by csv-parse. */
+import { createReadStream } from 'node:fs';
+import { parse } from 'csv-parse';
+import { stringify } from 'csv-stringify/sync';
+import type { FlatRecord } from '../row.js';
+import type { RowFormat } from './format.js';
+
+export const csvFormat: RowFormat = {
+  header(columns) {
+    return stringify([columns], { record_delimiter: '\n' });
+  },
+  line(rec: FlatRecord, columns) {
+    return stringify([columns.map((c) => rec[c] ?? '')], { record_delimiter: '\n' });
+  },
+  async *read(file) {
+    // A crash can cut the last line short; such a record is dropped (its file is redone by the next run).
+    const parser = createReadStream(file).pipe(
+      parse({ columns: true, relax_column_count: true, skip_empty_lines: true, skip_records_with_error: true, bom: true }),
+    );
+    for await (const rec of parser) yield rec as Record<string, unknown>;
+  },
+};

@@ -1,0 +1,18 @@
+import type { OutputFormat } from '../config.js';
+import type { FlatRecord } from '../row.js';
+import { csvFormat } from './csv.js';
+import { jsonlFormat } from './jsonl.js';
+
+/** How one output format writes a header and a row, and reads rows back. */
+export interface RowFormat {
+  /** The text that starts a new file ('' when the format has none). */
+  header(columns: readonly string[]): string;
+  /** One complete line (ending in a newline) for one row. */
+  line(rec: FlatRecord, columns: readonly string[]): string;
+  /** Every well-formed record in the file, in order. */
+  read(file: string): AsyncIterable<Record<string, unknown>>;
+}
+
+export function formatFor(format: OutputFormat): RowFormat {
+  return format === 'csv' ? csvFormat : jsonlFormat;
+}

@@ -1,0 +1,28 @@
+/** JSONL rows: one JSON object per line, the same flat columns as CSV. */
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { FlatRecord } from '../row.js';
+import type { RowFormat } from './format.js';
+
+export const jsonlFormat: RowFormat = {
+  header() {
+    return '';
+  },
+  line(rec: FlatRecord, columns) {
+    const ordered: FlatRecord = {};
+    for (const c of columns) ordered[c] = rec[c] ?? null;
+    return `${JSON.stringify(ordered)}\n`;
+  },
+  async *read(file) {
+    const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
+    for await (const line of lines) {
+      if (!line.trim()) continue;
+      try {
+        const rec: unknown = JSON.parse(line);
+        if (rec && typeof rec === 'object' && !Array.isArray(rec)) yield rec as Record<string, unknown>;
+      } catch {
+        // A line a crash cut short: dropped, its file is redone by the next run.
+      }
+    }
+  },
+};

@@ -1,0 +1,86 @@
+/** Totals over an output file's rows: counts by status and kind, every token field, cost, errors. */
+import { writeFile, rename } from 'node:fs/promises';
+import path from 'node:path';
+import { USAGE_FIELDS, emptyUsage, addUsage, type MediaKind, type Row, type RowStatus, type Usage } from '../row.js';
+
+export interface KindCounts {
+  files: number;
+  ok: number;
+  failed: number;
+  skipped: number;
+}
+
+export interface RunStats {
+  startedAt: string;
+  finishedAt: string;
+  wallMs: number;
+  /** Files this run discovered. */
+  discovered: number;
+  /** Files this run left alone because the output already had an `ok` row for the same id. */
+  alreadyDone: number;
+  /** Rows this run wrote. */
+  rowsWritten: number;
+  /** API requests this run made, retries included. */
+  apiRequests: number;
+  interrupted: boolean;
+}
+
+export interface Totals {
+  output: string;
+  rows: number;
+  byStatus: Record<RowStatus, number>;
+  byKind: Partial<Record<MediaKind, KindCounts>>;
+  tokens: Usage;
+  cost: number;
+  currency: string | null;
+  /** Rows with tokens but no price (a model missing from the price table). */
+  rowsWithoutPrice: number;
+  errors: Record<string, number>;
+  run?: RunStats;
+}
+
+export class TotalsAccumulator {
+  private rows = 0;
+  private readonly byStatus: Record<RowStatus, number> = { ok: 0, failed: 0, skipped: 0 };
+  private readonly byKind: Partial<Record<MediaKind, KindCounts>> = {};
+  private readonly tokens = emptyUsage();
+  private cost = 0;
+  private rowsWithoutPrice = 0;
+  private readonly errors: Record<string, number> = {};
+
+  add(row: Row): void {
+    this.rows++;
+    this.byStatus[row.status]++;
+    const k = (this.byKind[row.kind] ??= { files: 0, ok: 0, failed: 0, skipped: 0 });
+    k.files++;
+    k[row.status]++;
+    addUsage(this.tokens, row.usage);
+    if (row.cost !== null) this.cost += row.cost;
+    else if (row.usage.total_tokens > 0) this.rowsWithoutPrice++;
+    if (row.error_code) this.errors[row.error_code] = (this.errors[row.error_code] ?? 0) + 1;
+  }
+
+  result(output: string, currency: string | null): Totals {
+    const tokens = emptyUsage();
+    for (const f of USAGE_FIELDS) tokens[f] = this.tokens[f];
+    return {
+      output,
+      rows: this.rows,
+      byStatus: { ...this.byStatus },
+      byKind: structuredClone(this.byKind),
+      tokens,
+      // Sums of many small floats: round to what a price table can mean.
+      cost: Math.round(this.cost * 1e8) / 1e8,
+      currency,
+      rowsWithoutPrice: this.rowsWithoutPrice,
+      errors: { ...this.errors },
+    };
+  }
+}
+
+/** Written whole to a temporary file, then renamed, so a reader never sees half a totals file. */
+export async function writeTotals(file: string, totals: Totals): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
+  await writeFile(tmp, `${JSON.stringify(totals, null, 2)}\n`);
+  await rename(tmp, file);
+}

@@ -1,0 +1,169 @@
+/**
+ * `Row` is the one shape every writer writes and every reader (resume, later collect and retry) reads back.
+ * The flat column list is the same for CSV and JSONL.
+ */
+import type { ErrorCode } from './errors.js';
+
+export type RowStatus = 'ok' | 'failed' | 'skipped';
+export type MediaKind = 'image' | 'audio' | 'video' | 'text' | 'unknown';
+
+/** Token counts as the API reported them; the modality fields are the prompt side (input). */
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  text_tokens: number;
+  image_tokens: number;
+  audio_tokens: number;
+  video_tokens: number;
+}
+
+export const USAGE_FIELDS = [
+  'prompt_tokens',
+  'completion_tokens',
+  'total_tokens',
+  'text_tokens',
+  'image_tokens',
+  'audio_tokens',
+  'video_tokens',
+] as const satisfies readonly (keyof Usage)[];
+
+export function emptyUsage(): Usage {
+  return { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, text_tokens: 0, image_tokens: 0, audio_tokens: 0, video_tokens: 0 };
+}
+
+export function addUsage(into: Usage, more: Usage): Usage {
+  for (const f of USAGE_FIELDS) into[f] += more[f];
+  return into;
+}
+
+export interface Row {
+  /** Stable for the same content, prompts, model and options. */
+  id: string;
+  /** The file as the user would name it (relative to the working directory), a URL, or `manifest#row`. */
+  path: string;
+  kind: MediaKind;
+  status: RowStatus;
+  /** One answer per turn: the first prompt, then each follow-up. Missing turns are empty strings. */
+  answers: string[];
+  error_code: ErrorCode | '';
+  error_message: string;
+  model: string;
+  usage: Usage;
+  /** In the price table's currency; null when the model has no price or nothing was billed. */
+  cost: number | null;
+  /** API requests made for this row, retries included. */
+  attempts: number;
+  latency_ms: number | null;
+  ttft_ms: number | null;
+}
+
+/** `answer`, then `answer_2` ... one per follow-up turn. */
+export function answerColumns(turns: number): string[] {
+  const cols = ['answer'];
+  for (let i = 2; i <= turns; i++) cols.push(`answer_${i}`);
+  return cols;
+}
+
+export function columnsFor(turns: number): string[] {
+  return [
+    'id',
+    'path',
+    'kind',
+    'status',
+    ...answerColumns(turns),
+    'error_code',
+    'error_message',
+    'model',
+    ...USAGE_FIELDS,
+    'cost',
+    'attempts',
+    'latency_ms',
+    'ttft_ms',
+  ];
+}
+
+export type FlatRecord = Record<string, string | number | null>;
+
+/** Row -> flat record with exactly `columnsFor(turns)` keys. */
+export function flatten(row: Row, turns: number): FlatRecord {
+  const rec: FlatRecord = { id: row.id, path: row.path, kind: row.kind, status: row.status };
+  answerColumns(turns).forEach((col, i) => (rec[col] = row.answers[i] ?? ''));
+  rec.error_code = row.error_code;
+  rec.error_message = row.error_message;
+  rec.model = row.model;
+  for (const f of USAGE_FIELDS) rec[f] = row.usage[f];
+  rec.cost = row.cost;
+  rec.attempts = row.attempts;
+  rec.latency_ms = row.latency_ms;
+  rec.ttft_ms = row.ttft_ms;
+  return rec;
+}
+
+const STATUSES: readonly RowStatus[] = ['ok', 'failed', 'skipped'];
+const KINDS: readonly MediaKind[] = ['image', 'audio', 'video', 'text', 'unknown'];
+
+function num(v: unknown): number {
+  const n = typeof v === 'number' ? v : Number(v);
+  return Number.isFinite(n) ? n : 0;
+}
+
+function numOrNull(v: unknown): number | null {
+  if (v === null || v === undefined || v === '') return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : null;
+}
+
+/**
+ * A record read back from CSV (all strings) or JSONL -> Row. Returns undefined for a record that is not a row
+ * of ours (no id/path/status), e.g. a line a crash cut short.
+ */
+export function unflatten(rec: Record<string, unknown>): Row | undefined {
+  const status = rec.status;
+  if (typeof rec.id !== 'string' || !rec.id || typeof rec.path !== 'string' || !STATUSES.includes(status as RowStatus)) return undefined;
+  const answers: string[] = [];
+  if (typeof rec.answer === 'string') answers.push(rec.answer);
+  for (let i = 2; typeof rec[`answer_${i}`] === 'string'; i++) answers.push(rec[`answer_${i}`] as string);
+  const usage = emptyUsage();
+  for (const f of USAGE_FIELDS) usage[f] = num(rec[f]);
+  return {
+    id: rec.id,
+    path: rec.path,
+    kind: KINDS.includes(rec.kind as MediaKind) ? (rec.kind as MediaKind) : 'unknown',
+    status: status as RowStatus,
+    answers,
+    error_code: (typeof rec.error_code === 'string' ? rec.error_code : '') as ErrorCode | '',
+    error_message: typeof rec.error_message === 'string' ? rec.error_message : '',
+    model: typeof rec.model === 'string' ? rec.model : '',
+    usage,
+    cost: numOrNull(rec.cost),
+    attempts: num(rec.attempts),
+    latency_ms: numOrNull(rec.latency_ms),
+    ttft_ms: numOrNull(rec.ttft_ms),
+  };
+}
+
+/** A row for a file that got no answer: `skipped` (we chose not to send it) or `failed` (it could not be done). */
+export function rowWithoutAnswer(
+  base: { id: string; path: string; kind: MediaKind; model: string },
+  status: 'failed' | 'skipped',
+  code: ErrorCode,
+  message: string,
+  attempts = 0,
+): Row {
+  return {
+    id: base.id,
+    path: base.path,
+    kind: base.kind,
+    model: base.model,
+    status,
+    answers: [],
+    error_code: code,
+    error_message: message,
+    usage: emptyUsage(),
+    cost: null,
+    attempts,
+    latency_ms: null,
+    ttft_ms: null,
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * THE pipeline: Job -> Row. Both engines call this and nothing else: check the job fits the model, build the
+ * messages, stream each turn (with retries), and turn the outcome into a row.
+ */
+import type OpenAI from 'openai';
+import { costOf } from '../shared/cost.js';
+import { isFatalForRun, OmniError } from '../shared/errors.js';
+import type { Job } from '../shared/job.js';
+import { modelInfo } from '../shared/models.js';
+import type { PauseGate } from '../shared/rate-limit.js';
+import { addUsage, emptyUsage, rowWithoutAnswer, type Row } from '../shared/row.js';
+import { checkFits } from './fit.js';
+import { firstTurnMessages, nextTurn } from './messages.js';
+import { streamTurn, type TurnOptions } from './qwen-omni.js';
+import { GaveUp, withRetries, type RetryPolicy } from './retry.js';
+
+export interface WorkerContext {
+  readonly client: OpenAI;
+  readonly idleTimeoutMs: number;
+  readonly retry: RetryPolicy;
+  readonly gate: PauseGate;
+  /** Aborted on a hard stop: in-flight streams end and their jobs get no row. */
+  readonly signal: AbortSignal;
+  /** Called before every API request (for counting). */
+  readonly onRequest: () => void;
+}
+
+/** Raised for errors that end the whole run (401, unknown model): every other job would fail the same way. */
+export class RunFatalError extends Error {
+  constructor(readonly error: OmniError) {
+    super(error.message);
+  }
+}
+
+function undetailed(job: Job): TurnOptions['undetailedModality'] {
+  switch (job.media?.type) {
+    case 'image':
+      return 'image_tokens';
+    case 'audio':
+      return 'audio_tokens';
+    case 'video_file':
+    case 'frames':
+      return 'video_tokens';
+    default:
+      return 'text_tokens';
+  }
+}
+
+/** The reason a job would not be sent, or undefined when it would be (used by --dry-run too). */
+export function misfitRow(job: Job): Row | undefined {
+  const info = modelInfo(job.model);
+  if (!info) throw new Error(`no model table entry for ${job.model}`);
+  const misfit = checkFits(job, info.limits);
+  return misfit ? rowWithoutAnswer(job, 'skipped', misfit.code, misfit.message) : undefined;
+}
+
+/**
+ * Runs one job to its row. Throws RunFatalError for run-ending API errors, and OmniError('interrupted') when the
+ * run is stopped hard mid-job (then the job has no row and the next run does it).
+ */
+export async function processJob(job: Job, ctx: WorkerContext): Promise<Row> {
+  const skipped = misfitRow(job);
+  if (skipped) return skipped;
+  const prices = modelInfo(job.model)?.prices;
+  const afterMedia = job.media !== undefined && job.media.type !== 'text_file';
+
+  let messages;
+  try {
+    messages = await firstTurnMessages(job);
+  } catch (err) {
+    if (err instanceof OmniError) return rowWithoutAnswer(job, 'failed', err.code, err.message);
+    throw err;
+  }
+
+  const answers: string[] = [];
+  const usage = emptyUsage();
+  let attempts = 0;
+  let latency = 0;
+  let ttft: number | null = null;
+  const opts: TurnOptions = { idleTimeoutMs: ctx.idleTimeoutMs, signal: ctx.signal, undetailedModality: undetailed(job) };
+  for (const [turn, prompt] of job.prompts.entries()) {
+    if (turn > 0) nextTurn(messages, answers[turn - 1] ?? '', prompt);
+    try {
+      const { value, attempts: n } = await withRetries(() => streamTurn(ctx.client, job.model, messages, opts), ctx.retry, ctx.gate, ctx.signal, ctx.onRequest);
+      attempts += n;
+      answers.push(value.text);
+      addUsage(usage, value.usage);
+      latency += value.latencyMs;
+      if (turn === 0) ttft = value.ttftMs;
+    } catch (err) {
+      if (!(err instanceof GaveUp)) throw err;
+      attempts += err.attempts;
+      if (isFatalForRun(err.error.code)) throw new RunFatalError(err.error);
+      if (err.error.code === 'interrupted') throw err.error;
+      const turnNote = job.prompts.length > 1 ? ` (turn ${turn + 1} of ${job.prompts.length})` : '';
+      return {
+        ...rowWithoutAnswer(job, 'failed', err.error.code, `${err.error.message}${turnNote}; ${err.attempts} attempt${err.attempts === 1 ? '' : 's'}`, attempts),
+        answers,
+        usage,
+        cost: usage.total_tokens > 0 ? costOf(usage, prices, afterMedia) : null,
+        latency_ms: answers.length ? latency : null,
+        ttft_ms: ttft,
+      };
+    }
+  }
+  return {
+    id: job.id,
+    path: job.path,
+    kind: job.kind,
+    model: job.model,
+    status: 'ok',
+    answers,
+    error_code: '',
+    error_message: '',
+    usage,
+    cost: costOf(usage, prices, afterMedia),
+    attempts,
+    latency_ms: latency,
+    ttft_ms: ttft,
+  };
+}

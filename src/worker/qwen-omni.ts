@@ -1,0 +1,175 @@
+/**
+ * One streamed Qwen-Omni turn over the official `openai` SDK, and the mapping of everything that can go wrong
+ * to a stable error code.
+ *
+ * Completeness: a turn is `ok` only when a finish_reason AND the usage chunk arrived; the SDK itself ends the
+ * loop without an error when a stream is cut cleanly. An idle timer aborts a stream that sends nothing for
+ * `idleTimeoutMs` (the SDK's own timeout stops counting once headers arrive). DashScope's in-band
+ * `event:error` frame reaches us as a chunk without `choices`: it is an error too.
+ */
+import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import type { ChatCompletionChunk, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { OmniError, type ErrorCode } from '../shared/errors.js';
+import { emptyUsage, type Usage } from '../shared/row.js';
+
+export interface TurnResult {
+  text: string;
+  finishReason: string;
+  usage: Usage;
+  /** From sending the request to the first non-empty content. */
+  ttftMs: number | null;
+  /** From sending the request to the end of the stream. */
+  latencyMs: number;
+}
+
+export interface TurnOptions {
+  readonly idleTimeoutMs: number;
+  /** Aborts the turn from outside (a hard stop); the turn then fails with `interrupted`. */
+  readonly signal?: AbortSignal | undefined;
+  /** Which prompt bucket gets tokens the API did not break down by modality. */
+  readonly undetailedModality: 'text_tokens' | 'image_tokens' | 'audio_tokens' | 'video_tokens';
+}
+
+/** Builds the SDK client. Retries are ours (with a run-wide backoff), so the SDK's are off. */
+export function createClient(apiKey: string, baseURL: string): OpenAI {
+  return new OpenAI({ apiKey, baseURL, maxRetries: 0, timeout: 10 * 60 * 1000 });
+}
+
+interface UsageChunk {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  total_tokens?: number;
+  prompt_tokens_details?: Partial<Record<'text_tokens' | 'image_tokens' | 'audio_tokens' | 'video_tokens', number>> | null;
+}
+
+function toUsage(u: UsageChunk, undetailed: TurnOptions['undetailedModality']): Usage {
+  const usage = emptyUsage();
+  usage.prompt_tokens = u.prompt_tokens ?? 0;
+  usage.completion_tokens = u.completion_tokens ?? 0;
+  usage.total_tokens = u.total_tokens ?? usage.prompt_tokens + usage.completion_tokens;
+  const d = u.prompt_tokens_details ?? {};
+  usage.text_tokens = d.text_tokens ?? 0;
+  usage.image_tokens = d.image_tokens ?? 0;
+  usage.audio_tokens = d.audio_tokens ?? 0;
+  usage.video_tokens = d.video_tokens ?? 0;
+  const rest = usage.prompt_tokens - (usage.text_tokens + usage.image_tokens + usage.audio_tokens + usage.video_tokens);
+  if (rest > 0) usage[undetailed] += rest;
+  return usage;
+}
+
+export async function streamTurn(client: OpenAI, model: string, messages: ChatCompletionMessageParam[], opts: TurnOptions): Promise<TurnResult> {
+  const ac = new AbortController();
+  let idle = false;
+  const onOuterAbort = () => ac.abort();
+  opts.signal?.addEventListener('abort', onOuterAbort);
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      idle = true;
+      ac.abort();
+    }, opts.idleTimeoutMs);
+  };
+  const started = performance.now();
+  let text = '';
+  let finishReason: string | null = null;
+  let usage: Usage | null = null;
+  let ttftMs: number | null = null;
+  try {
+    arm();
+    const stream = await client.chat.completions.create(
+      { model, messages, modalities: ['text'], stream: true, stream_options: { include_usage: true } },
+      { signal: ac.signal },
+    );
+    for await (const chunk of stream) {
+      arm();
+      const c = chunk as ChatCompletionChunk & { code?: unknown; message?: unknown };
+      if (!Array.isArray(c.choices)) throw inBandError(c);
+      for (const choice of c.choices) {
+        const piece = choice.delta?.content;
+        if (piece) {
+          if (ttftMs === null) ttftMs = Math.round(performance.now() - started);
+          text += piece;
+        }
+        if (choice.finish_reason) finishReason = choice.finish_reason;
+      }
+      if (c.usage) usage = toUsage(c.usage as UsageChunk, opts.undetailedModality);
+    }
+    // An abort ends the SDK's loop silently: find out which abort it was.
+    if (idle) throw new OmniError('timeout', `no data for ${opts.idleTimeoutMs / 1000} s: the stream was aborted`);
+    if (opts.signal?.aborted) throw new OmniError('interrupted', 'stopped by the user');
+    if (finishReason === null || usage === null) {
+      const missing = [finishReason === null ? 'finish_reason' : '', usage === null ? 'the usage chunk' : ''].filter(Boolean).join(' and ');
+      throw new OmniError('stream_incomplete', `the stream ended without ${missing} after ${text.length} characters`);
+    }
+    return { text, finishReason, usage, ttftMs, latencyMs: Math.round(performance.now() - started) };
+  } catch (err) {
+    throw toOmniError(err, idle, opts);
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onOuterAbort);
+  }
+}
+
+function codeForApiCode(apiCode: string): ErrorCode {
+  if (/throttl|limit_requests|limit_burst|ratequota|insufficient_quota|rate/i.test(apiCode)) return 'rate_limited';
+  if (/data_inspection|datainspection/i.test(apiCode)) return 'moderation_blocked';
+  if (/invalid_api_key|invalidapikey|unauthori/i.test(apiCode)) return 'auth_failed';
+  if (/model_not_found|modelnotfound/i.test(apiCode)) return 'model_not_found';
+  if (/invalid|bad_?request|parameter/i.test(apiCode)) return 'bad_request';
+  return 'server_error';
+}
+
+function inBandError(c: { code?: unknown; message?: unknown }): OmniError {
+  const apiCode = typeof c.code === 'string' ? c.code : 'unknown';
+  const message = typeof c.message === 'string' ? c.message : JSON.stringify(c).slice(0, 300);
+  return new OmniError(codeForApiCode(apiCode), `in-stream error ${apiCode}: ${message}`);
+}
+
+/** Retry-After as milliseconds: `retry-after-ms`, then `retry-after` in seconds or as an HTTP date. */
+export function retryAfterMs(headers: Headers | undefined): number | undefined {
+  if (!headers) return undefined;
+  const ms = Number(headers.get('retry-after-ms'));
+  if (headers.get('retry-after-ms') !== null && Number.isFinite(ms) && ms >= 0) return ms;
+  const raw = headers.get('retry-after');
+  if (raw === null) return undefined;
+  const seconds = Number(raw);
+  if (raw.trim() !== '' && Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(raw);
+  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
+}
+
+function describeApiError(err: APIError): string {
+  const body = err.error as { message?: unknown; code?: unknown; type?: unknown } | undefined;
+  const apiMessage = typeof body?.message === 'string' ? body.message : err.message;
+  const apiCode = typeof body?.code === 'string' ? body.code : typeof body?.type === 'string' ? body.type : undefined;
+  const parts = [err.status ? `HTTP ${err.status}` : 'API error', apiCode, apiMessage].filter(Boolean);
+  return `${parts.join(' ')}${err.requestID ? ` (request ${err.requestID})` : ''}`;
+}
+
+function toOmniError(err: unknown, idle: boolean, opts: TurnOptions): OmniError {
+  if (err instanceof OmniError) return err;
+  if (idle) return new OmniError('timeout', `no data for ${opts.idleTimeoutMs / 1000} s: the request was aborted`, { cause: err });
+  if (opts.signal?.aborted || err instanceof APIUserAbortError) return new OmniError('interrupted', 'stopped by the user', { cause: err });
+  if (err instanceof APIConnectionTimeoutError) return new OmniError('timeout', 'the request timed out', { cause: err });
+  if (err instanceof APIConnectionError) return new OmniError('network_error', `connection failed: ${err.message}`, { cause: err });
+  if (err instanceof APIError) {
+    const message = describeApiError(err);
+    const body = err.error as { code?: unknown; type?: unknown } | undefined;
+    const apiCode = [body?.code, body?.type].filter((v): v is string => typeof v === 'string').join(' ');
+    const status = err.status;
+    const opt = { status, cause: err, retryAfterMs: retryAfterMs(err.headers) };
+    if (status === undefined) return new OmniError(codeForApiCode(apiCode), message, opt);
+    if (status === 401) return new OmniError('auth_failed', message, opt);
+    if (status === 403) return new OmniError('access_denied', message, opt);
+    if (status === 404) return new OmniError('model_not_found', message, opt);
+    if (status === 408) return new OmniError('timeout', message, opt);
+    if (status === 429) return new OmniError('rate_limited', message, opt);
+    if (status >= 500 || status === 409) return new OmniError('server_error', message, opt);
+    if (/data_inspection/i.test(apiCode)) return new OmniError('moderation_blocked', message, opt);
+    return new OmniError('bad_request', message, opt);
+  }
+  // A socket destroyed mid-stream surfaces as `TypeError: terminated` from fetch, not as an APIError.
+  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return new OmniError('stream_incomplete', `the stream broke: ${text}`, { cause: err });
+}
