@@ -37,7 +37,7 @@ export function splitGlob(input: string): Root {
   if (!fg.isDynamicPattern(posix)) return { dir: input, pattern: undefined };
   const parts = posix.split('/');
   const staticParts: string[] = [];
-  while (parts.length && !fg.isDynamicPattern(parts[0] ?? '')) staticParts.push(parts.shift() ?? '');
+  while (parts.length && (parts[0] === '' || !fg.isDynamicPattern(parts[0] ?? ''))) staticParts.push(parts.shift() ?? '');
   return { dir: staticParts.join('/') || '/', pattern: parts.join('/') };
 }
 

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { REGIONS, resolveConfig } from '../src/shared/config.js';
+import { ConfigError } from '../src/shared/errors.js';
+import { runCli, tempDir } from './helpers.js';
+
+describe('job files and flags', () => {
+  test('a job file resolves its paths against its own folder, and flags override it', async () => {
+    const dir = await tempDir();
+    const job = path.join(dir, 'jobs', 'j.yaml');
+    await (await import('node:fs/promises')).mkdir(path.dirname(job));
+    await writeFile(job, 'inputs: [../media]\nprompt: Describe {{file.name}}\nconcurrency: 3\noutput: ../out/r.jsonl\n');
+    const cfg = await resolveConfig(job, { concurrency: '7' }, {}, '/somewhere/else');
+    assert.deepEqual(cfg.inputs, [path.join(dir, 'media')]);
+    assert.equal(cfg.out, path.join(dir, 'out', 'r.jsonl'));
+    assert.equal(cfg.format, 'jsonl');
+    assert.equal(cfg.totalsPath, path.join(dir, 'out', 'r.totals.json'));
+    assert.equal(cfg.concurrency, 7);
+    assert.equal(cfg.model, 'qwen-omni-turbo');
+    assert.equal(cfg.baseURL, REGIONS.cn);
+  });
+
+  test('a job-file error names the file, the field, what was expected and what arrived', async () => {
+    const dir = await tempDir();
+    const job = path.join(dir, 'bad.yaml');
+    await writeFile(job, 'inputs: [x]\nprompt: hi\nconcurrency: "many"\n');
+    await assert.rejects(resolveConfig(job, {}, {}, dir), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /bad\.yaml: field "concurrency": expected number, received "many"/);
+      return true;
+    });
+  });
+
+  test('a misspelt job-file field is refused with a suggestion', async () => {
+    const dir = await tempDir();
+    const job = path.join(dir, 'typo.yaml');
+    await writeFile(job, 'inputs: [x]\npromt: hi\n');
+    await assert.rejects(resolveConfig(job, {}, {}, dir), /typo\.yaml: unknown field "promt" \(did you mean "prompt"\?\)/);
+  });
+
+  test('region picks the documented base URL; --base-url wins; DASHSCOPE_BASE_URL is the fallback', async () => {
+    const dir = await tempDir();
+    const base = { input: [dir], prompt: 'p' };
+    assert.equal((await resolveConfig(undefined, { ...base, region: 'intl' }, {}, dir)).baseURL, REGIONS.intl);
+    assert.equal((await resolveConfig(undefined, { ...base, region: 'us' }, {}, dir)).baseURL, REGIONS.us);
+    assert.equal((await resolveConfig(undefined, { ...base, region: 'us', baseUrl: 'http://127.0.0.1:1/v1' }, {}, dir)).baseURL, 'http://127.0.0.1:1/v1');
+    assert.equal((await resolveConfig(undefined, base, { DASHSCOPE_BASE_URL: 'http://127.0.0.1:2/v1' }, dir)).baseURL, 'http://127.0.0.1:2/v1');
+    await assert.rejects(resolveConfig(undefined, { ...base, region: 'eu' }, {}, dir), /--region: expected cn, intl or us, received "eu"/);
+  });
+
+  test('numeric flags say what they expected', async () => {
+    const dir = await tempDir();
+    await assert.rejects(resolveConfig(undefined, { input: [dir], prompt: 'p', concurrency: '0' }, {}, dir), /--concurrency: expected a whole number from 1 to 256, received "0"/);
+    await assert.rejects(resolveConfig(undefined, { input: [dir], prompt: 'p', out: 'x.txt' }, {}, dir), /cannot tell the output format/);
+    await assert.rejects(resolveConfig(undefined, { input: [dir], prompt: 'p', model: 'gpt-4o' }, {}, dir), /--model: unknown model "gpt-4o"/);
+  });
+
+  test('the CLI exits 2 with one line for a config error, before touching the network', async () => {
+    const dir = await tempDir();
+    const r = await runCli(['run', '--input', dir, '--prompt', 'Caption {{file.size}}', '--out', path.join(dir, 'o.csv')], {
+      env: { DASHSCOPE_API_KEY: 'sk-test', DASHSCOPE_BASE_URL: 'http://127.0.0.1:9/v1' },
+    });
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+    assert.match(r.stderr, /unknown template variable \{\{file\.size\}\}/);
+  });
+
+  test('the CLI refuses a missing key with advice, and --dry-run needs none', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'a.txt'), 'hello');
+    const missing = await runCli(['run', '--input', dir, '--prompt', 'p', '--out', path.join(dir, 'o.csv')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /DASHSCOPE_API_KEY is not set/);
+    const dry = await runCli(['run', '--input', dir, '--prompt', 'Title for {{file.name}}', '--out', path.join(dir, 'o.csv'), '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /would send +text +.*a\.txt/);
+    assert.match(dry.stdout, /"Title for a\.txt"/);
+  });
+});

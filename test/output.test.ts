@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { parse } from 'csv-parse/sync';
+import { ResultFile } from '../src/shared/output/result-file.js';
+import { emptyUsage, type Row } from '../src/shared/row.js';
+import { tempDir } from './helpers.js';
+
+function row(p: string, status: Row['status'], answers: string[] = [], id = `id-${p}`): Row {
+  const usage = emptyUsage();
+  if (status === 'ok') Object.assign(usage, { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15, text_tokens: 4, image_tokens: 6 });
+  return {
+    id,
+    path: p,
+    kind: 'image',
+    status,
+    answers,
+    error_code: status === 'ok' ? '' : 'rate_limited',
+    error_message: status === 'ok' ? '' : 'HTTP 429',
+    model: 'qwen-omni-turbo',
+    usage,
+    cost: status === 'ok' ? 0.001 : null,
+    attempts: 1,
+    latency_ms: 12,
+    ttft_ms: 3,
+  };
+}
+
+describe('output files', () => {
+  test('CSV rows survive quotes, commas, newlines and unicode exactly (RFC 4180)', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'o.csv');
+    const rf = await ResultFile.open(file, 'csv', 2);
+    const tricky = 'He said "hi", then\nleft; café ☕';
+    rf.append(row('dir/"q", name.jpg', 'ok', [tricky, 'second']));
+    await rf.finish();
+    const recs = parse(await readFile(file), { columns: true }) as Record<string, string>[];
+    assert.equal(recs.length, 1);
+    assert.equal(recs[0]?.path, 'dir/"q", name.jpg');
+    assert.equal(recs[0]?.answer, tricky);
+    assert.equal(recs[0]?.answer_2, 'second');
+    assert.deepEqual(Object.keys(recs[0] ?? {}).slice(0, 6), ['id', 'path', 'kind', 'status', 'answer', 'answer_2']);
+  });
+
+  test('reopening keeps one row per path, the newest, and gives resume the prior status', async () => {
+    for (const format of ['csv', 'jsonl'] as const) {
+      const dir = await tempDir();
+      const file = path.join(dir, `o.${format}`);
+      let rf = await ResultFile.open(file, format, 1);
+      rf.append(row('a.jpg', 'failed'));
+      rf.append(row('b.jpg', 'ok', ['B']));
+      rf.append(row('a.jpg', 'ok', ['A']));
+      const totals = (await rf.finish()).result(file, 'CNY');
+      assert.equal(totals.rows, 2, format);
+      assert.deepEqual(totals.byStatus, { ok: 2, failed: 0, skipped: 0 });
+      assert.equal(totals.tokens.total_tokens, 30);
+      rf = await ResultFile.open(file, format, 1);
+      assert.deepEqual(rf.prior.get('a.jpg'), { id: 'id-a.jpg', status: 'ok' });
+      rf.closeNow();
+    }
+  });
+
+  test('a line cut short by a crash is dropped and the next append starts on a fresh line', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'o.jsonl');
+    const rf = await ResultFile.open(file, 'jsonl', 1);
+    rf.append(row('a.jpg', 'ok', ['A']));
+    rf.closeNow();
+    await appendFile(file, '{"id":"id-b.jpg","path":"b.jpg","sta');
+    const again = await ResultFile.open(file, 'jsonl', 1);
+    assert.equal(again.prior.size, 1);
+    again.append(row('c.jpg', 'ok', ['C']));
+    await again.finish();
+    const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { path: string });
+    assert.deepEqual(lines.map((l) => l.path), ['a.jpg', 'c.jpg']);
+  });
+
+  test('a CSV written with fewer answer columns is rewritten to the new header', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'o.csv');
+    const one = await ResultFile.open(file, 'csv', 1);
+    one.append(row('a.jpg', 'ok', ['A']));
+    await one.finish();
+    const two = await ResultFile.open(file, 'csv', 2);
+    two.append(row('b.jpg', 'ok', ['B', 'B2']));
+    await two.finish();
+    const recs = parse(await readFile(file), { columns: true }) as Record<string, string>[];
+    assert.deepEqual(recs.map((r) => [r.path, r.answer, r.answer_2]), [['a.jpg', 'A', ''], ['b.jpg', 'B', 'B2']]);
+  });
+
+  test('an output that cannot be written is a clear error naming the file', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'file'), 'x');
+    await assert.rejects(ResultFile.open(path.join(dir, 'file', 'o.csv'), 'csv', 1), (err: unknown) => {
+      assert.match((err as Error).message, /file\/o\.csv: cannot write the output file \((ENOTDIR|EEXIST)\)/);
+      assert.equal((err as { exitCode: number }).exitCode, 4);
+      return true;
+    });
+  });
+});
