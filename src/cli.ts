@@ -46,6 +46,8 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
     .description('process every file of the inputs (or every manifest row) in this process, resumably')
     .argument('[job-file]', 'a YAML job file (see jobs/); flags override its fields')
     .addOption(new Option('-i, --input <dir|glob>', 'folder, file or glob to scan (repeatable)').argParser(collect))
+    .addOption(new Option('--include <glob>', 'only files matching this glob, relative to each input folder (repeatable)').argParser(collect))
+    .addOption(new Option('--exclude <glob>', 'leave out files matching this glob (repeatable)').argParser(collect))
     .option('-m, --manifest <file>', 'CSV or JSONL manifest: a path, url or frames column per row, other columns for {{row.*}}')
     .option('-p, --prompt <text>', 'prompt template for each file')
     .option('--prompt-file <file>', 'read the prompt template from a file')

@@ -35,7 +35,7 @@ describe('output files', () => {
     const tricky = 'He said "hi", then\nleft; café ☕';
     rf.append(row('dir/"q", name.jpg', 'ok', [tricky, 'second']));
     await rf.finish();
-    const recs = parse(await readFile(file), { columns: true }) as Record<string, string>[];
+    const recs = parse<Record<string, string>>(await readFile(file), { columns: true });
     assert.equal(recs.length, 1);
     assert.equal(recs[0]?.path, 'dir/"q", name.jpg');
     assert.equal(recs[0]?.answer, tricky);
@@ -85,7 +85,7 @@ describe('output files', () => {
     const two = await ResultFile.open(file, 'csv', 2);
     two.append(row('b.jpg', 'ok', ['B', 'B2']));
     await two.finish();
-    const recs = parse(await readFile(file), { columns: true }) as Record<string, string>[];
+    const recs = parse<Record<string, string>>(await readFile(file), { columns: true });
     assert.deepEqual(recs.map((r) => [r.path, r.answer, r.answer_2]), [['a.jpg', 'A', ''], ['b.jpg', 'B', 'B2']]);
   });
 

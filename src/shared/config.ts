@@ -91,6 +91,8 @@ export type JobFile = z.infer<typeof JobFileSchema>;
 /** Flags as the CLI parsed them (strings already coerced where commander can). */
 export interface Flags {
   input?: string[];
+  include?: string[];
+  exclude?: string[];
   manifest?: string;
   prompt?: string;
   promptFile?: string;
@@ -301,8 +303,8 @@ export async function resolveConfig(jobFilePath: string | undefined, flags: Flag
   const retryBaseMs = job.retryBaseMs ?? DEFAULTS.retryBaseMs;
   return {
     inputs,
-    include: job.include ?? [],
-    exclude: job.exclude ?? [],
+    include: flags.include?.length ? flags.include : (job.include ?? []),
+    exclude: flags.exclude?.length ? flags.exclude : (job.exclude ?? []),
     manifest,
     prompt,
     system: flags.system ?? job.system,

@@ -35,7 +35,7 @@ export class ToolMissingError extends ConfigError {}
 
 export async function probeAv(file: string, label: string): Promise<AvFacts> {
   const data = await new Promise<ffmpeg.FfprobeData>((resolve, reject) => {
-    ffmpeg.ffprobe(file, (err: unknown, d: ffmpeg.FfprobeData) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(d)));
+    ffmpeg.ffprobe(file, (err: Error | null, d: ffmpeg.FfprobeData) => (err ? reject(err) : resolve(d)));
   }).catch((err: Error) => {
     if (/Cannot find ffprobe|ENOENT.*ffprobe|spawn .*ffprobe/i.test(err.message)) {
       throw new ToolMissingError('ffprobe not found: audio and video files need ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; or set FFPROBE_PATH)', EXIT.config);

@@ -93,7 +93,7 @@ export async function streamTurn(client: OpenAI, model: string, messages: ChatCo
         }
         if (choice.finish_reason) finishReason = choice.finish_reason;
       }
-      if (c.usage) usage = toUsage(c.usage as UsageChunk, opts.undetailedModality);
+      if (c.usage) usage = toUsage(c.usage, opts.undetailedModality);
     }
     // An abort ends the SDK's loop silently: find out which abort it was.
     if (idle) throw new OmniError('timeout', `no data for ${opts.idleTimeoutMs / 1000} s: the stream was aborted`);
@@ -139,7 +139,7 @@ export function retryAfterMs(headers: Headers | undefined): number | undefined {
   return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
 }
 
-function describeApiError(err: APIError): string {
+function describeApiError(err: APIError<number | undefined, Headers | undefined, object | undefined>): string {
   const body = err.error as { message?: unknown; code?: unknown; type?: unknown } | undefined;
   const apiMessage = typeof body?.message === 'string' ? body.message : err.message;
   const apiCode = typeof body?.code === 'string' ? body.code : typeof body?.type === 'string' ? body.type : undefined;
@@ -154,11 +154,12 @@ function toOmniError(err: unknown, idle: boolean, opts: TurnOptions): OmniError 
   if (err instanceof APIConnectionTimeoutError) return new OmniError('timeout', 'the request timed out', { cause: err });
   if (err instanceof APIConnectionError) return new OmniError('network_error', `connection failed: ${err.message}`, { cause: err });
   if (err instanceof APIError) {
-    const message = describeApiError(err);
-    const body = err.error as { code?: unknown; type?: unknown } | undefined;
+    const apiErr = err as APIError<number | undefined, Headers | undefined, object | undefined>;
+    const message = describeApiError(apiErr);
+    const body = apiErr.error as { code?: unknown; type?: unknown } | undefined;
     const apiCode = [body?.code, body?.type].filter((v): v is string => typeof v === 'string').join(' ');
-    const status = err.status;
-    const opt = { status, cause: err, retryAfterMs: retryAfterMs(err.headers) };
+    const status = apiErr.status;
+    const opt = { status, cause: err, retryAfterMs: retryAfterMs(apiErr.headers) };
     if (status === undefined) return new OmniError(codeForApiCode(apiCode), message, opt);
     if (status === 401) return new OmniError('auth_failed', message, opt);
     if (status === 403) return new OmniError('access_denied', message, opt);

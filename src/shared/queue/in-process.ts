@@ -157,9 +157,13 @@ async function run(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks, 
     hooks.log(`progress: ${discovered} found, ${rowsWritten} rows written, ${alreadyDone} already done, ${limit.activeCount} in flight, ${apiRequests} API requests`);
   }, 10_000);
   ticker.unref();
+  const seen = new Set<string>();
   try {
     for await (const item of discover(cfg)) {
       if (isDraining() || fatal || configFailure) break;
+      // The same file named twice (a folder and a manifest row) is one file: one row, one request.
+      if (seen.has(item.path)) continue;
+      seen.add(item.path);
       discovered++;
       // Backpressure: never more than two jobs waiting per slot, so a 200,000-file tree is not all in memory.
       while (inflight.size >= cfg.concurrency * 2) await Promise.race(inflight);
