@@ -1,0 +1,352 @@
+/**
+ * End to end: the built CLI, the real `openai` SDK, real HTTP to the local DashScope stand-in, real files.
+ */
+import assert from 'node:assert/strict';
+import { cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { parse } from 'csv-parse/sync';
+import { randomFaults, startStandIn, type StandIn } from './stand-in/server.js';
+import { EXAMPLES, FIXTURES, ROOT, runCli, tempDir } from './helpers.js';
+
+const KEY = 'sk-SENTINEL-7f3a9c2e51d84b6fa0c1e2d3';
+
+let api: StandIn;
+before(async () => {
+  api = await startStandIn({ apiKey: KEY });
+});
+after(() => api.close());
+
+const env = () => ({ DASHSCOPE_API_KEY: KEY, DASHSCOPE_BASE_URL: api.baseURL });
+
+type Rec = Record<string, any>;
+
+async function readRows(file: string): Promise<Rec[]> {
+  const text = await readFile(file, 'utf8');
+  if (file.endsWith('.csv')) return parse<Rec>(text, { columns: true });
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Rec);
+}
+
+/** Requests the stand-in received since `from` (an index into api.requests). */
+const since = (from: number) => api.requests.slice(from);
+
+/** A job file whose retries are fast enough for tests. */
+async function jobFile(dir: string, fields: string): Promise<string> {
+  const file = path.join(dir, 'job.yaml');
+  await writeFile(file, `retryBaseMs: 5\nretryMaxMs: 50\n${fields}\n`);
+  return file;
+}
+
+/** Copies the example media into a fresh folder, so that runs cannot touch the repository. */
+async function exampleTree(): Promise<string> {
+  const dir = await tempDir();
+  await cp(EXAMPLES, path.join(dir, 'examples'), { recursive: true });
+  return dir;
+}
+
+describe('omni-batch run against the DashScope stand-in', () => {
+  test('sends every input kind of the guide in its exact message shape and writes one ok row each', async () => {
+    const dir = await exampleTree();
+    const out = path.join(dir, 'out', 'all.jsonl');
+    const from = api.requests.length;
+    const r = await runCli(
+      [
+        'run',
+        '--input', path.join(dir, 'examples', 'images'),
+        '--input', path.join(dir, 'examples', 'audio'),
+        '--input', path.join(dir, 'examples', 'videos'),
+        '--input', path.join(dir, 'examples', 'texts'),
+        '--manifest', path.join(dir, 'examples', 'manifests', 'mixed.jsonl'),
+        '--system', 'You are terse.',
+        '--prompt', 'What is in {{file.name}}?',
+        '--out', out,
+      ],
+      { env: env(), cwd: dir },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const rows = await readRows(out);
+    // 4 images + 2 audio + 2 videos + 2 texts + the 2 manifest rows that do not name one of those files again
+    assert.equal(rows.length, 12);
+    assert.deepEqual(rows.filter((x) => x.status !== 'ok'), []);
+    const reqs = since(from);
+    assert.equal(reqs.length, 12);
+    for (const q of reqs) {
+      assert.equal(q.status, 200);
+      assert.equal(q.body.stream, true);
+      assert.deepEqual(q.body.stream_options, { include_usage: true });
+      assert.deepEqual(q.body.modalities, ['text']);
+      assert.equal(q.body.model, 'qwen-omni-turbo');
+      assert.deepEqual(q.body.messages[0], { role: 'system', content: [{ type: 'text', text: 'You are terse.' }] });
+    }
+    const userContents = reqs.map((q) => q.body.messages[1].content);
+    const partTypes = userContents.map((c) => (typeof c === 'string' ? 'string' : c.map((p: Rec) => p.type).join('+'))).sort();
+    assert.deepEqual(partTypes, [
+      'image_url+text', 'image_url+text', 'image_url+text', 'image_url+text', 'image_url+text',
+      'input_audio+text', 'input_audio+text',
+      'string', 'string',
+      'video+text',
+      'video_url+text', 'video_url+text',
+    ]);
+    const parts = userContents.filter((c) => typeof c !== 'string').map((c) => c[0]);
+    const url = parts.find((p: Rec) => p.type === 'image_url' && p.image_url.url.startsWith('https://'));
+    assert.equal(url.image_url.url, 'https://help-static-aliyun-doc.aliyuncs.com/file-manage-files/zh-CN/20241022/emyrja/dog_and_girl.jpeg');
+    for (const p of parts) {
+      if (p.type === 'image_url' && !p.image_url.url.startsWith('https://')) assert.match(p.image_url.url, /^data:image\/(jpeg|png|webp);base64,/);
+      if (p.type === 'input_audio') {
+        assert.match(p.input_audio.data, /^data:;base64,/);
+        assert.equal(p.input_audio.format, 'mp3');
+      }
+      if (p.type === 'video_url') assert.match(p.video_url.url, /^data:;base64,/);
+      if (p.type === 'video') {
+        assert.equal(p.video.length, 6);
+        for (const f of p.video) assert.match(f, /^data:image\/jpeg;base64,/);
+      }
+    }
+    // A text file's content follows the prompt as plain text input.
+    const texts = userContents.filter((c) => typeof c === 'string');
+    assert.ok(texts.some((t: string) => t.startsWith('What is in review.txt?\n\n') && t.length > 100));
+    // Usage and cost are recorded per row and summed in the totals file.
+    const totals = JSON.parse(await readFile(path.join(dir, 'out', 'all.totals.json'), 'utf8'));
+    assert.equal(totals.rows, 12);
+    assert.equal(totals.byStatus.ok, 12);
+    assert.equal(totals.tokens.total_tokens, rows.reduce((s, x) => s + x.total_tokens, 0));
+    assert.ok(totals.tokens.image_tokens > 0 && totals.tokens.audio_tokens > 0 && totals.tokens.video_tokens > 0);
+    assert.ok(totals.cost > 0);
+    assert.equal(totals.currency, 'CNY');
+    const video = rows.find((x) => x.path.endsWith('cat-zoom-narrated.mp4') && x.kind === 'video');
+    assert.ok(video, 'the video row');
+    assert.ok(video.video_tokens > 0 && video.cost > 0 && video.attempts === 1 && video.latency_ms >= video.ttft_ms);
+    assert.match(r.stdout, /12 rows in .*all\.jsonl: 12 ok, 0 failed, 0 skipped/);
+  });
+
+  test('follow-up prompts continue the same conversation and every answer is kept', async () => {
+    const dir = await tempDir();
+    const out = path.join(dir, 'labels.csv');
+    const from = api.requests.length;
+    const r = await runCli(
+      ['run', '--manifest', path.join(EXAMPLES, 'manifests', 'reviews.csv'), '--prompt', 'Label {{row.id}}: {{row.review}}', '--follow-up', 'One word.', '--follow-up', 'Why?', '--out', out, '--max-files', '2'],
+      { env: env(), cwd: dir },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const rows = await readRows(out);
+    assert.equal(rows.length, 2);
+    for (const row of rows) {
+      assert.match(row.answer, /^Answer 1: Label r00\d: /);
+      assert.equal(row.answer_2, 'Answer 2: One word.');
+      assert.equal(row.answer_3, 'Answer 3: Why?');
+      assert.equal(row.attempts, '3');
+    }
+    const third = since(from).find((q) => q.body.messages.length === 5);
+    assert.ok(third, 'a turn-3 request with the whole history');
+    const [u1, a1, u2, a2, u3] = third.body.messages;
+    assert.equal(u1.role, 'user');
+    assert.deepEqual(a1, { role: 'assistant', content: [{ type: 'text', text: `Answer 1: ${u1.content}` }] });
+    assert.deepEqual(u2, { role: 'user', content: [{ type: 'text', text: 'One word.' }] });
+    assert.deepEqual(a2, { role: 'assistant', content: [{ type: 'text', text: 'Answer 2: One word.' }] });
+    assert.deepEqual(u3, { role: 'user', content: [{ type: 'text', text: 'Why?' }] });
+  });
+
+  test('every file gets exactly one row under 20% injected 429s and 10% cut streams, and a rerun makes no call', async () => {
+    const dir = await tempDir();
+    const media = path.join(dir, 'media');
+    await mkdir(media);
+    const n = 60;
+    for (let i = 0; i < n; i++) await writeFile(path.join(media, `doc ${i}, "q".txt`), `text number ${i}`);
+    const out = path.join(dir, 'out.csv');
+    const job = await jobFile(dir, `inputs: [media]\nprompt: Title for {{file.name}}\nretries: 12\nconcurrency: 8\noutput: out.csv`);
+    api.setOptions({ faults: randomFaults(42, { http429: 0.2, cut: 0.1 }, { retryAfterSec: 0 }) });
+    const from = api.requests.length;
+    try {
+      const r = await runCli(['run', job], { env: env(), cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+    } finally {
+      api.setOptions({ faults: undefined });
+    }
+    const reqs = since(from);
+    assert.ok(reqs.some((q) => q.outcome === 'http429') && reqs.some((q) => q.outcome === 'cut'), 'faults were injected');
+    const rows = await readRows(out);
+    assert.equal(rows.length, n);
+    assert.equal(new Set(rows.map((x) => x.path)).size, n);
+    assert.deepEqual(rows.filter((x) => x.status !== 'ok').map((x) => x.error_message), []);
+    assert.ok(rows.some((x) => Number(x.attempts) > 1), 'some rows needed retries');
+    assert.equal(rows.reduce((s, x) => s + Number(x.attempts), 0), reqs.length);
+
+    const again = api.requests.length;
+    const r2 = await runCli(['run', job], { env: env(), cwd: dir });
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.equal(api.requests.length - again, 0, 'the second run made no API call');
+    assert.equal((await readRows(out)).length, n);
+    assert.match(r2.stdout, new RegExp(`${n} already done, 0 API requests`));
+  });
+
+  test('429 with Retry-After, 5xx, a stalled stream, a destroyed socket, an in-band error and a missing usage chunk are all retried', async () => {
+    const dir = await tempDir();
+    const media = path.join(dir, 'media');
+    await mkdir(media);
+    const faults = ['http429', 'http500', 'http503', 'stall', 'destroy', 'inband-error', 'no-usage'] as const;
+    for (const f of faults) await writeFile(path.join(media, `${f}.txt`), f);
+    const firstSeen = new Set<string>();
+    api.setOptions({
+      // The first request for each file fails with the fault its name says; the retry succeeds.
+      faults: ({ summary }) => {
+        const f = faults.find((x) => summary.lastUserText.includes(`${x}\n`) || summary.lastUserText.endsWith(x));
+        if (!f || firstSeen.has(f)) return null;
+        firstSeen.add(f);
+        return f === 'http429' ? { type: f, retryAfterSec: 1 } : { type: f };
+      },
+    });
+    const job = await jobFile(dir, 'inputs: [media]\nprompt: Read this\nidleTimeoutSec: 0.5\noutput: out.jsonl');
+    const from = api.requests.length;
+    const started = Date.now();
+    try {
+      const r = await runCli(['run', job], { env: env(), cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+    } finally {
+      api.setOptions({ faults: undefined });
+    }
+    assert.deepEqual([...firstSeen].sort(), [...faults].sort());
+    const rows = await readRows(path.join(dir, 'out.jsonl'));
+    assert.equal(rows.length, faults.length);
+    for (const row of rows) {
+      assert.equal(row.status, 'ok', `${row.path}: ${row.error_message}`);
+      assert.equal(row.attempts, 2, row.path);
+    }
+    assert.equal(since(from).length, faults.length * 2);
+    // Retry-After: 1 s was honoured by the run as a whole.
+    assert.ok(Date.now() - started >= 1000);
+  });
+
+  test('400 errors are final: a moderation block fails its row after one attempt, other files go on', async () => {
+    const dir = await tempDir();
+    const media = path.join(dir, 'media');
+    await mkdir(media);
+    await writeFile(path.join(media, 'bad.txt'), 'forbidden words');
+    await writeFile(path.join(media, 'good.txt'), 'fine words');
+    api.setOptions({ faults: ({ summary }) => (summary.lastUserText.includes('forbidden') ? { type: 'moderation' } : null) });
+    try {
+      const r = await runCli(['run', await jobFile(dir, 'inputs: [media]\nprompt: Read\noutput: out.csv')], { env: env(), cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /failed media\/bad\.txt: moderation_blocked/);
+    } finally {
+      api.setOptions({ faults: undefined });
+    }
+    const rows = await readRows(path.join(dir, 'out.csv'));
+    const bad = rows.find((x) => x.path === 'media/bad.txt');
+    assert.equal(bad?.status, 'failed');
+    assert.equal(bad?.error_code, 'moderation_blocked');
+    assert.equal(bad?.attempts, '1');
+    assert.equal(rows.find((x) => x.path === 'media/good.txt')?.status, 'ok');
+  });
+
+  test('a 401 stops the whole run at once with one clear line, and the rerun with the right key completes it', async () => {
+    const dir = await tempDir();
+    const media = path.join(dir, 'media');
+    await mkdir(media);
+    for (let i = 0; i < 20; i++) await writeFile(path.join(media, `${i}.txt`), `t${i}`);
+    const job = await jobFile(dir, 'inputs: [media]\nprompt: Read\nconcurrency: 2\noutput: out.csv');
+    const from = api.requests.length;
+    const wrongKey = 'sk-WRONG-REGION-KEY-0000000000';
+    const r = await runCli(['run', job], { env: { ...env(), DASHSCOPE_API_KEY: wrongKey }, cwd: dir });
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /auth_failed.*DASHSCOPE_API_KEY.*region/);
+    assert.ok(!r.stderr.includes(wrongKey) && !r.stdout.includes(wrongKey));
+    assert.ok(since(from).length <= 4, `stopped after ${since(from).length} requests`);
+    const partial = await readRows(path.join(dir, 'out.csv'));
+    assert.ok(partial.every((x) => x.status === 'ok'), 'no row is written for files the 401 stopped');
+    const r2 = await runCli(['run', job], { env: env(), cwd: dir });
+    assert.equal(r2.code, 0, r2.stderr);
+    const rows = await readRows(path.join(dir, 'out.csv'));
+    assert.equal(rows.length, 20);
+    assert.ok(rows.every((x) => x.status === 'ok'));
+  });
+
+  test('failed rows are retried by the next run and replaced, leaving one row per file', async () => {
+    const dir = await tempDir();
+    const media = path.join(dir, 'media');
+    await mkdir(media);
+    for (let i = 0; i < 5; i++) await writeFile(path.join(media, `${i}.txt`), `t${i}`);
+    const job = await jobFile(dir, 'inputs: [media]\nprompt: Read\nretries: 0\noutput: out.csv');
+    api.setOptions({ faults: () => ({ type: 'http500' }) });
+    try {
+      const r = await runCli(['run', job], { env: env(), cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+    } finally {
+      api.setOptions({ faults: undefined });
+    }
+    const failed = await readRows(path.join(dir, 'out.csv'));
+    assert.deepEqual(failed.map((x) => x.error_code), Array(5).fill('server_error'));
+    const from = api.requests.length;
+    const r2 = await runCli(['run', job], { env: env(), cwd: dir });
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.equal(since(from).length, 5);
+    const rows = await readRows(path.join(dir, 'out.csv'));
+    assert.equal(rows.length, 5);
+    assert.ok(rows.every((x) => x.status === 'ok'));
+  });
+
+  test('the API key appears in no output, totals file or log, even when requests fail', async () => {
+    const dir = await tempDir();
+    const media = path.join(dir, 'media');
+    await mkdir(media);
+    for (let i = 0; i < 12; i++) await writeFile(path.join(media, `${i}.txt`), `t${i}`);
+    await cp(path.join(FIXTURES, 'tiny-8x8.png'), path.join(media, 'tiny.png'));
+    api.setOptions({ faults: randomFaults(7, { http429: 0.3, http500: 0.2, 'inband-error': 0.2, moderation: 0.1 }, { retryAfterSec: 0 }) });
+    let r;
+    try {
+      r = await runCli(['run', await jobFile(dir, 'inputs: [media]\nprompt: Read {{file.name}}\nretries: 1\noutput: out.csv')], { env: env(), cwd: dir });
+    } finally {
+      api.setOptions({ faults: undefined });
+    }
+    assert.equal(r.code, 0, r.stderr);
+    const rows = await readRows(path.join(dir, 'out.csv'));
+    assert.ok(rows.some((x) => x.status === 'failed'), 'some rows failed, so error messages were written');
+    for (const file of await readdir(dir)) {
+      if (file.endsWith('.csv') || file.endsWith('.json')) assert.ok(!(await readFile(path.join(dir, file), 'utf8')).includes(KEY), file);
+    }
+    assert.ok(!r.stdout.includes(KEY) && !r.stderr.includes(KEY));
+    assert.ok(!r.stdout.includes(KEY.slice(3, 20)) && !r.stderr.includes(KEY.slice(3, 20)));
+  });
+
+  test('files that do not fit get skipped rows and cost no API call', async () => {
+    const dir = await tempDir();
+    const out = path.join(dir, 'fixtures.csv');
+    const from = api.requests.length;
+    const r = await runCli(['run', '--input', FIXTURES, '--include', '*.{png,mp4,mp3,webm}', '--prompt', 'Describe', '--out', out], { env: env(), cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    const rows = await readRows(out);
+    const by = Object.fromEntries(rows.map((x) => [path.basename(x.path), `${x.status} ${x.error_code}`]));
+    assert.equal(by['tiny-8x8.png'], 'skipped too_small');
+    assert.equal(by['long-45s.mp4'], 'skipped too_long');
+    assert.equal(by['short-1s.mp4'], 'skipped too_short');
+    assert.equal(by['audio-200s.mp3'], 'skipped too_long');
+    assert.equal(by['clip.webm'], 'skipped unsupported_format');
+    assert.equal(by['random-bytes.mp4'], 'failed media_unreadable');
+    const sent = rows.filter((x) => x.status === 'ok');
+    assert.deepEqual(sent.map((x) => path.basename(x.path)).sort(), ['clip-noaudio.mp4', 'ok-clip-5s.mp4', 'ok-graphic.png', 'ok-speech.mp3']);
+    assert.equal(since(from).length, sent.length);
+  });
+
+  test('an unwritable output exits 4 with one line naming the file, before any call', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'a.txt'), 'x');
+    await writeFile(path.join(dir, 'blocker'), 'x');
+    const from = api.requests.length;
+    const r = await runCli(['run', '--input', dir, '--prompt', 'p', '--out', path.join(dir, 'blocker', 'o.csv')], { env: env(), cwd: ROOT });
+    assert.equal(r.code, 4);
+    assert.match(r.stderr, /blocker\/o\.csv: cannot write the output file/);
+    assert.equal(since(from).length, 0);
+  });
+
+  test('unknown template variables are refused before any call', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'a.txt'), 'x');
+    const from = api.requests.length;
+    const r = await runCli(['run', '--input', dir, '--prompt', 'Hi {{env.HOME}}', '--out', path.join(dir, 'o.csv')], { env: env() });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown template variable \{\{env\.HOME\}\}/);
+    assert.equal(since(from).length, 0);
+  });
+});
