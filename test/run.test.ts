@@ -180,6 +180,10 @@ describe('omni-batch run against the DashScope stand-in', () => {
     assert.equal(api.requests.length - again, 0, 'the second run made no API call');
     assert.equal((await readRows(out)).length, n);
     assert.match(r2.stdout, new RegExp(`${n} already done, 0 API requests`));
+    const dry = await runCli(['run', job, '--dry-run'], { cwd: dir });
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, new RegExp(`${n} already done in`));
+    assert.doesNotMatch(dry.stdout, /would send/);
   });
 
   test('429 with Retry-After, 5xx, a stalled stream, a destroyed socket, an in-band error and a missing usage chunk are all retried', async () => {

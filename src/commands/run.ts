@@ -83,7 +83,9 @@ export async function runCommand(jobFile: string | undefined, flags: Flags, io: 
     removeSignal?.();
   }
   if (cfg.dryRun) {
-    io.out(`\nomni-batch: dry run: ${result.planned} files planned for ${cfg.model} at ${cfg.baseURL}; nothing was sent and nothing was written`);
+    io.out(
+      `\nomni-batch: dry run: ${result.planned} files planned for ${cfg.model} at ${cfg.baseURL}${result.alreadyDone ? `, ${result.alreadyDone} already done in ${cfg.out}` : ''}; nothing was sent and nothing was written`,
+    );
     return EXIT.ok;
   }
   if (result.totals) io.out(summary(cfg, result.totals));

@@ -58,6 +58,17 @@ export class ResultFile {
     }
   }
 
+  /** The rows already in an output, by path, without changing the file (for --dry-run). */
+  static async readPrior(file: string, format: OutputFormat): Promise<Map<string, PriorRow>> {
+    const index = new Map<string, PriorRow>();
+    if (!(await stat(file).catch(() => undefined))?.isFile()) return index;
+    for await (const rec of formatFor(format).read(file)) {
+      const row = unflatten(rec);
+      if (row) index.set(row.path, { id: row.id, status: row.status });
+    }
+    return index;
+  }
+
   /** Appends one complete line. Synchronous on purpose: when it returns, the row survives a crash of this process. */
   append(row: Row): void {
     if (this.fd === undefined) throw new Error(`${this.file}: append after close`);

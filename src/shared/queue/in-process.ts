@@ -39,6 +39,8 @@ export interface RunResult {
   readonly totals: Totals | undefined;
   /** Dry run: planned jobs and rows that would be written without a call. */
   readonly planned: number;
+  /** Files left alone because the output already has an `ok` row for the same id. */
+  readonly alreadyDone: number;
 }
 
 export interface RunControl {
@@ -79,6 +81,7 @@ async function run(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks, 
   const info = modelInfo(cfg.model);
   const currency = info?.prices?.currency ?? null;
   const out = cfg.dryRun ? undefined : await ResultFile.open(cfg.out, cfg.format, 1 + cfg.followUps.length);
+  const prior = out?.prior ?? (await ResultFile.readPrior(cfg.out, cfg.format));
 
   let apiRequests = 0;
   let discovered = 0;
@@ -116,16 +119,16 @@ async function run(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks, 
       return;
     }
     const job = plannedItem.job;
+    const done = prior.get(job.path);
+    if (done && done.id === job.id && done.status === 'ok') {
+      alreadyDone++;
+      return;
+    }
     if (cfg.dryRun) {
       planned++;
       const misfit = misfitRow(job);
       if (misfit) hooks.onRow?.(misfit);
       else hooks.onPlanned?.(job);
-      return;
-    }
-    const prior = out?.prior.get(job.path);
-    if (prior && prior.id === job.id && prior.status === 'ok') {
-      alreadyDone++;
       return;
     }
     if (!worker) throw new Error('no API client');
@@ -204,7 +207,7 @@ async function run(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks, 
     await writeTotals(cfg.totalsPath, totals);
   }
   const exitCode = fatal ? EXIT.api : interrupted ? EXIT.interrupted : EXIT.ok;
-  return { exitCode, fatal, interrupted, totals, planned };
+  return { exitCode, fatal, interrupted, totals, planned, alreadyDone };
 }
 
 function advice(code: string, baseURL: string): string {

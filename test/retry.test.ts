@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { OmniError } from '../src/shared/errors.js';
+import { PauseGate } from '../src/shared/rate-limit.js';
+import { backoffMs, GaveUp, withRetries } from '../src/worker/retry.js';
+import { retryAfterMs } from '../src/worker/qwen-omni.js';
+
+const policy = { retries: 3, baseMs: 100, maxMs: 1000 };
+
+describe('retries', () => {
+  test('backoff doubles per retry with full jitter, is capped, and never undercuts Retry-After', () => {
+    assert.equal(backoffMs(1, policy, undefined, () => 1), 100);
+    assert.equal(backoffMs(3, policy, undefined, () => 1), 400);
+    assert.equal(backoffMs(10, policy, undefined, () => 1), 1000);
+    assert.equal(backoffMs(3, policy, undefined, () => 0), 0);
+    assert.equal(backoffMs(1, policy, 5000, () => 0.5), 5000);
+  });
+
+  test('Retry-After is read as milliseconds, seconds or an HTTP date', () => {
+    assert.equal(retryAfterMs(new Headers({ 'retry-after-ms': '250' })), 250);
+    assert.equal(retryAfterMs(new Headers({ 'retry-after': '2' })), 2000);
+    const date = retryAfterMs(new Headers({ 'retry-after': new Date(Date.now() + 3000).toUTCString() })) ?? 0;
+    assert.ok(date > 1000 && date <= 3000, String(date));
+    assert.equal(retryAfterMs(new Headers({})), undefined);
+  });
+
+  test('retried errors are retried up to the limit; final errors are not retried at all', async () => {
+    const fast = { retries: 2, baseMs: 1, maxMs: 2 };
+    let calls = 0;
+    await assert.rejects(
+      withRetries(async () => { calls++; throw new OmniError('server_error', 'boom'); }, fast, new PauseGate(), undefined, () => {}),
+      (err: unknown) => err instanceof GaveUp && err.attempts === 3 && err.error.code === 'server_error',
+    );
+    assert.equal(calls, 3);
+    calls = 0;
+    await assert.rejects(
+      withRetries(async () => { calls++; throw new OmniError('bad_request', 'no'); }, fast, new PauseGate(), undefined, () => {}),
+      (err: unknown) => err instanceof GaveUp && err.attempts === 1,
+    );
+    assert.equal(calls, 1);
+  });
+
+  test('a rate limit pauses every request of the run, not just the one refused', async () => {
+    const gate = new PauseGate();
+    let first = true;
+    const started = Date.now();
+    const limited = withRetries(
+      async () => {
+        if (first) {
+          first = false;
+          throw new OmniError('rate_limited', '429', { retryAfterMs: 300 });
+        }
+        return 'ok';
+      },
+      { retries: 1, baseMs: 1, maxMs: 1 },
+      gate,
+      undefined,
+      () => {},
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    let otherStartedAt = 0;
+    const other = withRetries(async () => (otherStartedAt = Date.now()), policy, gate, undefined, () => {});
+    await Promise.all([limited, other]);
+    assert.ok(otherStartedAt - started >= 280, `the other request waited ${otherStartedAt - started} ms`);
+  });
+});
