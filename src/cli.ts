@@ -61,6 +61,8 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
     .option('-c, --concurrency <n>', `requests in flight at once (default ${DEFAULTS.concurrency})`)
     .option('--max-files <n>', 'stop discovering after n files')
     .option('--idle-timeout <sec>', `abort and retry a stream that sends nothing for this long (default ${DEFAULTS.idleTimeoutSec})`)
+    .option('--rpm <n>', `requests per minute to pace at, 0 for none (default ${DEFAULTS.rpm}; env OMNI_BATCH_RPM)`)
+    .option('--tpm <n>', `tokens per minute to pace at, 0 for none (default ${DEFAULTS.tpm}; env OMNI_BATCH_TPM)`)
     .option('--retries <n>', `retries for rate limits, 5xx, timeouts and cut streams (default ${DEFAULTS.retries})`)
     .option('--dry-run', 'show what would be sent; needs no key, sends and writes nothing')
     .addHelpText('after', RUN_HELP)

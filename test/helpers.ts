@@ -37,6 +37,9 @@ export interface CliOptions {
 export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('DASHSCOPE_')) env[k] = v;
+  // The stand-in has no account limit unless a test gives it one: no pacing unless a test asks for it.
+  env.OMNI_BATCH_RPM = '0';
+  env.OMNI_BATCH_TPM = '0';
   for (const [k, v] of Object.entries(opts.env ?? {})) if (v !== undefined) env[k] = v;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });

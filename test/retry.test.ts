@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { OmniError } from '../src/shared/errors.js';
-import { PauseGate } from '../src/shared/rate-limit.js';
+import { LocalPacer, PauseGate } from '../src/shared/rate-limit.js';
 import { backoffMs, GaveUp, withRetries } from '../src/worker/retry.js';
 import { retryAfterMs } from '../src/worker/qwen-omni.js';
 
@@ -62,5 +62,30 @@ describe('retries', () => {
     const other = withRetries(async () => (otherStartedAt = Date.now()), policy, gate, undefined, () => {});
     await Promise.all([limited, other]);
     assert.ok(otherStartedAt - started >= 280, `the other request waited ${otherStartedAt - started} ms`);
+  });
+});
+
+describe('pacing', () => {
+  test('requests per minute are spaced evenly, never faster than the limit', async () => {
+    const pacer = new LocalPacer({ rpm: 1200, tpm: undefined });
+    const at: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      await pacer.acquire(0);
+      at.push(performance.now());
+    }
+    const gaps = at.slice(1).map((t, i) => t - (at[i] ?? 0));
+    // 1200 per minute is one every 50 ms; the pacer keeps a 2% margin under it. Timers may fire 1 ms early.
+    assert.ok(Math.min(...gaps) >= 50 - 1, `gaps ${gaps.map((g) => g.toFixed(1)).join(',')}`);
+  });
+
+  test('tokens are reserved before a call and settled with the real usage after it', async () => {
+    const pacer = new LocalPacer({ rpm: undefined, tpm: 60_000 });
+    await pacer.acquire(500);
+    // 500 tokens at 1,000 per second hold the next request back about half a second...
+    const t0 = performance.now();
+    pacer.settle(500, 50);
+    // ...but the call used only 50: most of that wait is given back.
+    await pacer.acquire(10);
+    assert.ok(performance.now() - t0 < 200, `waited ${performance.now() - t0} ms`);
   });
 });

@@ -35,6 +35,10 @@ export const DEFAULTS = {
   retryMaxMs: 60_000,
   /** Output file when none is named. */
   out: 'omni-batch-results.csv',
+  /** Requests per minute: DashScope's documented account limit for the omni models. 0 turns pacing off. */
+  rpm: 60,
+  /** Tokens per minute (prompt + completion): the documented account limit. 0 turns pacing off. */
+  tpm: 100_000,
 } as const satisfies {
   model: string;
   region: Region;
@@ -44,6 +48,8 @@ export const DEFAULTS = {
   retryBaseMs: number;
   retryMaxMs: number;
   out: string;
+  rpm: number;
+  tpm: number;
 };
 
 const stringList = z.union([z.string().min(1), z.array(z.string().min(1))]).transform((v) => (Array.isArray(v) ? v : [v]));
@@ -77,6 +83,10 @@ export const JobFileSchema = z
     retries: z.number().int().min(0).max(20).optional(),
     retryBaseMs: z.number().int().min(0).max(600_000).optional(),
     retryMaxMs: z.number().int().min(0).max(3_600_000).optional(),
+    /** Requests per minute for the whole run (all workers together); 0 = no pacing. */
+    rpm: z.number().int().min(0).max(1_000_000).optional(),
+    /** Tokens per minute for the whole run; 0 = no pacing. */
+    tpm: z.number().int().min(0).max(100_000_000).optional(),
     output: z
       .union([
         z.string().min(1),
@@ -107,6 +117,8 @@ export interface Flags {
   maxFiles?: string;
   idleTimeout?: string;
   retries?: string;
+  rpm?: string;
+  tpm?: string;
   dryRun?: boolean;
 }
 
@@ -130,6 +142,9 @@ export interface RunConfig {
   readonly retries: number;
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
+  /** Requests / tokens per minute for the whole run; 0 = unlimited. */
+  readonly rpm: number;
+  readonly tpm: number;
   readonly out: string;
   readonly format: OutputFormat;
   /** `captions.csv` -> `captions.totals.json`. */
@@ -317,6 +332,8 @@ export async function resolveConfig(jobFilePath: string | undefined, flags: Flag
     retries: intFlag('retries', flags.retries, 0, 20) ?? job.retries ?? DEFAULTS.retries,
     retryBaseMs,
     retryMaxMs: Math.max(job.retryMaxMs ?? DEFAULTS.retryMaxMs, retryBaseMs),
+    rpm: intFlag('rpm', flags.rpm, 0, 1_000_000) ?? job.rpm ?? intFlag('rpm (env OMNI_BATCH_RPM)', env.OMNI_BATCH_RPM, 0, 1_000_000) ?? DEFAULTS.rpm,
+    tpm: intFlag('tpm', flags.tpm, 0, 100_000_000) ?? job.tpm ?? intFlag('tpm (env OMNI_BATCH_TPM)', env.OMNI_BATCH_TPM, 0, 100_000_000) ?? DEFAULTS.tpm,
     out: outRaw,
     format,
     totalsPath: totalsPathFor(outRaw),

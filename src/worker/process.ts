@@ -7,18 +7,22 @@ import { costOf } from '../shared/cost.js';
 import { isFatalForRun, OmniError } from '../shared/errors.js';
 import type { Job } from '../shared/job.js';
 import { modelInfo } from '../shared/models.js';
-import type { PauseGate } from '../shared/rate-limit.js';
+import type { Gate, Pacer } from '../shared/rate-limit.js';
 import { addUsage, emptyUsage, rowWithoutAnswer, type Row } from '../shared/row.js';
 import { checkFits } from './fit.js';
 import { firstTurnMessages, nextTurn } from './messages.js';
 import { streamTurn, type TurnOptions } from './qwen-omni.js';
+import { reservationTokens } from './pacing.js';
 import { GaveUp, withRetries, type RetryPolicy } from './retry.js';
 
 export interface WorkerContext {
   readonly client: OpenAI;
   readonly idleTimeoutMs: number;
   readonly retry: RetryPolicy;
-  readonly gate: PauseGate;
+  /** Run-wide pause after a 429 (shared by all workers of a distributed run). */
+  readonly gate: Gate;
+  /** Requests- and tokens-per-minute pacing (shared by all workers of a distributed run). */
+  readonly pacer: Pacer;
   /** Aborted on a hard stop: in-flight streams end and their jobs get no row. */
   readonly signal: AbortSignal;
   /** Called before every API request (for counting). */
@@ -78,10 +82,23 @@ export async function processJob(job: Job, ctx: WorkerContext): Promise<Row> {
   let latency = 0;
   let ttft: number | null = null;
   const opts: TurnOptions = { idleTimeoutMs: ctx.idleTimeoutMs, signal: ctx.signal, undetailedModality: undetailed(job) };
+  const reserve = reservationTokens(job);
+  const paced = async () => {
+    await ctx.pacer.acquire(reserve, ctx.signal);
+    try {
+      const result = await streamTurn(ctx.client, job.model, messages, opts);
+      ctx.pacer.settle(reserve, result.usage.total_tokens);
+      return result;
+    } catch (err) {
+      // A refused request used no tokens; a cut one may have: keep the reservation then.
+      if (err instanceof OmniError && err.status !== undefined && err.status >= 400 && err.status < 500) ctx.pacer.settle(reserve, 0);
+      throw err;
+    }
+  };
   for (const [turn, prompt] of job.prompts.entries()) {
     if (turn > 0) nextTurn(messages, answers[turn - 1] ?? '', prompt);
     try {
-      const { value, attempts: n } = await withRetries(() => streamTurn(ctx.client, job.model, messages, opts), ctx.retry, ctx.gate, ctx.signal, ctx.onRequest);
+      const { value, attempts: n } = await withRetries(paced, ctx.retry, ctx.gate, ctx.signal, ctx.onRequest);
       attempts += n;
       answers.push(value.text);
       addUsage(usage, value.usage);

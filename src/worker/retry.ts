@@ -3,7 +3,7 @@
  * jitter, never shorter than the server's Retry-After. A rate limit pauses the whole run through the gate.
  */
 import { isRetried, OmniError } from '../shared/errors.js';
-import { sleep, type PauseGate } from '../shared/rate-limit.js';
+import { sleep, type Gate } from '../shared/rate-limit.js';
 
 export interface RetryPolicy {
   /** Retries after the first attempt. */
@@ -37,7 +37,7 @@ export class GaveUp extends Error {
 export async function withRetries<T>(
   fn: () => Promise<T>,
   policy: RetryPolicy,
-  gate: PauseGate,
+  gate: Gate,
   signal: AbortSignal | undefined,
   onAttempt: () => void,
 ): Promise<Attempted<T>> {

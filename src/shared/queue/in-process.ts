@@ -19,7 +19,7 @@ import type { Job } from '../job.js';
 import { modelInfo } from '../models.js';
 import { ResultFile } from '../output/result-file.js';
 import { writeTotals, type Totals } from '../output/totals.js';
-import { PauseGate } from '../rate-limit.js';
+import { LocalPacer, PauseGate } from '../rate-limit.js';
 import { rowWithoutAnswer, type Row } from '../row.js';
 
 export interface RunHooks {
@@ -96,6 +96,7 @@ async function run(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks, 
         idleTimeoutMs: cfg.idleTimeoutMs,
         retry: { retries: cfg.retries, baseMs: cfg.retryBaseMs, maxMs: cfg.retryMaxMs },
         gate: new PauseGate(),
+        pacer: new LocalPacer({ rpm: cfg.rpm || undefined, tpm: cfg.tpm || undefined }),
         signal: hard.signal,
         onRequest: () => void apiRequests++,
       }
