@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The command line: parse, validate, call the library, map errors to one line and an exit code. */
 import { Command, CommanderError, Option } from 'commander';
+import * as cmds from './commands/distributed.js';
 import { runCommand } from './commands/run.js';
 import { DEFAULTS } from './shared/config.js';
 import { ConfigError, EXIT } from './shared/errors.js';
@@ -41,35 +42,76 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
 
-  program
-    .command('run')
-    .description('process every file of the inputs (or every manifest row) in this process, resumably')
-    .argument('[job-file]', 'a YAML job file (see jobs/); flags override its fields')
-    .addOption(new Option('-i, --input <dir|glob>', 'folder, file or glob to scan (repeatable)').argParser(collect))
-    .addOption(new Option('--include <glob>', 'only files matching this glob, relative to each input folder (repeatable)').argParser(collect))
-    .addOption(new Option('--exclude <glob>', 'leave out files matching this glob (repeatable)').argParser(collect))
-    .option('-m, --manifest <file>', 'CSV or JSONL manifest: a path, url or frames column per row, other columns for {{row.*}}')
-    .option('-p, --prompt <text>', 'prompt template for each file')
-    .option('--prompt-file <file>', 'read the prompt template from a file')
-    .option('--system <text>', 'system prompt (a template too)')
-    .addOption(new Option('--follow-up <text>', 'a further question in the same conversation (repeatable)').argParser(collect))
-    .option('-o, --out <file>', `output file, .csv or .jsonl (default ${DEFAULTS.out})`)
-    .option('--format <csv|jsonl>', 'output format (default: from the extension)')
-    .option('--model <name>', `model (default ${DEFAULTS.model})`)
-    .option('--region <cn|intl|us>', 'DashScope region: Beijing (default), Singapore, US')
-    .option('--base-url <url>', 'API base URL (overrides --region; env DASHSCOPE_BASE_URL too)')
-    .option('-c, --concurrency <n>', `requests in flight at once (default ${DEFAULTS.concurrency})`)
-    .option('--max-files <n>', 'stop discovering after n files')
-    .option('--idle-timeout <sec>', `abort and retry a stream that sends nothing for this long (default ${DEFAULTS.idleTimeoutSec})`)
-    .option('--rpm <n>', `requests per minute to pace at, 0 for none (default ${DEFAULTS.rpm}; env OMNI_BATCH_RPM)`)
-    .option('--tpm <n>', `tokens per minute to pace at, 0 for none (default ${DEFAULTS.tpm}; env OMNI_BATCH_TPM)`)
-    .option('--retries <n>', `retries for rate limits, 5xx, timeouts and cut streams (default ${DEFAULTS.retries})`)
+  const runLike = (name: string, description: string) =>
+    program
+      .command(name)
+      .description(description)
+      .argument('[job-file]', 'a YAML job file (see jobs/); flags override its fields')
+      .addOption(new Option('-i, --input <dir|glob>', 'folder, file or glob to scan (repeatable)').argParser(collect))
+      .addOption(new Option('--include <glob>', 'only files matching this glob, relative to each input folder (repeatable)').argParser(collect))
+      .addOption(new Option('--exclude <glob>', 'leave out files matching this glob (repeatable)').argParser(collect))
+      .option('-m, --manifest <file>', 'CSV or JSONL manifest: a path, url or frames column per row, other columns for {{row.*}}')
+      .option('-p, --prompt <text>', 'prompt template for each file')
+      .option('--prompt-file <file>', 'read the prompt template from a file')
+      .option('--system <text>', 'system prompt (a template too)')
+      .addOption(new Option('--follow-up <text>', 'a further question in the same conversation (repeatable)').argParser(collect))
+      .option('-o, --out <file>', `output file, .csv or .jsonl (default ${DEFAULTS.out})`)
+      .option('--format <csv|jsonl>', 'output format (default: from the extension)')
+      .option('--model <name>', `model (default ${DEFAULTS.model})`)
+      .option('--region <cn|intl|us>', 'DashScope region: Beijing (default), Singapore, US')
+      .option('--base-url <url>', 'API base URL (overrides --region; env DASHSCOPE_BASE_URL too)')
+      .option('-c, --concurrency <n>', `requests in flight at once (default ${DEFAULTS.concurrency})`)
+      .option('--max-files <n>', 'stop discovering after n files')
+      .option('--idle-timeout <sec>', `abort and retry a stream that sends nothing for this long (default ${DEFAULTS.idleTimeoutSec})`)
+      .option('--retries <n>', `retries for rate limits, 5xx, timeouts and cut streams (default ${DEFAULTS.retries})`)
+      .option('--rpm <n>', `requests per minute to pace at, all workers together, 0 for none (default ${DEFAULTS.rpm}; env OMNI_BATCH_RPM)`)
+      .option('--tpm <n>', `tokens per minute to pace at, all workers together, 0 for none (default ${DEFAULTS.tpm}; env OMNI_BATCH_TPM)`)
+      .option('--redis <url>', 'Redis for the distributed engine (env OMNI_BATCH_REDIS_URL)')
+      .option('--run-id <id>', 'name the distributed run (default: from the output path)');
+  const flagsOf = (opts: Record<string, unknown>) => Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+
+  runLike('run', 'process every file of the inputs (or every manifest row), resumably; in this process, or on BullMQ workers with --redis')
     .option('--dry-run', 'show what would be sent; needs no key, sends and writes nothing')
     .addHelpText('after', RUN_HELP)
     .action(async (jobFile: string | undefined, opts: Record<string, unknown>) => {
-      const flags = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
-      setExit(await run(jobFile, flags, io));
+      const flags = flagsOf(opts);
+      setExit(await (flags.redis !== undefined ? cmds.runDistributed(jobFile, flags, io) : run(jobFile, flags, io)));
     });
+
+  runLike('enqueue', 'put one job per file into the Redis queue and print the run id (files with an ok row are left alone)').action(
+    async (jobFile: string | undefined, opts: Record<string, unknown>) => setExit(await cmds.enqueueCommand(jobFile, flagsOf(opts), io)),
+  );
+
+  runLike('schedule', 're-enqueue a job file on a cron pattern or an interval; workers run it; only new or changed files are sent')
+    .option('--cron <pattern>', 'cron pattern, e.g. "0 3 * * *" (every night at 3)')
+    .option('--every <sec>', 'interval in seconds')
+    .option('--remove', 'remove the schedule of this job file')
+    .action(async (jobFile: string | undefined, opts: Record<string, unknown>) => setExit(await cmds.scheduleCommand(jobFile, flagsOf(opts), io)));
+
+  program
+    .command('worker')
+    .description('process queued jobs (start one per machine; DASHSCOPE_API_KEY comes from this machine\'s environment)')
+    .option('--redis <url>', 'Redis URL (env OMNI_BATCH_REDIS_URL)')
+    .option('-c, --concurrency <n>', 'jobs in flight at once in this worker (default 4)')
+    .option('--lock-duration <sec>', 'a job whose worker stops renewing its lock for this long goes to another worker (default 60)')
+    .option('--drain-timeout <sec>', 'on Ctrl-C / SIGTERM, how long to wait for the jobs in hand (default 120)')
+    .action(async (opts: Record<string, unknown>) => setExit(await cmds.workerCommand(flagsOf(opts), io)));
+
+  program
+    .command('status')
+    .description('progress of a distributed run: rows, failures, tokens, cost, ETA')
+    .argument('<run-id>')
+    .option('--redis <url>', 'Redis URL (env OMNI_BATCH_REDIS_URL)')
+    .action(async (runId: string, opts: Record<string, unknown>) => setExit(await cmds.statusCommand(runId, flagsOf(opts), io)));
+
+  program
+    .command('collect')
+    .description('write the rows of a distributed run to CSV/JSONL plus the totals file (the same files run writes)')
+    .argument('<run-id>')
+    .option('--redis <url>', 'Redis URL (env OMNI_BATCH_REDIS_URL)')
+    .option('-o, --out <file>', 'output file (default: the one the run was enqueued with)')
+    .option('--format <csv|jsonl>', 'output format (default: from the extension)')
+    .action(async (runId: string, opts: Record<string, unknown>) => setExit(await cmds.collectCommand(runId, flagsOf(opts), io)));
   return program;
 }
 

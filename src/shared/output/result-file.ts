@@ -58,6 +58,12 @@ export class ResultFile {
     }
   }
 
+  /** Starts a fresh output file (an existing one is replaced): for `collect`, which writes what Redis holds. */
+  static async create(file: string, format: OutputFormat, turns: number): Promise<ResultFile> {
+    await rm(file, { force: true }).catch(() => undefined);
+    return ResultFile.open(file, format, turns);
+  }
+
   /** The rows already in an output, by path, without changing the file (for --dry-run). */
   static async readPrior(file: string, format: OutputFormat): Promise<Map<string, PriorRow>> {
     const index = new Map<string, PriorRow>();

@@ -1,0 +1,133 @@
+/**
+ * Rows and totals of a distributed run, in Redis.
+ *
+ * Rows are a hash keyed by path (one row per file, the newest wins, exactly as the output file is compacted).
+ * Writing a row and updating the run's totals happen in one script: a duplicate delivery of the same job
+ * replaces its row and corrects the totals instead of counting twice.
+ */
+import type { Redis } from 'ioredis';
+import { USAGE_FIELDS, type Row } from '../row.js';
+import { runKeys } from './redis.js';
+
+const SAVE_ROW_SCRIPT = `
+local fields = {${USAGE_FIELDS.map((f) => `'${f}'`).join(', ')}}
+local function apply(json, sign)
+  local r = cjson.decode(json)
+  redis.call('HINCRBY', KEYS[2], 'rows', sign)
+  redis.call('HINCRBY', KEYS[2], 'status:' .. r.status, sign)
+  redis.call('HINCRBY', KEYS[2], 'kind:' .. r.kind .. ':' .. r.status, sign)
+  if r.error_code ~= nil and r.error_code ~= '' then redis.call('HINCRBY', KEYS[2], 'error:' .. r.error_code, sign) end
+  for _, f in ipairs(fields) do
+    local v = r.usage[f]
+    if v ~= nil and v ~= cjson.null and v ~= 0 then redis.call('HINCRBY', KEYS[2], 'tokens:' .. f, sign * v) end
+  end
+  if r.cost ~= nil and r.cost ~= cjson.null then redis.call('HINCRBYFLOAT', KEYS[2], 'cost', sign * r.cost)
+  elseif r.usage.total_tokens ~= nil and r.usage.total_tokens > 0 then redis.call('HINCRBY', KEYS[2], 'rowsWithoutPrice', sign) end
+  redis.call('HINCRBY', KEYS[2], 'attempts', sign * (r.attempts or 0))
+end
+if ARGV[3] ~= '' and redis.call('SREM', KEYS[3], ARGV[3]) == 1 then redis.call('HINCRBY', KEYS[4], 'finished', 1) end
+local prev = redis.call('HGET', KEYS[1], ARGV[1])
+if prev == ARGV[2] then return 0 end
+if prev then apply(prev, -1) end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+apply(ARGV[2], 1)
+return 1`;
+
+export interface RunTotals {
+  rows: number;
+  byStatus: { ok: number; failed: number; skipped: number };
+  byKind: Record<string, { ok: number; failed: number; skipped: number }>;
+  tokens: Record<string, number>;
+  cost: number;
+  rowsWithoutPrice: number;
+  attempts: number;
+  errors: Record<string, number>;
+}
+
+export class RunResults {
+  readonly keys: ReturnType<typeof runKeys>;
+
+  constructor(
+    private readonly redis: Redis,
+    readonly runId: string,
+  ) {
+    this.keys = runKeys(runId);
+  }
+
+  /**
+   * Writes (or replaces) the row of a file and updates the totals, atomically; `bullId` (the queue job that made
+   * the row) leaves the run's pending set in the same step.
+   */
+  async save(row: Row, bullId = ''): Promise<void> {
+    const k = this.keys;
+    await this.redis.eval(SAVE_ROW_SCRIPT, 4, k.rows, k.totals, k.pending, k.meta, row.path, JSON.stringify(row), bullId);
+  }
+
+  /** Marks queue jobs as pending for this run (they leave the set when their row is saved). */
+  async addPending(bullIds: readonly string[]): Promise<void> {
+    if (bullIds.length) await this.redis.sadd(this.keys.pending, ...bullIds);
+  }
+
+  async removePending(bullId: string): Promise<void> {
+    await this.redis.srem(this.keys.pending, bullId);
+  }
+
+  async pendingCount(): Promise<number> {
+    return this.redis.scard(this.keys.pending);
+  }
+
+  async get(path: string): Promise<Row | undefined> {
+    const json = await this.redis.hget(this.keys.rows, path);
+    return json ? (JSON.parse(json) as Row) : undefined;
+  }
+
+  /** Every row, a page at a time (memory stays bounded whatever the run's size). */
+  async *scan(pageSize = 500): AsyncGenerator<Row> {
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.hscan(this.keys.rows, cursor, 'COUNT', pageSize);
+      cursor = next;
+      for (let i = 1; i < flat.length; i += 2) yield JSON.parse(flat[i] ?? '{}') as Row;
+    } while (cursor !== '0');
+  }
+
+  async totals(): Promise<RunTotals> {
+    const h = await this.redis.hgetall(this.keys.totals);
+    const n = (k: string) => Number(h[k] ?? 0);
+    const totals: RunTotals = {
+      rows: n('rows'),
+      byStatus: { ok: n('status:ok'), failed: n('status:failed'), skipped: n('status:skipped') },
+      byKind: {},
+      tokens: Object.fromEntries(USAGE_FIELDS.map((f) => [f, n(`tokens:${f}`)])),
+      cost: Math.round(n('cost') * 1e8) / 1e8,
+      rowsWithoutPrice: n('rowsWithoutPrice'),
+      attempts: n('attempts'),
+      errors: {},
+    };
+    for (const [k, v] of Object.entries(h)) {
+      const kind = /^kind:([^:]+):(ok|failed|skipped)$/.exec(k);
+      if (kind?.[1] && kind[2]) {
+        const entry = (totals.byKind[kind[1]] ??= { ok: 0, failed: 0, skipped: 0 });
+        entry[kind[2] as 'ok'] = Number(v);
+      }
+      if (k.startsWith('error:') && Number(v) > 0) totals.errors[k.slice(6)] = Number(v);
+    }
+    return totals;
+  }
+
+  async setMeta(fields: Record<string, string | number>): Promise<void> {
+    await this.redis.hset(this.keys.meta, fields);
+  }
+
+  async setMetaOnce(field: string, value: string | number): Promise<void> {
+    await this.redis.hsetnx(this.keys.meta, field, value);
+  }
+
+  async incrMeta(field: string, by: number): Promise<void> {
+    if (by) await this.redis.hincrby(this.keys.meta, field, by);
+  }
+
+  async meta(): Promise<Record<string, string>> {
+    return this.redis.hgetall(this.keys.meta);
+  }
+}

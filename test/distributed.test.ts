@@ -1,0 +1,264 @@
+/**
+ * The distributed engine end to end: real redis-server on a free port, worker processes of the built CLI,
+ * the real openai SDK against the DashScope stand-in.
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+import { startStandIn, type StandIn } from './stand-in/server.js';
+import { runCli, tempDir, type CliResult } from './helpers.js';
+import { startRedis, type TestRedis } from './redis-server.js';
+
+const KEY = 'sk-SENTINEL-distributed-4b1d9e7f0a2c';
+
+let api: StandIn;
+let redis: TestRedis;
+before(async () => {
+  api = await startStandIn({ apiKey: KEY });
+  redis = await startRedis();
+});
+after(async () => {
+  await api.close();
+  await redis.close();
+});
+
+interface SpawnedWorker {
+  child: () => ChildProcess;
+  done: Promise<CliResult>;
+}
+
+function spawnWorker(extra: string[] = [], key = KEY): SpawnedWorker {
+  let child: ChildProcess | undefined;
+  const done = runCli(['worker', '--redis', redis.url, '--concurrency', '4', '--lock-duration', '2', ...extra], {
+    env: { DASHSCOPE_API_KEY: key },
+    onSpawn: (c) => (child = c),
+    timeoutMs: 120_000,
+  });
+  return {
+    child: () => {
+      if (!child) throw new Error('worker not started');
+      return child;
+    },
+    done,
+  };
+}
+
+async function stopWorker(w: SpawnedWorker): Promise<CliResult> {
+  w.child().kill('SIGTERM');
+  return w.done;
+}
+
+async function waitFor(cond: () => Promise<boolean> | boolean, what: string, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await delay(50);
+  }
+}
+
+async function textFiles(n: number, prefix = 'f'): Promise<string> {
+  const dir = await tempDir();
+  await mkdir(path.join(dir, 'media'));
+  for (let i = 0; i < n; i++) await writeFile(path.join(dir, 'media', `${prefix}${String(i).padStart(3, '0')}.txt`), `text ${prefix} ${i}`);
+  return dir;
+}
+
+async function readJsonl(file: string): Promise<Record<string, any>[]> {
+  return (await readFile(file, 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, any>);
+}
+
+/** Every value of every key in Redis, as text, to search for a secret. */
+async function dumpRedis(c: Redis): Promise<string> {
+  const parts: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await c.scan(cursor, 'COUNT', 500);
+    cursor = next;
+    for (const key of keys) {
+      parts.push(key);
+      const type = await c.type(key);
+      if (type === 'string') parts.push((await c.get(key)) ?? '');
+      else if (type === 'hash') parts.push(JSON.stringify(await c.hgetall(key)));
+      else if (type === 'list') parts.push(JSON.stringify(await c.lrange(key, 0, -1)));
+      else if (type === 'set') parts.push(JSON.stringify(await c.smembers(key)));
+      else if (type === 'zset') parts.push(JSON.stringify(await c.zrange(key, '0', '-1')));
+      else if (type === 'stream') parts.push(JSON.stringify(await c.xrange(key, '-', '+')));
+    }
+  } while (cursor !== '0');
+  return parts.join('\n');
+}
+
+const base = () => ['--base-url', api.baseURL];
+
+describe('distributed runs on BullMQ', () => {
+  test('a producer and two worker processes give every file exactly one row, and the key is nowhere in Redis, rows or logs', async () => {
+    const dir = await textFiles(40);
+    const out = path.join(dir, 'out.jsonl');
+    const w1 = spawnWorker();
+    const w2 = spawnWorker();
+    const from = api.requests.length;
+    const r = await runCli(['run', '--input', path.join(dir, 'media'), '--prompt', 'Title for {{file.name}}', '--out', out, '--redis', redis.url, ...base()], {
+      env: { DASHSCOPE_API_KEY: KEY },
+      timeoutMs: 120_000,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const rows = await readJsonl(out);
+    assert.equal(rows.length, 40);
+    assert.equal(new Set(rows.map((x) => x.path)).size, 40);
+    assert.ok(rows.every((x) => x.status === 'ok'));
+    assert.equal(api.requests.length - from, 40);
+    const totals = JSON.parse(await readFile(path.join(dir, 'out.totals.json'), 'utf8'));
+    assert.equal(totals.rows, 40);
+    assert.equal(totals.tokens.total_tokens, rows.reduce((s, x) => s + x.total_tokens, 0));
+    const [l1, l2] = await Promise.all([stopWorker(w1), stopWorker(w2)]);
+    const everything = await dumpRedis(redis.client());
+    assert.ok(everything.length > 1000, 'Redis holds the run');
+    for (const [what, text] of [
+      ['redis', everything],
+      ['rows', await readFile(out, 'utf8')],
+      ['totals', await readFile(path.join(dir, 'out.totals.json'), 'utf8')],
+      ['run output', r.stdout + r.stderr],
+      ['worker 1 log', l1.stdout + l1.stderr],
+      ['worker 2 log', l2.stdout + l2.stderr],
+    ] as const) {
+      assert.ok(!text.includes(KEY) && !text.includes(KEY.slice(3, 20)), `the key leaked into ${what}`);
+    }
+  });
+
+  test('a worker killed with SIGKILL mid-stream loses its job to the other worker, which ends it with one ok row', async () => {
+    const dir = await textFiles(1, 'kill');
+    const out = path.join(dir, 'out.jsonl');
+    let stalled = 0;
+    api.setOptions({ faults: ({ summary }) => (summary.lastUserText.includes('kill') && stalled++ === 0 ? { type: 'stall', afterChunks: 1 } : null) });
+    const first = spawnWorker();
+    try {
+      const enq = await runCli(['enqueue', '--input', path.join(dir, 'media'), '--prompt', 'Read', '--out', out, '--redis', redis.url, ...base()]);
+      assert.equal(enq.code, 0, enq.stderr);
+      const runId = enq.stdout.trim();
+      await waitFor(() => stalled === 1 && api.inFlight >= 1, 'the stream to stall');
+      first.child().kill('SIGKILL');
+      await first.done;
+      const second = spawnWorker();
+      const c = redis.client();
+      await waitFor(async () => (await c.scard(`{omni-batch}:run:${runId}:pending`)) === 0, 'the job to be recovered', 60_000);
+      await stopWorker(second);
+      const col = await runCli(['collect', runId, '--redis', redis.url]);
+      assert.equal(col.code, 0, col.stderr);
+      const rows = await readJsonl(out);
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0]?.status, 'ok');
+    } finally {
+      api.setOptions({ faults: undefined });
+    }
+  });
+
+  test('Redis stopped and restarted mid-run: workers reconnect and the run completes', async () => {
+    const dir = await textFiles(24, 'restart');
+    const out = path.join(dir, 'out.jsonl');
+    api.setOptions({ latencyMs: 150 });
+    const w = spawnWorker();
+    try {
+      const enq = await runCli(['enqueue', '--input', path.join(dir, 'media'), '--prompt', 'Read', '--out', out, '--redis', redis.url, ...base()]);
+      assert.equal(enq.code, 0, enq.stderr);
+      const runId = enq.stdout.trim();
+      const c = redis.client();
+      await waitFor(async () => (await c.hlen(`{omni-batch}:run:${runId}:rows`)) >= 4, 'some rows');
+      await redis.stop();
+      await delay(1500);
+      await redis.start();
+      const c2 = redis.client();
+      await waitFor(async () => (await c2.scard(`{omni-batch}:run:${runId}:pending`)) === 0, 'the run to finish after the restart', 90_000);
+      const col = await runCli(['collect', runId, '--redis', redis.url]);
+      assert.equal(col.code, 0, col.stderr);
+      const rows = await readJsonl(out);
+      assert.equal(rows.length, 24);
+      assert.ok(rows.every((x) => x.status === 'ok'), JSON.stringify(rows.filter((x) => x.status !== 'ok')));
+    } finally {
+      api.setOptions({ latencyMs: 0 });
+      await stopWorker(w);
+    }
+  });
+
+  test('enqueueing the same job file twice adds nothing; a changed prompt re-runs only the jobs it changes', async () => {
+    const dir = await tempDir();
+    const manifest = path.join(dir, 'rows.csv');
+    await writeFile(manifest, 'id,q\n1,first question\n2,second question\n3,third question\n');
+    const job = path.join(dir, 'job.yaml');
+    await writeFile(job, `manifest: rows.csv\nprompt: "Answer: {{row.q}}"\noutput: out.jsonl\nbaseUrl: ${api.baseURL}\n`);
+    const w = spawnWorker();
+    try {
+      const from = api.requests.length;
+      const first = await runCli(['run', job, '--redis', redis.url], { env: { DASHSCOPE_API_KEY: KEY } });
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal(api.requests.length - from, 3);
+      const again = await runCli(['enqueue', job, '--redis', redis.url]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stderr, /3 files, 0 enqueued, 3 already done/);
+      const c = redis.client();
+      const counts = await c.zcard('{omni-batch}:jobs:wait').catch(() => 0);
+      assert.equal(counts, 0);
+      await writeFile(manifest, 'id,q\n1,first question\n2,second question CHANGED\n3,third question\n');
+      const changed = await runCli(['run', job, '--redis', redis.url], { env: { DASHSCOPE_API_KEY: KEY } });
+      assert.equal(changed.code, 0, changed.stderr);
+      assert.match(changed.stderr, /3 files, 1 enqueued, 2 already done/);
+      assert.equal(api.requests.length - from, 4);
+      const rows = await readJsonl(path.join(dir, 'out.jsonl'));
+      assert.equal(rows.length, 3);
+      assert.match(rows.find((x) => x.path.endsWith('#2'))?.answer ?? '', /CHANGED/);
+    } finally {
+      await stopWorker(w);
+    }
+  });
+
+  test('a schedule that fires twice over an unchanged folder makes API calls only the first time', async () => {
+    const dir = await textFiles(5, 'sched');
+    const job = path.join(dir, 'job.yaml');
+    await writeFile(job, `inputs: [media]\nprompt: Read\noutput: out.jsonl\nbaseUrl: ${api.baseURL}\n`);
+    const w = spawnWorker();
+    try {
+      const from = api.requests.length;
+      const s = await runCli(['schedule', job, '--every', '2', '--redis', redis.url]);
+      assert.equal(s.code, 0, s.stderr);
+      const runId = s.stdout.trim();
+      const c = redis.client();
+      await waitFor(async () => Number(await c.hget(`{omni-batch}:run:${runId}:meta`, 'enqueuePasses')) >= 2, 'two firings', 30_000);
+      await waitFor(async () => (await c.scard(`{omni-batch}:run:${runId}:pending`)) === 0, 'the jobs to finish');
+      const rm = await runCli(['schedule', job, '--remove', '--redis', redis.url]);
+      assert.match(rm.stdout, /removed the schedule/);
+      assert.equal(api.requests.length - from, 5, 'the second firing sent nothing');
+      assert.equal(await c.hget(`{omni-batch}:run:${runId}:meta`, 'alreadyDone'), '5');
+    } finally {
+      await stopWorker(w);
+    }
+  });
+
+  test('three workers under a 60 RPM account limit get no 429 and use at least 90% of the limit', { timeout: 240_000 }, async () => {
+    // A stand-in of its own: its 60-second window must not count the other tests' requests.
+    const limited = await startStandIn({ apiKey: KEY, rpm: 60 });
+    const dir = await textFiles(72, 'rpm');
+    const job = path.join(dir, 'job.yaml');
+    await writeFile(job, `inputs: [media]\nprompt: Read\noutput: out.jsonl\nbaseUrl: ${limited.baseURL}\nrpm: 60\ntpm: 0\n`);
+    const workers = [spawnWorker(), spawnWorker(), spawnWorker()];
+    try {
+      const r = await runCli(['run', job, '--redis', redis.url], { env: { DASHSCOPE_API_KEY: KEY }, timeoutMs: 200_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const reqs = limited.requests;
+      assert.equal(reqs.filter((q) => q.status === 429).length, 0, 'no request was refused');
+      assert.equal(reqs.length, 72);
+      // Achieved rate between the first and the last request, against 60 per minute.
+      const spanMin = ((reqs.at(-1)?.at ?? 0) - (reqs[0]?.at ?? 0)) / 60_000;
+      const rate = (reqs.length - 1) / spanMin;
+      assert.ok(rate >= 54, `achieved ${rate.toFixed(1)} requests per minute`);
+    } finally {
+      await Promise.all(workers.map(stopWorker));
+      await limited.close();
+    }
+  });
+});
