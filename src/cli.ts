@@ -25,6 +25,11 @@ Examples:
 Template variables (only these; an unknown one stops the run before any call):
   {{file.name}} {{file.relPath}} {{file.dir}} {{file.ext}} {{media.kind}} {{media.durationSec}} {{row.<column>}}
 
+Preprocessing (before any token is spent): images are rotated per EXIF, converted to JPEG/PNG, padded when
+too small or thin, and downscaled to the model's token ceiling; audio is converted to MP3 and trimmed to the
+model's maximum; videos are trimmed (stream copy when possible) or sent as frames. The row's preprocess
+column says what was done. Job-file settings: image.fix, video.mode/startSec/windowSec/frames, audio.startSec.
+
 Output: one row per discovered file (status ok, failed or skipped) in CSV or JSONL, written as files finish,
 plus <out>.totals.json beside it. Run the same command again to resume: files with an ok row are not sent
 again, failed ones are retried. Ctrl-C once finishes the files in flight; twice stops at once.
@@ -66,12 +71,15 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
       .option('--retries <n>', `retries for rate limits, 5xx, timeouts and cut streams (default ${DEFAULTS.retries})`)
       .option('--rpm <n>', `requests per minute to pace at, all workers together, 0 for none (default ${DEFAULTS.rpm}; env OMNI_BATCH_RPM)`)
       .option('--tpm <n>', `tokens per minute to pace at, all workers together, 0 for none (default ${DEFAULTS.tpm}; env OMNI_BATCH_TPM)`)
+      .option('--cpu-concurrency <n>', `preprocessing jobs at once: image resizing, ffmpeg (default: one per core, ${DEFAULTS.cpuConcurrency} here)`)
+      .option('--video-mode <auto|file|frames>', `send videos as the file (the model hears it), as frames, or pick per file (default ${DEFAULTS.videoMode})`)
       .option('--redis <url>', 'Redis for the distributed engine (env OMNI_BATCH_REDIS_URL)')
       .option('--run-id <id>', 'name the distributed run (default: from the output path)');
   const flagsOf = (opts: Record<string, unknown>) => Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
 
   runLike('run', 'process every file of the inputs (or every manifest row), resumably; in this process, or on BullMQ workers with --redis')
-    .option('--dry-run', 'show what would be sent; needs no key, sends and writes nothing')
+    .option('--max-cost <amount>', 'refuse to start when the estimated cost of the files not yet done is over this (price table currency, CNY)')
+    .option('--dry-run', 'estimate tokens and cost per kind, write <out>.estimate.csv (status planned); needs no key, sends nothing')
     .addHelpText('after', RUN_HELP)
     .action(async (jobFile: string | undefined, opts: Record<string, unknown>) => {
       const flags = flagsOf(opts);

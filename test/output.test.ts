@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import { ResultFile } from '../src/shared/output/result-file.js';
-import { emptyUsage, type Row } from '../src/shared/row.js';
+import { emptyUsage, noMedia, type Row } from '../src/shared/row.js';
 import { tempDir } from './helpers.js';
 
 function row(p: string, status: Row['status'], answers: string[] = [], id = `id-${p}`): Row {
@@ -24,6 +24,13 @@ function row(p: string, status: Row['status'], answers: string[] = [], id = `id-
     attempts: 1,
     latency_ms: 12,
     ttft_ms: 3,
+    ...noMedia(),
+    preprocess: 'resized 6000x4000->1232x812, jpeg->jpeg q88',
+    source_bytes: 5_000_000,
+    sent_bytes: 120_000,
+    width: 1232,
+    height: 812,
+    estimated_tokens: 10,
   };
 }
 
@@ -53,7 +60,8 @@ describe('output files', () => {
       rf.append(row('a.jpg', 'ok', ['A']));
       const totals = (await rf.finish()).result(file, 'CNY');
       assert.equal(totals.rows, 2, format);
-      assert.deepEqual(totals.byStatus, { ok: 2, failed: 0, skipped: 0 });
+      assert.deepEqual(totals.byStatus, { ok: 2, failed: 0, skipped: 0, planned: 0 });
+      assert.deepEqual(totals.byKind.image, { files: 2, ok: 2, failed: 0, skipped: 0, planned: 0, estimated_tokens: 20, prompt_tokens: 20 }, 'estimated vs actual prompt tokens per kind');
       assert.equal(totals.tokens.total_tokens, 30);
       rf = await ResultFile.open(file, format, 1);
       assert.deepEqual(rf.prior.get('a.jpg'), { id: 'id-a.jpg', status: 'ok' });

@@ -12,6 +12,8 @@ const ctx = (prompt = 'Describe {{file.name}} ({{media.kind}}, {{media.durationS
   model: 'qwen-omni-turbo',
   prompts: [compileTemplate(prompt, { where: 'prompt', rowColumns: null })],
   system: undefined,
+  options: { image: { fix: 'pad' }, video: { mode: 'auto', startSec: 0, windowSec: null, frames: null, autoMaxTrimSec: 10 }, audio: { startSec: 0 } },
+  answerTokens: 150,
 });
 
 /** Plans every file of a folder and says, per file, what would happen: `send`, or status + code. */
@@ -29,48 +31,52 @@ async function outcomes(dir: string, c = ctx()): Promise<Record<string, string>>
 }
 
 describe('planning files against the model limits (qwen-omni-turbo)', () => {
-  test('each fixture gets the outcome its name promises, before any API call', async () => {
+  test('each fixture is classified by its content and gets the outcome its name promises, before any API call', async () => {
     const got = await outcomes(FIXTURES);
+    // Local media that does not fit is no longer skipped here: the worker fits it (see preprocess.test.ts).
     const expected: Record<string, string> = {
       'ok-photo.jpg': 'send image',
       'ok-graphic.png': 'send image',
       'ok-photo.webp': 'send image',
-      'tiny-8x8.png': 'skipped too_small',
-      'wide-2100x10.png': 'skipped too_small',
-      'wide-1000x4.png': 'skipped too_small',
-      'image.bmp': 'skipped unsupported_format',
-      'image.tiff': 'skipped unsupported_format',
-      'animated.gif': 'skipped unsupported_format',
+      'tiny-8x8.png': 'send image',
+      'wide-2100x10.png': 'send image',
+      'wide-1000x4.png': 'send image',
+      'image.bmp': 'send image',
+      'image.tiff': 'send image',
+      'animated.gif': 'send image',
       'ok-speech.mp3': 'send audio',
       'ok-speech.wav': 'send audio',
-      'speech.ogg': 'skipped unsupported_format',
-      'speech.flac': 'skipped unsupported_format',
-      'speech.m4a': 'skipped unsupported_format',
-      'audio-200s.mp3': 'skipped too_long',
+      'speech.ogg': 'send audio',
+      'speech.flac': 'send audio',
+      'speech.m4a': 'send audio',
+      'audio-200s.mp3': 'send audio',
       'ok-clip-5s.mp4': 'send video_file',
       'clip-noaudio.mp4': 'send video_file',
-      'short-1s.mp4': 'skipped too_short',
-      'long-45s.mp4': 'skipped too_long',
-      'clip.webm': 'skipped unsupported_format',
+      'short-1s.mp4': 'send video_file',
+      'long-45s.mp4': 'send video_file',
+      'clip.webm': 'send video_file',
       'empty.jpg': 'failed media_unreadable',
       'random-bytes.mp4': 'failed media_unreadable',
       'text-named.mp4': 'failed media_unreadable',
-      'no-extension-video': 'skipped unsupported_type',
+      'no-extension-video': 'send video_file',
       'note.txt': 'send text_file',
     };
     for (const [file, outcome] of Object.entries(expected)) assert.equal(got[file], outcome, file);
   });
 
-  test('an image over 200:1 is refused for its aspect ratio, and one over the data-URL cap for its size', async () => {
+  test('with image.fix refuse, a strip over 200:1 and a side of 10 px are refused with the reason; a huge image is planned for resizing', async () => {
     const dir = await tempDir();
     await sharp({ create: { width: 2400, height: 11, channels: 3, background: '#888' } }).png().toFile(path.join(dir, 'strip.png'));
+    await sharp({ create: { width: 300, height: 10, channels: 3, background: '#888' } }).png().toFile(path.join(dir, 'thin.png'));
     // Random pixels do not compress: about 3 bytes per pixel, so 2000x1800 is over 10 MB as PNG.
     const noise = Buffer.alloc(2000 * 1800 * 3);
     for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
     await sharp(noise, { raw: { width: 2000, height: 1800, channels: 3 } }).png({ compressionLevel: 0 }).toFile(path.join(dir, 'huge.png'));
-    const got = await outcomes(dir);
+    const refuse = ctx();
+    const got = await outcomes(dir, { ...refuse, options: { ...refuse.options, image: { fix: 'refuse' } } });
     assert.equal(got['strip.png'], 'skipped bad_aspect');
-    assert.equal(got['huge.png'], 'skipped too_large');
+    assert.equal(got['thin.png'], 'skipped too_small');
+    assert.equal(got['huge.png'], 'send image');
   });
 
   test('the id is stable for the same content, prompt and model, and changes when any of them does', async () => {

@@ -314,23 +314,31 @@ describe('omni-batch run against the DashScope stand-in', () => {
     assert.ok(!r.stdout.includes(KEY.slice(3, 20)) && !r.stderr.includes(KEY.slice(3, 20)));
   });
 
-  test('files that do not fit get skipped rows and cost no API call', async () => {
+  test('files that do not fit are fixed before sending, unreadable ones fail without a call, and the stand-in rejects none', async () => {
     const dir = await tempDir();
     const out = path.join(dir, 'fixtures.csv');
     const from = api.requests.length;
     const r = await runCli(['run', '--input', FIXTURES, '--include', '*.{png,mp4,mp3,webm}', '--prompt', 'Describe', '--out', out], { env: env(), cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     const rows = await readRows(out);
-    const by = Object.fromEntries(rows.map((x) => [path.basename(x.path), `${x.status} ${x.error_code}`]));
-    assert.equal(by['tiny-8x8.png'], 'skipped too_small');
-    assert.equal(by['long-45s.mp4'], 'skipped too_long');
-    assert.equal(by['short-1s.mp4'], 'skipped too_short');
-    assert.equal(by['audio-200s.mp3'], 'skipped too_long');
-    assert.equal(by['clip.webm'], 'skipped unsupported_format');
-    assert.equal(by['random-bytes.mp4'], 'failed media_unreadable');
+    const by: Record<string, Rec> = Object.fromEntries(rows.map((x) => [path.basename(x.path), x]));
+    const st = (name: string) => `${by[name]?.status} ${by[name]?.error_code}`;
+    assert.equal(st('tiny-8x8.png'), 'ok ');
+    assert.match(by['tiny-8x8.png']?.preprocess, /^padded 8x8->11x11/);
+    assert.equal(st('long-45s.mp4'), 'ok ');
+    assert.match(by['long-45s.mp4']?.preprocess, /^trimmed 0-(39|40)(\.\d)?s copy/);
+    assert.ok(Number(by['long-45s.mp4']?.duration_sec) <= 40);
+    assert.equal(st('short-1s.mp4'), 'ok ');
+    assert.match(by['short-1s.mp4']?.preprocess, /^frames 4 @ 0\.0,/);
+    assert.equal(st('audio-200s.mp3'), 'ok ');
+    assert.match(by['audio-200s.mp3']?.preprocess, /mp3 .* 0-179\.8s/);
+    assert.equal(st('clip.webm'), 'ok ');
+    assert.match(by['clip.webm']?.preprocess, /reencoded vp9->h264/);
+    assert.equal(st('random-bytes.mp4'), 'failed media_unreadable');
+    assert.equal(st('text-named.mp4'), 'failed media_unreadable');
     const sent = rows.filter((x) => x.status === 'ok');
-    assert.deepEqual(sent.map((x) => path.basename(x.path)).sort(), ['clip-noaudio.mp4', 'ok-clip-5s.mp4', 'ok-graphic.png', 'ok-speech.mp3']);
-    assert.equal(since(from).length, sent.length);
+    assert.equal(since(from).length, sent.length, 'one request per ok row, none for the unreadable files');
+    assert.deepEqual(since(from).filter((q) => q.status !== 200), [], 'the stand-in refused nothing');
   });
 
   test('an unwritable output exits 4 with one line naming the file, before any call', async () => {

@@ -3,7 +3,7 @@ import { resolveConfig, type Flags, type RunConfig } from '../shared/config.js';
 import { EXIT } from '../shared/errors.js';
 import type { Job } from '../shared/job.js';
 import type { Totals } from '../shared/output/totals.js';
-import { startRun, type RunResult } from '../shared/queue/in-process.js';
+import { startRun, type RunEstimate, type RunResult } from '../shared/queue/in-process.js';
 import type { Row } from '../shared/row.js';
 
 export interface Io {
@@ -31,6 +31,24 @@ function describeRow(row: Row): string {
   return `${row.status === 'skipped' ? 'would skip' : 'would fail'}  ${row.kind.padEnd(18)} ${row.path}\n            ${row.error_code}: ${row.error_message}`;
 }
 
+/** The dry run's per-kind table: files, files to send, estimated prompt tokens by modality, cost. */
+export function estimateTable(e: RunEstimate): string {
+  const head = ['kind', 'files', 'send', 'text', 'image', 'audio', 'video', 'tokens', `cost${e.currency ? ` (${e.currency})` : ''}`];
+  const rows: string[][] = [];
+  const sum = { files: 0, send: 0, text: 0, image: 0, audio: 0, video: 0 };
+  for (const [kind, k] of Object.entries(e.byKind)) {
+    const t = k.tokens;
+    rows.push([kind, String(k.files), String(k.send), String(t.text), String(t.image), String(t.audio), String(t.video), String(t.text + t.image + t.audio + t.video), e.currency ? k.cost.toFixed(4) : '-']);
+    sum.files += k.files;
+    sum.send += k.send;
+    for (const key of ['text', 'image', 'audio', 'video'] as const) sum[key] += t[key];
+  }
+  rows.push(['total', String(sum.files), String(sum.send), String(sum.text), String(sum.image), String(sum.audio), String(sum.video), String(e.tokens), e.currency ? e.cost.toFixed(4) : '-']);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  return [line(head), ...rows.map(line)].join('\n');
+}
+
 function summary(cfg: RunConfig, totals: Totals): string {
   const t = totals;
   const lines = [
@@ -46,6 +64,10 @@ function summary(cfg: RunConfig, totals: Totals): string {
   lines.push(
     `  tokens: ${tk.total_tokens} (prompt ${tk.prompt_tokens}: text ${tk.text_tokens}, image ${tk.image_tokens}, audio ${tk.audio_tokens}, video ${tk.video_tokens}; completion ${tk.completion_tokens})`,
   );
+  const est = Object.entries(t.byKind)
+    .filter(([, k]) => k.ok > 0)
+    .map(([kind, k]) => `${kind} ${k.estimated_tokens} est / ${k.prompt_tokens} actual`);
+  if (est.length) lines.push(`  prompt tokens of ok rows, estimated vs actual: ${est.join(', ')}`);
   lines.push(`  cost: ${t.currency ? `${t.cost.toFixed(6)} ${t.currency}` : 'unknown (no price for this model)'}${t.rowsWithoutPrice ? ` (+${t.rowsWithoutPrice} rows without a price)` : ''}`);
   const errors = Object.entries(t.errors).sort((a, b) => b[1] - a[1]);
   if (errors.length) lines.push(`  reasons: ${errors.map(([code, n]) => `${code} ${n}`).join(', ')}`);
@@ -83,8 +105,9 @@ export async function runCommand(jobFile: string | undefined, flags: Flags, io: 
     removeSignal?.();
   }
   if (cfg.dryRun) {
+    io.out(`\nestimated prompt tokens (documented rules, before preprocessing is run; ${cfg.estimateAnswerTokens}-token answers assumed for the cost):\n${estimateTable(result.estimate)}`);
     io.out(
-      `\nomni-batch: dry run: ${result.planned} files planned for ${cfg.model} at ${cfg.baseURL}${result.alreadyDone ? `, ${result.alreadyDone} already done in ${cfg.out}` : ''}; nothing was sent and nothing was written`,
+      `\nomni-batch: dry run: ${result.planned} files planned for ${cfg.model} at ${cfg.baseURL}${result.alreadyDone ? `, ${result.alreadyDone} already done in ${cfg.out}` : ''}; nothing was sent; estimate rows in ${cfg.estimatePath}`,
     );
     return EXIT.ok;
   }

@@ -9,7 +9,7 @@ export async function* discover(cfg: RunConfig): AsyncGenerator<Item> {
   const limit = cfg.maxFiles ?? Infinity;
   if (limit <= 0) return;
   if (cfg.inputs.length) {
-    for await (const item of scan({ inputs: cfg.inputs, include: cfg.include, exclude: cfg.exclude, never: [cfg.out, cfg.totalsPath], cwd: cfg.cwd })) {
+    for await (const item of scan({ inputs: cfg.inputs, include: cfg.include, exclude: cfg.exclude, never: [cfg.out, cfg.totalsPath, cfg.estimatePath], cwd: cfg.cwd })) {
       yield item;
       if (++n >= limit) return;
     }

@@ -1,14 +1,18 @@
 /**
- * Item -> Job: classify, measure, render the prompts, and give the job its stable id.
- * An item that cannot become a job becomes its row right here (skipped or failed), so it is never dropped.
+ * Item -> Job: probe (local media by content, not by name), render the prompts, estimate the tokens, and give
+ * the job its stable id. Cheap on purpose: headers only, nothing is decoded or converted here (the worker does
+ * that). An item that cannot become a job becomes its row right here (skipped or failed), so it is never dropped.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { OmniError, type ErrorCode } from '../shared/errors.js';
-import type { Job, JobMedia, JobSource, MediaFacts } from '../shared/job.js';
-import { probeAv, probeImage } from '../shared/probe.js';
+import { estimateCost, estimateJob } from '../shared/estimate.js';
+import type { Job, JobMedia, JobSource, MediaFacts, PreprocessOptions } from '../shared/job.js';
+import { orientedSize, planImage } from '../shared/media-plan.js';
+import { requireModel } from '../shared/models.js';
+import { looksLikeText, probeContent, probeImage } from '../shared/probe.js';
 import { rowWithoutAnswer, type MediaKind, type Row } from '../shared/row.js';
 import { classify, type Classification } from './classify.js';
 import type { Item, Source } from './item.js';
@@ -19,12 +23,16 @@ export interface PlanContext {
   readonly system: Template | undefined;
   /** Turn 1, then each follow-up. */
   readonly prompts: readonly Template[];
+  /** How media is made to fit; part of the id. */
+  readonly options: PreprocessOptions;
+  /** Answer length the estimate assumes per turn. */
+  readonly answerTokens: number;
 }
 
 export type Planned = { readonly job: Job } | { readonly row: Row };
 
 /** Bump when the meaning of an id changes, so old outputs are not taken as done. */
-const ID_VERSION = 1;
+const ID_VERSION = 2;
 
 export function jobId(parts: unknown): string {
   return createHash('sha256').update(JSON.stringify([ID_VERSION, parts])).digest('hex').slice(0, 32);
@@ -100,13 +108,13 @@ async function measure(item: Item): Promise<Measured> {
   const source = m.source;
   const c = classifySource(source, item.row);
   const label = item.path;
-  if (c.kind === 'unknown') {
-    throw new Skip('skipped', 'unsupported_type', `${label}: ${c.ext ? `".${c.ext}" is not` : 'a name without an extension is not'} an image, audio, video or text file`, 'unknown');
-  }
-  if (!c.sendable) {
-    throw new Skip('skipped', 'unsupported_format', `${label}: the API does not take .${c.ext} ${c.kind} as it is (convert it to a listed format)`, c.kind);
-  }
   if ('url' in source) {
+    if (c.kind === 'unknown') {
+      throw new Skip('skipped', 'unsupported_type', `${label}: ${c.ext ? `".${c.ext}" is not` : 'a name without an extension is not'} an image, audio, video or text file`, 'unknown');
+    }
+    if (!c.sendable) {
+      throw new Skip('skipped', 'unsupported_format', `${label}: the API does not take .${c.ext} ${c.kind} as it is, and URLs are passed through untouched (download it, or convert it)`, c.kind);
+    }
     const media: JobMedia =
       c.kind === 'image'
         ? { type: 'image', source, mime: c.format }
@@ -120,26 +128,30 @@ async function measure(item: Item): Promise<Measured> {
     return { kind: c.kind, media, facts: {}, digest: `url:${source.url}` };
   }
 
-  const bytes = await statFile(source.file, label, c.kind);
-  const facts: MediaFacts = { bytes };
-  let media: JobMedia;
-  if (c.kind === 'text') {
-    media = { type: 'text_file', file: source.file };
-  } else if (c.kind === 'image') {
-    const img = await probeImage(source.file, label).catch(rethrowAs('image'));
-    facts.width = img.width;
-    facts.height = img.height;
-    media = { type: 'image', source, mime: c.format };
-  } else {
-    const av = await probeAv(source.file, label).catch(rethrowAs(c.kind));
-    if (av.durationSec !== undefined) facts.durationSec = av.durationSec;
-    if (av.width !== undefined) facts.width = av.width;
-    if (av.height !== undefined) facts.height = av.height;
-    if (c.kind === 'audio' && !av.hasAudio) throw new Skip('failed', 'media_unreadable', `${label}: has no audio stream`, 'audio');
-    if (c.kind === 'video' && !av.hasVideo) throw new Skip('failed', 'media_unreadable', `${label}: has no video stream`, 'video');
-    media = c.kind === 'audio' ? { type: 'audio', source, format: c.format ?? c.ext } : { type: 'video_file', source };
+  const hinted: MediaKind = c.kind;
+  const bytes = await statFile(source.file, label, hinted);
+  // Text is known by its name: its content is sent as it is, and any bytes are valid text to the model.
+  if (c.kind === 'text') return { kind: 'text', media: { type: 'text_file', file: source.file }, facts: { bytes }, digest: await fileDigest(source.file) };
+  if (bytes === 0) throw new Skip('failed', 'media_unreadable', `${label}: empty file (0 bytes)`, hinted);
+  const probed = await probeContent(source.file, label);
+  if (probed.kind === 'none') {
+    if (await looksLikeText(source.file)) {
+      if (hinted === 'unknown') throw new Skip('skipped', 'unsupported_type', `${label}: plain text without a text extension (name it .txt to send its content)`, 'unknown');
+      throw new Skip('failed', 'media_unreadable', `${label}: plain text, not ${hinted === 'audio' || hinted === 'image' ? 'an' : 'a'} ${hinted} (named .${c.ext})`, hinted);
+    }
+    if (hinted === 'unknown') {
+      throw new Skip('skipped', 'unsupported_type', `${label}: ${c.ext ? `".${c.ext}" is not` : 'a name without an extension is not'} an image, audio, video or text file, and its content is not media either`, 'unknown');
+    }
+    throw new Skip('failed', 'media_unreadable', `${label}: not readable as media (${probed.reason})`, hinted);
   }
-  return { kind: c.kind, media, facts, digest: await fileDigest(source.file) };
+  const facts: MediaFacts = { bytes, ...probed.facts };
+  const media: JobMedia =
+    probed.kind === 'image'
+      ? { type: 'image', source, mime: facts.format === 'png' ? 'image/png' : facts.format === 'webp' ? 'image/webp' : 'image/jpeg' }
+      : probed.kind === 'audio'
+        ? { type: 'audio', source, format: facts.format ?? '' }
+        : { type: 'video_file', source };
+  return { kind: probed.kind, media, facts, digest: await fileDigest(source.file) };
 }
 
 function rethrowAs(kind: MediaKind) {
@@ -181,6 +193,20 @@ export async function planItem(item: Item, ctx: PlanContext): Promise<Planned> {
     if (!(err instanceof MissingVariableError)) throw err;
     return { row: rowWithoutAnswer({ id: fallbackId(), path: item.path, kind: measured.kind, model: ctx.model }, 'failed', 'template_error', `${item.path}: ${err.message}`) };
   }
-  const id = jobId([ctx.model, system, prompts, measured.digest, measured.media?.type]);
-  return { job: { id, path: item.path, kind: measured.kind, model: ctx.model, system, prompts, media: measured.media, facts: measured.facts } };
+  const base = { id: '', path: item.path, kind: measured.kind, model: ctx.model };
+  const info = requireModel(ctx.model);
+  const m = measured.media;
+  const f = measured.facts;
+  if (m?.type === 'image' && 'file' in m.source && f.width && f.height) {
+    const { width, height } = orientedSize(f);
+    const plan = planImage(width, height, info.limits, info.tokens, ctx.options.image.fix);
+    if (!plan.ok) return { row: { ...rowWithoutAnswer({ ...base, id: fallbackId() }, 'skipped', plan.code, `${item.path}: ${plan.reason}`), source_bytes: f.bytes ?? null } };
+  }
+  // Only the options that change what is sent for this kind take part in the id.
+  const kindOptions = measured.kind === 'image' ? ctx.options.image : measured.kind === 'audio' ? ctx.options.audio : measured.kind === 'video' ? ctx.options.video : null;
+  const id = jobId([ctx.model, system, prompts, measured.digest, m?.type, kindOptions]);
+  const draft = { media: m, facts: f, options: ctx.options, prompts, system };
+  const estimate = estimateJob(draft, info, ctx.answerTokens);
+  const estimatedCost = estimateCost(estimate, prompts.length, m !== undefined && m.type !== 'text_file', info, ctx.answerTokens);
+  return { job: { ...base, id, system, prompts, media: m, facts: f, options: ctx.options, estimate, estimatedCost } };
 }

@@ -6,7 +6,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { availableParallelism } from 'node:os';
 import { ConfigError } from './errors.js';
+import type { PreprocessOptions } from './job.js';
 import { modelInfo, KNOWN_MODELS } from './models.js';
 
 /** Documented DashScope OpenAI-compatible base URLs; a key works only in its own region. */
@@ -39,6 +41,15 @@ export const DEFAULTS = {
   rpm: 60,
   /** Tokens per minute (prompt + completion): the documented account limit. 0 turns pacing off. */
   tpm: 100_000,
+  /** Preprocessing jobs (image resizing, ffmpeg) at once: one per core. */
+  cpuConcurrency: availableParallelism(),
+  /** Sides <= 10 px or aspect over 200:1 are padded until they fit (or `refuse`d with a skipped row). */
+  imageFix: 'pad',
+  /** `auto`: send the video file when it fits after cutting at most `videoAutoMaxTrimSec`, else frames. */
+  videoMode: 'auto',
+  videoAutoMaxTrimSec: 10,
+  /** Answer length assumed by the estimate, per turn. */
+  estimateAnswerTokens: 150,
 } as const satisfies {
   model: string;
   region: Region;
@@ -50,6 +61,11 @@ export const DEFAULTS = {
   out: string;
   rpm: number;
   tpm: number;
+  cpuConcurrency: number;
+  imageFix: PreprocessOptions['image']['fix'];
+  videoMode: PreprocessOptions['video']['mode'];
+  videoAutoMaxTrimSec: number;
+  estimateAnswerTokens: number;
 };
 
 const stringList = z.union([z.string().min(1), z.array(z.string().min(1))]).transform((v) => (Array.isArray(v) ? v : [v]));
@@ -87,6 +103,22 @@ export const JobFileSchema = z
     rpm: z.number().int().min(0).max(1_000_000).optional(),
     /** Tokens per minute for the whole run; 0 = no pacing. */
     tpm: z.number().int().min(0).max(100_000_000).optional(),
+    /** Preprocessing jobs at once (image resizing, ffmpeg); default one per core. */
+    cpuConcurrency: positiveInt(256).optional(),
+    /** Refuse to start when the estimated cost is over this (in the price table's currency). */
+    maxCost: z.number().nonnegative().optional(),
+    image: z.object({ fix: z.enum(['pad', 'refuse']).optional() }).strict().optional(),
+    video: z
+      .object({
+        mode: z.enum(['auto', 'file', 'frames']).optional(),
+        startSec: z.number().nonnegative().optional(),
+        windowSec: z.number().positive().optional(),
+        frames: z.number().int().min(1).max(1000).optional(),
+        autoMaxTrimSec: z.number().nonnegative().optional(),
+      })
+      .strict()
+      .optional(),
+    audio: z.object({ startSec: z.number().nonnegative().optional() }).strict().optional(),
     output: z
       .union([
         z.string().min(1),
@@ -120,6 +152,9 @@ export interface Flags {
   rpm?: string;
   tpm?: string;
   dryRun?: boolean;
+  maxCost?: string;
+  cpuConcurrency?: string;
+  videoMode?: string;
 }
 
 export type OutputFormat = 'csv' | 'jsonl';
@@ -149,7 +184,16 @@ export interface RunConfig {
   readonly format: OutputFormat;
   /** `captions.csv` -> `captions.totals.json`. */
   readonly totalsPath: string;
+  /** `captions.csv` -> `captions.estimate.csv`: the dry run's `planned` rows. */
+  readonly estimatePath: string;
   readonly dryRun: boolean;
+  /** Preprocessing jobs at once, separate from `concurrency` (API requests). */
+  readonly cpuConcurrency: number;
+  readonly preprocess: PreprocessOptions;
+  /** Refuse to start when the estimate is over this; undefined = no limit. */
+  readonly maxCost: number | undefined;
+  /** Answer length the estimate assumes per turn. */
+  readonly estimateAnswerTokens: number;
   /** Where relative paths in rows are measured from (the working directory). */
   readonly cwd: string;
 }
@@ -262,6 +306,12 @@ export function totalsPathFor(out: string): string {
   return `${out.slice(0, out.length - ext.length)}.totals.json`;
 }
 
+/** `captions.csv` -> `captions.estimate.csv`: where a dry run writes its `planned` rows. */
+export function estimatePathFor(out: string): string {
+  const ext = path.extname(out);
+  return `${out.slice(0, out.length - ext.length)}.estimate${ext}`;
+}
+
 /**
  * Merges a job file (optional) with flags into one RunConfig. Flags win over the job file; the job file wins over
  * DASHSCOPE_BASE_URL; that wins over the default region. Job-file paths are relative to the job file's folder,
@@ -337,9 +387,30 @@ export async function resolveConfig(jobFilePath: string | undefined, flags: Flag
     out: outRaw,
     format,
     totalsPath: totalsPathFor(outRaw),
+    estimatePath: estimatePathFor(outRaw),
     dryRun: flags.dryRun ?? false,
+    cpuConcurrency: intFlag('cpu-concurrency', flags.cpuConcurrency, 1, 256) ?? job.cpuConcurrency ?? DEFAULTS.cpuConcurrency,
+    preprocess: {
+      image: { fix: job.image?.fix ?? DEFAULTS.imageFix },
+      video: {
+        mode: videoModeFlag(flags.videoMode) ?? job.video?.mode ?? DEFAULTS.videoMode,
+        startSec: job.video?.startSec ?? 0,
+        windowSec: job.video?.windowSec ?? null,
+        frames: job.video?.frames ?? null,
+        autoMaxTrimSec: job.video?.autoMaxTrimSec ?? DEFAULTS.videoAutoMaxTrimSec,
+      },
+      audio: { startSec: job.audio?.startSec ?? 0 },
+    },
+    maxCost: numberFlag('max-cost', flags.maxCost, 0, Number.MAX_SAFE_INTEGER) ?? job.maxCost,
+    estimateAnswerTokens: DEFAULTS.estimateAnswerTokens,
     cwd,
   };
+}
+
+function videoModeFlag(value: string | undefined): PreprocessOptions['video']['mode'] | undefined {
+  if (value === undefined) return undefined;
+  if (value !== 'auto' && value !== 'file' && value !== 'frames') throw new ConfigError(`--video-mode: expected auto, file or frames, received ${JSON.stringify(value)}`);
+  return value;
 }
 
 async function readPromptFile(file: string, where: string): Promise<string> {

@@ -14,14 +14,62 @@ export type JobMedia =
   /** A local text file whose content is sent after the prompt. */
   | { readonly type: 'text_file'; readonly file: string };
 
-/** What probing measured; the worker checks these against the model's limits. */
+/** What probing measured (by content, not by name); preprocessing and the estimate work from these. */
 export interface MediaFacts {
   bytes?: number;
   width?: number;
   height?: number;
   durationSec?: number;
+  /** Container or image format as the probe named it (`jpeg`, `png`, `mov,mp4,m4a,3gp,3g2,mj2`, `ogg`, ...). */
+  format?: string;
+  /** Images: EXIF orientation (1..8), frame count of an animation, colour space, bits per sample, alpha. */
+  orientation?: number;
+  pages?: number;
+  space?: string;
+  depth?: string;
+  hasAlpha?: boolean;
+  /** Images sharp cannot open (BMP, ...) are decoded with ffmpeg first. */
+  decoder?: 'sharp' | 'ffmpeg';
+  /** Audio/video streams. */
+  hasAudio?: boolean;
+  videoCodec?: string;
+  audioCodec?: string;
+  sampleRate?: number;
+  channels?: number;
   /** Per frame of a frame list: bytes and dimensions. */
   frames?: { bytes: number; width: number; height: number }[];
+}
+
+/** How media is made to fit; part of the job id, so changing it sends the file again. */
+export interface PreprocessOptions {
+  readonly image: {
+    /** Sides <= 10 px or aspect over 200:1: `pad` the image until it fits, or `refuse` it with a skipped row. */
+    readonly fix: 'pad' | 'refuse';
+  };
+  readonly video: {
+    /** `file` sends the video (the model hears it), `frames` a list of stills, `auto` picks per file. */
+    readonly mode: 'auto' | 'file' | 'frames';
+    /** Where the window starts, in seconds. */
+    readonly startSec: number;
+    /** Window length; null = to the end (file mode: at most the model's maximum). */
+    readonly windowSec: number | null;
+    /** Frame count for `frames`; null = 2 per second of the window, clamped to the model's range. */
+    readonly frames: number | null;
+    /** `auto` sends the file when at most this many seconds must be cut off; otherwise frames. */
+    readonly autoMaxTrimSec: number;
+  };
+  readonly audio: {
+    /** Where the clip starts, in seconds. */
+    readonly startSec: number;
+  };
+}
+
+/** Prompt tokens by modality, estimated before any call. */
+export interface TokenEstimate {
+  text: number;
+  image: number;
+  audio: number;
+  video: number;
 }
 
 export interface Job {
@@ -34,4 +82,9 @@ export interface Job {
   readonly prompts: readonly string[];
   readonly media: JobMedia | undefined;
   readonly facts: MediaFacts;
+  readonly options: PreprocessOptions;
+  /** Prompt tokens of turn 1 as the documented rules predict them from the probe. */
+  readonly estimate: TokenEstimate;
+  /** Cost of the estimate plus the assumed answers; null when the model has no price. */
+  readonly estimatedCost: number | null;
 }

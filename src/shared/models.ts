@@ -37,6 +37,13 @@ export interface TokenRules {
   readonly audioTokensPerSec: number;
   /** Frames sampled per second of video. */
   readonly videoFps: number;
+  /** Image: patch count range after the model's own resize (tokens = patches + 2). */
+  readonly imageMinPatches: number;
+  readonly imageMaxPatches: number;
+  /** Video: patch range of one frame, and of all frames together. */
+  readonly frameMinPatches: number;
+  readonly frameMaxPatches: number;
+  readonly videoTotalPatches: number;
 }
 
 /**
@@ -82,6 +89,9 @@ const turboLimits: ModelLimits = {
   outputTokens: 2_048,
 };
 
+/** API.md "Token accounting": the same patch counts for every model; only the patch side differs. */
+const PATCHES = { imageMinPatches: 4, imageMaxPatches: 1280, frameMinPatches: 128, frameMaxPatches: 768, videoTotalPatches: 16_384 } as const;
+
 const turboVoices = ['Cherry', 'Serena', 'Ethan', 'Chelsie'] as const;
 
 /** Edit prices here: Beijing list prices, CNY per 1,000 tokens (API.md, "Rate limits and prices"). */
@@ -89,7 +99,7 @@ export const MODELS = {
   'qwen-omni-turbo': {
     family: 'qwen-omni-turbo',
     limits: turboLimits,
-    tokens: { patchPx: 28, audioTokensPerSec: 25, videoFps: 2 },
+    tokens: { patchPx: 28, audioTokensPerSec: 25, videoFps: 2, ...PATCHES },
     prices: {
       currency: 'CNY',
       inputText: 0.0004,
@@ -104,7 +114,7 @@ export const MODELS = {
   'qwen2.5-omni-7b': {
     family: 'qwen2.5-omni-7b',
     limits: turboLimits,
-    tokens: { patchPx: 28, audioTokensPerSec: 25, videoFps: 2 },
+    tokens: { patchPx: 28, audioTokensPerSec: 25, videoFps: 2, ...PATCHES },
     prices: {
       currency: 'CNY',
       inputText: 0.0006,
@@ -131,7 +141,7 @@ export const MODELS = {
       inputTokens: 49_152,
       outputTokens: 16_384,
     },
-    tokens: { patchPx: 32, audioTokensPerSec: 12.5, videoFps: 2 },
+    tokens: { patchPx: 32, audioTokensPerSec: 12.5, videoFps: 2, ...PATCHES },
     // Not listed in API.md: cost stays empty rather than guessed.
     prices: undefined,
     voices: [...turboVoices],
@@ -139,6 +149,13 @@ export const MODELS = {
 } as const satisfies Record<string, ModelInfo>;
 
 export type ModelFamily = keyof typeof MODELS;
+
+/** The table entry for a model the config already validated; throws for an unknown one (a bug). */
+export function requireModel(model: string): ModelInfo {
+  const info = modelInfo(model);
+  if (!info) throw new Error(`no model table entry for ${model}`);
+  return info;
+}
 
 /**
  * Finds the table entry for a model name, including `-latest` and dated snapshots

@@ -1,10 +1,13 @@
 /**
- * What a local media file measures: image dimensions (sharp reads only the header) and audio/video duration
- * (ffprobe through fluent-ffmpeg). Used for {{media.durationSec}} and for the model-limit checks.
+ * What a local media file is, by content and not by name: sharp reads an image's header (dimensions, EXIF
+ * orientation, pages, colour space) without decoding pixels; ffprobe (through fluent-ffmpeg) reads audio and
+ * video containers, and the images sharp cannot open (BMP, ...). Cheap enough for the producer side.
  */
+import { open } from 'node:fs/promises';
 import ffmpeg from 'fluent-ffmpeg';
 import sharp from 'sharp';
 import { ConfigError, EXIT, OmniError } from './errors.js';
+import type { MediaFacts } from './job.js';
 
 export interface ImageFacts {
   width: number;
@@ -18,6 +21,13 @@ export interface AvFacts {
   hasAudio: boolean;
   width: number | undefined;
   height: number | undefined;
+  format: string | undefined;
+  videoCodec: string | undefined;
+  audioCodec: string | undefined;
+  sampleRate: number | undefined;
+  channels: number | undefined;
+  /** ffprobe read the file as a single still image (`image2`, `bmp_pipe`, ...). */
+  still: boolean;
 }
 
 export async function probeImage(file: string, label: string): Promise<ImageFacts> {
@@ -33,25 +43,106 @@ export async function probeImage(file: string, label: string): Promise<ImageFact
 /** Raised once per run when ffprobe itself is missing: every audio or video file would fail the same way. */
 export class ToolMissingError extends ConfigError {}
 
+export const FFMPEG_ADVICE = 'omni-batch needs ffmpeg and ffprobe (Debian/Ubuntu: apt-get install ffmpeg; or set FFMPEG_PATH and FFPROBE_PATH)';
+
 export async function probeAv(file: string, label: string): Promise<AvFacts> {
   const data = await new Promise<ffmpeg.FfprobeData>((resolve, reject) => {
     ffmpeg.ffprobe(file, (err: Error | null, d: ffmpeg.FfprobeData) => (err ? reject(err) : resolve(d)));
   }).catch((err: Error) => {
-    if (/Cannot find ffprobe|ENOENT.*ffprobe|spawn .*ffprobe/i.test(err.message)) {
-      throw new ToolMissingError('ffprobe not found: audio and video files need ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; or set FFPROBE_PATH)', EXIT.config);
-    }
+    if (/Cannot find ffprobe|ENOENT.*ffprobe|spawn .*ffprobe/i.test(err.message)) throw new ToolMissingError(`ffprobe not found: ${FFMPEG_ADVICE}`, EXIT.config);
     throw new OmniError('media_unreadable', `${label}: not readable as audio/video (${lastMeaningfulLine(err.message)})`);
   });
   const video = data.streams.find((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1);
   const audio = data.streams.find((s) => s.codec_type === 'audio');
   const d = Number(data.format.duration);
+  const format = data.format.format_name;
   return {
     durationSec: Number.isFinite(d) && d > 0 ? d : undefined,
     hasVideo: video !== undefined,
     hasAudio: audio !== undefined,
     width: video?.width,
     height: video?.height,
+    format,
+    videoCodec: video?.codec_name,
+    audioCodec: audio?.codec_name,
+    sampleRate: Number(audio?.sample_rate) || undefined,
+    channels: audio?.channels,
+    still: format !== undefined && (format === 'image2' || format.endsWith('_pipe')) && !audio,
   };
+}
+
+export type Probed = { kind: 'image' | 'audio' | 'video'; facts: MediaFacts } | { kind: 'none'; reason: string };
+
+/** Image formats sharp reads whose first frame we send. */
+const SHARP_IMAGES = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'avif', 'jp2', 'jxl', 'svg']);
+
+/**
+ * Classifies a non-empty local file by content. sharp first (in-process, header only), then ffprobe. `none`
+ * when neither can read it, with both reasons.
+ */
+export async function probeContent(file: string, label: string): Promise<Probed> {
+  let sharpReason: string;
+  try {
+    const meta = await sharp(file, { failOn: 'none' }).metadata();
+    if (meta.width && meta.height && SHARP_IMAGES.has(meta.format)) {
+      const facts: MediaFacts = { width: meta.width, height: meta.height, format: meta.format, decoder: 'sharp', hasAlpha: meta.hasAlpha, space: meta.space, depth: meta.depth };
+      if (meta.orientation !== undefined) facts.orientation = meta.orientation;
+      if (meta.pages !== undefined) facts.pages = meta.pages;
+      return { kind: 'image', facts };
+    }
+    sharpReason = `sharp: ${meta.format} without dimensions`;
+  } catch (err) {
+    sharpReason = firstLine(err);
+  }
+  let av: AvFacts;
+  try {
+    av = await probeAv(file, label);
+  } catch (err) {
+    if (err instanceof OmniError) return { kind: 'none', reason: `${sharpReason}; ${err.message.slice(label.length + 2)}` };
+    throw err;
+  }
+  if (av.still && av.width && av.height) return { kind: 'image', facts: { width: av.width, height: av.height, format: av.format ?? 'image2', decoder: 'ffmpeg' } };
+  const facts: MediaFacts = { hasAudio: av.hasAudio };
+  if (av.format !== undefined) facts.format = av.format;
+  if (av.durationSec !== undefined) facts.durationSec = av.durationSec;
+  if (av.videoCodec !== undefined) facts.videoCodec = av.videoCodec;
+  if (av.audioCodec !== undefined) facts.audioCodec = av.audioCodec;
+  if (av.sampleRate !== undefined) facts.sampleRate = av.sampleRate;
+  if (av.channels !== undefined) facts.channels = av.channels;
+  if (av.hasVideo && av.width && av.height) {
+    facts.width = av.width;
+    facts.height = av.height;
+    if (av.durationSec === undefined) return { kind: 'none', reason: 'a video stream without a duration' };
+    return { kind: 'video', facts };
+  }
+  if (av.hasAudio) {
+    if (av.durationSec === undefined) return { kind: 'none', reason: 'an audio stream without a duration' };
+    return { kind: 'audio', facts };
+  }
+  return { kind: 'none', reason: `no audio or video stream in ${av.format ?? 'the container'}` };
+}
+
+/** Whether the first 4 KB read as text: UTF-8 without NUL bytes or invalid sequences. */
+export async function looksLikeText(file: string): Promise<boolean> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(4096);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    const head = buf.subarray(0, bytesRead);
+    if (head.includes(0)) return false;
+    // A multi-byte character may be cut at the 4 KB edge: drop up to 3 trailing bytes before checking.
+    for (let cut = 0; cut <= 3 && cut < head.length; cut++) {
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(head.subarray(0, head.length - cut));
+        return true;
+      } catch {
+        // try a shorter prefix
+      }
+    }
+    return false;
+  } finally {
+    await fh.close();
+  }
 }
 
 function firstLine(err: unknown): string {

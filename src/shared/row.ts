@@ -4,7 +4,8 @@
  */
 import type { ErrorCode } from './errors.js';
 
-export type RowStatus = 'ok' | 'failed' | 'skipped';
+/** `planned`: a --dry-run estimate row (never in a run's output file). */
+export type RowStatus = 'ok' | 'failed' | 'skipped' | 'planned';
 export type MediaKind = 'image' | 'audio' | 'video' | 'text' | 'unknown';
 
 /** Token counts as the API reported them; the modality fields are the prompt side (input). */
@@ -56,7 +57,22 @@ export interface Row {
   attempts: number;
   latency_ms: number | null;
   ttft_ms: number | null;
+  /** What preprocessing did, e.g. `resized 6000x4000->1232x812 jpeg`, `trimmed 0-40s copy`, `frames 16 @ 0.0,3.9,...`. */
+  preprocess: string;
+  /** Size of the file as found, and of what was sent (after preprocessing). */
+  source_bytes: number | null;
+  sent_bytes: number | null;
+  /** Of what was sent: seconds of audio/video, pixels of the image or of each frame. */
+  duration_sec: number | null;
+  width: number | null;
+  height: number | null;
+  /** Prompt tokens (all turns) and cost the documented rules predicted from the probe, before any call. */
+  estimated_tokens: number | null;
+  estimated_cost: number | null;
 }
+
+/** Media columns, after the usage columns; the same for CSV and JSONL. */
+export const MEDIA_FIELDS = ['preprocess', 'source_bytes', 'sent_bytes', 'duration_sec', 'width', 'height', 'estimated_tokens', 'estimated_cost'] as const satisfies readonly (keyof Row)[];
 
 /** `answer`, then `answer_2` ... one per follow-up turn. */
 export function answerColumns(turns: number): string[] {
@@ -80,6 +96,7 @@ export function columnsFor(turns: number): string[] {
     'attempts',
     'latency_ms',
     'ttft_ms',
+    ...MEDIA_FIELDS,
   ];
 }
 
@@ -97,10 +114,11 @@ export function flatten(row: Row, turns: number): FlatRecord {
   rec.attempts = row.attempts;
   rec.latency_ms = row.latency_ms;
   rec.ttft_ms = row.ttft_ms;
+  for (const f of MEDIA_FIELDS) rec[f] = row[f];
   return rec;
 }
 
-const STATUSES: readonly RowStatus[] = ['ok', 'failed', 'skipped'];
+const STATUSES: readonly RowStatus[] = ['ok', 'failed', 'skipped', 'planned'];
 const KINDS: readonly MediaKind[] = ['image', 'audio', 'video', 'text', 'unknown'];
 
 function num(v: unknown): number {
@@ -140,7 +158,20 @@ export function unflatten(rec: Record<string, unknown>): Row | undefined {
     attempts: num(rec.attempts),
     latency_ms: numOrNull(rec.latency_ms),
     ttft_ms: numOrNull(rec.ttft_ms),
+    preprocess: typeof rec.preprocess === 'string' ? rec.preprocess : '',
+    source_bytes: numOrNull(rec.source_bytes),
+    sent_bytes: numOrNull(rec.sent_bytes),
+    duration_sec: numOrNull(rec.duration_sec),
+    width: numOrNull(rec.width),
+    height: numOrNull(rec.height),
+    estimated_tokens: numOrNull(rec.estimated_tokens),
+    estimated_cost: numOrNull(rec.estimated_cost),
   };
+}
+
+/** The media columns a row gets before any preprocessing: the source size and the estimate. */
+export function noMedia(): Pick<Row, (typeof MEDIA_FIELDS)[number]> {
+  return { preprocess: '', source_bytes: null, sent_bytes: null, duration_sec: null, width: null, height: null, estimated_tokens: null, estimated_cost: null };
 }
 
 /** A row for a file that got no answer: `skipped` (we chose not to send it) or `failed` (it could not be done). */
@@ -165,5 +196,6 @@ export function rowWithoutAnswer(
     attempts,
     latency_ms: null,
     ttft_ms: null,
+    ...noMedia(),
   };
 }

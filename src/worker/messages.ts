@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import type { ChatCompletionContentPart, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { OmniError } from '../shared/errors.js';
-import type { Job, JobSource } from '../shared/job.js';
+import type { Job, JobMedia, JobSource } from '../shared/job.js';
 
 async function sourceUrl(source: JobSource, mime: string, label: string): Promise<string> {
   if ('url' in source) return source.url;
@@ -26,8 +26,7 @@ async function sourceUrl(source: JobSource, mime: string, label: string): Promis
  */
 type OmniPart = ChatCompletionContentPart | { type: 'video_url'; video_url: { url: string } } | { type: 'video'; video: string[] };
 
-async function mediaParts(job: Job): Promise<{ parts: OmniPart[]; extraText: string | undefined }> {
-  const m = job.media;
+async function mediaParts(job: Pick<Job, 'path'>, m: JobMedia | undefined): Promise<{ parts: OmniPart[]; extraText: string | undefined }> {
   if (!m) return { parts: [], extraText: undefined };
   switch (m.type) {
     case 'image':
@@ -53,12 +52,15 @@ async function mediaParts(job: Job): Promise<{ parts: OmniPart[]; extraText: str
   }
 }
 
-/** The messages of turn 1: system (if any) and the first user message. */
-export async function firstTurnMessages(job: Job): Promise<ChatCompletionMessageParam[]> {
+/**
+ * The messages of turn 1: system (if any) and the first user message. `media` is what preprocessing prepared
+ * (the job's own media when nothing needed doing).
+ */
+export async function firstTurnMessages(job: Pick<Job, 'path' | 'system' | 'prompts'>, media: JobMedia | undefined): Promise<ChatCompletionMessageParam[]> {
   const messages: ChatCompletionMessageParam[] = [];
   if (job.system !== undefined) messages.push({ role: 'system', content: [{ type: 'text', text: job.system }] });
   const prompt = job.prompts[0] ?? '';
-  const { parts, extraText } = await mediaParts(job);
+  const { parts, extraText } = await mediaParts(job, media);
   const text = extraText === undefined ? prompt : `${prompt}\n\n${extraText}`;
   if (parts.length === 0) {
     // Plain-text input, as the guide's first example: a string content.

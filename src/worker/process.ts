@@ -1,16 +1,21 @@
 /**
- * THE pipeline: Job -> Row. Both engines call this and nothing else: check the job fits the model, build the
- * messages, stream each turn (with retries), and turn the outcome into a row.
+ * THE pipeline: Job -> Row. Both engines call this and nothing else: preprocess the media until it fits the
+ * model (CPU work, in its own concurrency and temp folder), check it fits, build the messages, stream each turn
+ * (with retries, in the API concurrency), and turn the outcome into a row that says what was done.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
 import type OpenAI from 'openai';
 import { costOf } from '../shared/cost.js';
 import { isFatalForRun, OmniError } from '../shared/errors.js';
 import type { Job } from '../shared/job.js';
-import { modelInfo } from '../shared/models.js';
+import { promptTotal } from '../shared/estimate.js';
+import { modelInfo, requireModel } from '../shared/models.js';
 import type { Gate, Pacer } from '../shared/rate-limit.js';
 import { addUsage, emptyUsage, rowWithoutAnswer, type Row } from '../shared/row.js';
 import { checkFits } from './fit.js';
 import { firstTurnMessages, nextTurn } from './messages.js';
+import { preprocess, type Prepared } from './preprocess/index.js';
 import { streamTurn, type TurnOptions } from './qwen-omni.js';
 import { reservationTokens } from './pacing.js';
 import { GaveUp, withRetries, type RetryPolicy } from './retry.js';
@@ -27,6 +32,12 @@ export interface WorkerContext {
   readonly signal: AbortSignal;
   /** Called before every API request (for counting). */
   readonly onRequest: () => void;
+  /** Runs CPU-bound preprocessing within its own concurrency (default: one per core). */
+  readonly runCpu: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Runs a job's API turns within the API concurrency, so preprocessing of later jobs runs ahead of it. */
+  readonly runApi: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** The run's temp folder: each job works in its own subfolder and removes it; the engine removes the rest. */
+  readonly tmpDir: string;
 }
 
 /** Raised for errors that end the whole run (401, unknown model): every other job would fail the same way. */
@@ -50,12 +61,31 @@ function undetailed(job: Job): TurnOptions['undetailedModality'] {
   }
 }
 
-/** The reason a job would not be sent, or undefined when it would be (used by --dry-run too). */
+/**
+ * The reason a job would not be sent, or undefined when it would be (used by --dry-run too). Local media is
+ * made to fit by preprocessing; URLs, manifest frame lists and text files are sent as they are, so they are
+ * checked as they are.
+ */
 export function misfitRow(job: Job): Row | undefined {
-  const info = modelInfo(job.model);
-  if (!info) throw new Error(`no model table entry for ${job.model}`);
-  const misfit = checkFits(job, info.limits);
-  return misfit ? rowWithoutAnswer(job, 'skipped', misfit.code, misfit.message) : undefined;
+  const m = job.media;
+  if (m && m.type !== 'frames' && m.type !== 'text_file' && 'file' in m.source) return undefined;
+  const misfit = checkFits(job, requireModel(job.model).limits);
+  return misfit ? { ...rowWithoutAnswer(job, 'skipped', misfit.code, misfit.message), ...mediaColumns(job, undefined) } : undefined;
+}
+
+/** The row's media columns: the estimate always, what was sent once preprocessing is done. */
+function mediaColumns(job: Job, prepared: Prepared | undefined): Pick<Row, 'preprocess' | 'source_bytes' | 'sent_bytes' | 'duration_sec' | 'width' | 'height' | 'estimated_tokens' | 'estimated_cost'> {
+  const sent = prepared?.facts;
+  return {
+    preprocess: prepared?.note ?? '',
+    source_bytes: job.facts.bytes ?? null,
+    sent_bytes: sent?.bytes ?? null,
+    duration_sec: sent?.durationSec === undefined ? null : Math.round(sent.durationSec * 1000) / 1000,
+    width: sent?.width ?? null,
+    height: sent?.height ?? null,
+    estimated_tokens: promptTotal(job.estimate),
+    estimated_cost: job.estimatedCost,
+  };
 }
 
 /**
@@ -65,12 +95,37 @@ export function misfitRow(job: Job): Row | undefined {
 export async function processJob(job: Job, ctx: WorkerContext): Promise<Row> {
   const skipped = misfitRow(job);
   if (skipped) return skipped;
+  const dir = await mkdtemp(path.join(ctx.tmpDir, 'job-'));
+  try {
+    let prepared: Prepared;
+    try {
+      prepared = await ctx.runCpu(() => preprocess(job, dir, ctx.signal));
+    } catch (err) {
+      // Unreadable or unfixable media is final: a row now, no retry, no API call.
+      if (err instanceof OmniError && err.code !== 'interrupted') return { ...rowWithoutAnswer(job, 'failed', err.code, err.message), ...mediaColumns(job, undefined) };
+      throw err;
+    }
+    // What preprocessing made must fit; if it does not, that is our bug, and it costs a row, not a 400.
+    const misfit = checkFits({ ...job, media: prepared.media, facts: prepared.facts }, requireModel(job.model).limits);
+    if (misfit) return { ...rowWithoutAnswer(job, 'skipped', misfit.code, `${misfit.message} (after preprocessing: ${prepared.note})`), ...mediaColumns(job, prepared) };
+    const row = await ctx.runApi(() => {
+      // A job that waited for an API slot through a hard stop must not start a request.
+      if (ctx.signal.aborted) throw new OmniError('interrupted', 'stopped before this file was sent');
+      return ask(job, prepared, ctx);
+    });
+    return { ...row, ...mediaColumns(job, prepared) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function ask(job: Job, prepared: Prepared, ctx: WorkerContext): Promise<Row> {
   const prices = modelInfo(job.model)?.prices;
   const afterMedia = job.media !== undefined && job.media.type !== 'text_file';
 
   let messages;
   try {
-    messages = await firstTurnMessages(job);
+    messages = await firstTurnMessages(job, prepared.media);
   } catch (err) {
     if (err instanceof OmniError) return rowWithoutAnswer(job, 'failed', err.code, err.message);
     throw err;
@@ -134,5 +189,6 @@ export async function processJob(job: Job, ctx: WorkerContext): Promise<Row> {
     attempts,
     latency_ms: latency,
     ttft_ms: ttft,
+    ...mediaColumns(job, prepared),
   };
 }

@@ -37,7 +37,7 @@ export class ResultFile {
    * Opens (or creates) the output. An existing file is compacted to the current columns first, so that rows
    * appended now line up with the header. Throws ConfigError (exit 4) when the file cannot be written.
    */
-  static async open(file: string, format: OutputFormat, turns: number): Promise<ResultFile> {
+  static async open(file: string, format: OutputFormat, turns: number, opts: { fresh?: boolean } = {}): Promise<ResultFile> {
     const fmt = formatFor(format);
     const columns = columnsFor(turns);
     let index = new Map<string, PriorRow>();
@@ -45,7 +45,7 @@ export class ResultFile {
       await mkdir(path.dirname(file), { recursive: true });
       const existing = await stat(file).catch(() => undefined);
       if (existing?.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-      if (existing && existing.size > 0) index = (await compact(file, fmt, columns, turns)).index;
+      if (existing && existing.size > 0 && !opts.fresh) index = (await compact(file, fmt, columns, turns)).index;
       else await writeWhole(file, fmt.header(columns));
       const fd = openSync(file, 'a');
       const rf = new ResultFile(file, fmt, columns, turns, index);

@@ -8,6 +8,10 @@ export interface KindCounts {
   ok: number;
   failed: number;
   skipped: number;
+  planned: number;
+  /** Over the rows that got an answer: prompt tokens estimated before the run, and as the API counted them. */
+  estimated_tokens: number;
+  prompt_tokens: number;
 }
 
 export interface RunStats {
@@ -41,7 +45,7 @@ export interface Totals {
 
 export class TotalsAccumulator {
   private rows = 0;
-  private readonly byStatus: Record<RowStatus, number> = { ok: 0, failed: 0, skipped: 0 };
+  private readonly byStatus: Record<RowStatus, number> = { ok: 0, failed: 0, skipped: 0, planned: 0 };
   private readonly byKind: Partial<Record<MediaKind, KindCounts>> = {};
   private readonly tokens = emptyUsage();
   private cost = 0;
@@ -51,9 +55,13 @@ export class TotalsAccumulator {
   add(row: Row): void {
     this.rows++;
     this.byStatus[row.status]++;
-    const k = (this.byKind[row.kind] ??= { files: 0, ok: 0, failed: 0, skipped: 0 });
+    const k = (this.byKind[row.kind] ??= { files: 0, ok: 0, failed: 0, skipped: 0, planned: 0, estimated_tokens: 0, prompt_tokens: 0 });
     k.files++;
     k[row.status]++;
+    if (row.status === 'ok') {
+      k.estimated_tokens += row.estimated_tokens ?? 0;
+      k.prompt_tokens += row.usage.prompt_tokens;
+    }
     addUsage(this.tokens, row.usage);
     if (row.cost !== null) this.cost += row.cost;
     else if (row.usage.total_tokens > 0) this.rowsWithoutPrice++;

@@ -8,6 +8,7 @@
  * whose data cannot be processed at all fails with UnrecoverableError, so it is not retried.
  */
 import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job as BullJob } from 'bullmq';
@@ -210,6 +211,9 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     return c;
   };
   const gate = new RedisGate(opts.redis);
+  // Preprocessing (sharp, ffmpeg) gets one slot per core; the worker's concurrency bounds the API calls.
+  const cpu = pLimit(Math.max(1, os.availableParallelism()));
+  const tmpDir = await mkdtemp(path.join(os.tmpdir(), 'omni-batch-worker-'));
   const host = os.hostname();
   let stopWith: ((code: number) => void) | undefined;
   const stopped = new Promise<number>((resolve) => (stopWith = resolve));
@@ -227,6 +231,9 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
       pacer: new RedisPacer(opts.redis, { rpm: s.rpm || undefined, tpm: s.tpm || undefined }),
       signal: hard.signal,
       onRequest: () => undefined,
+      runCpu: (fn) => cpu(fn),
+      runApi: (fn) => fn(),
+      tmpDir,
     };
     let row: Row;
     try {
@@ -287,6 +294,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     await Promise.all([worker.close(force), control.close(force)]);
     workerConnection.disconnect();
     controlConnection.disconnect();
+    await rm(tmpDir, { recursive: true, force: true });
   };
   return {
     async drain(deadlineMs) {

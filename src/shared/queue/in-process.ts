@@ -3,24 +3,34 @@
  * through planItem + processJob, the same pipeline the BullMQ engine runs. Rows are appended as they finish;
  * files that already have an `ok` row for the same id are left alone (resume).
  *
+ * Two limits: `concurrency` API requests, and `cpuConcurrency` preprocessing jobs (ffmpeg, sharp), so that files
+ * are being fitted while others are being asked about. Temp files live in one run folder, removed at the end and
+ * on interrupt (each job also removes its own subfolder when it finishes or fails).
+ *
  * Stopping: `drain()` (first Ctrl-C) stops taking new files and lets in-flight ones finish and be written;
  * `abortNow()` (second Ctrl-C) aborts in-flight streams at once. Either way every line in the output is whole.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import pLimit from 'p-limit';
 import { discover } from '../../producer/discover.js';
-import { jobId, planItem, type PlanContext } from '../../producer/plan.js';
+import type { Item } from '../../producer/item.js';
+import { jobId, planItem, type PlanContext, type Planned } from '../../producer/plan.js';
 import { checkInputs } from '../../producer/scan.js';
 import { planContext } from '../../producer/templates.js';
 import { misfitRow, processJob, RunFatalError, type WorkerContext } from '../../worker/process.js';
+import { checkFfmpeg } from '../../worker/preprocess/ffmpeg.js';
 import { createClient } from '../../worker/qwen-omni.js';
 import type { RunConfig } from '../config.js';
 import { ConfigError, EXIT, OmniError } from '../errors.js';
-import type { Job } from '../job.js';
+import { promptTotal } from '../estimate.js';
+import type { Job, TokenEstimate } from '../job.js';
 import { modelInfo } from '../models.js';
-import { ResultFile } from '../output/result-file.js';
+import { ResultFile, type PriorRow } from '../output/result-file.js';
 import { writeTotals, type Totals } from '../output/totals.js';
 import { LocalPacer, PauseGate } from '../rate-limit.js';
-import { rowWithoutAnswer, type Row } from '../row.js';
+import { noMedia, rowWithoutAnswer, type MediaKind, type Row } from '../row.js';
 
 export interface RunHooks {
   /** A line for the operator (stderr in the CLI). Never receives the API key. */
@@ -41,7 +51,53 @@ export interface RunResult {
   readonly planned: number;
   /** Files left alone because the output already has an `ok` row for the same id. */
   readonly alreadyDone: number;
+  /** What the jobs to send were estimated at, before any call (dry run and real run alike). */
+  readonly estimate: RunEstimate;
 }
+
+export interface KindEstimate {
+  /** Files planned, and of those the ones that would be sent. */
+  files: number;
+  send: number;
+  tokens: TokenEstimate;
+  cost: number;
+}
+
+export interface RunEstimate {
+  byKind: Partial<Record<MediaKind, KindEstimate>>;
+  tokens: number;
+  /** In the price table's currency; 0 when the model has no price. */
+  cost: number;
+  currency: string | null;
+}
+
+function addEstimate(e: RunEstimate, kind: MediaKind, job: Job | undefined): void {
+  const k = (e.byKind[kind] ??= { files: 0, send: 0, tokens: { text: 0, image: 0, audio: 0, video: 0 }, cost: 0 });
+  k.files++;
+  if (!job) return;
+  k.send++;
+  for (const key of ['text', 'image', 'audio', 'video'] as const) k.tokens[key] += job.estimate[key];
+  k.cost += job.estimatedCost ?? 0;
+  e.tokens += promptTotal(job.estimate);
+  e.cost += job.estimatedCost ?? 0;
+}
+
+/** The row a dry run writes for a job it would send: status `planned`, with the estimate and the probe facts. */
+function plannedRow(job: Job): Row {
+  return {
+    ...rowWithoutAnswer(job, 'skipped', 'internal_error', ''),
+    status: 'planned',
+    error_code: '',
+    ...noMedia(),
+    source_bytes: job.facts.bytes ?? null,
+    duration_sec: job.facts.durationSec ?? null,
+    width: job.facts.width ?? null,
+    height: job.facts.height ?? null,
+    estimated_tokens: promptTotal(job.estimate),
+    estimated_cost: job.estimatedCost,
+  };
+}
+
 
 export interface RunControl {
   drain(): void;
@@ -78,10 +134,44 @@ async function run(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks, 
   if (!cfg.dryRun && !apiKey) {
     throw new ConfigError('DASHSCOPE_API_KEY is not set: export DASHSCOPE_API_KEY=sk-... (a key from the region of --region/--base-url), or use --dry-run');
   }
+  const missing = await checkFfmpeg();
+  if (missing) throw new ConfigError(missing);
   const info = modelInfo(cfg.model);
   const currency = info?.prices?.currency ?? null;
-  const out = cfg.dryRun ? undefined : await ResultFile.open(cfg.out, cfg.format, 1 + cfg.followUps.length);
-  const prior = out?.prior ?? (await ResultFile.readPrior(cfg.out, cfg.format));
+  const estimate: RunEstimate = { byKind: {}, tokens: 0, cost: 0, currency };
+  const turns = 1 + cfg.followUps.length;
+  const prior = cfg.dryRun || cfg.maxCost !== undefined ? await ResultFile.readPrior(cfg.out, cfg.format) : undefined;
+
+  // --max-cost: plan everything first (probes only, no decoding) and refuse before any call or any write.
+  let preplanned: { item: Item; planned: Planned }[] | undefined;
+  if (cfg.maxCost !== undefined && !cfg.dryRun) {
+    preplanned = [];
+    const probeLimit = pLimit(cfg.cpuConcurrency);
+    const pending: Promise<void>[] = [];
+    for await (const item of discover(cfg)) {
+      const entry = { item, planned: undefined as Planned | undefined };
+      pending.push(probeLimit(async () => void (entry.planned = await planItem(item, ctx))));
+      preplanned.push(entry as { item: Item; planned: Planned });
+    }
+    await Promise.all(pending);
+    const check: RunEstimate = { byKind: {}, tokens: 0, cost: 0, currency };
+    for (const { planned: p } of preplanned) {
+      if ('job' in p) {
+        const done = prior?.get(p.job.path);
+        if (!(done && done.id === p.job.id && done.status === 'ok') && !misfitRow(p.job)) addEstimate(check, p.job.kind, p.job);
+      }
+    }
+    if (info?.prices && check.cost > cfg.maxCost) {
+      throw new ConfigError(
+        `--max-cost: the run is estimated at ${check.cost.toFixed(4)} ${currency} (${check.tokens} prompt tokens) for the files not yet done, over the limit of ${cfg.maxCost} ${currency}; nothing was sent (see --dry-run for the per-kind estimate)`,
+      );
+    }
+  }
+
+  const out = cfg.dryRun ? undefined : await ResultFile.open(cfg.out, cfg.format, turns);
+  const priorRows: Map<string, PriorRow> = out?.prior ?? prior ?? new Map<string, PriorRow>();
+  const estimateFile = cfg.dryRun ? await ResultFile.open(cfg.estimatePath, cfg.format, turns, { fresh: true }) : undefined;
+  const tmpDir = await mkdtemp(path.join(os.tmpdir(), 'omni-batch-run-'));
 
   let apiRequests = 0;
   let discovered = 0;
@@ -90,8 +180,13 @@ async function run(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks, 
   let planned = 0;
   let fatal: string | undefined;
   let configFailure: ConfigError | undefined;
+  const runCpu = pLimit(cfg.cpuConcurrency);
+  const runApi = pLimit(cfg.concurrency);
   const worker: WorkerContext | undefined = apiKey
     ? {
+        runCpu: (fn) => runCpu(fn),
+        runApi: (fn) => runApi(fn),
+        tmpDir,
         client: createClient(apiKey, cfg.baseURL),
         idleTimeoutMs: cfg.idleTimeoutMs,
         retry: { retries: cfg.retries, baseMs: cfg.retryBaseMs, maxMs: cfg.retryMaxMs },
@@ -109,37 +204,48 @@ async function run(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks, 
     hooks.onRow?.(row);
   };
 
-  const task = async (item: Parameters<typeof planItem>[0]) => {
+  const task = async (item: Item, pre: Planned | undefined) => {
     if (hard.signal.aborted || fatal || configFailure) return;
-    const plannedItem = await planItem(item, ctx);
+    const plannedItem = pre ?? (await planItem(item, ctx));
     if ('row' in plannedItem) {
       if (cfg.dryRun) {
         planned++;
+        addEstimate(estimate, plannedItem.row.kind, undefined);
+        estimateFile?.append(plannedItem.row);
         hooks.onRow?.(plannedItem.row);
       } else write(plannedItem.row);
       return;
     }
     const job = plannedItem.job;
-    const done = prior.get(job.path);
+    const done = priorRows.get(job.path);
     if (done && done.id === job.id && done.status === 'ok') {
       alreadyDone++;
       return;
     }
+    const misfit = misfitRow(job);
+    addEstimate(estimate, job.kind, misfit ? undefined : job);
     if (cfg.dryRun) {
       planned++;
-      const misfit = misfitRow(job);
-      if (misfit) hooks.onRow?.(misfit);
-      else hooks.onPlanned?.(job);
+      if (misfit) {
+        estimateFile?.append(misfit);
+        hooks.onRow?.(misfit);
+      } else {
+        estimateFile?.append(plannedRow(job));
+        hooks.onPlanned?.(job);
+      }
       return;
     }
     if (!worker) throw new Error('no API client');
     write(await processJob(job, worker));
   };
 
-  const limit = pLimit(cfg.concurrency);
+  // Jobs in flight: the API slots plus the preprocessing slots, so that the next files are being fitted while
+  // earlier ones wait for the API (runCpu and runApi inside the worker keep each side to its own limit).
+  const slots = cfg.concurrency + cfg.cpuConcurrency;
+  const limit = pLimit(slots);
   const inflight = new Set<Promise<void>>();
-  const guarded = (item: Parameters<typeof planItem>[0]) =>
-    task(item).catch((err: unknown) => {
+  const guarded = (item: Item, pre: Planned | undefined) =>
+    task(item, pre).catch((err: unknown) => {
       if (err instanceof RunFatalError) {
         if (!fatal) {
           fatal = redact(`${err.error.message} (${err.error.code}): ${advice(err.error.code, cfg.baseURL)}`);
@@ -162,16 +268,20 @@ async function run(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks, 
   }, 10_000);
   ticker.unref();
   const seen = new Set<string>();
+  async function* source(): AsyncGenerator<{ item: Item; planned: Planned | undefined }> {
+    if (preplanned) yield* preplanned;
+    else for await (const item of discover(cfg)) yield { item, planned: undefined };
+  }
   try {
-    for await (const item of discover(cfg)) {
+    for await (const { item, planned: pre } of source()) {
       if (isDraining() || fatal || configFailure) break;
       // The same file named twice (a folder and a manifest row) is one file: one row, one request.
       if (seen.has(item.path)) continue;
       seen.add(item.path);
       discovered++;
       // Backpressure: never more than two jobs waiting per slot, so a 200,000-file tree is not all in memory.
-      while (inflight.size >= cfg.concurrency * 2) await Promise.race(inflight);
-      const p: Promise<void> = limit(() => guarded(item)).finally(() => inflight.delete(p));
+      while (inflight.size >= slots * 2) await Promise.race(inflight);
+      const p: Promise<void> = limit(() => guarded(item, pre)).finally(() => inflight.delete(p));
       inflight.add(p);
     }
   } catch (err) {
@@ -181,11 +291,14 @@ async function run(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks, 
   } finally {
     await Promise.allSettled(inflight);
     clearInterval(ticker);
+    await rm(tmpDir, { recursive: true, force: true });
   }
   if (configFailure) {
     out?.closeNow();
+    estimateFile?.closeNow();
     throw configFailure;
   }
+  if (estimateFile) await estimateFile.finish();
 
   const interrupted = isDraining() && !fatal;
   let totals: Totals | undefined;
@@ -208,7 +321,7 @@ async function run(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks, 
     await writeTotals(cfg.totalsPath, totals);
   }
   const exitCode = fatal ? EXIT.api : interrupted ? EXIT.interrupted : EXIT.ok;
-  return { exitCode, fatal, interrupted, totals, planned, alreadyDone };
+  return { exitCode, fatal, interrupted, totals, planned, alreadyDone, estimate };
 }
 
 function advice(code: string, baseURL: string): string {

@@ -1,0 +1,36 @@
+/**
+ * Preprocessing, on the worker side: a local file is made to fit the model's limits before any token is spent.
+ * One concern per file: image.ts, audio.ts, video.ts (file mode), frames.ts (frame lists), ffmpeg.ts.
+ * URLs, manifest frame lists and text files pass through untouched.
+ */
+import type { Job } from '../../shared/job.js';
+import { chooseVideoMode } from '../../shared/media-plan.js';
+import { requireModel } from '../../shared/models.js';
+import { prepareAudio } from './audio.js';
+import { prepareFrames } from './frames.js';
+import { prepareImage } from './image.js';
+import type { Prepared } from './prepared.js';
+import { prepareVideoFile } from './video.js';
+
+export type { Prepared } from './prepared.js';
+
+/** Fits the job's media into `dir` (the job's own temp folder; the caller removes it). */
+export async function preprocess(job: Job, dir: string, signal: AbortSignal): Promise<Prepared> {
+  const m = job.media;
+  const info = requireModel(job.model);
+  const untouched: Prepared = { media: m, facts: job.facts, note: '' };
+  if (!m || m.type === 'text_file' || m.type === 'frames' || !('file' in m.source)) return untouched;
+  const file = m.source.file;
+  switch (m.type) {
+    case 'image':
+      return prepareImage(file, job.facts, info, job.options.image, dir, signal, job.path);
+    case 'audio':
+      return prepareAudio(file, job.facts, info, job.options.audio, dir, signal, job.path);
+    case 'video_file': {
+      const { mode, why } = chooseVideoMode(job.facts, job.options.video, info.limits);
+      return mode === 'file'
+        ? prepareVideoFile(file, job.facts, info, job.options.video, dir, signal, job.path, why)
+        : prepareFrames(file, job.facts, info, job.options.video, dir, signal, job.path, why);
+    }
+  }
+}

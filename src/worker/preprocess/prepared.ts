@@ -1,0 +1,26 @@
+/** What preprocessing hands to the message builder, and what the row records about it. */
+import { stat } from 'node:fs/promises';
+import type { JobMedia, MediaFacts } from '../../shared/job.js';
+
+export interface Prepared {
+  /** What is sent: the original file, or files in the job's temp folder. */
+  readonly media: JobMedia | undefined;
+  /** Facts of what is sent (bytes, size, duration), checked once more against the model's limits. */
+  readonly facts: MediaFacts;
+  /** One line for the row's `preprocess` column. */
+  readonly note: string;
+}
+
+/** The budget of one base64 data URL item in raw bytes: 3 bytes become 4 characters, minus the prefix. */
+export function dataUrlBudget(maxChars: number, prefix = 'data:image/jpeg;base64,'): number {
+  return Math.floor(((maxChars - prefix.length) * 3) / 4);
+}
+
+export async function sizeOf(file: string): Promise<number> {
+  return (await stat(file)).size;
+}
+
+export const dims = (w: number | undefined, h: number | undefined) => `${w ?? '?'}x${h ?? '?'}`;
+
+/** `12.3` -> `12.3`, `40` -> `40`: seconds for notes. */
+export const s1 = (n: number) => String(Math.round(n * 10) / 10);

@@ -1,0 +1,105 @@
+/**
+ * Video sent as a file (the only way the model hears the soundtrack): trimmed to the model's maximum from
+ * `video.startSec`, by stream copy when the codecs allow it (0.2 s instead of ~15 s for a 1080p minute), and
+ * re-encoded only when they do not or the copy is still over the byte cap. A re-encode scales the picture down
+ * to the frame size the model samples anyway, and sets the bitrate from the byte budget.
+ */
+import path from 'node:path';
+import { OmniError } from '../../shared/errors.js';
+import type { MediaFacts, PreprocessOptions } from '../../shared/job.js';
+import { EDGE_SEC, frameSize, sampledFrameCount, videoFileWindow } from '../../shared/media-plan.js';
+import type { ModelInfo } from '../../shared/models.js';
+import { probeAv } from '../../shared/probe.js';
+import { FfmpegError, runFfmpeg, secArg } from './ffmpeg.js';
+import { dataUrlBudget, dims, s1, sizeOf, type Prepared } from './prepared.js';
+
+/** Containers API.md lists (ffprobe names); WebM shares `matroska,webm` with MKV, so codecs decide too. */
+const CONTAINERS = ['mov,mp4,m4a,3gp,3g2,mj2', 'avi', 'matroska,webm', 'flv', 'asf'];
+/** Codecs that go into an MP4 by stream copy and that every decoder takes. */
+const COPY_VIDEO = new Set(['h264', 'hevc', 'mpeg4']);
+const COPY_AUDIO = new Set(['aac', 'mp3', 'ac3']);
+
+export async function prepareVideoFile(
+  file: string,
+  facts: MediaFacts,
+  info: ModelInfo,
+  opts: PreprocessOptions['video'],
+  dir: string,
+  signal: AbortSignal,
+  label: string,
+  why: string,
+): Promise<Prepared> {
+  const { limits, tokens: rules } = info;
+  const total = facts.durationSec ?? 0;
+  const w = videoFileWindow(facts, opts, limits);
+  const trimmed = w.startSec > 0 || w.durationSec < total - 0.05;
+  const budget = Math.min(limits.videoMaxBytes, dataUrlBudget(limits.dataUrlMaxChars, 'data:;base64,'));
+  const copyable = COPY_VIDEO.has(facts.videoCodec ?? '') && (!facts.hasAudio || COPY_AUDIO.has(facts.audioCodec ?? ''));
+  const listed = CONTAINERS.includes(facts.format ?? '') && copyable;
+  const range = `${s1(w.startSec)}-${s1(w.startSec + w.durationSec)}s`;
+  const base = { width: facts.width ?? 0, height: facts.height ?? 0 };
+
+  if (listed && !trimmed && (facts.bytes ?? Infinity) <= budget) {
+    return { media: { type: 'video_file', source: { file } }, facts: { bytes: facts.bytes ?? 0, durationSec: total, ...base }, note: `as is ${s1(total)}s ${dims(base.width, base.height)} (${why})` };
+  }
+
+  if (copyable) {
+    // A copied cut ends on packet boundaries and its container may report a little more than asked: one more,
+    // shorter try before paying for a re-encode.
+    let length = w.durationSec;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const out = path.join(dir, `cut-${attempt}.mp4`);
+      await ff(['-ss', secArg(w.startSec), '-i', file, '-t', secArg(length), '-map', '0:v:0', '-map', '0:a:0?', '-c', 'copy', '-avoid_negative_ts', 'make_zero', '-movflags', '+faststart', out], signal, label);
+      const got = await probeAv(out, label);
+      const bytes = await sizeOf(out);
+      const d = got.durationSec ?? Infinity;
+      if (bytes > budget || d < limits.videoMinSec) break;
+      if (d <= limits.videoMaxSec) {
+        const what = trimmed ? `trimmed ${s1(w.startSec)}-${s1(w.startSec + d)}s copy` : 'remuxed to mp4 (copy)';
+        return { media: { type: 'video_file', source: { file: out } }, facts: { bytes, durationSec: d, ...base }, note: `${what} (${why})` };
+      }
+      length -= d - limits.videoMaxSec + EDGE_SEC;
+    }
+  }
+
+  // Re-encode at the size the model samples frames at, with a bitrate that fits the budget.
+  const [fh, fw] = frameSize(base.width, base.height, sampledFrameCount(w.durationSec, limits, rules), rules);
+  // Down to the model's frame size, never up: the model upscales small frames itself.
+  const even = (n: number) => Math.max(2, Math.round(n / 2) * 2);
+  const shrink = Math.min(1, fw / Math.max(1, base.width), fh / Math.max(1, base.height));
+  const vw = even(shrink < 1 ? fw : base.width);
+  const vh = even(shrink < 1 ? fh : base.height);
+  const audioKbps = facts.hasAudio ? 48 : 0;
+  let totalKbps = Math.floor((budget * 8 * 0.85) / 1000 / Math.max(w.durationSec, 1));
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const videoKbps = Math.max(50, Math.min(2000, totalKbps - audioKbps));
+    const out = path.join(dir, `encoded-${attempt}.mp4`);
+    const audioArgs = facts.hasAudio ? ['-map', '0:a:0', '-c:a', 'aac', '-b:a', `${audioKbps}k`, '-ac', '1'] : [];
+    await ff(
+      ['-ss', secArg(w.startSec), '-t', secArg(w.durationSec), '-i', file, '-map', '0:v:0', ...audioArgs,
+        '-vf', `scale=${vw}:${vh},format=yuv420p`, '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '26',
+        '-maxrate', `${videoKbps}k`, '-bufsize', `${videoKbps * 2}k`, '-movflags', '+faststart', '-map_metadata', '-1', out],
+      signal,
+      label,
+    );
+    const bytes = await sizeOf(out);
+    if (bytes <= budget) {
+      return {
+        media: { type: 'video_file', source: { file: out } },
+        facts: { bytes, durationSec: w.durationSec, width: vw, height: vh },
+        note: `${trimmed ? `trimmed ${range} ` : ''}reencoded ${facts.videoCodec ?? '?'}->h264 ${dims(base.width, base.height)}${shrink < 1 ? `->${dims(vw, vh)}` : ''} (${why})`,
+      };
+    }
+    totalKbps = Math.floor(totalKbps / 2);
+  }
+  throw new OmniError('too_large', `${label}: ${s1(w.durationSec)} s of video stays over ${budget} bytes after re-encoding`);
+}
+
+async function ff(args: string[], signal: AbortSignal, label: string): Promise<void> {
+  try {
+    await runFfmpeg(args, signal);
+  } catch (err) {
+    if (err instanceof FfmpegError) throw new OmniError('media_unreadable', `${label}: the video does not decode (${err.message})`);
+    throw err;
+  }
+}
