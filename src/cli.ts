@@ -35,7 +35,7 @@ plus <out>.totals.json beside it. Run the same command again to resume: files wi
 again, failed ones are retried. Ctrl-C once finishes the files in flight; twice stops at once.
 
 Exit codes: 0 every file has a row (some may be failed or skipped), 2 bad flags/job file/template,
-3 the API refused the key (401) or the model (404), 4 the output cannot be written, 130 interrupted.
+3 the API refused the key (401), the account (403) or the model (404), 4 the output cannot be written, 130 interrupted.
 `;
 
 export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCommand>[2], setExit: (code: number) => void): Command {
@@ -152,11 +152,18 @@ if (isMain) {
     env: process.env,
     cwd: process.cwd(),
     onSignal: (handler) => {
-      process.on('SIGINT', handler);
-      process.on('SIGTERM', handler);
+      let count = 0;
+      const wrapped = () => {
+        // A third signal while the second is still winding down (compacting a big output, an ffprobe that
+        // hangs) ends the process: every line already written is whole.
+        if (++count >= 3) process.exit(EXIT.interrupted);
+        handler();
+      };
+      process.on('SIGINT', wrapped);
+      process.on('SIGTERM', wrapped);
       return () => {
-        process.off('SIGINT', handler);
-        process.off('SIGTERM', handler);
+        process.off('SIGINT', wrapped);
+        process.off('SIGTERM', wrapped);
       };
     },
   });

@@ -107,3 +107,45 @@ describe('output files', () => {
     });
   });
 });
+
+describe('output files that are not ours, and crashes', () => {
+  test('an existing file that is not an omni-batch output is refused, never overwritten', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'reviews.csv');
+    const original = 'id,review\nr1,"great, really"\nr2,bad\n';
+    await writeFile(file, original);
+    await assert.rejects(ResultFile.open(file, 'csv', 1), (err: unknown) => {
+      assert.match((err as Error).message, /reviews\.csv exists and is not an omni-batch output/);
+      assert.equal((err as { exitCode: number }).exitCode, 4);
+      return true;
+    });
+    await assert.rejects(ResultFile.open(file, 'csv', 1, { fresh: true }), /is not an omni-batch output/);
+    assert.equal(await readFile(file, 'utf8'), original);
+  });
+
+  test('a CSV row cut short by a crash is not taken for done, even when what is left still parses', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'o.csv');
+    const rf = await ResultFile.open(file, 'csv', 1);
+    rf.append(row('a.jpg', 'ok', ['A']));
+    rf.append(row('b.jpg', 'ok', ['B']));
+    rf.closeNow();
+    const text = await readFile(file, 'utf8');
+    // Cut the last line right after its status: `...,b.jpg,image,ok,`
+    const cut = text.slice(0, text.lastIndexOf('\nid-b.jpg') + 1) + 'id-b.jpg,b.jpg,image,ok,';
+    await writeFile(file, cut);
+    const again = await ResultFile.open(file, 'csv', 1);
+    assert.deepEqual([...again.prior.keys()], ['a.jpg']);
+    again.closeNow();
+  });
+
+  test('two runs cannot write the same output at once', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'o.jsonl');
+    const first = await ResultFile.open(file, 'jsonl', 1);
+    await assert.rejects(ResultFile.open(file, 'jsonl', 1), /another omni-batch \(pid \d+\) is writing this output/);
+    await first.finish();
+    const second = await ResultFile.open(file, 'jsonl', 1);
+    second.closeNow();
+  });
+});

@@ -89,3 +89,20 @@ describe('pacing', () => {
     assert.ok(performance.now() - t0 < 200, `waited ${performance.now() - t0} ms`);
   });
 });
+
+describe('rate limits', () => {
+  test('429s are waited out without using up the retries, until the patience runs out', async () => {
+    let calls = 0;
+    const policy = { retries: 0, baseMs: 5, maxMs: 10, rateLimitPatienceMs: 60 };
+    await assert.rejects(
+      withRetries(async () => { calls++; throw new OmniError('rate_limited', '429'); }, policy, new PauseGate(), undefined, () => {}),
+      (err: unknown) => err instanceof GaveUp && err.error.code === 'rate_limited',
+    );
+    // retries: 0 would allow one attempt; rate limits were retried until about 60 ms of waiting.
+    assert.ok(calls >= 4, `${calls} attempts`);
+    let ok = 0;
+    const value = await withRetries(async () => { if (ok++ < 3) throw new OmniError('rate_limited', '429'); return 'done'; }, policy, new PauseGate(), undefined, () => {});
+    assert.equal(value.value, 'done');
+    assert.equal(value.attempts, 4);
+  });
+});

@@ -43,6 +43,11 @@ describe('scanning folders', () => {
     const glob = await collect({ inputs: [path.join(dir, 'a', '*.png')], include: [], exclude: [], never: [], cwd: dir });
     assert.deepEqual(glob.map((i) => i.path), ['a/2.png']);
     assert.deepEqual(splitGlob('/data/photos/**/*.jpg'), { dir: '/data/photos', pattern: '**/*.jpg' });
+    // A folder whose name looks like a pattern is a folder when it exists.
+    await mkdir(path.join(dir, 'Photos [2020]'));
+    await writeFile(path.join(dir, 'Photos [2020]', 'p.jpg'), 'x');
+    const literal = await collect({ inputs: [path.join(dir, 'Photos [2020]')], include: [], exclude: [], never: [], cwd: dir });
+    assert.deepEqual(literal.map((i) => i.path), ['Photos [2020]/p.jpg']);
   });
 
   test('follows symlinks inside the root and gives escaping, dangling and looping ones a skip reason', async () => {
@@ -58,19 +63,28 @@ describe('scanning folders', () => {
     await symlink(path.join(root, 'loop-b.jpg'), path.join(root, 'loop-a.jpg'));
     await symlink(root, path.join(root, 'real', 'up'));
     await symlink(path.join(root, 'real'), path.join(root, 'alias'));
+    await mkdir(path.join(root, '.secret'));
+    await writeFile(path.join(root, '.secret', 'h.jpg'), 'x');
+    await symlink(path.join(root, '.secret'), path.join(root, 'visible'));
+    await symlink(path.join(root, '.secret', 'h.jpg'), path.join(root, 'h-link.jpg'));
     const items = await collect({ inputs: [root], include: [], exclude: [], never: [], cwd: root });
     const by = Object.fromEntries(items.map((i) => [i.path, i.skip?.code ?? 'ok']));
-    assert.deepEqual(by, {
-      'alias/in.jpg': 'ok',
-      'alias/up': 'symlink_broken',
-      'dangling.jpg': 'symlink_broken',
-      'link-in.jpg': 'ok',
-      'link-out.jpg': 'symlink_escapes_root',
-      'loop-a.jpg': 'symlink_broken',
-      'loop-b.jpg': 'symlink_broken',
-      'real/in.jpg': 'ok',
-      'real/up': 'symlink_broken',
-    });
+    // in.jpg is reachable three ways (its folder, a folder link, a file link): one row is the file, the others say so.
+    const ways = ['alias/in.jpg', 'link-in.jpg', 'real/in.jpg'].map((p) => by[p]).sort();
+    assert.deepEqual(ways, ['duplicate', 'duplicate', 'ok']);
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(by).filter(([p]) => !['alias/in.jpg', 'link-in.jpg', 'real/in.jpg'].includes(p))),
+      {
+        'alias/up': 'symlink_broken',
+        'dangling.jpg': 'symlink_broken',
+        'h-link.jpg': 'symlink_hidden',
+        'link-out.jpg': 'symlink_escapes_root',
+        'loop-a.jpg': 'symlink_broken',
+        'loop-b.jpg': 'symlink_broken',
+        'real/up': 'symlink_broken',
+        visible: 'symlink_hidden',
+      },
+    );
     assert.match(items.find((i) => i.path === 'link-out.jpg')?.skip?.message ?? '', /outside the input root/);
   });
 });

@@ -5,6 +5,7 @@
  * followed only when its target stays inside the input root, and one that escapes the root, dangles or loops
  * becomes an item with a `skip` reason, so it still gets its row.
  */
+import { existsSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import fg from 'fast-glob';
@@ -31,10 +32,13 @@ interface Root {
   pattern: string | undefined;
 }
 
-/** Splits `/data/photos/**\/*.jpg` into the folder `/data/photos` and the pattern `**\/*.jpg`. */
+/**
+ * Splits `/data/photos/**\/*.jpg` into the folder `/data/photos` and the pattern `**\/*.jpg`. A path that exists
+ * as it is written is taken literally, so a folder named `Photos [2020]` is a folder, not a pattern.
+ */
 export function splitGlob(input: string): Root {
   const posix = input.split(path.sep).join('/');
-  if (!fg.isDynamicPattern(posix)) return { dir: input, pattern: undefined };
+  if (!fg.isDynamicPattern(posix) || existsSync(input)) return { dir: input, pattern: undefined };
   const parts = posix.split('/');
   const staticParts: string[] = [];
   while (parts.length && (parts[0] === '' || !fg.isDynamicPattern(parts[0] ?? ''))) staticParts.push(parts.shift() ?? '');
@@ -71,26 +75,42 @@ export async function* scan(opts: ScanOptions): AsyncGenerator<Item> {
     );
     const excluded = opts.exclude.length ? picomatch([...opts.exclude], { dot: false }) : undefined;
     const wanted = (rel: string) => matchers.every((m) => m(rel)) && !(excluded?.(rel) ?? false);
-    yield* walk(root.dir, '', rootReal, new Set([rootReal]), wanted, never, opts);
+    yield* walk(root.dir, '', new Set([rootReal]), { rootReal, wanted, never, opts, seen: new Map() });
   }
 }
 
-async function* walk(
-  dir: string,
-  prefix: string,
-  rootReal: string,
-  ancestors: Set<string>,
-  wanted: (rel: string) => boolean,
-  never: Set<string>,
-  opts: ScanOptions,
-): AsyncGenerator<Item> {
+/** What one input's walk shares across the folders (and linked folders) it visits. */
+interface WalkState {
+  readonly rootReal: string;
+  readonly wanted: (rel: string) => boolean;
+  readonly never: Set<string>;
+  readonly opts: ScanOptions;
+  /** Real path of every file yielded so far -> its row path: a file reached twice (through a link) is one file. */
+  readonly seen: Map<string, string>;
+}
+
+/** A yielded file, or a `skipped` row when the same real file was already yielded under another name. */
+function fileItem(abs: string, real: string, rel: string, w: WalkState): Item {
+  const item: Item = { path: displayPath(abs, w.opts.cwd), file: fileVars(rel), media: { type: 'single', source: { file: abs } }, row: undefined };
+  const first = w.seen.get(real);
+  if (first !== undefined) return { ...item, media: undefined, skip: { code: 'duplicate', message: `${item.path}: the same file as ${first} (through a symlink)` } };
+  w.seen.set(real, item.path);
+  return item;
+}
+
+function hasHiddenSegment(rel: string): boolean {
+  return rel.split(path.sep).some((seg) => seg.startsWith('.') && seg !== '.' && seg !== '..');
+}
+
+async function* walk(dir: string, prefix: string, ancestors: Set<string>, w: WalkState): AsyncGenerator<Item> {
+  const dirReal = await realpath(dir);
   const stream = fg.stream('**', {
     cwd: dir,
     dot: false,
     onlyFiles: false,
     followSymbolicLinks: false,
     objectMode: true,
-    ignore: opts.exclude.length && !prefix ? [...opts.exclude] : [],
+    ignore: w.opts.exclude.length && !prefix ? [...w.opts.exclude] : [],
     suppressErrors: true,
   });
   for await (const raw of stream) {
@@ -100,38 +120,37 @@ async function* walk(
     const dirent = entry.dirent;
     if (dirent.isDirectory()) continue;
     if (dirent.isSymbolicLink()) {
-      yield* followLink(abs, rel, rootReal, ancestors, wanted, never, opts);
+      yield* followLink(abs, rel, ancestors, w);
       continue;
     }
-    if (!dirent.isFile() || !wanted(rel) || never.has(abs)) continue;
-    yield { path: displayPath(abs, opts.cwd), file: fileVars(rel), media: { type: 'single', source: { file: abs } }, row: undefined };
+    if (!dirent.isFile() || !w.wanted(rel) || w.never.has(abs)) continue;
+    yield fileItem(abs, path.join(dirReal, entry.path), rel, w);
   }
 }
 
-async function* followLink(
-  abs: string,
-  rel: string,
-  rootReal: string,
-  ancestors: Set<string>,
-  wanted: (rel: string) => boolean,
-  never: Set<string>,
-  opts: ScanOptions,
-): AsyncGenerator<Item> {
-  const base = { path: displayPath(abs, opts.cwd), file: fileVars(rel), media: undefined, row: undefined };
+async function* followLink(abs: string, rel: string, ancestors: Set<string>, w: WalkState): AsyncGenerator<Item> {
+  const base = { path: displayPath(abs, w.opts.cwd), file: fileVars(rel), media: undefined, row: undefined };
   let target: string;
   try {
     target = await realpath(abs);
   } catch (err) {
-    if (!wanted(rel)) return;
+    if (!w.wanted(rel)) return;
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ELOOP' ? 'the symlink loops' : code === 'ENOENT' ? 'the symlink points to a missing file' : `the symlink cannot be resolved (${code})`;
     yield { ...base, skip: { code: 'symlink_broken', message: `${base.path}: ${why}` } };
     return;
   }
   const st = await stat(target).catch(() => undefined);
+  const inside = isInside(target, w.rootReal);
+  // Hidden files are never inputs, also not under a visible name.
+  const hidden = inside && hasHiddenSegment(path.relative(w.rootReal, target));
   if (st?.isDirectory()) {
-    if (!isInside(target, rootReal)) {
-      yield { ...base, skip: { code: 'symlink_escapes_root', message: `${base.path}: links to the folder ${target}, outside the input root ${rootReal}` } };
+    if (!inside) {
+      yield { ...base, skip: { code: 'symlink_escapes_root', message: `${base.path}: links to the folder ${target}, outside the input root ${w.rootReal}` } };
+      return;
+    }
+    if (hidden) {
+      yield { ...base, skip: { code: 'symlink_hidden', message: `${base.path}: links to the hidden folder ${target}` } };
       return;
     }
     // A link back to a folder we are already inside would walk forever.
@@ -140,15 +159,19 @@ async function* followLink(
       yield { ...base, skip: { code: 'symlink_broken', message: `${base.path}: the symlink loops back to ${target}` } };
       return;
     }
-    yield* walk(abs, rel, rootReal, new Set([...ancestors, target]), wanted, never, opts);
+    yield* walk(abs, rel, new Set([...ancestors, target]), w);
     return;
   }
-  if (!wanted(rel) || never.has(target) || never.has(abs)) return;
-  if (!isInside(target, rootReal)) {
-    yield { ...base, skip: { code: 'symlink_escapes_root', message: `${base.path}: links to ${target}, outside the input root ${rootReal}` } };
+  if (!w.wanted(rel) || w.never.has(target) || w.never.has(abs)) return;
+  if (!inside) {
+    yield { ...base, skip: { code: 'symlink_escapes_root', message: `${base.path}: links to ${target}, outside the input root ${w.rootReal}` } };
     return;
   }
-  yield { ...base, media: { type: 'single', source: { file: abs } } };
+  if (hidden) {
+    yield { ...base, skip: { code: 'symlink_hidden', message: `${base.path}: links to the hidden file ${target}` } };
+    return;
+  }
+  yield fileItem(abs, target, rel, w);
 }
 
 /** Fails fast, before any API call, when an input folder or file does not exist. */

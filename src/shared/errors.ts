@@ -3,7 +3,7 @@
  *
  * Retried (with backoff): rate_limited, server_error, network_error, timeout, stream_incomplete.
  * Final for the file:     everything else.
- * Fatal for the whole run: auth_failed, model_not_found (every other file would fail the same way).
+ * Fatal for the whole run: auth_failed, access_denied, model_not_found (every other file would fail the same way).
  */
 export const ERROR_CODES = {
   // The API said no for this request.
@@ -30,6 +30,8 @@ export const ERROR_CODES = {
   file_unreadable: 'the file could not be read',
   symlink_escapes_root: 'a symlink that points outside the input root',
   symlink_broken: 'a symlink whose target is missing or loops',
+  symlink_hidden: 'a symlink to a hidden file or folder (hidden files are never inputs)',
+  duplicate: 'the same file as another input, reached through a symlink',
   template_error: 'the prompt template could not be rendered for this item',
   manifest_row_invalid: 'the manifest row could not be used',
   interrupted: 'the run was stopped before this file finished',
@@ -46,7 +48,7 @@ const RETRIED: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'stream_incomplete',
 ]);
 
-const FATAL_FOR_RUN: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['auth_failed', 'model_not_found']);
+const FATAL_FOR_RUN: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['auth_failed', 'access_denied', 'model_not_found']);
 
 export function isRetried(code: ErrorCode): boolean {
   return RETRIED.has(code);
@@ -92,7 +94,7 @@ export const EXIT = {
   internal: 1,
   /** Bad flags, job file, template or manifest. */
   config: 2,
-  /** The API refused the key (401) or the model (404): nothing could succeed. */
+  /** The API refused the key (401), the account (403) or the model (404): nothing could succeed. */
   api: 3,
   /** The output or totals file could not be written. */
   output: 4,

@@ -94,7 +94,11 @@ export async function streamTurn(client: OpenAI, model: string, messages: ChatCo
         if (choice.finish_reason) finishReason = choice.finish_reason;
       }
       if (c.usage) usage = toUsage(c.usage, opts.undetailedModality);
+      // Complete: do not wait for the server to close the connection (one that lingers after [DONE] would
+      // otherwise run into the idle timer and throw away an answer that was paid for).
+      if (finishReason !== null && usage !== null) break;
     }
+    if (finishReason !== null && usage !== null) return { text, finishReason, usage, ttftMs, latencyMs: Math.round(performance.now() - started) };
     // An abort ends the SDK's loop silently: find out which abort it was.
     if (idle) throw new OmniError('timeout', `no data for ${opts.idleTimeoutMs / 1000} s: the stream was aborted`);
     if (opts.signal?.aborted) throw new OmniError('interrupted', 'stopped by the user');

@@ -6,8 +6,13 @@ import { isRetried, OmniError } from '../shared/errors.js';
 import { sleep, type Gate } from '../shared/rate-limit.js';
 
 export interface RetryPolicy {
-  /** Retries after the first attempt. */
+  /** Retries after the first attempt, for everything but rate limits. */
   readonly retries: number;
+  /**
+   * Rate limits are waited out rather than counted: a job gives up on 429s only after waiting this long in all
+   * (default 10 minutes), since DashScope's limits usually clear within a minute.
+   */
+  readonly rateLimitPatienceMs?: number;
   readonly baseMs: number;
   readonly maxMs: number;
 }
@@ -18,6 +23,8 @@ export function backoffMs(retry: number, policy: RetryPolicy, retryAfter: number
   const jittered = Math.round(random() * ceiling);
   return retryAfter === undefined ? jittered : Math.max(retryAfter, jittered);
 }
+
+export const DEFAULT_RATE_LIMIT_PATIENCE_MS = 10 * 60_000;
 
 export interface Attempted<T> {
   readonly value: T;
@@ -41,6 +48,9 @@ export async function withRetries<T>(
   signal: AbortSignal | undefined,
   onAttempt: () => void,
 ): Promise<Attempted<T>> {
+  let retriesUsed = 0;
+  let rateLimits = 0;
+  let rateLimitedMs = 0;
   for (let attempt = 1; ; attempt++) {
     await gate.ready(signal).catch(() => {
       throw new GaveUp(new OmniError('interrupted', 'stopped by the user'), attempt - 1);
@@ -50,9 +60,18 @@ export async function withRetries<T>(
       return { value: await fn(), attempts: attempt };
     } catch (err) {
       const error = err instanceof OmniError ? err : new OmniError('server_error', String(err), { cause: err });
-      if (!isRetried(error.code) || attempt > policy.retries || signal?.aborted) throw new GaveUp(error, attempt);
-      const wait = backoffMs(attempt, policy, error.retryAfterMs);
-      if (error.code === 'rate_limited') gate.pause(wait);
+      if (!isRetried(error.code) || signal?.aborted) throw new GaveUp(error, attempt);
+      let wait: number;
+      if (error.code === 'rate_limited') {
+        if (rateLimitedMs >= (policy.rateLimitPatienceMs ?? DEFAULT_RATE_LIMIT_PATIENCE_MS)) throw new GaveUp(error, attempt);
+        // Never hammer a limit with a near-zero jittered wait: at least one base step.
+        wait = Math.max(policy.baseMs, backoffMs(++rateLimits, policy, error.retryAfterMs));
+        rateLimitedMs += wait;
+        gate.pause(wait);
+      } else {
+        if (++retriesUsed > policy.retries) throw new GaveUp(error, attempt);
+        wait = backoffMs(retriesUsed, policy, error.retryAfterMs);
+      }
       try {
         await sleep(wait, signal);
       } catch {

@@ -12,10 +12,11 @@ export const csvFormat: RowFormat = {
   line(rec: FlatRecord, columns) {
     return stringify([columns.map((c) => rec[c] ?? '')], { record_delimiter: '\n' });
   },
-  async *read(file) {
+  async *read(file, end) {
+    if (end !== undefined && end < 0) return;
     // A crash can cut the last line short; such a record is dropped (its file is redone by the next run).
-    const parser = createReadStream(file).pipe(
-      parse({ columns: true, relax_column_count: true, skip_empty_lines: true, skip_records_with_error: true, bom: true }),
+    const parser = createReadStream(file, end === undefined ? {} : { end }).pipe(
+      parse({ columns: true, skip_empty_lines: true, skip_records_with_error: true, bom: true }),
     );
     for await (const rec of parser) yield rec as Record<string, unknown>;
   },

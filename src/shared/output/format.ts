@@ -9,8 +9,8 @@ export interface RowFormat {
   header(columns: readonly string[]): string;
   /** One complete line (ending in a newline) for one row. */
   line(rec: FlatRecord, columns: readonly string[]): string;
-  /** Every well-formed record in the file, in order. */
-  read(file: string): AsyncIterable<Record<string, unknown>>;
+  /** Every well-formed record in the file, in order; with `end`, only the bytes up to that offset (inclusive). */
+  read(file: string, end?: number): AsyncIterable<Record<string, unknown>>;
 }
 
 export function formatFor(format: OutputFormat): RowFormat {

@@ -13,8 +13,9 @@ export const jsonlFormat: RowFormat = {
     for (const c of columns) ordered[c] = rec[c] ?? null;
     return `${JSON.stringify(ordered)}\n`;
   },
-  async *read(file) {
-    const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
+  async *read(file, end) {
+    if (end !== undefined && end < 0) return;
+    const lines = createInterface({ input: createReadStream(file, end === undefined ? { encoding: 'utf8' } : { encoding: 'utf8', end }), crlfDelay: Infinity });
     for await (const line of lines) {
       if (!line.trim()) continue;
       try {

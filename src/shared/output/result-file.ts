@@ -2,8 +2,8 @@
  * The output file of a run: rows are appended as they complete (a crash loses at most the rows in flight),
  * and the file is compacted to one row per path (the newest wins) when a run opens and finishes it.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { OutputFormat } from '../config.js';
 import { ConfigError, EXIT } from '../errors.js';
@@ -23,6 +23,7 @@ interface CompactResult {
 
 export class ResultFile {
   private fd: number | undefined;
+  private lock: string | undefined;
 
   private constructor(
     readonly file: string,
@@ -41,27 +42,29 @@ export class ResultFile {
     const fmt = formatFor(format);
     const columns = columnsFor(turns);
     let index = new Map<string, PriorRow>();
+    let lock: string | undefined;
     try {
       await mkdir(path.dirname(file), { recursive: true });
       const existing = await stat(file).catch(() => undefined);
       if (existing?.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-      if (existing && existing.size > 0 && !opts.fresh) index = (await compact(file, fmt, columns, turns)).index;
-      else await writeWhole(file, fmt.header(columns));
+      lock = await takeLock(file);
+      if (existing && existing.size > 0) {
+        // Compacting also proves the file is an output of ours: anything else is refused, never overwritten.
+        const found = await compact(file, fmt, columns, turns, !!opts.fresh);
+        index = found.index;
+      }
+      if (!existing || existing.size === 0 || opts.fresh) await writeWhole(file, fmt.header(columns));
       const fd = openSync(file, 'a');
-      const rf = new ResultFile(file, fmt, columns, turns, index);
+      const rf = new ResultFile(file, fmt, columns, turns, opts.fresh ? new Map<string, PriorRow>() : index);
       rf.fd = fd;
+      rf.lock = lock;
       return rf;
     } catch (err) {
+      if (lock) releaseLock(lock);
       if (err instanceof ConfigError) throw err;
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       throw new ConfigError(`${file}: cannot write the output file (${code})`, EXIT.output);
     }
-  }
-
-  /** Starts a fresh output file (an existing one is replaced): for `collect`, which writes what Redis holds. */
-  static async create(file: string, format: OutputFormat, turns: number): Promise<ResultFile> {
-    await rm(file, { force: true }).catch(() => undefined);
-    return ResultFile.open(file, format, turns);
   }
 
   /** The rows already in an output, by path, without changing the file (for --dry-run). */
@@ -87,13 +90,23 @@ export class ResultFile {
       closeSync(this.fd);
       this.fd = undefined;
     }
-    return (await compact(this.file, this.format, this.columns, this.turns)).totals;
+    try {
+      return (await compact(this.file, this.format, this.columns, this.turns, false)).totals;
+    } finally {
+      this.unlock();
+    }
   }
 
   /** Closes without compacting (a hard stop): every line written so far is whole. */
   closeNow(): void {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
+    this.unlock();
+  }
+
+  private unlock(): void {
+    if (this.lock) releaseLock(this.lock);
+    this.lock = undefined;
   }
 }
 
@@ -101,6 +114,25 @@ async function writeWhole(file: string, text: string): Promise<void> {
   const fh = await open(file, 'w');
   try {
     await fh.write(text);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Byte offset of the last newline (-1 when there is none): where the whole lines of a cut file end. */
+async function lastNewline(file: string): Promise<number> {
+  const fh = await open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    const chunk = Buffer.alloc(64 * 1024);
+    for (let endPos = size; endPos > 0; ) {
+      const start = Math.max(0, endPos - chunk.length);
+      const { bytesRead } = await fh.read(chunk, 0, endPos - start, start);
+      const at = chunk.subarray(0, bytesRead).lastIndexOf(0x0a);
+      if (at >= 0) return start + at;
+      endPos = start;
+    }
+    return -1;
   } finally {
     await fh.close();
   }
@@ -120,21 +152,68 @@ async function endsWithNewline(file: string): Promise<boolean> {
 }
 
 /**
+ * One writer per output: two runs appending to and compacting the same file would lose each other's rows.
+ * The lock is a hidden file beside the output holding the writer's pid; a lock whose process is gone is stale.
+ */
+async function takeLock(file: string): Promise<string> {
+  const lock = path.join(path.dirname(file), `.${path.basename(file)}.lock`);
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      const fd = openSync(lock, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return lock;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
+      if (pid > 0 && alive(pid)) {
+        throw new ConfigError(`${file}: another omni-batch (pid ${pid}) is writing this output; wait for it or choose another --out`, EXIT.output);
+      }
+      await rm(lock, { force: true });
+    }
+  }
+  throw new ConfigError(`${file}: cannot take the output lock`, EXIT.output);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function releaseLock(lock: string): void {
+  try {
+    unlinkSync(lock);
+  } catch {
+    // already gone
+  }
+}
+
+/**
  * Keeps the last row per path, in the current columns. Reads the file once; rewrites it (to a temporary file,
  * then rename) only when it has duplicates, other columns, or a line cut short. Memory: one small entry per path.
+ * The last record counts only when the file ends with a newline: a crash can cut a line so that it still parses
+ * (a CSV line cut between two fields), and such a row must not pass for done.
+ * A file that holds records but none of ours is refused (exit 4), never overwritten; `checkOnly` stops there.
  */
-async function compact(file: string, fmt: RowFormat, columns: readonly string[], turns: number): Promise<CompactResult> {
+async function compact(file: string, fmt: RowFormat, columns: readonly string[], turns: number, checkOnly: boolean): Promise<CompactResult> {
+  const complete = await endsWithNewline(file);
   const last = new Map<string, number>();
   const index = new Map<string, PriorRow>();
   let totals = new TotalsAccumulator();
   let records = 0;
-  let sameColumns = true;
+  let foreign = 0;
+  let sameColumns = complete;
   let i = 0;
-  for await (const rec of fmt.read(file)) {
+  const accept = (rec: Record<string, unknown>) => {
     const row = unflatten(rec);
     if (!row) {
+      foreign++;
       sameColumns = false; // something that is not a row of ours: rewrite without it
-      continue;
+      return;
     }
     if (i === 0) sameColumns &&= sameKeys(Object.keys(rec), columns);
     last.set(row.path, i);
@@ -142,10 +221,15 @@ async function compact(file: string, fmt: RowFormat, columns: readonly string[],
     totals.add(row);
     records++;
     i++;
+  };
+  const end = complete ? undefined : await lastNewline(file);
+  for await (const rec of fmt.read(file, end)) accept(rec);
+  if (records === 0 && foreign > 0) {
+    throw new ConfigError(`${file} exists and is not an omni-batch output (no id, path and status columns): choose another --out, or move the file away`, EXIT.output);
   }
-  const clean = records > 0 && sameColumns && records === last.size && (await endsWithNewline(file));
+  if (checkOnly) return { index, totals };
+  const clean = records > 0 && sameColumns && records === last.size;
   if (clean) return { index, totals };
-
   totals = new TotalsAccumulator();
   // Hidden, so that an output kept inside an input folder is never scanned as an input.
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.compact-${process.pid}`);
@@ -153,7 +237,7 @@ async function compact(file: string, fmt: RowFormat, columns: readonly string[],
   try {
     writeSync(out, fmt.header(columns));
     let j = 0;
-    for await (const rec of fmt.read(file)) {
+    for await (const rec of fmt.read(file, end)) {
       const row = unflatten(rec);
       if (!row) continue;
       if (last.get(row.path) === j) {

@@ -374,7 +374,7 @@ export async function collectRun(redis: Redis, runId: string, out: string, forma
   const meta = await results.meta();
   if (!meta.createdAt) throw new ConfigError(`no run ${runId} in this Redis (omni-batch enqueue prints the run id)`);
   const turns = Math.max(1, Number(meta.turns ?? 1));
-  const file = await ResultFile.create(out, format, turns);
+  const file = await ResultFile.open(out, format, turns, { fresh: true });
   let rows = 0;
   try {
     for await (const row of results.scan()) {

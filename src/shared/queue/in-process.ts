@@ -198,14 +198,23 @@ async function run(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks, 
     : undefined;
 
   const write = (row: Row) => {
+    if (configFailure) return;
     row.error_message = redact(row.error_message);
-    out?.append(row);
+    try {
+      out?.append(row);
+    } catch (err) {
+      // Disk full, file too large, the folder gone: nothing more can be recorded, so nothing more is sent.
+      configFailure = new ConfigError(`${cfg.out}: cannot write the output file any more (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the rows written so far are kept, rerun to finish`, EXIT.output);
+      hard.abort(configFailure);
+      return;
+    }
     rowsWritten++;
     hooks.onRow?.(row);
   };
 
   const task = async (item: Item, pre: Planned | undefined) => {
-    if (hard.signal.aborted || fatal || configFailure) return;
+    // Draining: files that were queued but not started wait for the next run.
+    if (hard.signal.aborted || fatal || configFailure || isDraining()) return;
     const plannedItem = pre ?? (await planItem(item, ctx));
     if ('row' in plannedItem) {
       if (cfg.dryRun) {
@@ -328,5 +337,6 @@ function advice(code: string, baseURL: string): string {
   if (code === 'auth_failed') {
     return `check DASHSCOPE_API_KEY, and that the key belongs to the region of ${baseURL} (--region cn|intl|us); the run stopped, rerun the same command to continue`;
   }
+  if (code === 'access_denied') return 'the account may not use this model (free tier only, or no access): check the account in the DashScope console; the run stopped';
   return 'check --model; the run stopped, rerun the same command to continue';
 }
