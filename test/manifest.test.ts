@@ -32,13 +32,16 @@ describe('manifests', () => {
     const got = await items(file, dir);
     assert.equal(got.length, 6);
     const [a, b, c, d, e, f] = got;
-    assert.equal(a?.path, 'img/a b.jpg');
+    assert.equal(a?.path, 'm.csv#1');
+    assert.equal(a?.source, 'img/a b.jpg');
     assert.deepEqual(a?.media, { type: 'single', source: { file: path.join(dir, 'img', 'a b.jpg') } });
     assert.equal(a?.row?.label, 'cat, maybe');
     assert.equal(a?.file.name, 'a b.jpg');
     assert.deepEqual(b?.media, { type: 'single', source: { url: 'https://example.com/x/dog.png?sig=1' } });
     assert.equal(b?.file.name, 'dog.png');
+    assert.equal(b?.source, 'https://example.com/x/dog.png?sig=1');
     assert.equal(c?.path, 'm.csv#3');
+    assert.equal(c?.source, 'f/1.jpg;f/2.jpg;f/3.jpg;https://example.com/4.jpg');
     assert.deepEqual(c?.media, {
       type: 'frames',
       frames: [{ file: path.join(dir, 'f/1.jpg') }, { file: path.join(dir, 'f/2.jpg') }, { file: path.join(dir, 'f/3.jpg') }, { url: 'https://example.com/4.jpg' }],
@@ -70,5 +73,29 @@ describe('manifests', () => {
     await writeFile(path.join(dir, 'm.txt'), 'x');
     await assert.rejects(manifestColumns(path.join(dir, 'm.txt')), /cannot tell the format from "\.txt"/);
     await assert.rejects(manifestColumns(path.join(dir, 'nope.csv')), /no such file/);
+  });
+});
+
+describe('manifest problems stay with their rows', () => {
+  test('a stray quote in one CSV row does not stop the others', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'm.csv');
+    await writeFile(file, 'id,review\nr1,fine\nr2,He said "hi" there\nr3,"unclosed\n');
+    const got = await items(file, dir);
+    assert.ok(got.length >= 2);
+    assert.equal(got[0]?.row?.review, 'fine');
+    assert.equal(got[1]?.row?.review, 'He said "hi" there');
+    const broken = got.filter((i) => i.skip);
+    assert.ok(broken.every((i) => i.skip?.code === 'manifest_row_invalid'));
+    assert.equal(got.length, 2 + broken.length);
+  });
+
+  test('JSONL columns are learned from the rows, so a misspelt {{row.x}} is refused before any call', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'm.jsonl');
+    await writeFile(file, '{"review":"a"}\n{"review":"b","extra":1}\n');
+    assert.deepEqual((await manifestColumns(file))?.sort(), ['extra', 'review']);
+    const { compileTemplate } = await import('../src/producer/template.js');
+    assert.throws(() => compileTemplate('{{row.reveiw}}', { where: 'prompt', rowColumns: ['extra', 'review'] }), /no column "reveiw"/);
   });
 });

@@ -13,6 +13,7 @@ function row(p: string, status: Row['status'], answers: string[] = [], id = `id-
   return {
     id,
     path: p,
+    source: '',
     kind: 'image',
     status,
     answers,
@@ -47,7 +48,7 @@ describe('output files', () => {
     assert.equal(recs[0]?.path, 'dir/"q", name.jpg');
     assert.equal(recs[0]?.answer, tricky);
     assert.equal(recs[0]?.answer_2, 'second');
-    assert.deepEqual(Object.keys(recs[0] ?? {}).slice(0, 6), ['id', 'path', 'kind', 'status', 'answer', 'answer_2']);
+    assert.deepEqual(Object.keys(recs[0] ?? {}).slice(0, 7), ['id', 'path', 'source', 'kind', 'status', 'answer', 'answer_2']);
   });
 
   test('reopening keeps one row per path, the newest, and gives resume the prior status', async () => {

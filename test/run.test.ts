@@ -68,11 +68,15 @@ describe('omni-batch run against the DashScope stand-in', () => {
     );
     assert.equal(r.code, 0, r.stderr);
     const rows = await readRows(out);
-    // 4 images + 2 audio + 2 videos + 2 texts + the 2 manifest rows that do not name one of those files again
-    assert.equal(rows.length, 12);
+    // 4 images + 2 audio + 2 videos + 2 texts, and 7 manifest rows: a manifest row is its own row (it may ask
+    // about a file the folders hold too, with its own columns), its file or URL in `source`.
+    assert.equal(rows.length, 17);
     assert.deepEqual(rows.filter((x) => x.status !== 'ok'), []);
     const reqs = since(from);
-    assert.equal(reqs.length, 12);
+    assert.equal(reqs.length, 17);
+    const urlRow = rows.find((x) => x.source.startsWith('https://'));
+    assert.match(urlRow?.path ?? '', /mixed\.jsonl#7$/);
+    assert.equal(rows.find((x) => x.path.endsWith('mixed.jsonl#6'))?.source.split(';').length, 6);
     for (const q of reqs) {
       assert.equal(q.status, 200);
       assert.equal(q.body.stream, true);
@@ -84,11 +88,11 @@ describe('omni-batch run against the DashScope stand-in', () => {
     const userContents = reqs.map((q) => q.body.messages[1].content);
     const partTypes = userContents.map((c) => (typeof c === 'string' ? 'string' : c.map((p: Rec) => p.type).join('+'))).sort();
     assert.deepEqual(partTypes, [
-      'image_url+text', 'image_url+text', 'image_url+text', 'image_url+text', 'image_url+text',
-      'input_audio+text', 'input_audio+text',
+      'image_url+text', 'image_url+text', 'image_url+text', 'image_url+text', 'image_url+text', 'image_url+text', 'image_url+text', 'image_url+text',
+      'input_audio+text', 'input_audio+text', 'input_audio+text',
       'string', 'string',
       'video+text',
-      'video_url+text', 'video_url+text',
+      'video_url+text', 'video_url+text', 'video_url+text',
     ]);
     const parts = userContents.filter((c) => typeof c !== 'string').map((c) => c[0]);
     const url = parts.find((p: Rec) => p.type === 'image_url' && p.image_url.url.startsWith('https://'));
@@ -110,8 +114,8 @@ describe('omni-batch run against the DashScope stand-in', () => {
     assert.ok(texts.some((t: string) => t.startsWith('What is in review.txt?\n\n') && t.length > 100));
     // Usage and cost are recorded per row and summed in the totals file.
     const totals = JSON.parse(await readFile(path.join(dir, 'out', 'all.totals.json'), 'utf8'));
-    assert.equal(totals.rows, 12);
-    assert.equal(totals.byStatus.ok, 12);
+    assert.equal(totals.rows, 17);
+    assert.equal(totals.byStatus.ok, 17);
     assert.equal(totals.tokens.total_tokens, rows.reduce((s, x) => s + x.total_tokens, 0));
     assert.ok(totals.tokens.image_tokens > 0 && totals.tokens.audio_tokens > 0 && totals.tokens.video_tokens > 0);
     assert.ok(totals.cost > 0);
@@ -119,7 +123,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
     const video = rows.find((x) => x.path.endsWith('cat-zoom-narrated.mp4') && x.kind === 'video');
     assert.ok(video, 'the video row');
     assert.ok(video.video_tokens > 0 && video.cost > 0 && video.attempts === 1 && video.latency_ms >= video.ttft_ms);
-    assert.match(r.stdout, /12 rows in .*all\.jsonl: 12 ok, 0 failed, 0 skipped/);
+    assert.match(r.stdout, /17 rows in .*all\.jsonl: 17 ok, 0 failed, 0 skipped/);
   });
 
   test('follow-up prompts continue the same conversation and every answer is kept', async () => {

@@ -22,6 +22,8 @@ export interface FileVars {
 export interface Item {
   /** The row's `path`: relative to the working directory, a URL, or `manifest#row` for rows without one file. */
   readonly path: string;
+  /** For a manifest row: the file, URL or frame list it names, as the row's `source` column shows it. */
+  readonly source?: string;
   readonly file: FileVars;
   /** Undefined for a text-only manifest row. */
   readonly media: ItemMedia | undefined;

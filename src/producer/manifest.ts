@@ -4,6 +4,9 @@
  * Columns with a meaning: `path` (a local file, relative to the manifest's folder), `url` (http/https, passed
  * through untouched), `frames` (a frame list: a JSON array in JSONL, `;`-separated in CSV, of paths or URLs).
  * At most one of them per row; a row with none is a text-only row. Every column is also a {{row.<column>}}.
+ *
+ * A manifest row's result is identified by the row (`path` = `manifest.csv#3`), and the file, URL or frame list
+ * it names goes in `source`: the same image may be asked two different questions on two rows.
  */
 import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
@@ -35,18 +38,41 @@ export async function manifestColumns(file: string): Promise<string[] | undefine
   await access(file).catch(() => {
     throw new ConfigError(`--manifest ${file}: no such file`);
   });
-  if (manifestFormat(file) !== 'csv') return undefined;
-  for await (const row of readRows(file)) return Object.keys(row.columns);
-  return [];
+  if (manifestFormat(file) === 'csv') {
+    const header = createReadStream(file).pipe(parse({ to_line: 1, bom: true }));
+    for await (const rec of header) return (rec as string[]).map(String);
+    return [];
+  }
+  // JSONL rows may differ: the columns are those seen in the first rows (a column only later rows have is
+  // still filled row by row; one no row has is refused before any call).
+  const keys = new Set<string>();
+  let n = 0;
+  for await (const row of readRows(file)) {
+    for (const k of Object.keys(row.columns)) if (k !== '__error') keys.add(k);
+    if (++n >= JSONL_COLUMN_SAMPLE) break;
+  }
+  return [...keys];
 }
+
+/** JSONL rows read to learn the manifest's columns. */
+const JSONL_COLUMN_SAMPLE = 1000;
 
 /** Streams the rows; a JSONL line that is not an object becomes a row with `__error`. */
 export async function* readRows(file: string): AsyncGenerator<ManifestRow> {
   if (manifestFormat(file) === 'csv') {
-    const parser = createReadStream(file).pipe(parse({ columns: true, bom: true, skip_empty_lines: true, relax_column_count: true, trim: false }));
+    // A broken record (a stray quote, a line cut short) becomes a row with the reason; the others go on.
+    const parser = createReadStream(file).pipe(
+      parse({ columns: true, bom: true, skip_empty_lines: true, relax_column_count: true, relax_quotes: true, skip_records_with_error: true, trim: false }),
+    );
+    const broken: string[] = [];
+    parser.on('skip', (err: Error & { lines?: number }) => broken.push(`line ${err.lines ?? '?'}: not valid CSV (${err.message})`));
     let n = 0;
     try {
-      for await (const rec of parser) yield { n: ++n, columns: rec as Record<string, string> };
+      for await (const rec of parser) {
+        while (broken.length) yield { n: ++n, columns: { __error: broken.shift() ?? '' } };
+        yield { n: ++n, columns: rec as Record<string, string> };
+      }
+      while (broken.length) yield { n: ++n, columns: { __error: broken.shift() ?? '' } };
     } catch (err) {
       throw new ConfigError(`--manifest ${file}: not valid CSV after row ${n}: ${(err as Error).message}`);
     }
@@ -112,17 +138,17 @@ export async function* manifestItems(file: string, cwd: string): AsyncGenerator<
     const framesCol = columns.frames?.trim();
     if (pathCol) {
       if (isUrl(pathCol)) {
-        yield { path: pathCol, file: urlFileVars(pathCol), media: { type: 'single', source: { url: pathCol } }, row: columns };
+        yield { path: rowPath, source: pathCol, file: urlFileVars(pathCol), media: { type: 'single', source: { url: pathCol } }, row: columns };
         continue;
       }
       const abs = path.resolve(dir, pathCol);
-      yield { path: displayPath(abs, cwd), file: fileVars(path.relative(dir, abs)), media: { type: 'single', source: { file: abs } }, row: columns };
+      yield { path: rowPath, source: displayPath(abs, cwd), file: fileVars(path.relative(dir, abs)), media: { type: 'single', source: { file: abs } }, row: columns };
     } else if (urlCol) {
       if (!isUrl(urlCol)) {
         yield bad(`url ${JSON.stringify(urlCol)} is not an http(s) URL`);
         continue;
       }
-      yield { path: urlCol, file: urlFileVars(urlCol), media: { type: 'single', source: { url: urlCol } }, row: columns };
+      yield { path: rowPath, source: urlCol, file: urlFileVars(urlCol), media: { type: 'single', source: { url: urlCol } }, row: columns };
     } else if (framesCol) {
       let frames: string[];
       try {
@@ -131,7 +157,14 @@ export async function* manifestItems(file: string, cwd: string): AsyncGenerator<
         yield bad((err as Error).message);
         continue;
       }
-      yield { path: rowPath, file: NO_FILE, media: { type: 'frames', frames: frames.map(local) }, row: columns };
+      const sources = frames.map(local);
+      yield {
+        path: rowPath,
+        source: sources.map((f) => ('file' in f ? displayPath(f.file, cwd) : f.url)).join(';'),
+        file: NO_FILE,
+        media: { type: 'frames', frames: sources },
+        row: columns,
+      };
     } else {
       yield { path: rowPath, file: NO_FILE, media: undefined, row: columns };
     }

@@ -166,14 +166,14 @@ export async function planItem(item: Item, ctx: PlanContext): Promise<Planned> {
   const sourceIds = ctx.prompts.map((t) => t.source);
   const fallbackId = () => jobId([ctx.model, item.path, sourceIds, ctx.system?.source]);
   if (item.skip) {
-    return { row: rowWithoutAnswer({ id: fallbackId(), path: item.path, kind: 'unknown', model: ctx.model }, 'skipped', item.skip.code, item.skip.message) };
+    return { row: rowWithoutAnswer({ id: fallbackId(), path: item.path, source: item.source ?? '', kind: 'unknown', model: ctx.model }, 'skipped', item.skip.code, item.skip.message) };
   }
   let measured: Measured;
   try {
     measured = await measure(item);
   } catch (err) {
     if (!(err instanceof Skip)) throw err;
-    return { row: rowWithoutAnswer({ id: fallbackId(), path: item.path, kind: err.kind, model: ctx.model }, err.status, err.code, err.message) };
+    return { row: rowWithoutAnswer({ id: fallbackId(), path: item.path, source: item.source ?? '', kind: err.kind, model: ctx.model }, err.status, err.code, err.message) };
   }
   const values: Record<string, string> = {
     'file.name': item.file.name,
@@ -191,9 +191,9 @@ export async function planItem(item: Item, ctx: PlanContext): Promise<Planned> {
     system = ctx.system ? render(ctx.system, values) : undefined;
   } catch (err) {
     if (!(err instanceof MissingVariableError)) throw err;
-    return { row: rowWithoutAnswer({ id: fallbackId(), path: item.path, kind: measured.kind, model: ctx.model }, 'failed', 'template_error', `${item.path}: ${err.message}`) };
+    return { row: rowWithoutAnswer({ id: fallbackId(), path: item.path, source: item.source ?? '', kind: measured.kind, model: ctx.model }, 'failed', 'template_error', `${item.path}: ${err.message}`) };
   }
-  const base = { id: '', path: item.path, kind: measured.kind, model: ctx.model };
+  const base = { id: '', path: item.path, source: item.source ?? '', kind: measured.kind, model: ctx.model };
   const info = requireModel(ctx.model);
   const m = measured.media;
   const f = measured.facts;

@@ -75,6 +75,8 @@ export interface TokenEstimate {
 export interface Job {
   readonly id: string;
   readonly path: string;
+  /** For a manifest row: the file, URL or frame list it names; '' for a scanned file. */
+  readonly source: string;
   readonly kind: MediaKind;
   readonly model: string;
   readonly system: string | undefined;

@@ -43,6 +43,8 @@ export interface Row {
   id: string;
   /** The file as the user would name it (relative to the working directory), a URL, or `manifest#row`. */
   path: string;
+  /** For a manifest row: the file, URL or frame list it names (`path` is then `manifest#row`); '' otherwise. */
+  source: string;
   kind: MediaKind;
   status: RowStatus;
   /** One answer per turn: the first prompt, then each follow-up. Missing turns are empty strings. */
@@ -85,6 +87,7 @@ export function columnsFor(turns: number): string[] {
   return [
     'id',
     'path',
+    'source',
     'kind',
     'status',
     ...answerColumns(turns),
@@ -104,7 +107,7 @@ export type FlatRecord = Record<string, string | number | null>;
 
 /** Row -> flat record with exactly `columnsFor(turns)` keys. */
 export function flatten(row: Row, turns: number): FlatRecord {
-  const rec: FlatRecord = { id: row.id, path: row.path, kind: row.kind, status: row.status };
+  const rec: FlatRecord = { id: row.id, path: row.path, source: row.source, kind: row.kind, status: row.status };
   answerColumns(turns).forEach((col, i) => (rec[col] = row.answers[i] ?? ''));
   rec.error_code = row.error_code;
   rec.error_message = row.error_message;
@@ -147,6 +150,7 @@ export function unflatten(rec: Record<string, unknown>): Row | undefined {
   return {
     id: rec.id,
     path: rec.path,
+    source: typeof rec.source === 'string' ? rec.source : '',
     kind: KINDS.includes(rec.kind as MediaKind) ? (rec.kind as MediaKind) : 'unknown',
     status: status as RowStatus,
     answers,
@@ -176,7 +180,7 @@ export function noMedia(): Pick<Row, (typeof MEDIA_FIELDS)[number]> {
 
 /** A row for a file that got no answer: `skipped` (we chose not to send it) or `failed` (it could not be done). */
 export function rowWithoutAnswer(
-  base: { id: string; path: string; kind: MediaKind; model: string },
+  base: { id: string; path: string; source?: string; kind: MediaKind; model: string },
   status: 'failed' | 'skipped',
   code: ErrorCode,
   message: string,
@@ -185,6 +189,7 @@ export function rowWithoutAnswer(
   return {
     id: base.id,
     path: base.path,
+    source: base.source ?? '',
     kind: base.kind,
     model: base.model,
     status,

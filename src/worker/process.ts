@@ -178,6 +178,7 @@ async function ask(job: Job, prepared: Prepared, ctx: WorkerContext): Promise<Ro
   return {
     id: job.id,
     path: job.path,
+    source: job.source,
     kind: job.kind,
     model: job.model,
     status: 'ok',

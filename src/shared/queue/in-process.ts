@@ -284,7 +284,7 @@ async function run(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks, 
   try {
     for await (const { item, planned: pre } of source()) {
       if (isDraining() || fatal || configFailure) break;
-      // The same file named twice (a folder and a manifest row) is one file: one row, one request.
+      // The same file found twice (overlapping inputs: a folder and its subfolder) is one file: one row, one request.
       if (seen.has(item.path)) continue;
       seen.add(item.path);
       discovered++;
