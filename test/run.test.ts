@@ -295,6 +295,31 @@ describe('omni-batch run against the DashScope stand-in', () => {
     assert.ok(rows.every((x) => x.status === 'ok'));
   });
 
+  test('a manifest row that moved (a row inserted above it) keeps its answer and is not paid for again', async () => {
+    const dir = await tempDir();
+    const manifest = path.join(dir, 'rows.csv');
+    await writeFile(manifest, 'q\nalpha\nbeta\ngamma\n');
+    const job = await jobFile(dir, 'manifest: rows.csv\nprompt: "Q: {{row.q}}"\noutput: out.csv');
+    const r1 = await runCli(['run', job], { env: env(), cwd: dir });
+    assert.equal(r1.code, 0, r1.stderr);
+    await writeFile(manifest, 'q\nnew first\nalpha\nbeta\ngamma\n');
+    const from = api.requests.length;
+    const r2 = await runCli(['run', job], { env: env(), cwd: dir });
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.equal(since(from).length, 1, 'only the new row was sent');
+    const rows = await readRows(path.join(dir, 'out.csv'));
+    const by = Object.fromEntries(rows.map((x) => [x.path, x.answer]));
+    assert.deepEqual(by, {
+      'rows.csv#1': 'Answer 1: Q: new first',
+      'rows.csv#2': 'Answer 1: Q: alpha',
+      'rows.csv#3': 'Answer 1: Q: beta',
+      'rows.csv#4': 'Answer 1: Q: gamma',
+    });
+    const totals = JSON.parse(await readFile(path.join(dir, 'out.totals.json'), 'utf8'));
+    assert.equal(totals.rows, 4);
+    assert.equal(totals.byStatus.ok, 4);
+  });
+
   test('the API key appears in no output, totals file or log, even when requests fail', async () => {
     const dir = await tempDir();
     const media = path.join(dir, 'media');

@@ -18,12 +18,23 @@ export interface PriorRow {
 
 interface CompactResult {
   index: Map<string, PriorRow>;
+  /** Id -> path of the rows that are `ok`: an answer that can serve another path with the same job id. */
+  okIds: Map<string, string>;
   totals: TotalsAccumulator;
+}
+
+/** A path that gets a copy of another path's `ok` row, because its job is the same (same id). */
+interface Alias {
+  readonly path: string;
+  readonly source: string;
 }
 
 export class ResultFile {
   private fd: number | undefined;
   private lock: string | undefined;
+  private readonly aliases = new Map<string, Alias[]>();
+  /** Id -> path of the `ok` rows already in the file. */
+  okIds = new Map<string, string>();
 
   private constructor(
     readonly file: string,
@@ -42,6 +53,7 @@ export class ResultFile {
     const fmt = formatFor(format);
     const columns = columnsFor(turns);
     let index = new Map<string, PriorRow>();
+    let okIds = new Map<string, string>();
     let lock: string | undefined;
     try {
       await mkdir(path.dirname(file), { recursive: true });
@@ -50,14 +62,16 @@ export class ResultFile {
       lock = await takeLock(file);
       if (existing && existing.size > 0) {
         // Compacting also proves the file is an output of ours: anything else is refused, never overwritten.
-        const found = await compact(file, fmt, columns, turns, !!opts.fresh);
+        const found = await compact(file, fmt, columns, turns, !!opts.fresh, new Map());
         index = found.index;
+        okIds = found.okIds;
       }
       if (!existing || existing.size === 0 || opts.fresh) await writeWhole(file, fmt.header(columns));
       const fd = openSync(file, 'a');
       const rf = new ResultFile(file, fmt, columns, turns, opts.fresh ? new Map<string, PriorRow>() : index);
       rf.fd = fd;
       rf.lock = lock;
+      if (!opts.fresh) rf.okIds = okIds;
       return rf;
     } catch (err) {
       if (lock) releaseLock(lock);
@@ -84,6 +98,16 @@ export class ResultFile {
     writeSync(this.fd, this.format.line(flatten(row, this.turns), this.columns));
   }
 
+  /**
+   * Gives `path` a copy of the `ok` row whose job has the same id (a manifest row that moved, a file renamed or
+   * copied): the answer was paid for once and is not asked again. The copy is written when the file is finished.
+   */
+  alias(id: string, path: string, source: string): void {
+    const list = this.aliases.get(id) ?? [];
+    list.push({ path, source });
+    this.aliases.set(id, list);
+  }
+
   /** Closes the file, compacts it to one row per path, and returns totals over what remains. */
   async finish(): Promise<TotalsAccumulator> {
     if (this.fd !== undefined) {
@@ -91,7 +115,7 @@ export class ResultFile {
       this.fd = undefined;
     }
     try {
-      return (await compact(this.file, this.format, this.columns, this.turns, false)).totals;
+      return (await compact(this.file, this.format, this.columns, this.turns, false, this.aliases)).totals;
     } finally {
       this.unlock();
     }
@@ -199,7 +223,14 @@ function releaseLock(lock: string): void {
  * (a CSV line cut between two fields), and such a row must not pass for done.
  * A file that holds records but none of ours is refused (exit 4), never overwritten; `checkOnly` stops there.
  */
-async function compact(file: string, fmt: RowFormat, columns: readonly string[], turns: number, checkOnly: boolean): Promise<CompactResult> {
+async function compact(
+  file: string,
+  fmt: RowFormat,
+  columns: readonly string[],
+  turns: number,
+  checkOnly: boolean,
+  aliases: ReadonlyMap<string, readonly Alias[]>,
+): Promise<CompactResult> {
   const complete = await endsWithNewline(file);
   const last = new Map<string, number>();
   const index = new Map<string, PriorRow>();
@@ -227,9 +258,13 @@ async function compact(file: string, fmt: RowFormat, columns: readonly string[],
   if (records === 0 && foreign > 0) {
     throw new ConfigError(`${file} exists and is not an omni-batch output (no id, path and status columns): choose another --out, or move the file away`, EXIT.output);
   }
-  if (checkOnly) return { index, totals };
-  const clean = records > 0 && sameColumns && records === last.size;
-  if (clean) return { index, totals };
+  const okIds = new Map<string, string>();
+  for (const [p, prior] of index) if (prior.status === 'ok' && !okIds.has(prior.id)) okIds.set(prior.id, p);
+  if (checkOnly) return { index, okIds, totals };
+  const clean = records > 0 && sameColumns && records === last.size && aliases.size === 0;
+  if (clean) return { index, okIds, totals };
+  const aliasTargets = new Set([...aliases.values()].flat().map((a) => a.path));
+  const copied = new Set<string>();
   totals = new TotalsAccumulator();
   // Hidden, so that an output kept inside an input folder is never scanned as an input.
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.compact-${process.pid}`);
@@ -240,9 +275,18 @@ async function compact(file: string, fmt: RowFormat, columns: readonly string[],
     for await (const rec of fmt.read(file, end)) {
       const row = unflatten(rec);
       if (!row) continue;
-      if (last.get(row.path) === j) {
+      if (last.get(row.path) === j && !aliasTargets.has(row.path)) {
         writeSync(out, fmt.line(flatten(row, turns), columns));
         totals.add(row);
+      }
+      // The copies come from the row that had the answer, even when its own path has a newer row now.
+      if (row.status === 'ok' && !copied.has(row.id)) {
+        for (const a of aliases.get(row.id) ?? []) {
+          const copy = { ...row, path: a.path, source: a.source };
+          writeSync(out, fmt.line(flatten(copy, turns), columns));
+          totals.add(copy);
+        }
+        copied.add(row.id);
       }
       j++;
     }
@@ -253,7 +297,7 @@ async function compact(file: string, fmt: RowFormat, columns: readonly string[],
   }
   closeSync(out);
   await rename(tmp, file);
-  return { index, totals };
+  return { index, okIds, totals };
 }
 
 function sameKeys(keys: readonly string[], columns: readonly string[]): boolean {

@@ -231,6 +231,13 @@ async function run(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks, 
       alreadyDone++;
       return;
     }
+    // The same job (same content, prompts, model) already has an ok row under another path: copy it, do not pay.
+    const sameJob = out?.okIds.get(job.id);
+    if (sameJob !== undefined && sameJob !== job.path && !cfg.dryRun) {
+      out?.alias(job.id, job.path, job.source);
+      alreadyDone++;
+      return;
+    }
     const misfit = misfitRow(job);
     addEstimate(estimate, job.kind, misfit ? undefined : job);
     if (cfg.dryRun) {
