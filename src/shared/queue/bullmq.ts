@@ -27,7 +27,7 @@ import type { Job } from '../job.js';
 import { modelInfo } from '../models.js';
 import { ResultFile } from '../output/result-file.js';
 import { writeTotals, type Totals } from '../output/totals.js';
-import { rowWithoutAnswer, type Row } from '../row.js';
+import { rowLayout, rowWithoutAnswer, type Row, type RowLayout } from '../row.js';
 import { CONTROL_QUEUE, JOBS_QUEUE, PREFIX, RedisGate, RedisPacer } from './redis.js';
 import { RunResults } from './results.js';
 
@@ -103,6 +103,8 @@ export async function enqueueRun(cfg: RunConfig, redis: Redis, runId: string, lo
     out: cfg.out,
     format: cfg.format,
     turns: 1 + cfg.followUps.length,
+    // The columns collect writes (schema fields, reasoning, audio_path): collect has no job file to derive them from.
+    layout: JSON.stringify(rowLayout(1 + cfg.followUps.length, cfg.answer)),
     model: cfg.model,
     baseURL: cfg.baseURL,
     enqueueStartedAt: now,
@@ -374,7 +376,9 @@ export async function collectRun(redis: Redis, runId: string, out: string, forma
   const meta = await results.meta();
   if (!meta.createdAt) throw new ConfigError(`no run ${runId} in this Redis (omni-batch enqueue prints the run id)`);
   const turns = Math.max(1, Number(meta.turns ?? 1));
-  const file = await ResultFile.open(out, format, turns, { fresh: true });
+  // Runs enqueued before layouts were stored have plain-text answers.
+  const layout: RowLayout | number = meta.layout ? (JSON.parse(meta.layout) as RowLayout) : turns;
+  const file = await ResultFile.open(out, format, layout, { fresh: true });
   let rows = 0;
   try {
     for await (const row of results.scan()) {
