@@ -22,6 +22,16 @@ Examples:
   omni-batch run --manifest reviews.csv --prompt "Sentiment of: {{row.review}}" \\
     --follow-up "Now in one word." --out labels.jsonl
 
+  # labels as data: one column per schema field, a retry in the same conversation for invalid answers
+  omni-batch run jobs/label-dataset-schema.yaml
+
+  # spoken answers: one WAV file per input, its path in the audio_path column
+  omni-batch run --input ./photos --prompt "Describe {{file.name}}" --audio-out ./speech --voice Ethan
+
+Structured answers (job file): labels: [a, b, c] (multi: true for several), or schema: <JSON Schema of an
+object>. The answer is parsed (fenced blocks and prose around it are fine) and validated; an invalid one is
+asked again once, quoting the error; what still fails is failed/invalid_answer with the raw answer kept.
+
 Template variables (only these; an unknown one stops the run before any call):
   {{file.name}} {{file.relPath}} {{file.dir}} {{file.ext}} {{media.kind}} {{media.durationSec}} {{row.<column>}}
 
@@ -73,6 +83,9 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
       .option('--tpm <n>', `tokens per minute to pace at, all workers together, 0 for none (default ${DEFAULTS.tpm}; env OMNI_BATCH_TPM)`)
       .option('--cpu-concurrency <n>', `preprocessing jobs at once: image resizing, ffmpeg (default: one per core, ${DEFAULTS.cpuConcurrency} here)`)
       .option('--video-mode <auto|file|frames>', `send videos as the file (the model hears it), as frames, or pick per file (default ${DEFAULTS.videoMode})`)
+      .option('--audio-out <dir>', 'spoken answers: ask for speech too and write one WAV file (24 kHz, 16-bit mono) per input into this folder')
+      .option('--voice <name>', `voice of the spoken answers (default ${DEFAULTS.voice}; turbo: Cherry, Serena, Ethan, Chelsie)`)
+      .option('--thinking', 'qwen3-omni-flash thinking mode (enable_thinking); the reasoning goes to a reasoning column')
       .option('--redis <url>', 'Redis for the distributed engine (env OMNI_BATCH_REDIS_URL)')
       .option('--run-id <id>', 'name the distributed run (default: from the output path)');
   const flagsOf = (opts: Record<string, unknown>) => Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));

@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import sharp from 'sharp';
 import { planItem, type PlanContext } from '../src/producer/plan.js';
 import { scan } from '../src/producer/scan.js';
+import { PLAIN_ANSWER } from '../src/shared/job.js';
 import { compileTemplate } from '../src/producer/template.js';
 import { misfitRow } from '../src/worker/process.js';
 import { FIXTURES, tempDir } from './helpers.js';
@@ -13,6 +14,7 @@ const ctx = (prompt = 'Describe {{file.name}} ({{media.kind}}, {{media.durationS
   prompts: [compileTemplate(prompt, { where: 'prompt', rowColumns: null })],
   system: undefined,
   options: { image: { fix: 'pad' }, video: { mode: 'auto', startSec: 0, windowSec: null, frames: null, autoMaxTrimSec: 10 }, audio: { startSec: 0 } },
+  answer: PLAIN_ANSWER,
   answerTokens: 150,
 });
 

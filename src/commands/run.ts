@@ -71,6 +71,9 @@ function summary(cfg: RunConfig, totals: Totals): string {
   lines.push(`  cost: ${t.currency ? `${t.cost.toFixed(6)} ${t.currency}` : 'unknown (no price for this model)'}${t.rowsWithoutPrice ? ` (+${t.rowsWithoutPrice} rows without a price)` : ''}`);
   const errors = Object.entries(t.errors).sort((a, b) => b[1] - a[1]);
   if (errors.length) lines.push(`  reasons: ${errors.map(([code, n]) => `${code} ${n}`).join(', ')}`);
+  for (const [field, counts] of Object.entries(t.labels ?? {})) {
+    lines.push(`  ${field}: ${Object.entries(counts).map(([value, n]) => `${value} ${n}`).join(', ')}`);
+  }
   lines.push(`  totals: ${cfg.totalsPath}`);
   if (t.byStatus.failed > 0) lines.push('  rerun the same command to retry the failed rows (ok rows are kept and not paid for again)');
   return lines.join('\n');

@@ -9,7 +9,8 @@ import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { OmniError, type ErrorCode } from '../shared/errors.js';
 import { estimateCost, estimateJob } from '../shared/estimate.js';
-import type { Job, JobMedia, JobSource, MediaFacts, PreprocessOptions } from '../shared/job.js';
+import { formatInstructions } from '../shared/answer-schema.js';
+import type { AnswerOptions, Job, JobMedia, JobSource, MediaFacts, PreprocessOptions } from '../shared/job.js';
 import { orientedSize, planImage } from '../shared/media-plan.js';
 import { requireModel } from '../shared/models.js';
 import { looksLikeText, probeContent, probeImage } from '../shared/probe.js';
@@ -25,6 +26,8 @@ export interface PlanContext {
   readonly prompts: readonly Template[];
   /** How media is made to fit; part of the id. */
   readonly options: PreprocessOptions;
+  /** Labels / schema, spoken answers, thinking mode; part of the id unless the answer is plain text. */
+  readonly answer: AnswerOptions;
   /** Answer length the estimate assumes per turn. */
   readonly answerTokens: number;
 }
@@ -188,6 +191,9 @@ export async function planItem(item: Item, ctx: PlanContext): Promise<Planned> {
   let system: string | undefined;
   try {
     prompts = ctx.prompts.map((t) => render(t, values));
+    // The schema applies to the answer of the last turn: its prompt says how to answer.
+    const format = ctx.answer.format;
+    if (format) prompts[prompts.length - 1] = `${prompts[prompts.length - 1] ?? ''}\n\n${formatInstructions(format)}`;
     system = ctx.system ? render(ctx.system, values) : undefined;
   } catch (err) {
     if (!(err instanceof MissingVariableError)) throw err;
@@ -204,9 +210,12 @@ export async function planItem(item: Item, ctx: PlanContext): Promise<Planned> {
   }
   // Only the options that change what is sent for this kind take part in the id.
   const kindOptions = measured.kind === 'image' ? ctx.options.image : measured.kind === 'audio' ? ctx.options.audio : measured.kind === 'video' ? ctx.options.video : null;
-  const id = jobId([ctx.model, system, prompts, measured.digest, m?.type, kindOptions]);
+  // Plain-text answers add nothing, so ids of earlier runs stay valid.
+  const { format, audio, thinking } = ctx.answer;
+  const answerId = format || audio || thinking ? [{ schema: format?.schema, audio, thinking }] : [];
+  const id = jobId([ctx.model, system, prompts, measured.digest, m?.type, kindOptions, ...answerId]);
   const draft = { media: m, facts: f, options: ctx.options, prompts, system };
   const estimate = estimateJob(draft, info, ctx.answerTokens);
   const estimatedCost = estimateCost(estimate, prompts.length, m !== undefined && m.type !== 'text_file', info, ctx.answerTokens);
-  return { job: { ...base, id, system, prompts, media: m, facts: f, options: ctx.options, estimate, estimatedCost } };
+  return { job: { ...base, id, system, prompts, media: m, facts: f, options: ctx.options, answer: ctx.answer, estimate, estimatedCost } };
 }

@@ -8,7 +8,8 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { availableParallelism } from 'node:os';
 import { ConfigError } from './errors.js';
-import type { PreprocessOptions } from './job.js';
+import { schemaFromJsonSchema, schemaFromLabels, type AnswerSchema } from './answer-schema.js';
+import type { AnswerOptions, PreprocessOptions } from './job.js';
 import { modelInfo, KNOWN_MODELS } from './models.js';
 
 /** Documented DashScope OpenAI-compatible base URLs; a key works only in its own region. */
@@ -50,6 +51,10 @@ export const DEFAULTS = {
   videoAutoMaxTrimSec: 10,
   /** Answer length assumed by the estimate, per turn. */
   estimateAnswerTokens: 150,
+  /** Spoken answers: a voice both turbo and qwen3-omni-flash have. */
+  voice: 'Cherry',
+  /** Spoken answers: the only output audio format the API documents. */
+  audioFormat: 'wav',
 } as const satisfies {
   model: string;
   region: Region;
@@ -66,6 +71,8 @@ export const DEFAULTS = {
   videoMode: PreprocessOptions['video']['mode'];
   videoAutoMaxTrimSec: number;
   estimateAnswerTokens: number;
+  voice: string;
+  audioFormat: 'wav';
 };
 
 const stringList = z.union([z.string().min(1), z.array(z.string().min(1))]).transform((v) => (Array.isArray(v) ? v : [v]));
@@ -118,7 +125,31 @@ export const JobFileSchema = z
       })
       .strict()
       .optional(),
-    audio: z.object({ startSec: z.number().nonnegative().optional() }).strict().optional(),
+    /**
+     * Audio: `startSec` cuts input audio; `voice`, `format` and `out` (a folder) ask for spoken answers, written
+     * as one WAV file per input (`out` or --audio-out turns them on).
+     */
+    audio: z
+      .object({
+        startSec: z.number().nonnegative().optional(),
+        voice: z.string().min(1).optional(),
+        format: z.enum(['wav']).optional(),
+        out: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
+    /** A closed set of labels for the answer (one per answer, or several with `multi: true`). */
+    labels: z
+      .array(z.string().trim().min(1))
+      .min(2)
+      .refine((l) => new Set(l).size === l.length, 'labels must be unique')
+      .optional(),
+    /** With `labels`: the answer may hold several labels. Default false. */
+    multi: z.boolean().optional(),
+    /** A JSON Schema for an answer object; each property becomes a column. */
+    schema: z.record(z.string(), z.unknown()).optional(),
+    /** qwen3-omni-flash thinking mode; the reasoning goes to a `reasoning` column. Default false. */
+    enableThinking: z.boolean().optional(),
     output: z
       .union([
         z.string().min(1),
@@ -155,6 +186,9 @@ export interface Flags {
   maxCost?: string;
   cpuConcurrency?: string;
   videoMode?: string;
+  audioOut?: string;
+  voice?: string;
+  thinking?: boolean;
 }
 
 export type OutputFormat = 'csv' | 'jsonl';
@@ -190,6 +224,8 @@ export interface RunConfig {
   /** Preprocessing jobs at once, separate from `concurrency` (API requests). */
   readonly cpuConcurrency: number;
   readonly preprocess: PreprocessOptions;
+  /** Labels / schema, spoken answers, thinking mode. */
+  readonly answer: AnswerOptions;
   /** Refuse to start when the estimate is over this; undefined = no limit. */
   readonly maxCost: number | undefined;
   /** Answer length the estimate assumes per turn. */
@@ -366,6 +402,7 @@ export async function resolveConfig(jobFilePath: string | undefined, flags: Flag
   );
 
   const retryBaseMs = job.retryBaseMs ?? DEFAULTS.retryBaseMs;
+  const answer = answerOptions(job, jobFilePath, flags, model, fromJob, fromCwd);
   return {
     inputs,
     include: flags.include?.length ? flags.include : (job.include ?? []),
@@ -401,10 +438,56 @@ export async function resolveConfig(jobFilePath: string | undefined, flags: Flag
       },
       audio: { startSec: job.audio?.startSec ?? 0 },
     },
+    answer,
     maxCost: numberFlag('max-cost', flags.maxCost, 0, Number.MAX_SAFE_INTEGER) ?? job.maxCost,
     estimateAnswerTokens: DEFAULTS.estimateAnswerTokens,
     cwd,
   };
+}
+
+/** Labels or schema, spoken answers and thinking mode, checked against each other and against the model. */
+function answerOptions(
+  job: JobFile,
+  jobFilePath: string | undefined,
+  flags: Flags,
+  model: string,
+  fromJob: (p: string) => string,
+  fromCwd: (p: string) => string,
+): AnswerOptions {
+  const where = `${jobFilePath ?? 'job file'}`;
+  let format: AnswerSchema | undefined;
+  if (job.labels && job.schema) throw new ConfigError(`${where}: fields "labels" and "schema": give one, not both`);
+  if (job.multi !== undefined && !job.labels) throw new ConfigError(`${where}: field "multi": only goes with "labels"`);
+  if (job.labels) format = schemaFromLabels(job.labels, job.multi ?? false);
+  if (job.schema) {
+    try {
+      format = schemaFromJsonSchema(job.schema);
+    } catch (err) {
+      throw new ConfigError(`${where}: field "schema": ${(err as Error).message}`);
+    }
+  }
+
+  const info = modelInfo(model);
+  const dir = flags.audioOut !== undefined ? fromCwd(flags.audioOut) : job.audio?.out !== undefined ? fromJob(job.audio.out) : undefined;
+  const voice = flags.voice ?? job.audio?.voice;
+  if (dir === undefined && (voice !== undefined || job.audio?.format !== undefined)) {
+    throw new ConfigError(`${flags.voice !== undefined ? '--voice' : `${where}: field "audio.voice"/"audio.format"`}: spoken answers also need a folder: --audio-out DIR or "audio.out"`);
+  }
+  if (voice !== undefined && info && !info.voices.includes(voice)) {
+    throw new ConfigError(
+      `${flags.voice !== undefined ? '--voice' : `${where}: field "audio.voice"`}: ${model} has no voice ${JSON.stringify(voice)}; expected one of ${info.voices.join(', ')}`,
+    );
+  }
+  const audio = dir === undefined ? undefined : { voice: voice ?? DEFAULTS.voice, format: job.audio?.format ?? DEFAULTS.audioFormat, dir };
+
+  const thinking = flags.thinking ?? job.enableThinking ?? false;
+  if (thinking && !info?.thinking) {
+    throw new ConfigError(`${flags.thinking ? '--thinking' : `${where}: field "enableThinking"`}: thinking mode is for qwen3-omni-flash, not ${model}`);
+  }
+  if (thinking && audio) {
+    throw new ConfigError('thinking mode and spoken answers: the API refuses audio output with enable_thinking; drop one of them');
+  }
+  return { format, audio, thinking };
 }
 
 function videoModeFlag(value: string | undefined): PreprocessOptions['video']['mode'] | undefined {

@@ -10,7 +10,9 @@ export function costOf(usage: Usage, prices: Prices | undefined, afterMedia: boo
   if (!prices) return null;
   const input =
     usage.text_tokens * prices.inputText + usage.audio_tokens * prices.inputAudio + (usage.image_tokens + usage.video_tokens) * prices.inputImageVideo;
-  const output = usage.completion_tokens * (afterMedia ? prices.outputTextAfterMedia : prices.outputText);
+  // Generated speech has its own price; the rest of the completion is text.
+  const speech = usage.completion_audio_tokens;
+  const output = (usage.completion_tokens - speech) * (afterMedia ? prices.outputTextAfterMedia : prices.outputText) + speech * prices.outputAudio;
   // Prices are per 1,000 tokens; round away float noise below a millionth of a fen.
   return Math.round(((input + output) / 1000) * 1e8) / 1e8;
 }

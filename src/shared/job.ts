@@ -2,6 +2,7 @@
  * A Job is everything the worker needs to turn one item into one row. It is plain data (no functions, no
  * secrets), so the same object can travel through an in-process queue or a Redis queue.
  */
+import type { AnswerSchema } from './answer-schema.js';
 import type { MediaKind } from './row.js';
 
 export type JobSource = { readonly file: string } | { readonly url: string };
@@ -64,6 +65,27 @@ export interface PreprocessOptions {
   };
 }
 
+/** Spoken answers: the voice asked for and the folder each answer's WAV file goes to. */
+export interface SpokenAnswer {
+  readonly voice: string;
+  /** The only format the API documents for output audio. */
+  readonly format: 'wav';
+  /** Absolute. */
+  readonly dir: string;
+}
+
+/** What kind of answer is asked for; part of the job id when not plain text, so changing it sends the file again. */
+export interface AnswerOptions {
+  /** Labels or a JSON Schema for the answer of the last turn; undefined = free text. */
+  readonly format: AnswerSchema | undefined;
+  /** Speech for the answer of the last turn (`modalities: ["text","audio"]`); undefined = text only. */
+  readonly audio: SpokenAnswer | undefined;
+  /** qwen3-omni-flash thinking mode (`enable_thinking`); the reasoning goes to its own column. */
+  readonly thinking: boolean;
+}
+
+export const PLAIN_ANSWER: AnswerOptions = { format: undefined, audio: undefined, thinking: false };
+
 /** Prompt tokens by modality, estimated before any call. */
 export interface TokenEstimate {
   text: number;
@@ -85,6 +107,7 @@ export interface Job {
   readonly media: JobMedia | undefined;
   readonly facts: MediaFacts;
   readonly options: PreprocessOptions;
+  readonly answer: AnswerOptions;
   /** Prompt tokens of turn 1 as the documented rules predict them from the probe. */
   readonly estimate: TokenEstimate;
   /** Cost of the estimate plus the assumed answers; null when the model has no price. */

@@ -66,7 +66,10 @@ export interface ModelInfo {
   readonly tokens: TokenRules;
   /** Undefined when no list price is known: rows then carry an empty cost. */
   readonly prices: Prices | undefined;
+  /** Voices for spoken answers (`audio.voice`); the API refuses any other with a 400. */
   readonly voices: readonly string[];
+  /** Whether the model has a thinking mode (`enable_thinking`). */
+  readonly thinking: boolean;
 }
 
 const DATA_URL_MAX = 10_485_760;
@@ -92,7 +95,13 @@ const turboLimits: ModelLimits = {
 /** API.md "Token accounting": the same patch counts for every model; only the patch side differs. */
 const PATCHES = { imageMinPatches: 4, imageMaxPatches: 1280, frameMinPatches: 128, frameMaxPatches: 768, videoTotalPatches: 16_384 } as const;
 
+/** API.md, "bad voice": the 400 lists exactly these for qwen-omni-turbo. */
 const turboVoices = ['Cherry', 'Serena', 'Ethan', 'Chelsie'] as const;
+/** The voice table of the Qwen-Omni guide for qwen3-omni-flash (not in API.md; the stand-in knows the same list). */
+const qwen3Voices = [
+  'Cherry', 'Ethan', 'Nofish', 'Jennifer', 'Ryan', 'Katerina', 'Elias', 'Jada', 'Dylan', 'Sunny',
+  'Li', 'Marcus', 'Roy', 'Peter', 'Rocky', 'Kiki', 'Eric', 'Serena', 'Chelsie',
+] as const;
 
 /** Edit prices here: Beijing list prices, CNY per 1,000 tokens (API.md, "Rate limits and prices"). */
 export const MODELS = {
@@ -110,6 +119,7 @@ export const MODELS = {
       outputAudio: 0.05,
     },
     voices: turboVoices,
+    thinking: false,
   },
   'qwen2.5-omni-7b': {
     family: 'qwen2.5-omni-7b',
@@ -125,6 +135,7 @@ export const MODELS = {
       outputAudio: 0.076,
     },
     voices: turboVoices,
+    thinking: false,
   },
   'qwen3-omni-flash': {
     family: 'qwen3-omni-flash',
@@ -144,7 +155,8 @@ export const MODELS = {
     tokens: { patchPx: 32, audioTokensPerSec: 12.5, videoFps: 2, ...PATCHES },
     // Not listed in API.md: cost stays empty rather than guessed.
     prices: undefined,
-    voices: [...turboVoices],
+    voices: qwen3Voices,
+    thinking: true,
   },
 } as const satisfies Record<string, ModelInfo>;
 

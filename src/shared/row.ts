@@ -2,13 +2,18 @@
  * `Row` is the one shape every writer writes and every reader (resume, later collect and retry) reads back.
  * The flat column list is the same for CSV and JSONL.
  */
+import { answerFields, countedFields } from './answer-schema.js';
 import type { ErrorCode } from './errors.js';
+import type { AnswerOptions } from './job.js';
 
 /** `planned`: a --dry-run estimate row (never in a run's output file). */
 export type RowStatus = 'ok' | 'failed' | 'skipped' | 'planned';
 export type MediaKind = 'image' | 'audio' | 'video' | 'text' | 'unknown';
 
-/** Token counts as the API reported them; the modality fields are the prompt side (input). */
+/**
+ * Token counts as the API reported them; the modality fields are the prompt side (input), except
+ * `completion_audio_tokens`: the part of `completion_tokens` that is generated speech (priced apart).
+ */
 export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
@@ -17,6 +22,7 @@ export interface Usage {
   image_tokens: number;
   audio_tokens: number;
   video_tokens: number;
+  completion_audio_tokens: number;
 }
 
 export const USAGE_FIELDS = [
@@ -27,10 +33,11 @@ export const USAGE_FIELDS = [
   'image_tokens',
   'audio_tokens',
   'video_tokens',
+  'completion_audio_tokens',
 ] as const satisfies readonly (keyof Usage)[];
 
 export function emptyUsage(): Usage {
-  return { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, text_tokens: 0, image_tokens: 0, audio_tokens: 0, video_tokens: 0 };
+  return { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, text_tokens: 0, image_tokens: 0, audio_tokens: 0, video_tokens: 0, completion_audio_tokens: 0 };
 }
 
 export function addUsage(into: Usage, more: Usage): Usage {
@@ -49,6 +56,12 @@ export interface Row {
   status: RowStatus;
   /** One answer per turn: the first prompt, then each follow-up. Missing turns are empty strings. */
   answers: string[];
+  /** The validated answer object of a run with labels or a schema; null otherwise (and when it failed). */
+  parsed: Record<string, unknown> | null;
+  /** Thinking mode: the reasoning text of every turn (blank-line separated), never part of `answers`. */
+  reasoning: string;
+  /** Spoken answers: the WAV file of the answer; '' otherwise. */
+  audio_path: string;
   error_code: ErrorCode | '';
   error_message: string;
   model: string;
@@ -76,6 +89,43 @@ export interface Row {
 /** Media columns, after the usage columns; the same for CSV and JSONL. */
 export const MEDIA_FIELDS = ['preprocess', 'source_bytes', 'sent_bytes', 'duration_sec', 'width', 'height', 'estimated_tokens', 'estimated_cost'] as const satisfies readonly (keyof Row)[];
 
+/**
+ * Which columns the rows of a run have. Derived from the run's options only (never from the rows), so the header
+ * of an output is stable for a run; an output written with another layout is rewritten to this one on open.
+ */
+export interface RowLayout {
+  /** `answer`, `answer_2`, ... */
+  readonly turns: number;
+  /** Answer-schema fields, one column each, then `parsed`; empty for free-text answers. */
+  readonly fields: readonly string[];
+  /** Fields whose values the totals count (labels, enums), with every value they may take. */
+  readonly counted: readonly { readonly field: string; readonly values: readonly string[] }[];
+  /** A `reasoning` column (thinking mode). */
+  readonly reasoning: boolean;
+  /** An `audio_path` column (spoken answers). */
+  readonly audio: boolean;
+}
+
+/** The layout of a run with `turns` turns and these answer options. */
+export function rowLayout(turns: number, answer: AnswerOptions): RowLayout {
+  return {
+    turns,
+    fields: answer.format ? answerFields(answer.format) : [],
+    counted: answer.format ? countedFields(answer.format) : [],
+    reasoning: answer.thinking,
+    audio: answer.audio !== undefined,
+  };
+}
+
+/** A plain-text layout: free answers over `turns` turns (what a number means wherever a layout is taken). */
+export function textLayout(turns: number): RowLayout {
+  return { turns, fields: [], counted: [], reasoning: false, audio: false };
+}
+
+export function asLayout(layout: RowLayout | number): RowLayout {
+  return typeof layout === 'number' ? textLayout(layout) : layout;
+}
+
 /** `answer`, then `answer_2` ... one per follow-up turn. */
 export function answerColumns(turns: number): string[] {
   const cols = ['answer'];
@@ -83,14 +133,21 @@ export function answerColumns(turns: number): string[] {
   return cols;
 }
 
-export function columnsFor(turns: number): string[] {
+/** The extra columns of a layout, after the answers: schema fields, `parsed`, `reasoning`, `audio_path`. */
+function answerFormatColumns(l: RowLayout): string[] {
+  return [...l.fields, ...(l.fields.length ? ['parsed'] : []), ...(l.reasoning ? ['reasoning'] : []), ...(l.audio ? ['audio_path'] : [])];
+}
+
+export function columnsFor(layoutOrTurns: RowLayout | number): string[] {
+  const layout = asLayout(layoutOrTurns);
   return [
     'id',
     'path',
     'source',
     'kind',
     'status',
-    ...answerColumns(turns),
+    ...answerColumns(layout.turns),
+    ...answerFormatColumns(layout),
     'error_code',
     'error_message',
     'model',
@@ -103,12 +160,27 @@ export function columnsFor(turns: number): string[] {
   ];
 }
 
-export type FlatRecord = Record<string, string | number | null>;
+/** `parsed` is the answer object itself (JSONL keeps it as JSON; CSV writes it as JSON text). */
+export type FlatRecord = Record<string, string | number | null | Record<string, unknown>>;
 
-/** Row -> flat record with exactly `columnsFor(turns)` keys. */
-export function flatten(row: Row, turns: number): FlatRecord {
+/** One schema field as a cell: arrays joined by `;`, objects as JSON, missing as empty. */
+function cell(value: unknown): string | number | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'string' || typeof value === 'number') return value;
+  if (typeof value === 'boolean') return String(value);
+  if (Array.isArray(value)) return value.map((v) => (v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v))).join(';');
+  return JSON.stringify(value);
+}
+
+/** Row -> flat record with exactly `columnsFor(layout)` keys. */
+export function flatten(row: Row, layoutOrTurns: RowLayout | number): FlatRecord {
+  const layout = asLayout(layoutOrTurns);
   const rec: FlatRecord = { id: row.id, path: row.path, source: row.source, kind: row.kind, status: row.status };
-  answerColumns(turns).forEach((col, i) => (rec[col] = row.answers[i] ?? ''));
+  answerColumns(layout.turns).forEach((col, i) => (rec[col] = row.answers[i] ?? ''));
+  for (const f of layout.fields) rec[f] = cell(row.parsed?.[f]);
+  if (layout.fields.length) rec.parsed = row.parsed;
+  if (layout.reasoning) rec.reasoning = row.reasoning;
+  if (layout.audio) rec.audio_path = row.audio_path;
   rec.error_code = row.error_code;
   rec.error_message = row.error_message;
   rec.model = row.model;
@@ -135,6 +207,19 @@ function numOrNull(v: unknown): number | null {
   return Number.isFinite(n) ? n : null;
 }
 
+/** `parsed` as JSONL (an object) or CSV (JSON text) holds it. */
+function parsedOf(v: unknown): Record<string, unknown> | null {
+  let value = v;
+  if (typeof v === 'string' && v.trim().startsWith('{')) {
+    try {
+      value = JSON.parse(v);
+    } catch {
+      return null;
+    }
+  }
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+}
+
 /**
  * A record read back from CSV (all strings) or JSONL -> Row. Returns undefined for a record that is not a row
  * of ours (no id/path/status), e.g. a line a crash cut short.
@@ -154,6 +239,9 @@ export function unflatten(rec: Record<string, unknown>): Row | undefined {
     kind: KINDS.includes(rec.kind as MediaKind) ? (rec.kind as MediaKind) : 'unknown',
     status: status as RowStatus,
     answers,
+    parsed: parsedOf(rec.parsed),
+    reasoning: typeof rec.reasoning === 'string' ? rec.reasoning : '',
+    audio_path: typeof rec.audio_path === 'string' ? rec.audio_path : '',
     error_code: (typeof rec.error_code === 'string' ? rec.error_code : '') as ErrorCode | '',
     error_message: typeof rec.error_message === 'string' ? rec.error_message : '',
     model: typeof rec.model === 'string' ? rec.model : '',
@@ -194,6 +282,9 @@ export function rowWithoutAnswer(
     model: base.model,
     status,
     answers: [],
+    parsed: null,
+    reasoning: '',
+    audio_path: '',
     error_code: code,
     error_message: message,
     usage: emptyUsage(),

@@ -7,16 +7,19 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type OpenAI from 'openai';
 import { costOf } from '../shared/cost.js';
-import { isFatalForRun, OmniError } from '../shared/errors.js';
+import { retryPrompt } from '../shared/answer-schema.js';
+import { isFatalForRun, OmniError, type ErrorCode } from '../shared/errors.js';
 import type { Job } from '../shared/job.js';
 import { promptTotal } from '../shared/estimate.js';
 import { modelInfo, requireModel } from '../shared/models.js';
+import { wavNameFor, writeWav } from '../shared/output/wav.js';
 import type { Gate, Pacer } from '../shared/rate-limit.js';
 import { addUsage, emptyUsage, rowWithoutAnswer, type Row } from '../shared/row.js';
 import { checkFits } from './fit.js';
 import { firstTurnMessages, nextTurn } from './messages.js';
+import { parseAnswer } from './parse-answer.js';
 import { preprocess, type Prepared } from './preprocess/index.js';
-import { streamTurn, type TurnOptions } from './qwen-omni.js';
+import { streamTurn, type TurnOptions, type TurnResult } from './qwen-omni.js';
 import { reservationTokens } from './pacing.js';
 import { GaveUp, withRetries, type RetryPolicy } from './retry.js';
 
@@ -131,14 +134,20 @@ async function ask(job: Job, prepared: Prepared, ctx: WorkerContext): Promise<Ro
     throw err;
   }
 
+  const { format, audio: spoken, thinking } = job.answer;
   const answers: string[] = [];
+  const reasoning: string[] = [];
   const usage = emptyUsage();
   let attempts = 0;
   let latency = 0;
   let ttft: number | null = null;
-  const opts: TurnOptions = { idleTimeoutMs: ctx.idleTimeoutMs, signal: ctx.signal, undetailedModality: undetailed(job) };
+  let speech: Buffer | null = null;
+  const base: TurnOptions = { idleTimeoutMs: ctx.idleTimeoutMs, signal: ctx.signal, undetailedModality: undetailed(job), thinking };
+  // Speech is asked for the answer only (the last turn, and its retry), not for turns that lead up to it.
+  const answering: TurnOptions = spoken ? { ...base, audio: { voice: spoken.voice, format: spoken.format } } : base;
+  const lastTurn = job.prompts.length - 1;
   const reserve = reservationTokens(job);
-  const paced = async () => {
+  const paced = (opts: TurnOptions) => async () => {
     await ctx.pacer.acquire(reserve, ctx.signal);
     try {
       const result = await streamTurn(ctx.client, job.model, messages, opts);
@@ -150,31 +159,73 @@ async function ask(job: Job, prepared: Prepared, ctx: WorkerContext): Promise<Ro
       throw err;
     }
   };
-  for (const [turn, prompt] of job.prompts.entries()) {
-    if (turn > 0) nextTurn(messages, answers[turn - 1] ?? '', prompt);
+  const failed = (code: ErrorCode, message: string, audioPath = ''): Row => ({
+    ...rowWithoutAnswer(job, 'failed', code, message, attempts),
+    answers,
+    reasoning: reasoning.join('\n\n'),
+    audio_path: audioPath,
+    usage,
+    cost: usage.total_tokens > 0 ? costOf(usage, prices, afterMedia) : null,
+    latency_ms: answers.length ? latency : null,
+    ttft_ms: ttft,
+  });
+  /** One request with retries: the turn, or the row of a file that failed (run-ending errors are thrown). */
+  const request = async (opts: TurnOptions, note: string): Promise<{ turn: TurnResult } | { row: Row }> => {
     try {
-      const { value, attempts: n } = await withRetries(paced, ctx.retry, ctx.gate, ctx.signal, ctx.onRequest);
+      const { value, attempts: n } = await withRetries(paced(opts), ctx.retry, ctx.gate, ctx.signal, ctx.onRequest);
       attempts += n;
-      answers.push(value.text);
       addUsage(usage, value.usage);
       latency += value.latencyMs;
-      if (turn === 0) ttft = value.ttftMs;
+      if (value.reasoning) reasoning.push(value.reasoning);
+      return { turn: value };
     } catch (err) {
       if (!(err instanceof GaveUp)) throw err;
       attempts += err.attempts;
       if (isFatalForRun(err.error.code)) throw new RunFatalError(err.error);
       if (err.error.code === 'interrupted') throw err.error;
-      const turnNote = job.prompts.length > 1 ? ` (turn ${turn + 1} of ${job.prompts.length})` : '';
-      return {
-        ...rowWithoutAnswer(job, 'failed', err.error.code, `${err.error.message}${turnNote}; ${err.attempts} attempt${err.attempts === 1 ? '' : 's'}`, attempts),
-        answers,
-        usage,
-        cost: usage.total_tokens > 0 ? costOf(usage, prices, afterMedia) : null,
-        latency_ms: answers.length ? latency : null,
-        ttft_ms: ttft,
-      };
+      return { row: failed(err.error.code, `${err.error.message}${note}; ${err.attempts} attempt${err.attempts === 1 ? '' : 's'}`) };
+    }
+  };
+
+  for (const [turn, prompt] of job.prompts.entries()) {
+    if (turn > 0) nextTurn(messages, answers[turn - 1] ?? '', prompt);
+    const r = await request(turn === lastTurn ? answering : base, job.prompts.length > 1 ? ` (turn ${turn + 1} of ${job.prompts.length})` : '');
+    if ('row' in r) return r.row;
+    answers.push(r.turn.text);
+    if (turn === 0) ttft = r.turn.ttftMs;
+    if (turn === lastTurn) speech = r.turn.audio;
+  }
+
+  let parsed: Record<string, unknown> | null = null;
+  let invalid: string | undefined;
+  if (format) {
+    let check = parseAnswer(answers[lastTurn] ?? '', format);
+    if (!check.ok) {
+      // Once more, in the same conversation, with the error quoted: models fix what they are shown.
+      const first = check.error;
+      nextTurn(messages, answers[lastTurn] ?? '', retryPrompt(first));
+      const r = await request(answering, ' (asked again after an invalid answer)');
+      if ('row' in r) return r.row;
+      answers[lastTurn] = r.turn.text;
+      if (spoken) speech = r.turn.audio;
+      check = parseAnswer(r.turn.text, format);
+      if (!check.ok) invalid = `${first}; asked again: ${check.error}`;
+    }
+    if (check.ok) parsed = check.value;
+  }
+
+  let audioPath = '';
+  if (spoken && speech && speech.length > 0) {
+    const file = path.join(spoken.dir, wavNameFor(job.path, job.id));
+    try {
+      await writeWav(file, speech);
+      audioPath = file;
+    } catch (err) {
+      return failed('audio_unwritable', `${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
   }
+  if (invalid !== undefined) return failed('invalid_answer', invalid, audioPath);
+
   return {
     id: job.id,
     path: job.path,
@@ -183,6 +234,9 @@ async function ask(job: Job, prepared: Prepared, ctx: WorkerContext): Promise<Ro
     model: job.model,
     status: 'ok',
     answers,
+    parsed,
+    reasoning: reasoning.join('\n\n'),
+    audio_path: audioPath,
     error_code: '',
     error_message: '',
     usage,

@@ -8,12 +8,16 @@
  * `event:error` frame reaches us as a chunk without `choices`: it is an error too.
  */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
-import type { ChatCompletionChunk, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { OmniError, type ErrorCode } from '../shared/errors.js';
 import { emptyUsage, type Usage } from '../shared/row.js';
 
 export interface TurnResult {
   text: string;
+  /** Thinking mode: `delta.reasoning_content`, kept apart from the answer text. */
+  reasoning: string;
+  /** Spoken answers: the decoded `delta.audio.data` (raw 16-bit mono 24 kHz PCM); null when none was asked for. */
+  audio: Buffer | null;
   finishReason: string;
   usage: Usage;
   /** From sending the request to the first non-empty content. */
@@ -28,6 +32,39 @@ export interface TurnOptions {
   readonly signal?: AbortSignal | undefined;
   /** Which prompt bucket gets tokens the API did not break down by modality. */
   readonly undetailedModality: 'text_tokens' | 'image_tokens' | 'audio_tokens' | 'video_tokens';
+  /** Asks for `modalities: ["text","audio"]` with this voice and format. */
+  readonly audio?: { readonly voice: string; readonly format: 'wav' } | undefined;
+  /** Sends `enable_thinking: true` (qwen3-omni-flash). */
+  readonly thinking?: boolean | undefined;
+}
+
+/** Base64 pieces -> bytes. Pieces are decoded whenever what has arrived is whole base64 (a multiple of 4), so
+ * both readings work: every chunk its own base64 string, or one string split anywhere. */
+class Base64Collector {
+  private pending = '';
+  private readonly parts: Buffer[] = [];
+
+  push(piece: string): void {
+    this.pending += piece;
+    if (this.pending.length % 4 === 0) this.flush();
+  }
+
+  private flush(): void {
+    if (this.pending) this.parts.push(Buffer.from(this.pending, 'base64'));
+    this.pending = '';
+  }
+
+  bytes(): Buffer {
+    this.flush();
+    return Buffer.concat(this.parts);
+  }
+}
+
+/** The SDK's delta type knows neither DashScope's reasoning_content nor its audio shape. */
+interface OmniDelta {
+  content?: string | null;
+  reasoning_content?: string | null;
+  audio?: { data?: string; transcript?: string } | null;
 }
 
 /** Builds the SDK client. Retries are ours (with a run-wide backoff), so the SDK's are off. */
@@ -40,6 +77,7 @@ interface UsageChunk {
   completion_tokens?: number;
   total_tokens?: number;
   prompt_tokens_details?: Partial<Record<'text_tokens' | 'image_tokens' | 'audio_tokens' | 'video_tokens', number>> | null;
+  completion_tokens_details?: { audio_tokens?: number } | null;
 }
 
 function toUsage(u: UsageChunk, undetailed: TurnOptions['undetailedModality']): Usage {
@@ -54,6 +92,7 @@ function toUsage(u: UsageChunk, undetailed: TurnOptions['undetailedModality']): 
   usage.video_tokens = d.video_tokens ?? 0;
   const rest = usage.prompt_tokens - (usage.text_tokens + usage.image_tokens + usage.audio_tokens + usage.video_tokens);
   if (rest > 0) usage[undetailed] += rest;
+  usage.completion_audio_tokens = u.completion_tokens_details?.audio_tokens ?? 0;
   return usage;
 }
 
@@ -72,25 +111,49 @@ export async function streamTurn(client: OpenAI, model: string, messages: ChatCo
   };
   const started = performance.now();
   let text = '';
+  let reasoning = '';
+  let transcript = '';
+  const audio = opts.audio ? new Base64Collector() : null;
   let finishReason: string | null = null;
   let usage: Usage | null = null;
   let ttftMs: number | null = null;
+  // Older turbo streams may carry the words only as `delta.audio.transcript` (API.md, inferred).
+  const done = (): TurnResult => ({
+    text: text || transcript,
+    reasoning,
+    audio: audio ? audio.bytes() : null,
+    finishReason: finishReason ?? '',
+    usage: usage ?? emptyUsage(),
+    ttftMs,
+    latencyMs: Math.round(performance.now() - started),
+  });
   try {
     arm();
-    const stream = await client.chat.completions.create(
-      { model, messages, modalities: ['text'], stream: true, stream_options: { include_usage: true } },
-      { signal: ac.signal },
-    );
+    // `enable_thinking` is DashScope's own top-level field: the SDK sends body fields it does not know as they are.
+    const params = {
+      model,
+      messages,
+      modalities: opts.audio ? ['text', 'audio'] : ['text'],
+      ...(opts.audio ? { audio: { voice: opts.audio.voice, format: opts.audio.format } } : {}),
+      ...(opts.thinking ? { enable_thinking: true } : {}),
+      stream: true,
+      stream_options: { include_usage: true },
+    } as ChatCompletionCreateParamsStreaming;
+    const stream = await client.chat.completions.create(params, { signal: ac.signal });
     for await (const chunk of stream) {
       arm();
       const c = chunk as ChatCompletionChunk & { code?: unknown; message?: unknown };
       if (!Array.isArray(c.choices)) throw inBandError(c);
       for (const choice of c.choices) {
-        const piece = choice.delta?.content;
+        const delta = choice.delta as OmniDelta | undefined;
+        const piece = delta?.content;
         if (piece) {
           if (ttftMs === null) ttftMs = Math.round(performance.now() - started);
           text += piece;
         }
+        if (delta?.reasoning_content) reasoning += delta.reasoning_content;
+        if (delta?.audio?.data) audio?.push(delta.audio.data);
+        if (delta?.audio?.transcript) transcript += delta.audio.transcript;
         if (choice.finish_reason) finishReason = choice.finish_reason;
       }
       if (c.usage) usage = toUsage(c.usage, opts.undetailedModality);
@@ -98,7 +161,7 @@ export async function streamTurn(client: OpenAI, model: string, messages: ChatCo
       // otherwise run into the idle timer and throw away an answer that was paid for).
       if (finishReason !== null && usage !== null) break;
     }
-    if (finishReason !== null && usage !== null) return { text, finishReason, usage, ttftMs, latencyMs: Math.round(performance.now() - started) };
+    if (finishReason !== null && usage !== null) return done();
     // An abort ends the SDK's loop silently: find out which abort it was.
     if (idle) throw new OmniError('timeout', `no data for ${opts.idleTimeoutMs / 1000} s: the stream was aborted`);
     if (opts.signal?.aborted) throw new OmniError('interrupted', 'stopped by the user');
@@ -106,7 +169,7 @@ export async function streamTurn(client: OpenAI, model: string, messages: ChatCo
       const missing = [finishReason === null ? 'finish_reason' : '', usage === null ? 'the usage chunk' : ''].filter(Boolean).join(' and ');
       throw new OmniError('stream_incomplete', `the stream ended without ${missing} after ${text.length} characters`);
     }
-    return { text, finishReason, usage, ttftMs, latencyMs: Math.round(performance.now() - started) };
+    return done();
   } catch (err) {
     throw toOmniError(err, idle, opts);
   } finally {

@@ -37,6 +37,11 @@ export async function validateChatRequest(body: unknown, opts: ValidateOptions =
 
   checkStream(body, model);
   const { modalities, voice } = checkOutput(body, spec);
+  // Thinking mode answers in text only; the guide says audio output is not supported with it. The wording of
+  // the real 400 is not captured (inferred).
+  if (spec.family === 'qwen3' && body['enable_thinking'] === true && modalities.includes('audio')) {
+    throw invalidParameter('The audio output is not supported when enable_thinking is true: parameters.modalities');
+  }
   const maxTokens = checkMaxTokens(body, spec);
 
   // Structure first (cheap, synchronous), then the expensive media inspection.

@@ -10,7 +10,12 @@ export const csvFormat: RowFormat = {
     return stringify([columns], { record_delimiter: '\n' });
   },
   line(rec: FlatRecord, columns) {
-    return stringify([columns.map((c) => rec[c] ?? '')], { record_delimiter: '\n' });
+    // `parsed` (the answer object) is the one value that is not a scalar: JSON text in a cell.
+    const cells = columns.map((c) => {
+      const v = rec[c];
+      return v !== null && typeof v === 'object' ? JSON.stringify(v) : (v ?? '');
+    });
+    return stringify([cells], { record_delimiter: '\n' });
   },
   async *read(file, end) {
     if (end !== undefined && end < 0) return;

@@ -7,7 +7,7 @@ import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { OutputFormat } from '../config.js';
 import { ConfigError, EXIT } from '../errors.js';
-import { columnsFor, flatten, unflatten, type Row, type RowStatus } from '../row.js';
+import { asLayout, columnsFor, flatten, unflatten, type Row, type RowLayout, type RowStatus } from '../row.js';
 import { formatFor, type RowFormat } from './format.js';
 import { TotalsAccumulator } from './totals.js';
 
@@ -40,7 +40,7 @@ export class ResultFile {
     readonly file: string,
     private readonly format: RowFormat,
     private readonly columns: readonly string[],
-    private readonly turns: number,
+    private readonly layout: RowLayout,
     /** Rows already in the file, by path, for resume. */
     readonly prior: Map<string, PriorRow>,
   ) {}
@@ -48,10 +48,12 @@ export class ResultFile {
   /**
    * Opens (or creates) the output. An existing file is compacted to the current columns first, so that rows
    * appended now line up with the header. Throws ConfigError (exit 4) when the file cannot be written.
+   * `layout`: the run's columns (a number = plain-text answers over that many turns).
    */
-  static async open(file: string, format: OutputFormat, turns: number, opts: { fresh?: boolean } = {}): Promise<ResultFile> {
+  static async open(file: string, format: OutputFormat, layoutOrTurns: RowLayout | number, opts: { fresh?: boolean } = {}): Promise<ResultFile> {
     const fmt = formatFor(format);
-    const columns = columnsFor(turns);
+    const layout = asLayout(layoutOrTurns);
+    const columns = columnsFor(layout);
     let index = new Map<string, PriorRow>();
     let okIds = new Map<string, string>();
     let lock: string | undefined;
@@ -62,13 +64,13 @@ export class ResultFile {
       lock = await takeLock(file);
       if (existing && existing.size > 0) {
         // Compacting also proves the file is an output of ours: anything else is refused, never overwritten.
-        const found = await compact(file, fmt, columns, turns, !!opts.fresh, new Map());
+        const found = await compact(file, fmt, columns, layout, !!opts.fresh, new Map());
         index = found.index;
         okIds = found.okIds;
       }
       if (!existing || existing.size === 0 || opts.fresh) await writeWhole(file, fmt.header(columns));
       const fd = openSync(file, 'a');
-      const rf = new ResultFile(file, fmt, columns, turns, opts.fresh ? new Map<string, PriorRow>() : index);
+      const rf = new ResultFile(file, fmt, columns, layout, opts.fresh ? new Map<string, PriorRow>() : index);
       rf.fd = fd;
       rf.lock = lock;
       if (!opts.fresh) rf.okIds = okIds;
@@ -95,7 +97,7 @@ export class ResultFile {
   /** Appends one complete line. Synchronous on purpose: when it returns, the row survives a crash of this process. */
   append(row: Row): void {
     if (this.fd === undefined) throw new Error(`${this.file}: append after close`);
-    writeSync(this.fd, this.format.line(flatten(row, this.turns), this.columns));
+    writeSync(this.fd, this.format.line(flatten(row, this.layout), this.columns));
   }
 
   /**
@@ -115,7 +117,7 @@ export class ResultFile {
       this.fd = undefined;
     }
     try {
-      return (await compact(this.file, this.format, this.columns, this.turns, false, this.aliases)).totals;
+      return (await compact(this.file, this.format, this.columns, this.layout, false, this.aliases)).totals;
     } finally {
       this.unlock();
     }
@@ -227,14 +229,14 @@ async function compact(
   file: string,
   fmt: RowFormat,
   columns: readonly string[],
-  turns: number,
+  layout: RowLayout,
   checkOnly: boolean,
   aliases: ReadonlyMap<string, readonly Alias[]>,
 ): Promise<CompactResult> {
   const complete = await endsWithNewline(file);
   const last = new Map<string, number>();
   const index = new Map<string, PriorRow>();
-  let totals = new TotalsAccumulator();
+  let totals = new TotalsAccumulator(layout.counted);
   let records = 0;
   let foreign = 0;
   let sameColumns = complete;
@@ -265,7 +267,7 @@ async function compact(
   if (clean) return { index, okIds, totals };
   const aliasTargets = new Set([...aliases.values()].flat().map((a) => a.path));
   const copied = new Set<string>();
-  totals = new TotalsAccumulator();
+  totals = new TotalsAccumulator(layout.counted);
   // Hidden, so that an output kept inside an input folder is never scanned as an input.
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.compact-${process.pid}`);
   const out = openSync(tmp, 'w');
@@ -276,14 +278,14 @@ async function compact(
       const row = unflatten(rec);
       if (!row) continue;
       if (last.get(row.path) === j && !aliasTargets.has(row.path)) {
-        writeSync(out, fmt.line(flatten(row, turns), columns));
+        writeSync(out, fmt.line(flatten(row, layout), columns));
         totals.add(row);
       }
       // The copies come from the row that had the answer, even when its own path has a newer row now.
       if (row.status === 'ok' && !copied.has(row.id)) {
         for (const a of aliases.get(row.id) ?? []) {
           const copy = { ...row, path: a.path, source: a.source };
-          writeSync(out, fmt.line(flatten(copy, turns), columns));
+          writeSync(out, fmt.line(flatten(copy, layout), columns));
           totals.add(copy);
         }
         copied.add(row.id);

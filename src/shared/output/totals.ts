@@ -1,4 +1,4 @@
-/** Totals over an output file's rows: counts by status and kind, every token field, cost, errors. */
+/** Totals over an output file's rows: counts by status and kind, every token field, cost, errors, label counts. */
 import { writeFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { USAGE_FIELDS, emptyUsage, addUsage, type MediaKind, type Row, type RowStatus, type Usage } from '../row.js';
@@ -40,6 +40,11 @@ export interface Totals {
   /** Rows with tokens but no price (a model missing from the price table). */
   rowsWithoutPrice: number;
   errors: Record<string, number>;
+  /**
+   * Answer schemas: per label / enum field, how many ok rows gave each value (every allowed value listed, 0 when
+   * unused). A multi-label field counts each label of a row. Rows that failed with invalid_answer are in `errors`.
+   */
+  labels?: Record<string, Record<string, number>>;
   run?: RunStats;
 }
 
@@ -51,6 +56,12 @@ export class TotalsAccumulator {
   private cost = 0;
   private rowsWithoutPrice = 0;
   private readonly errors: Record<string, number> = {};
+  private readonly labels: Record<string, Record<string, number>> = {};
+
+  /** @param counted fields whose values are counted (the run's labels and enums); none by default */
+  constructor(private readonly counted: readonly { readonly field: string; readonly values: readonly string[] }[] = []) {
+    for (const { field, values } of counted) this.labels[field] = Object.fromEntries(values.map((v) => [v, 0]));
+  }
 
   add(row: Row): void {
     this.rows++;
@@ -66,6 +77,17 @@ export class TotalsAccumulator {
     if (row.cost !== null) this.cost += row.cost;
     else if (row.usage.total_tokens > 0) this.rowsWithoutPrice++;
     if (row.error_code) this.errors[row.error_code] = (this.errors[row.error_code] ?? 0) + 1;
+    if (row.status === 'ok' && row.parsed) {
+      for (const { field } of this.counted) {
+        const value: unknown = row.parsed[field];
+        const counts = (this.labels[field] ??= {});
+        const values: unknown[] = Array.isArray(value) ? value : value === undefined || value === null ? [] : [value];
+        for (const v of values) {
+          const key = String(v);
+          counts[key] = (counts[key] ?? 0) + 1;
+        }
+      }
+    }
   }
 
   result(output: string, currency: string | null): Totals {
@@ -82,6 +104,7 @@ export class TotalsAccumulator {
       currency,
       rowsWithoutPrice: this.rowsWithoutPrice,
       errors: { ...this.errors },
+      ...(this.counted.length ? { labels: structuredClone(this.labels) } : {}),
     };
   }
 }

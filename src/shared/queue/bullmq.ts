@@ -23,11 +23,11 @@ import { processJob, RunFatalError, type WorkerContext } from '../../worker/proc
 import { createClient } from '../../worker/qwen-omni.js';
 import type { RunConfig } from '../config.js';
 import { ConfigError, OmniError } from '../errors.js';
-import type { Job } from '../job.js';
+import { PLAIN_ANSWER, type Job } from '../job.js';
 import { modelInfo } from '../models.js';
 import { ResultFile } from '../output/result-file.js';
 import { writeTotals, type Totals } from '../output/totals.js';
-import { rowWithoutAnswer, type Row } from '../row.js';
+import { rowLayout, rowWithoutAnswer, type Row, type RowLayout } from '../row.js';
 import { CONTROL_QUEUE, JOBS_QUEUE, PREFIX, RedisGate, RedisPacer } from './redis.js';
 import { RunResults } from './results.js';
 
@@ -103,6 +103,8 @@ export async function enqueueRun(cfg: RunConfig, redis: Redis, runId: string, lo
     out: cfg.out,
     format: cfg.format,
     turns: 1 + cfg.followUps.length,
+    // The columns collect writes (schema fields, reasoning, audio_path): collect has no job file to derive them from.
+    layout: JSON.stringify(rowLayout(1 + cfg.followUps.length, cfg.answer)),
     model: cfg.model,
     baseURL: cfg.baseURL,
     enqueueStartedAt: now,
@@ -221,6 +223,8 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const processFile = async (bull: BullJob<FileJobData>, token?: string): Promise<string> => {
     const data = bull.data;
     if (!data?.job?.path || !data.runId || !data.settings) throw new UnrecoverableError(`job ${bull.id}: not an omni-batch file job`);
+    // Jobs enqueued by an older omni-batch have no answer options: they asked for free text.
+    const job: Job = data.job.answer ? data.job : { ...data.job, answer: PLAIN_ANSWER };
     const results = new RunResults(opts.redis, data.runId);
     const s = data.settings;
     const ctx: WorkerContext = {
@@ -237,7 +241,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     };
     let row: Row;
     try {
-      row = await processJob(data.job, ctx);
+      row = await processJob(job, ctx);
     } catch (err) {
       if (err instanceof RunFatalError && err.error.code === 'auth_failed') {
         // This worker's key is refused: leave the job for a worker whose key works, and stop.
@@ -247,7 +251,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
         throw new DelayedError();
       }
       if (err instanceof RunFatalError) {
-        row = rowWithoutAnswer(data.job, 'failed', err.error.code, err.error.message, 1);
+        row = rowWithoutAnswer(job, 'failed', err.error.code, err.error.message, 1);
       } else if (err instanceof OmniError && err.code === 'interrupted') {
         // A hard stop: the job goes straight back to the queue, without using up an attempt.
         await bull.moveToDelayed(Date.now(), token);
@@ -374,7 +378,9 @@ export async function collectRun(redis: Redis, runId: string, out: string, forma
   const meta = await results.meta();
   if (!meta.createdAt) throw new ConfigError(`no run ${runId} in this Redis (omni-batch enqueue prints the run id)`);
   const turns = Math.max(1, Number(meta.turns ?? 1));
-  const file = await ResultFile.open(out, format, turns, { fresh: true });
+  // Runs enqueued before layouts were stored have plain-text answers.
+  const layout: RowLayout | number = meta.layout ? (JSON.parse(meta.layout) as RowLayout) : turns;
+  const file = await ResultFile.open(out, format, layout, { fresh: true });
   let rows = 0;
   try {
     for await (const row of results.scan()) {

@@ -30,7 +30,7 @@ import { modelInfo } from '../models.js';
 import { ResultFile, type PriorRow } from '../output/result-file.js';
 import { writeTotals, type Totals } from '../output/totals.js';
 import { LocalPacer, PauseGate } from '../rate-limit.js';
-import { noMedia, rowWithoutAnswer, type MediaKind, type Row } from '../row.js';
+import { noMedia, rowLayout, rowWithoutAnswer, type MediaKind, type Row } from '../row.js';
 
 export interface RunHooks {
   /** A line for the operator (stderr in the CLI). Never receives the API key. */
@@ -139,7 +139,7 @@ async function run(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks, 
   const info = modelInfo(cfg.model);
   const currency = info?.prices?.currency ?? null;
   const estimate: RunEstimate = { byKind: {}, tokens: 0, cost: 0, currency };
-  const turns = 1 + cfg.followUps.length;
+  const layout = rowLayout(1 + cfg.followUps.length, cfg.answer);
   const prior = cfg.dryRun || cfg.maxCost !== undefined ? await ResultFile.readPrior(cfg.out, cfg.format) : undefined;
 
   // --max-cost: plan everything first (probes only, no decoding) and refuse before any call or any write.
@@ -168,9 +168,9 @@ async function run(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks, 
     }
   }
 
-  const out = cfg.dryRun ? undefined : await ResultFile.open(cfg.out, cfg.format, turns);
+  const out = cfg.dryRun ? undefined : await ResultFile.open(cfg.out, cfg.format, layout);
   const priorRows: Map<string, PriorRow> = out?.prior ?? prior ?? new Map<string, PriorRow>();
-  const estimateFile = cfg.dryRun ? await ResultFile.open(cfg.estimatePath, cfg.format, turns, { fresh: true }) : undefined;
+  const estimateFile = cfg.dryRun ? await ResultFile.open(cfg.estimatePath, cfg.format, layout, { fresh: true }) : undefined;
   const tmpDir = await mkdtemp(path.join(os.tmpdir(), 'omni-batch-run-'));
 
   let apiRequests = 0;
