@@ -42,7 +42,7 @@ async function one(file: string): Promise<boolean> {
       : `${prompt}\n\n${bytes.toString('utf8')}`;
   const stream = await client.chat.completions.create({
     model: values.model ?? '',
-    messages: [{ role: 'user', content } as ChatCompletionMessageParam],
+    messages: [{ role: 'user', content }],
     modalities: ['text'],
     stream: true,
     stream_options: { include_usage: true },

@@ -15,7 +15,8 @@ import type { StandInOptions } from '../../test/stand-in/server.js';
 import type { Stats } from '../stand-in-process.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CLI = path.join(ROOT, 'dist', 'cli.js');
+/** The built CLI; BENCH_CLI points a benchmark at another build (a patched copy, to measure a fix before it lands). */
+export const CLI = process.env.BENCH_CLI ? path.resolve(process.env.BENCH_CLI) : path.join(ROOT, 'dist', 'cli.js');
 export const KEY = 'sk-bench-0000';
 export const MODEL = 'qwen-omni-turbo';
 
@@ -251,12 +252,13 @@ export async function startWorkers(n: number, redisUrl: string, concurrency: num
         }),
     ),
   );
+  const cleanup = async () => void (await stop());
   const stop = async () => {
-    cleanups.delete(stop);
+    cleanups.delete(cleanup);
     for (const s of spawned) s.child.kill('SIGTERM');
     const done = await Promise.all(spawned.map((s) => s.done));
     return done.reduce((sum, d) => sum + d.cpuMs, 0);
   };
-  cleanups.add(async () => void (await stop()));
+  cleanups.add(cleanup);
   return { stop };
 }
