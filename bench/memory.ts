@@ -16,7 +16,7 @@ import { inProcess, type OmniMeasured } from './lib/engines.js';
 import { runNode, requireBuild, startRedis, startStandInProcess, stopAll, type BenchRedis } from './lib/processes.js';
 import { markdown, publish, ratio, verdict, type Table } from './lib/report.js';
 
-export const DEFAULTS = { files: '2000,20000', concurrency: 16 };
+export const DEFAULTS = { files: '1000,10000', concurrency: 16 };
 const RSS_LIMIT_MB = 300;
 
 /** Puts n ok rows of a run into Redis with the workers' own save script, then times `omni-batch collect`. */
