@@ -33,6 +33,11 @@ export async function publish(part: Part, title: string, body: string): Promise<
   const stamp = `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus().length} cores, Node ${process.version}`;
   const section = `## ${title}\n\n_${stamp}_\n\n${body.trim()}\n`;
   console.log(`\n${section}`);
+  if (process.env.BENCH_CLI) {
+    // A patched build's numbers are not the project's: print them, leave LATEST.md alone.
+    console.log(`(BENCH_CLI=${process.env.BENCH_CLI}: not written to ${LATEST})`);
+    return;
+  }
   await mkdir(path.dirname(LATEST), { recursive: true });
   const old = await readFile(LATEST, 'utf8').catch(() => '');
   const sections = new Map<Part, string>();
