@@ -53,6 +53,9 @@ export class PauseGate implements Gate {
  */
 export const PACING_MARGIN = 0.98;
 
+/** Longest sleep before a waiting request checks the pacer again. */
+export const RECHECK_MS = 100;
+
 /** Milliseconds one request (or one token) adds to the theoretical arrival time. */
 export function costMs(limits: Limits, tokens: number): { request: number; tokens: number } {
   return {
@@ -79,7 +82,8 @@ export class LocalPacer implements Pacer {
         this.tokenTat = Math.max(this.tokenTat, now) + cost.tokens;
         return;
       }
-      await sleep(wait, signal);
+      // Wake up to look again: a settle may give back capacity that an inflated reservation held.
+      await sleep(Math.min(wait, RECHECK_MS), signal);
     }
   }
 

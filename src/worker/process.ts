@@ -98,7 +98,10 @@ function mediaColumns(job: Job, prepared: Prepared | undefined): Pick<Row, 'prep
 export async function processJob(job: Job, ctx: WorkerContext): Promise<Row> {
   const skipped = misfitRow(job);
   if (skipped) return skipped;
-  const dir = await mkdtemp(path.join(ctx.tmpDir, 'job-'));
+  // Only local image, audio and video files are worked on in a folder of their own (text and URLs need none).
+  const m = job.media;
+  const local = m !== undefined && m.type !== 'frames' && m.type !== 'text_file' && 'file' in m.source;
+  const dir = local ? await mkdtemp(path.join(ctx.tmpDir, 'job-')) : ctx.tmpDir;
   try {
     let prepared: Prepared;
     try {
@@ -118,7 +121,7 @@ export async function processJob(job: Job, ctx: WorkerContext): Promise<Row> {
     });
     return { ...row, ...mediaColumns(job, prepared) };
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    if (local) await rm(dir, { recursive: true, force: true });
   }
 }
 

@@ -7,7 +7,7 @@
  */
 import { Redis } from 'ioredis';
 import { ConfigError, EXIT } from '../errors.js';
-import { costMs, sleep, type Gate, type Limits, type Pacer } from '../rate-limit.js';
+import { costMs, RECHECK_MS, sleep, type Gate, type Limits, type Pacer } from '../rate-limit.js';
 
 export const PREFIX = '{omni-batch}';
 /** The queue of file jobs and the queue of control jobs (scheduled enqueues). */
@@ -150,7 +150,8 @@ export class RedisPacer implements Pacer {
     for (;;) {
       const wait = Number(await this.redis.eval(ACQUIRE_SCRIPT, 2, LIMIT_KEYS.requestTat, LIMIT_KEYS.tokenTat, cost.request, cost.tokens));
       if (!(wait > 0)) return;
-      await sleep(wait, signal);
+      // Look again soon: another worker's settle may have given back capacity.
+      await sleep(Math.min(wait, RECHECK_MS), signal);
     }
   }
 
