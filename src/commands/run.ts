@@ -1,10 +1,10 @@
 /** `omni-batch run`: resolve the config, run the in-process engine, print what happened. Thin on purpose. */
-import { resolveConfig, type Flags, type RunConfig } from '../shared/config.js';
+import { resolveConfig, type Flags } from '../shared/config.js';
 import { EXIT } from '../shared/errors.js';
 import type { Job } from '../shared/job.js';
-import type { Totals } from '../shared/output/totals.js';
 import { startRun, type RunEstimate, type RunResult } from '../shared/queue/in-process.js';
 import type { Row } from '../shared/row.js';
+import { renderSummary, summarizeOutput } from './summary.js';
 
 export interface Io {
   readonly out: (text: string) => void;
@@ -49,33 +49,6 @@ export function estimateTable(e: RunEstimate): string {
   return [line(head), ...rows.map(line)].join('\n');
 }
 
-function summary(cfg: RunConfig, totals: Totals): string {
-  const t = totals;
-  const lines = [
-    '',
-    `omni-batch: ${t.rows} rows in ${cfg.out}: ${t.byStatus.ok} ok, ${t.byStatus.failed} failed, ${t.byStatus.skipped} skipped`,
-  ];
-  if (t.run) {
-    lines.push(
-      `  this run: ${t.run.discovered} files found, ${t.run.rowsWritten} rows written, ${t.run.alreadyDone} already done, ${t.run.apiRequests} API requests, ${(t.run.wallMs / 1000).toFixed(1)} s`,
-    );
-  }
-  const tk = t.tokens;
-  lines.push(
-    `  tokens: ${tk.total_tokens} (prompt ${tk.prompt_tokens}: text ${tk.text_tokens}, image ${tk.image_tokens}, audio ${tk.audio_tokens}, video ${tk.video_tokens}; completion ${tk.completion_tokens})`,
-  );
-  const est = Object.entries(t.byKind)
-    .filter(([, k]) => k.ok > 0)
-    .map(([kind, k]) => `${kind} ${k.estimated_tokens} est / ${k.prompt_tokens} actual`);
-  if (est.length) lines.push(`  prompt tokens of ok rows, estimated vs actual: ${est.join(', ')}`);
-  lines.push(`  cost: ${t.currency ? `${t.cost.toFixed(6)} ${t.currency}` : 'unknown (no price for this model)'}${t.rowsWithoutPrice ? ` (+${t.rowsWithoutPrice} rows without a price)` : ''}`);
-  const errors = Object.entries(t.errors).sort((a, b) => b[1] - a[1]);
-  if (errors.length) lines.push(`  reasons: ${errors.map(([code, n]) => `${code} ${n}`).join(', ')}`);
-  lines.push(`  totals: ${cfg.totalsPath}`);
-  if (t.byStatus.failed > 0) lines.push('  rerun the same command to retry the failed rows (ok rows are kept and not paid for again)');
-  return lines.join('\n');
-}
-
 export async function runCommand(jobFile: string | undefined, flags: Flags, io: Io): Promise<number> {
   const cfg = await resolveConfig(jobFile, flags, io.env, io.cwd);
   const apiKey = io.env.DASHSCOPE_API_KEY?.trim() || undefined;
@@ -111,7 +84,7 @@ export async function runCommand(jobFile: string | undefined, flags: Flags, io: 
     );
     return EXIT.ok;
   }
-  if (result.totals) io.out(summary(cfg, result.totals));
+  if (result.totals) io.out(renderSummary(cfg, result.totals, await summarizeOutput(cfg.out, cfg.format)));
   if (result.fatal) io.err(`omni-batch: ${result.fatal}`);
   if (result.interrupted) io.err('omni-batch: interrupted; rerun the same command to finish the remaining files');
   return result.exitCode;
