@@ -2,6 +2,7 @@
 /** The command line: parse, validate, call the library, map errors to one line and an exit code. */
 import { Command, CommanderError, Option } from 'commander';
 import * as cmds from './commands/distributed.js';
+import { retryOutput } from './commands/retry.js';
 import { runCommand } from './commands/run.js';
 import { DEFAULTS } from './shared/config.js';
 import { ConfigError, EXIT } from './shared/errors.js';
@@ -95,6 +96,15 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
     .option('--every <sec>', 'interval in seconds')
     .option('--remove', 'remove the schedule of this job file')
     .action(async (jobFile: string | undefined, opts: Record<string, unknown>) => setExit(await cmds.scheduleCommand(jobFile, flagsOf(opts), io)));
+
+  program
+    .command('retry')
+    .description('re-run only the failed rows of an output, with the settings its run recorded in <out>.run.json; every other row is kept')
+    .argument('<output>', 'the CSV/JSONL output of an earlier run')
+    .option('--codes <list>', 'only rows failed with these error codes, comma-separated (e.g. rate_limited,timeout,server_error)')
+    .option('-c, --concurrency <n>', 'requests in flight at once (default: as the run had it)')
+    .addHelpText('after', '\nThe retried rows are replaced in place (ok rows are not sent again, skipped rows are left alone); the summary\nat the end shows what is still failed. Exit codes as for run.')
+    .action(async (output: string, opts: Record<string, unknown>) => setExit(await retryOutput(output, flagsOf(opts), io)));
 
   program
     .command('worker')

@@ -1,5 +1,5 @@
 /** `omni-batch run`: resolve the config, run the in-process engine, print what happened. Thin on purpose. */
-import { resolveConfig, type Flags } from '../shared/config.js';
+import { resolveConfig, type Flags, type RunConfig } from '../shared/config.js';
 import { EXIT } from '../shared/errors.js';
 import type { Job } from '../shared/job.js';
 import { startRun, type RunEstimate, type RunResult } from '../shared/queue/in-process.js';
@@ -50,7 +50,11 @@ export function estimateTable(e: RunEstimate): string {
 }
 
 export async function runCommand(jobFile: string | undefined, flags: Flags, io: Io): Promise<number> {
-  const cfg = await resolveConfig(jobFile, flags, io.env, io.cwd);
+  return runResolved(await resolveConfig(jobFile, flags, io.env, io.cwd), io);
+}
+
+/** Runs a resolved configuration in this process and prints what happened (`run`, and `retry` with `cfg.only`). */
+export async function runResolved(cfg: RunConfig, io: Io): Promise<number> {
   const apiKey = io.env.DASHSCOPE_API_KEY?.trim() || undefined;
   const { control, done } = startRun(cfg, cfg.dryRun ? undefined : apiKey, {
     log: (line) => io.err(`omni-batch: ${line}`),

@@ -4,6 +4,7 @@
  * path, where the files are, and the command that re-runs only the failures.
  */
 import type { OutputFormat } from '../shared/config.js';
+import { isRetried, type ErrorCode } from '../shared/errors.js';
 import { formatFor } from '../shared/output/format.js';
 import type { Totals } from '../shared/output/totals.js';
 import { unflatten, type MediaKind } from '../shared/row.js';
@@ -121,6 +122,11 @@ export function renderSummary(where: SummaryWhere, totals: Totals, s: OutputSumm
     }
   }
   lines.push('', `  output: ${where.out}`, `  totals: ${where.totalsPath}`);
-  if (t.byStatus.failed > 0) lines.push('  rerun the same command to retry the failed rows (ok rows are kept and not paid for again)');
+  if (t.byStatus.failed > 0) {
+    const failedCodes = reasons.filter(([, r]) => r.failed).map(([code]) => code);
+    const transient = failedCodes.filter((c) => isRetried(c as ErrorCode));
+    lines.push(`  re-run only the failures (ok rows are kept): ${retryCommand(where.out)}`);
+    if (transient.length && transient.length < failedCodes.length) lines.push(`  only the transient ones:                      ${retryCommand(where.out, transient)}`);
+  }
   return lines.join('\n');
 }

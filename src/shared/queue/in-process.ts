@@ -28,6 +28,7 @@ import { promptTotal } from '../estimate.js';
 import type { Job, TokenEstimate } from '../job.js';
 import { modelInfo } from '../models.js';
 import { ResultFile, type PriorRow } from '../output/result-file.js';
+import { writeRunFile } from '../output/run-file.js';
 import { writeTotals, type Totals } from '../output/totals.js';
 import { LocalPacer, PauseGate } from '../rate-limit.js';
 import { noMedia, rowWithoutAnswer, type MediaKind, type Row } from '../row.js';
@@ -169,6 +170,8 @@ async function run(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks, 
   }
 
   const out = cfg.dryRun ? undefined : await ResultFile.open(cfg.out, cfg.format, turns);
+  // Beside the output, so that `omni-batch retry OUTPUT` can re-run its failures with the same settings.
+  if (out) await writeRunFile(cfg).catch((err: unknown) => hooks.log(`cannot write the run settings beside the output (retry will not find them): ${String(err)}`));
   const priorRows: Map<string, PriorRow> = out?.prior ?? prior ?? new Map<string, PriorRow>();
   const estimateFile = cfg.dryRun ? await ResultFile.open(cfg.estimatePath, cfg.format, turns, { fresh: true }) : undefined;
   const tmpDir = await mkdtemp(path.join(os.tmpdir(), 'omni-batch-run-'));
