@@ -2,6 +2,7 @@
 /** The command line: parse, validate, call the library, map errors to one line and an exit code. */
 import { Command, CommanderError, Option } from 'commander';
 import * as cmds from './commands/distributed.js';
+import { displayOptions } from './commands/progress.js';
 import { retryOutput } from './commands/retry.js';
 import { runCommand } from './commands/run.js';
 import { DEFAULTS } from './shared/config.js';
@@ -81,10 +82,13 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
   runLike('run', 'process every file of the inputs (or every manifest row), resumably; in this process, or on BullMQ workers with --redis')
     .option('--max-cost <amount>', 'refuse to start when the estimated cost of the files not yet done is over this (price table currency, CNY)')
     .option('--dry-run', 'estimate tokens and cost per kind, write <out>.estimate.csv (status planned); needs no key, sends nothing')
+    .option('--log <text|json>', 'text: a live progress line on a terminal, a plain line every 10 s otherwise; json: one JSON line per finished file and per note (default text)')
+    .option('-q, --quiet', 'print only the final summary (and an error that ends the run)')
     .addHelpText('after', RUN_HELP)
     .action(async (jobFile: string | undefined, opts: Record<string, unknown>) => {
-      const flags = flagsOf(opts);
-      setExit(await (flags.redis !== undefined ? cmds.runDistributed(jobFile, flags, io) : run(jobFile, flags, io)));
+      const { log, quiet, ...flags } = flagsOf(opts);
+      const runIo = { ...io, display: displayOptions({ log, quiet }, io.env) };
+      setExit(await (flags.redis !== undefined ? cmds.runDistributed(jobFile, flags, io) : run(jobFile, flags, runIo)));
     });
 
   runLike('enqueue', 'put one job per file into the Redis queue and print the run id (files with an ok row are left alone)').action(
@@ -103,8 +107,13 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
     .argument('<output>', 'the CSV/JSONL output of an earlier run')
     .option('--codes <list>', 'only rows failed with these error codes, comma-separated (e.g. rate_limited,timeout,server_error)')
     .option('-c, --concurrency <n>', 'requests in flight at once (default: as the run had it)')
+    .option('--log <text|json>', 'as for run (default text)')
+    .option('-q, --quiet', 'print only the final summary')
     .addHelpText('after', '\nThe retried rows are replaced in place (ok rows are not sent again, skipped rows are left alone); the summary\nat the end shows what is still failed. Exit codes as for run.')
-    .action(async (output: string, opts: Record<string, unknown>) => setExit(await retryOutput(output, flagsOf(opts), io)));
+    .action(async (output: string, opts: Record<string, unknown>) => {
+      const { log, quiet, ...flags } = flagsOf(opts);
+      setExit(await retryOutput(output, flags, { ...io, display: displayOptions({ log, quiet }, io.env) }));
+    });
 
   program
     .command('worker')
@@ -161,6 +170,13 @@ if (isMain) {
     err: (t) => process.stderr.write(`${t}\n`),
     env: process.env,
     cwd: process.cwd(),
+    terminal: {
+      write: (t) => process.stderr.write(t),
+      isTTY: process.stderr.isTTY === true,
+      get columns() {
+        return process.stderr.columns;
+      },
+    },
     onSignal: (handler) => {
       let count = 0;
       const wrapped = () => {

@@ -4,7 +4,9 @@ import { EXIT } from '../shared/errors.js';
 import type { Job } from '../shared/job.js';
 import { startRun, type RunEstimate, type RunResult } from '../shared/queue/in-process.js';
 import type { Row } from '../shared/row.js';
+import { displayOptions, ProgressDisplay, type DisplayOptions, type Terminal } from './progress.js';
 import { renderSummary, summarizeOutput } from './summary.js';
+import { modelInfo } from '../shared/models.js';
 
 export interface Io {
   readonly out: (text: string) => void;
@@ -13,6 +15,10 @@ export interface Io {
   readonly cwd: string;
   /** Installs Ctrl-C / SIGTERM handling; returns a function that removes it. */
   readonly onSignal?: (handler: () => void) => () => void;
+  /** stderr as a terminal, for the live progress line; without it progress goes through `err` as plain lines. */
+  readonly terminal?: Terminal;
+  /** --log / --quiet; default text, not quiet. */
+  readonly display?: DisplayOptions;
 }
 
 const kb = (n: number | undefined) => (n === undefined ? '' : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1024 / 1024).toFixed(1)} MB`);
@@ -56,22 +62,23 @@ export async function runCommand(jobFile: string | undefined, flags: Flags, io: 
 /** Runs a resolved configuration in this process and prints what happened (`run`, and `retry` with `cfg.only`). */
 export async function runResolved(cfg: RunConfig, io: Io): Promise<number> {
   const apiKey = io.env.DASHSCOPE_API_KEY?.trim() || undefined;
+  const term: Terminal = io.terminal ?? { write: (t) => io.err(t.replace(/\n$/, '')), isTTY: false, columns: undefined };
+  const display = cfg.dryRun ? undefined : new ProgressDisplay(term, io.display ?? displayOptions({}, io.env), modelInfo(cfg.model)?.prices?.currency ?? null);
+  const note = (line: string) => (display ? display.note(line) : io.err(`omni-batch: ${line}`));
   const { control, done } = startRun(cfg, cfg.dryRun ? undefined : apiKey, {
-    log: (line) => io.err(`omni-batch: ${line}`),
-    onRow: (row) => {
-      if (cfg.dryRun) io.out(describeRow(row));
-      else if (row.status === 'failed') io.err(`omni-batch: failed ${row.path}: ${row.error_code}: ${row.error_message}`);
-    },
+    log: note,
+    onRow: (row) => (display ? display.row(row) : io.out(describeRow(row))),
     onPlanned: (job) => io.out(describeJob(job)),
   });
+  display?.start(() => control.counts());
   let signals = 0;
   const removeSignal = io.onSignal?.(() => {
     signals++;
     if (signals === 1) {
-      io.err('omni-batch: stopping: finishing the files in flight and writing them (Ctrl-C again to stop at once)');
+      note('stopping: finishing the files in flight and writing them (Ctrl-C again to stop at once)');
       control.drain();
     } else {
-      io.err('omni-batch: stopping now; rerun the same command to finish');
+      note('stopping now; rerun the same command to finish');
       control.abortNow();
     }
   });
@@ -80,6 +87,7 @@ export async function runResolved(cfg: RunConfig, io: Io): Promise<number> {
     result = await done;
   } finally {
     removeSignal?.();
+    display?.stop();
   }
   if (cfg.dryRun) {
     io.out(`\nestimated prompt tokens (documented rules, before preprocessing is run; ${cfg.estimateAnswerTokens}-token answers assumed for the cost):\n${estimateTable(result.estimate)}`);
