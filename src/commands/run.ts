@@ -7,6 +7,7 @@ import type { Row } from '../shared/row.js';
 import { displayOptions, ProgressDisplay, type DisplayOptions, type Terminal } from './progress.js';
 import { renderSummary, summarizeOutput } from './summary.js';
 import { modelInfo } from '../shared/models.js';
+import { ledgerPathFor, SidecarWriter, type SidecarOptions } from '../shared/output/sidecar.js';
 
 export interface Io {
   readonly out: (text: string) => void;
@@ -19,6 +20,8 @@ export interface Io {
   readonly terminal?: Terminal;
   /** --log / --quiet; default text, not quiet. */
   readonly display?: DisplayOptions;
+  /** --sidecar ...; undefined: no sidecars. */
+  readonly sidecar?: SidecarOptions | undefined;
 }
 
 const kb = (n: number | undefined) => (n === undefined ? '' : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1024 / 1024).toFixed(1)} MB`);
@@ -60,14 +63,19 @@ export async function runCommand(jobFile: string | undefined, flags: Flags, io: 
 }
 
 /** Runs a resolved configuration in this process and prints what happened (`run`, and `retry` with `cfg.only`). */
-export async function runResolved(cfg: RunConfig, io: Io): Promise<number> {
+export async function runResolved(resolved: RunConfig, io: Io): Promise<number> {
+  const sidecars = io.sidecar && !resolved.dryRun ? new SidecarWriter(io.sidecar, ledgerPathFor(resolved.out), resolved.cwd, resolved.inputs) : undefined;
+  const cfg: RunConfig = sidecars ? { ...resolved, skip: sidecars.written } : resolved;
   const apiKey = io.env.DASHSCOPE_API_KEY?.trim() || undefined;
   const term: Terminal = io.terminal ?? { write: (t) => io.err(t.replace(/\n$/, '')), isTTY: false, columns: undefined };
   const display = cfg.dryRun ? undefined : new ProgressDisplay(term, io.display ?? displayOptions({}, io.env), modelInfo(cfg.model)?.prices?.currency ?? null);
   const note = (line: string) => (display ? display.note(line) : io.err(`omni-batch: ${line}`));
   const { control, done } = startRun(cfg, cfg.dryRun ? undefined : apiKey, {
     log: note,
-    onRow: (row) => (display ? display.row(row) : io.out(describeRow(row))),
+    onRow: (row) => {
+      if (!display) return io.out(describeRow(row));
+      display.row(row);
+    },
     onPlanned: (job) => io.out(describeJob(job)),
   });
   display?.start(() => control.counts());
@@ -96,7 +104,10 @@ export async function runResolved(cfg: RunConfig, io: Io): Promise<number> {
     );
     return EXIT.ok;
   }
+  if (sidecars && result.totals) await sidecars.fromOutput(cfg.out, cfg.format);
+  const sidecarLine = await sidecars?.finish();
   if (result.totals) io.out(renderSummary(cfg, result.totals, await summarizeOutput(cfg.out, cfg.format)));
+  if (sidecarLine) io.out(sidecarLine);
   if (result.fatal) io.err(`omni-batch: ${result.fatal}`);
   if (result.interrupted) io.err('omni-batch: interrupted; rerun the same command to finish the remaining files');
   return result.exitCode;

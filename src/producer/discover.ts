@@ -11,7 +11,7 @@ export async function* discover(cfg: RunConfig): AsyncGenerator<Item> {
   if (limit <= 0) return;
   if (cfg.inputs.length) {
     for await (const item of scan({ inputs: cfg.inputs, include: cfg.include, exclude: cfg.exclude, never: [cfg.out, cfg.totalsPath, cfg.estimatePath, runFilePathFor(cfg.out)], cwd: cfg.cwd })) {
-      if (cfg.only && !cfg.only.has(item.path)) continue;
+      if ((cfg.only && !cfg.only.has(item.path)) || cfg.skip?.has(item.path)) continue;
       yield item;
       if (++n >= limit) return;
     }

@@ -32,7 +32,7 @@ function withoutCredentials(url: string): string {
 /** Written whole, then renamed, like the totals file. */
 export async function writeRunFile(cfg: RunConfig): Promise<void> {
   const file = runFilePathFor(cfg.out);
-  const { only: _only, ...rest } = cfg;
+  const { only: _only, skip: _skip, ...rest } = cfg;
   const body = { version: VERSION, writtenAt: new Date().toISOString(), config: { ...rest, baseURL: withoutCredentials(cfg.baseURL) } };
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
   await writeFile(tmp, `${JSON.stringify(body, null, 2)}\n`);
