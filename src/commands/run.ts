@@ -106,7 +106,7 @@ export async function runResolved(resolved: RunConfig, io: Io): Promise<number> 
   }
   if (sidecars && result.totals) await sidecars.fromOutput(cfg.out, cfg.format);
   const sidecarLine = await sidecars?.finish();
-  if (result.totals) io.out(renderSummary(cfg, result.totals, await summarizeOutput(cfg.out, cfg.format)));
+  if (result.totals) io.out(renderSummary({ out: cfg.out, totalsPath: cfg.totalsPath, cwd: io.cwd }, result.totals, await summarizeOutput(cfg.out, cfg.format)));
   if (sidecarLine) io.out(sidecarLine);
   if (result.fatal) io.err(`omni-batch: ${result.fatal}`);
   if (result.interrupted) io.err('omni-batch: interrupted; rerun the same command to finish the remaining files');

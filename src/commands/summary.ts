@@ -3,6 +3,7 @@
  * runs included): a table by kind with tokens per modality and cost, the top failure reasons each with an example
  * path, where the files are, and the command that re-runs only the failures.
  */
+import { displayPath } from '../producer/item.js';
 import type { OutputFormat } from '../shared/config.js';
 import { isRetried, type ErrorCode } from '../shared/errors.js';
 import { formatFor } from '../shared/output/format.js';
@@ -83,13 +84,16 @@ export function retryCommand(out: string, codes: readonly string[] = []): string
 export interface SummaryWhere {
   out: string;
   totalsPath: string;
+  /** Paths are shown relative to this folder when inside it, so the printed retry command can be pasted as is. */
+  cwd: string;
 }
 
 /** The text printed at the end of a run (stdout). */
 export function renderSummary(where: SummaryWhere, totals: Totals, s: OutputSummary, topReasons = 5): string {
   const t = totals;
+  const out = displayPath(where.out, where.cwd);
   const money = (n: number) => (t.currency ? n.toFixed(4) : '-');
-  const lines = ['', `omni-batch: ${t.rows} rows in ${where.out}: ${t.byStatus.ok} ok, ${t.byStatus.failed} failed, ${t.byStatus.skipped} skipped`];
+  const lines = ['', `omni-batch: ${t.rows} rows in ${out}: ${t.byStatus.ok} ok, ${t.byStatus.failed} failed, ${t.byStatus.skipped} skipped`];
   if (t.run) {
     lines.push(
       `  this run: ${t.run.discovered} files found, ${t.run.rowsWritten} rows written, ${t.run.alreadyDone} already done, ${t.run.apiRequests} API requests, ${(t.run.wallMs / 1000).toFixed(1)} s`,
@@ -117,16 +121,18 @@ export function renderSummary(where: SummaryWhere, totals: Totals, s: OutputSumm
   if (reasons.length) {
     lines.push('', `  top failure reasons${reasons.length > topReasons ? ` (${topReasons} of ${reasons.length})` : ''}:`);
     for (const [code, r] of reasons.slice(0, topReasons)) {
-      const msg = r.message.length > 100 ? `${r.message.slice(0, 97)}...` : r.message;
+      // Some messages start with the path already; it is said once.
+      const own = r.message.startsWith(`${r.path}: `) ? r.message.slice(r.path.length + 2) : r.message;
+      const msg = own.length > 80 ? `${own.slice(0, 77)}...` : own;
       lines.push(`    ${code.padEnd(20)} ${String(r.count).padStart(5)}  ${r.failed ? '' : '(skipped) '}e.g. ${r.path}${msg ? `: ${msg}` : ''}`);
     }
   }
-  lines.push('', `  output: ${where.out}`, `  totals: ${where.totalsPath}`);
+  lines.push('', `  output: ${out}`, `  totals: ${displayPath(where.totalsPath, where.cwd)}`);
   if (t.byStatus.failed > 0) {
     const failedCodes = reasons.filter(([, r]) => r.failed).map(([code]) => code);
     const transient = failedCodes.filter((c) => isRetried(c as ErrorCode));
-    lines.push(`  re-run only the failures (ok rows are kept): ${retryCommand(where.out)}`);
-    if (transient.length && transient.length < failedCodes.length) lines.push(`  only the transient ones:                      ${retryCommand(where.out, transient)}`);
+    lines.push(`  re-run only the failures (ok rows are kept): ${retryCommand(out)}`);
+    if (transient.length && transient.length < failedCodes.length) lines.push(`  only the transient ones:                      ${retryCommand(out, transient)}`);
   }
   return lines.join('\n');
 }
