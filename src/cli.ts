@@ -2,6 +2,9 @@
 /** The command line: parse, validate, call the library, map errors to one line and an exit code. */
 import { Command, CommanderError, Option } from 'commander';
 import * as cmds from './commands/distributed.js';
+import { displayOptions } from './commands/progress.js';
+import { retryOutput } from './commands/retry.js';
+import { sidecarOptions } from './shared/output/sidecar.js';
 import { runCommand } from './commands/run.js';
 import { DEFAULTS } from './shared/config.js';
 import { ConfigError, EXIT } from './shared/errors.js';
@@ -43,6 +46,11 @@ column says what was done. Job-file settings: image.fix, video.mode/startSec/win
 Output: one row per discovered file (status ok, failed or skipped) in CSV or JSONL, written as files finish,
 plus <out>.totals.json beside it. Run the same command again to resume: files with an ok row are not sent
 again, failed ones are retried. Ctrl-C once finishes the files in flight; twice stops at once.
+
+Sidecars (--sidecar txt|json): each ok answer is also written next to its file (photos/a.jpg -> photos/a.txt;
+follow-up answers after a blank line) or under --sidecar-dir, mirroring the input folders. An existing sidecar
+that omni-batch did not write is never replaced unless --overwrite is given (the summary counts the ones kept);
+one it wrote is updated when the answer changes, unless --sidecar-skip-existing. Sidecars are never inputs.
 
 Exit codes: 0 every file has a row (some may be failed or skipped), 2 bad flags/job file/template,
 3 the API refused the key (401), the account (403) or the model (404), 4 the output cannot be written, 130 interrupted.
@@ -93,10 +101,17 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
   runLike('run', 'process every file of the inputs (or every manifest row), resumably; in this process, or on BullMQ workers with --redis')
     .option('--max-cost <amount>', 'refuse to start when the estimated cost of the files not yet done is over this (price table currency, CNY)')
     .option('--dry-run', 'estimate tokens and cost per kind, write <out>.estimate.csv (status planned); needs no key, sends nothing')
+    .option('--log <text|json>', 'text: a live progress line on a terminal, a plain line every 10 s otherwise; json: one JSON line per finished file and per note (default text)')
+    .option('-q, --quiet', 'print only the final summary (and an error that ends the run)')
+    .option('--sidecar <txt|json>', 'also write each ok answer next to its file (photos/a.jpg -> photos/a.txt), the layout training tools read')
+    .option('--sidecar-dir <dir>', 'write the sidecars into this folder instead, mirroring the input folders')
+    .option('--sidecar-skip-existing', 'leave every existing sidecar alone, even one omni-batch wrote')
+    .option('--overwrite', 'replace existing sidecars omni-batch did not write (by default they are kept and counted in the summary)')
     .addHelpText('after', RUN_HELP)
     .action(async (jobFile: string | undefined, opts: Record<string, unknown>) => {
-      const flags = flagsOf(opts);
-      setExit(await (flags.redis !== undefined ? cmds.runDistributed(jobFile, flags, io) : run(jobFile, flags, io)));
+      const { log, quiet, sidecar, sidecarDir, sidecarSkipExisting, overwrite, ...flags } = flagsOf(opts);
+      const runIo = { ...io, display: displayOptions({ log, quiet }, io.env), sidecar: sidecarOptions({ sidecar, sidecarDir, sidecarSkipExisting, overwrite }, io.cwd) };
+      setExit(await (flags.redis !== undefined ? cmds.runDistributed(jobFile, flags, io) : run(jobFile, flags, runIo)));
     });
 
   runLike('enqueue', 'put one job per file into the Redis queue and print the run id (files with an ok row are left alone)').action(
@@ -108,6 +123,25 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
     .option('--every <sec>', 'interval in seconds')
     .option('--remove', 'remove the schedule of this job file')
     .action(async (jobFile: string | undefined, opts: Record<string, unknown>) => setExit(await cmds.scheduleCommand(jobFile, flagsOf(opts), io)));
+
+  program
+    .command('retry')
+    .description('re-run only the failed rows of an output, with the settings its run recorded in <out>.run.json; every other row is kept')
+    .argument('<output>', 'the CSV/JSONL output of an earlier run')
+    .option('--codes <list>', 'only rows failed with these error codes, comma-separated (e.g. rate_limited,timeout,server_error)')
+    .option('-c, --concurrency <n>', 'requests in flight at once (default: as the run had it)')
+    .option('--log <text|json>', 'as for run (default text)')
+    .option('-q, --quiet', 'print only the final summary')
+    .option('--sidecar <txt|json>', 'also write each ok answer next to its file (photos/a.jpg -> photos/a.txt), the layout training tools read')
+    .option('--sidecar-dir <dir>', 'write the sidecars into this folder instead, mirroring the input folders')
+    .option('--sidecar-skip-existing', 'leave every existing sidecar alone, even one omni-batch wrote')
+    .option('--overwrite', 'replace existing sidecars omni-batch did not write (by default they are kept and counted in the summary)')
+    .addHelpText('after', '\nThe retried rows are replaced in place (ok rows are not sent again, skipped rows are left alone); the summary\nat the end shows what is still failed. Exit codes as for run.')
+    .action(async (output: string, opts: Record<string, unknown>) => {
+      const { log, quiet, sidecar, sidecarDir, sidecarSkipExisting, overwrite, ...flags } = flagsOf(opts);
+      const sidecars = sidecarOptions({ sidecar, sidecarDir, sidecarSkipExisting, overwrite }, io.cwd);
+      setExit(await retryOutput(output, flags, { ...io, display: displayOptions({ log, quiet }, io.env), sidecar: sidecars }));
+    });
 
   program
     .command('worker')
@@ -164,6 +198,13 @@ if (isMain) {
     err: (t) => process.stderr.write(`${t}\n`),
     env: process.env,
     cwd: process.cwd(),
+    terminal: {
+      write: (t) => process.stderr.write(t),
+      isTTY: process.stderr.isTTY === true,
+      get columns() {
+        return process.stderr.columns;
+      },
+    },
     onSignal: (handler) => {
       let count = 0;
       const wrapped = () => {

@@ -2,9 +2,12 @@
 import { resolveConfig, type Flags, type RunConfig } from '../shared/config.js';
 import { EXIT } from '../shared/errors.js';
 import type { Job } from '../shared/job.js';
-import type { Totals } from '../shared/output/totals.js';
 import { startRun, type RunEstimate, type RunResult } from '../shared/queue/in-process.js';
 import type { Row } from '../shared/row.js';
+import { displayOptions, ProgressDisplay, type DisplayOptions, type Terminal } from './progress.js';
+import { renderSummary, summarizeOutput } from './summary.js';
+import { modelInfo } from '../shared/models.js';
+import { ledgerPathFor, SidecarWriter, type SidecarOptions } from '../shared/output/sidecar.js';
 
 export interface Io {
   readonly out: (text: string) => void;
@@ -13,6 +16,12 @@ export interface Io {
   readonly cwd: string;
   /** Installs Ctrl-C / SIGTERM handling; returns a function that removes it. */
   readonly onSignal?: (handler: () => void) => () => void;
+  /** stderr as a terminal, for the live progress line; without it progress goes through `err` as plain lines. */
+  readonly terminal?: Terminal;
+  /** --log / --quiet; default text, not quiet. */
+  readonly display?: DisplayOptions;
+  /** --sidecar ...; undefined: no sidecars. */
+  readonly sidecar?: SidecarOptions | undefined;
 }
 
 const kb = (n: number | undefined) => (n === undefined ? '' : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1024 / 1024).toFixed(1)} MB`);
@@ -49,55 +58,35 @@ export function estimateTable(e: RunEstimate): string {
   return [line(head), ...rows.map(line)].join('\n');
 }
 
-function summary(cfg: RunConfig, totals: Totals): string {
-  const t = totals;
-  const lines = [
-    '',
-    `omni-batch: ${t.rows} rows in ${cfg.out}: ${t.byStatus.ok} ok, ${t.byStatus.failed} failed, ${t.byStatus.skipped} skipped`,
-  ];
-  if (t.run) {
-    lines.push(
-      `  this run: ${t.run.discovered} files found, ${t.run.rowsWritten} rows written, ${t.run.alreadyDone} already done, ${t.run.apiRequests} API requests, ${(t.run.wallMs / 1000).toFixed(1)} s`,
-    );
-  }
-  const tk = t.tokens;
-  lines.push(
-    `  tokens: ${tk.total_tokens} (prompt ${tk.prompt_tokens}: text ${tk.text_tokens}, image ${tk.image_tokens}, audio ${tk.audio_tokens}, video ${tk.video_tokens}; completion ${tk.completion_tokens})`,
-  );
-  const est = Object.entries(t.byKind)
-    .filter(([, k]) => k.ok > 0)
-    .map(([kind, k]) => `${kind} ${k.estimated_tokens} est / ${k.prompt_tokens} actual`);
-  if (est.length) lines.push(`  prompt tokens of ok rows, estimated vs actual: ${est.join(', ')}`);
-  lines.push(`  cost: ${t.currency ? `${t.cost.toFixed(6)} ${t.currency}` : 'unknown (no price for this model)'}${t.rowsWithoutPrice ? ` (+${t.rowsWithoutPrice} rows without a price)` : ''}`);
-  const errors = Object.entries(t.errors).sort((a, b) => b[1] - a[1]);
-  if (errors.length) lines.push(`  reasons: ${errors.map(([code, n]) => `${code} ${n}`).join(', ')}`);
-  for (const [field, counts] of Object.entries(t.labels ?? {})) {
-    lines.push(`  ${field}: ${Object.entries(counts).map(([value, n]) => `${value} ${n}`).join(', ')}`);
-  }
-  lines.push(`  totals: ${cfg.totalsPath}`);
-  if (t.byStatus.failed > 0) lines.push('  rerun the same command to retry the failed rows (ok rows are kept and not paid for again)');
-  return lines.join('\n');
+export async function runCommand(jobFile: string | undefined, flags: Flags, io: Io): Promise<number> {
+  return runResolved(await resolveConfig(jobFile, flags, io.env, io.cwd), io);
 }
 
-export async function runCommand(jobFile: string | undefined, flags: Flags, io: Io): Promise<number> {
-  const cfg = await resolveConfig(jobFile, flags, io.env, io.cwd);
+/** Runs a resolved configuration in this process and prints what happened (`run`, and `retry` with `cfg.only`). */
+export async function runResolved(resolved: RunConfig, io: Io): Promise<number> {
+  const sidecars = io.sidecar && !resolved.dryRun ? new SidecarWriter(io.sidecar, ledgerPathFor(resolved.out), resolved.cwd, resolved.inputs) : undefined;
+  const cfg: RunConfig = sidecars ? { ...resolved, skip: sidecars.written } : resolved;
   const apiKey = io.env.DASHSCOPE_API_KEY?.trim() || undefined;
+  const term: Terminal = io.terminal ?? { write: (t) => io.err(t.replace(/\n$/, '')), isTTY: false, columns: undefined };
+  const display = cfg.dryRun ? undefined : new ProgressDisplay(term, io.display ?? displayOptions({}, io.env), modelInfo(cfg.model)?.prices?.currency ?? null);
+  const note = (line: string) => (display ? display.note(line) : io.err(`omni-batch: ${line}`));
   const { control, done } = startRun(cfg, cfg.dryRun ? undefined : apiKey, {
-    log: (line) => io.err(`omni-batch: ${line}`),
+    log: note,
     onRow: (row) => {
-      if (cfg.dryRun) io.out(describeRow(row));
-      else if (row.status === 'failed') io.err(`omni-batch: failed ${row.path}: ${row.error_code}: ${row.error_message}`);
+      if (!display) return io.out(describeRow(row));
+      display.row(row);
     },
     onPlanned: (job) => io.out(describeJob(job)),
   });
+  display?.start(() => control.counts());
   let signals = 0;
   const removeSignal = io.onSignal?.(() => {
     signals++;
     if (signals === 1) {
-      io.err('omni-batch: stopping: finishing the files in flight and writing them (Ctrl-C again to stop at once)');
+      note('stopping: finishing the files in flight and writing them (Ctrl-C again to stop at once)');
       control.drain();
     } else {
-      io.err('omni-batch: stopping now; rerun the same command to finish');
+      note('stopping now; rerun the same command to finish');
       control.abortNow();
     }
   });
@@ -106,6 +95,7 @@ export async function runCommand(jobFile: string | undefined, flags: Flags, io: 
     result = await done;
   } finally {
     removeSignal?.();
+    display?.stop();
   }
   if (cfg.dryRun) {
     io.out(`\nestimated prompt tokens (documented rules, before preprocessing is run; ${cfg.estimateAnswerTokens}-token answers assumed for the cost):\n${estimateTable(result.estimate)}`);
@@ -114,7 +104,10 @@ export async function runCommand(jobFile: string | undefined, flags: Flags, io: 
     );
     return EXIT.ok;
   }
-  if (result.totals) io.out(summary(cfg, result.totals));
+  if (sidecars && result.totals) await sidecars.fromOutput(cfg.out, cfg.format);
+  const sidecarLine = await sidecars?.finish();
+  if (result.totals) io.out(renderSummary({ out: cfg.out, totalsPath: cfg.totalsPath, cwd: io.cwd }, result.totals, await summarizeOutput(cfg.out, cfg.format)));
+  if (sidecarLine) io.out(sidecarLine);
   if (result.fatal) io.err(`omni-batch: ${result.fatal}`);
   if (result.interrupted) io.err('omni-batch: interrupted; rerun the same command to finish the remaining files');
   return result.exitCode;

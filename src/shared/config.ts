@@ -232,6 +232,10 @@ export interface RunConfig {
   readonly estimateAnswerTokens: number;
   /** Where relative paths in rows are measured from (the working directory). */
   readonly cwd: string;
+  /** Only these row paths are processed (`omni-batch retry`); undefined = every discovered item. */
+  readonly only?: ReadonlySet<string> | undefined;
+  /** Row paths never processed (sidecars this output wrote next to its inputs); may grow while the run works. */
+  readonly skip?: ReadonlySet<string> | undefined;
 }
 
 /** Formats zod issues as `<where>: field "a.b": expected X, received Y` lines. */

@@ -28,6 +28,7 @@ import { promptTotal } from '../estimate.js';
 import type { Job, TokenEstimate } from '../job.js';
 import { modelInfo } from '../models.js';
 import { ResultFile, type PriorRow } from '../output/result-file.js';
+import { writeRunFile } from '../output/run-file.js';
 import { writeTotals, type Totals } from '../output/totals.js';
 import { LocalPacer, PauseGate } from '../rate-limit.js';
 import { noMedia, rowLayout, rowWithoutAnswer, type MediaKind, type Row } from '../row.js';
@@ -102,6 +103,20 @@ function plannedRow(job: Job): Row {
 export interface RunControl {
   drain(): void;
   abortNow(): void;
+  /** What the run has done so far, for a progress display (all zero until the run has started working). */
+  counts(): RunCounts;
+}
+
+/** Counts of the run in progress. */
+export interface RunCounts {
+  /** Items discovered so far; the total once `discoveryDone`. */
+  discovered: number;
+  discoveryDone: boolean;
+  /** Left alone: already `ok` in the output. */
+  alreadyDone: number;
+  rowsWritten: number;
+  apiRequests: number;
+  inFlight: number;
 }
 
 /** Replaces the key wherever it might have slipped into a message. */
@@ -113,7 +128,9 @@ export function redactor(secret: string | undefined): (text: string) => string {
 export function startRun(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks): { control: RunControl; done: Promise<RunResult> } {
   const hard = new AbortController();
   let draining = false;
+  const live = { counts: (): RunCounts => ({ discovered: 0, discoveryDone: false, alreadyDone: 0, rowsWritten: 0, apiRequests: 0, inFlight: 0 }) };
   const control: RunControl = {
+    counts: () => live.counts(),
     drain: () => {
       draining = true;
     },
@@ -122,10 +139,17 @@ export function startRun(cfg: RunConfig, apiKey: string | undefined, hooks: RunH
       hard.abort(new OmniError('interrupted', 'stopped by the user'));
     },
   };
-  return { control, done: run(cfg, apiKey, hooks, hard, () => draining) };
+  return { control, done: run(cfg, apiKey, hooks, hard, () => draining, live) };
 }
 
-async function run(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks, hard: AbortController, isDraining: () => boolean): Promise<RunResult> {
+async function run(
+  cfg: RunConfig,
+  apiKey: string | undefined,
+  hooks: RunHooks,
+  hard: AbortController,
+  isDraining: () => boolean,
+  live: { counts: () => RunCounts },
+): Promise<RunResult> {
   const startedAt = new Date();
   const t0 = performance.now();
   const redact = redactor(apiKey);
@@ -169,6 +193,8 @@ async function run(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks, 
   }
 
   const out = cfg.dryRun ? undefined : await ResultFile.open(cfg.out, cfg.format, layout);
+  // Beside the output, so that `omni-batch retry OUTPUT` can re-run its failures with the same settings.
+  if (out) await writeRunFile(cfg).catch((err: unknown) => hooks.log(`cannot write the run settings beside the output (retry will not find them): ${String(err)}`));
   const priorRows: Map<string, PriorRow> = out?.prior ?? prior ?? new Map<string, PriorRow>();
   const estimateFile = cfg.dryRun ? await ResultFile.open(cfg.estimatePath, cfg.format, layout, { fresh: true }) : undefined;
   const tmpDir = await mkdtemp(path.join(os.tmpdir(), 'omni-batch-run-'));
@@ -279,10 +305,9 @@ async function run(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks, 
       }
     });
 
-  const ticker = setInterval(() => {
-    hooks.log(`progress: ${discovered} found, ${rowsWritten} rows written, ${alreadyDone} already done, ${limit.activeCount} in flight, ${apiRequests} API requests`);
-  }, 10_000);
-  ticker.unref();
+  // The CLI's progress display (src/commands/progress.ts) reads these; the engine prints no progress itself.
+  let discoveryDone = false;
+  live.counts = () => ({ discovered, discoveryDone, alreadyDone, rowsWritten, apiRequests, inFlight: limit.activeCount });
   const seen = new Set<string>();
   async function* source(): AsyncGenerator<{ item: Item; planned: Planned | undefined }> {
     if (preplanned) yield* preplanned;
@@ -300,13 +325,13 @@ async function run(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks, 
       const p: Promise<void> = limit(() => guarded(item, pre)).finally(() => inflight.delete(p));
       inflight.add(p);
     }
+    discoveryDone = true;
   } catch (err) {
     // Discovery failed (a manifest that is not CSV, ...): stop taking work, finish what is in flight, then report.
     if (err instanceof ConfigError) configFailure ??= err;
     else throw err;
   } finally {
     await Promise.allSettled(inflight);
-    clearInterval(ticker);
     await rm(tmpDir, { recursive: true, force: true });
   }
   if (configFailure) {

@@ -1,0 +1,181 @@
+/**
+ * What the operator sees while a run works, on stderr:
+ * - a terminal (TTY): one status line redrawn in place (`\r` + clear line) a few times a second: files done / total
+ *   (`N found` until discovery ends), rate, ETA, tokens and cost so far, failures by code. Failure lines are printed
+ *   above it, so the scrollback holds only what matters.
+ * - not a terminal (CI, cron, a pipe): the same line as a plain `omni-batch: progress: ...` line every 10 s.
+ * - `--log json`: one JSON object per line: every finished file (`event: "row"`), every note, and the progress
+ *   every 10 s, for log shippers. Plain JSON lines rather than pino: the CLI writes a handful of event kinds to
+ *   one stream synchronously, and needs none of a logger's levels, transports or worker threads.
+ * - `--quiet`: nothing until the final summary (errors that end the run are still printed).
+ */
+import { ConfigError } from '../shared/errors.js';
+import type { RunCounts } from '../shared/queue/in-process.js';
+import type { Row } from '../shared/row.js';
+
+/** The stream the display draws on (stderr in the CLI). */
+export interface Terminal {
+  write(text: string): void;
+  readonly isTTY: boolean;
+  /** Width in characters, when known; the status line is cut to fit so that it never wraps. */
+  readonly columns: number | undefined;
+}
+
+export type LogMode = 'text' | 'json';
+
+export interface DisplayOptions {
+  /** `text` (default) or `json`. */
+  readonly log: LogMode;
+  /** Only the final summary. Default false. */
+  readonly quiet: boolean;
+  /** Plain-line and JSON progress interval. Default 10 s (env OMNI_BATCH_PROGRESS_MS). */
+  readonly intervalMs: number;
+}
+
+/** At most this many failure lines are printed while a run works; the rest are counted in the status line. */
+const MAX_FAILURE_LINES = 20;
+/** The TTY line is redrawn at most this often. */
+const REDRAW_MS = 200;
+const CLEAR = '\r\x1b[2K';
+
+/** `--log` and `--quiet` as the CLI parsed them -> options, refused with the expected values. */
+export function displayOptions(flags: { log?: unknown; quiet?: unknown }, env: NodeJS.ProcessEnv): DisplayOptions {
+  const log = flags.log ?? 'text';
+  if (log !== 'text' && log !== 'json') throw new ConfigError(`--log: expected text or json, received ${JSON.stringify(log)}`);
+  const fromEnv = Number(env.OMNI_BATCH_PROGRESS_MS);
+  return { log, quiet: flags.quiet === true, intervalMs: Number.isFinite(fromEnv) && fromEnv > 0 ? fromEnv : 10_000 };
+}
+
+/** What the display knows besides the engine's counts: what the rows said. */
+export interface RowTally {
+  tokens: number;
+  cost: number;
+  failures: Map<string, number>;
+}
+
+function duration(sec: number): string {
+  if (!Number.isFinite(sec) || sec < 0) return '?';
+  const s = Math.round(sec);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+function compact(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : String(n);
+}
+
+/** The status line: `12/40 files  1.9/s  ETA 15s  tokens 3.2k  cost 0.0123 CNY  failed: rate_limited 2`. */
+export function progressLine(c: RunCounts, t: RowTally, elapsedMs: number, currency: string | null): string {
+  const done = c.rowsWritten + c.alreadyDone;
+  const rate = elapsedMs > 0 ? c.rowsWritten / (elapsedMs / 1000) : 0;
+  const parts = [c.discoveryDone ? `${done}/${c.discovered} files` : `${done} done, ${c.discovered} found`];
+  parts.push(`${rate.toFixed(rate < 10 ? 1 : 0)}/s`);
+  if (c.discoveryDone) parts.push(`ETA ${rate > 0 ? duration((c.discovered - done) / rate) : '?'}`);
+  parts.push(`${c.inFlight} in flight`, `tokens ${compact(t.tokens)}`);
+  if (currency) parts.push(`cost ${t.cost.toFixed(4)} ${currency}`);
+  const failed = [...t.failures].sort((a, b) => b[1] - a[1]);
+  if (failed.length) parts.push(`failed: ${failed.map(([code, n]) => `${code} ${n}`).join(', ')}`);
+  return parts.join('  ');
+}
+
+export class ProgressDisplay {
+  private readonly tally: RowTally = { tokens: 0, cost: 0, failures: new Map() };
+  private readonly t0 = Date.now();
+  private counts: () => RunCounts = () => ({ discovered: 0, discoveryDone: false, alreadyDone: 0, rowsWritten: 0, apiRequests: 0, inFlight: 0 });
+  private timer: NodeJS.Timeout | undefined;
+  private failureLines = 0;
+  private drawn = '';
+
+  constructor(
+    private readonly term: Terminal,
+    private readonly opts: DisplayOptions,
+    private readonly currency: string | null,
+  ) {}
+
+  private get live(): boolean {
+    return this.term.isTTY && this.opts.log === 'text' && !this.opts.quiet;
+  }
+
+  /** Starts redrawing (TTY) or the periodic lines (otherwise). */
+  start(counts: () => RunCounts): void {
+    this.counts = counts;
+    if (this.opts.quiet) return;
+    this.timer = setInterval(() => this.tick(), this.live ? REDRAW_MS : this.opts.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops and leaves the terminal clean for the summary. */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.live && this.drawn) this.term.write(CLEAR);
+    this.drawn = '';
+  }
+
+  /** A note for the operator (stderr): printed above the status line, or as a JSON `log` event. */
+  note(line: string): void {
+    if (this.opts.quiet) return;
+    if (this.opts.log === 'json') return this.json({ event: 'log', msg: line });
+    this.above(`omni-batch: ${line}`);
+  }
+
+  /** A finished file. */
+  row(row: Row): void {
+    this.tally.tokens += row.usage.total_tokens;
+    this.tally.cost += row.cost ?? 0;
+    if (row.status === 'failed' && row.error_code) this.tally.failures.set(row.error_code, (this.tally.failures.get(row.error_code) ?? 0) + 1);
+    if (this.opts.quiet) return;
+    if (this.opts.log === 'json') {
+      return this.json({
+        event: 'row',
+        path: row.path,
+        kind: row.kind,
+        status: row.status,
+        error_code: row.error_code || undefined,
+        error_message: row.error_message || undefined,
+        tokens: row.usage.total_tokens,
+        cost: row.cost,
+        attempts: row.attempts,
+        latency_ms: row.latency_ms,
+      });
+    }
+    if (row.status !== 'failed') return;
+    if (++this.failureLines <= MAX_FAILURE_LINES) this.above(`omni-batch: failed ${row.path}: ${row.error_code}: ${row.error_message}`);
+    else if (this.failureLines === MAX_FAILURE_LINES + 1) this.above(`omni-batch: more failures: counted in the progress line, listed in the summary and the output`);
+  }
+
+  private line(): string {
+    return progressLine(this.counts(), this.tally, Date.now() - this.t0, this.currency);
+  }
+
+  private tick(): void {
+    const line = this.line();
+    if (this.opts.log === 'json') this.json({ event: 'progress', ...this.counts(), tokens: this.tally.tokens, cost: this.tally.cost, failures: Object.fromEntries(this.tally.failures) });
+    else if (this.live) this.draw(line);
+    else this.term.write(`omni-batch: progress: ${line}\n`);
+  }
+
+  private draw(line: string): void {
+    // A pseudo-terminal may report 0 columns: assume a common width then.
+    const width = this.term.columns !== undefined && this.term.columns >= 20 ? this.term.columns : 100;
+    const cut = line.length >= width ? `${line.slice(0, Math.max(0, width - 2))}…` : line;
+    if (cut === this.drawn) return;
+    this.drawn = cut;
+    this.term.write(`${CLEAR}${cut}`);
+  }
+
+  /** Prints a whole line; on a terminal, above the status line, which is then drawn again. */
+  private above(text: string): void {
+    if (!this.live) return this.term.write(`${text}\n`);
+    const had = this.drawn;
+    this.term.write(`${had ? CLEAR : ''}${text}\n`);
+    this.drawn = '';
+    // Drawn again at once, with what the new line changed (a failure count).
+    if (had) this.draw(this.line());
+  }
+
+  private json(fields: Record<string, unknown>): void {
+    this.term.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`);
+  }
+}

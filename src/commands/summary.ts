@@ -1,0 +1,142 @@
+/**
+ * The final summary of a run, read back from the output file itself (so it describes the whole file, resumed
+ * runs included): a table by kind with tokens per modality and cost, the top failure reasons each with an example
+ * path, where the files are, and the command that re-runs only the failures.
+ */
+import { displayPath } from '../producer/item.js';
+import type { OutputFormat } from '../shared/config.js';
+import { isRetried, type ErrorCode } from '../shared/errors.js';
+import { formatFor } from '../shared/output/format.js';
+import type { Totals } from '../shared/output/totals.js';
+import { unflatten, type MediaKind } from '../shared/row.js';
+
+interface KindLine {
+  files: number;
+  ok: number;
+  failed: number;
+  skipped: number;
+  text: number;
+  image: number;
+  audio: number;
+  video: number;
+  completion: number;
+  cost: number;
+}
+
+interface Reason {
+  count: number;
+  /** The first path that failed (or was skipped) this way, and what it said. */
+  path: string;
+  message: string;
+  failed: boolean;
+}
+
+export interface OutputSummary {
+  byKind: Map<MediaKind, KindLine>;
+  reasons: Map<string, Reason>;
+}
+
+const KIND_ORDER: readonly MediaKind[] = ['image', 'audio', 'video', 'text', 'unknown'];
+
+/** Reads every row of an output file into the per-kind lines and failure reasons. */
+export async function summarizeOutput(file: string, format: OutputFormat): Promise<OutputSummary> {
+  const byKind = new Map<MediaKind, KindLine>();
+  const reasons = new Map<string, Reason>();
+  for await (const rec of formatFor(format).read(file)) {
+    const row = unflatten(rec);
+    if (!row || row.status === 'planned') continue;
+    let k = byKind.get(row.kind);
+    if (!k) byKind.set(row.kind, (k = { files: 0, ok: 0, failed: 0, skipped: 0, text: 0, image: 0, audio: 0, video: 0, completion: 0, cost: 0 }));
+    k.files++;
+    k[row.status]++;
+    k.text += row.usage.text_tokens;
+    k.image += row.usage.image_tokens;
+    k.audio += row.usage.audio_tokens;
+    k.video += row.usage.video_tokens;
+    k.completion += row.usage.completion_tokens;
+    k.cost += row.cost ?? 0;
+    if (row.error_code) {
+      const r = reasons.get(row.error_code);
+      if (r) r.count++;
+      else reasons.set(row.error_code, { count: 1, path: row.path, message: row.error_message, failed: row.status === 'failed' });
+    }
+  }
+  return { byKind, reasons };
+}
+
+/** Right-aligned columns after a left-aligned first one, two spaces apart. */
+export function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd();
+  return [line(head), ...rows.map(line)].join('\n');
+}
+
+/** A path as a shell would take it: quoted only when it needs to be. */
+export function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The command that re-runs only the failed rows of `out`; with --codes when only some failures are worth it. */
+export function retryCommand(out: string, codes: readonly string[] = []): string {
+  return `omni-batch retry ${shellQuote(out)}${codes.length ? ` --codes ${codes.join(',')}` : ''}`;
+}
+
+export interface SummaryWhere {
+  out: string;
+  totalsPath: string;
+  /** Paths are shown relative to this folder when inside it, so the printed retry command can be pasted as is. */
+  cwd: string;
+}
+
+/** The text printed at the end of a run (stdout). */
+export function renderSummary(where: SummaryWhere, totals: Totals, s: OutputSummary, topReasons = 5): string {
+  const t = totals;
+  const out = displayPath(where.out, where.cwd);
+  const money = (n: number) => (t.currency ? n.toFixed(4) : '-');
+  const lines = ['', `omni-batch: ${t.rows} rows in ${out}: ${t.byStatus.ok} ok, ${t.byStatus.failed} failed, ${t.byStatus.skipped} skipped`];
+  if (t.run) {
+    lines.push(
+      `  this run: ${t.run.discovered} files found, ${t.run.rowsWritten} rows written, ${t.run.alreadyDone} already done, ${t.run.apiRequests} API requests, ${(t.run.wallMs / 1000).toFixed(1)} s`,
+    );
+  }
+  const head = ['kind', 'files', 'ok', 'failed', 'skipped', 'text tok', 'image tok', 'audio tok', 'video tok', 'answer tok', `cost${t.currency ? ` (${t.currency})` : ''}`];
+  const sum: KindLine = { files: 0, ok: 0, failed: 0, skipped: 0, text: 0, image: 0, audio: 0, video: 0, completion: 0, cost: 0 };
+  const body: string[][] = [];
+  for (const kind of KIND_ORDER) {
+    const k = s.byKind.get(kind);
+    if (!k) continue;
+    for (const key of Object.keys(sum) as (keyof KindLine)[]) sum[key] += k[key];
+    body.push([kind, ...[k.files, k.ok, k.failed, k.skipped, k.text, k.image, k.audio, k.video, k.completion].map(String), money(k.cost)]);
+  }
+  body.push(['total', ...[sum.files, sum.ok, sum.failed, sum.skipped, sum.text, sum.image, sum.audio, sum.video, sum.completion].map(String), money(t.cost)]);
+  lines.push('', table(head, body).replace(/^/gm, '  '));
+  const est = Object.entries(t.byKind)
+    .filter(([, k]) => k.ok > 0)
+    .map(([kind, k]) => `${kind} ${k.estimated_tokens} est / ${k.prompt_tokens} actual`);
+  if (est.length) lines.push(`  prompt tokens of ok rows, estimated vs actual: ${est.join(', ')}`);
+  if (!t.currency) lines.push('  cost unknown: no price for this model');
+  else if (t.rowsWithoutPrice) lines.push(`  +${t.rowsWithoutPrice} rows without a price`);
+  // Structured answers: how many rows got each label / enum value.
+  for (const [field, counts] of Object.entries(t.labels ?? {})) {
+    lines.push(`  ${field}: ${Object.entries(counts).map(([value, n]) => `${value} ${n}`).join(', ')}`);
+  }
+
+  const reasons = [...s.reasons.entries()].sort((a, b) => b[1].count - a[1].count);
+  if (reasons.length) {
+    lines.push('', `  top failure reasons${reasons.length > topReasons ? ` (${topReasons} of ${reasons.length})` : ''}:`);
+    for (const [code, r] of reasons.slice(0, topReasons)) {
+      // Some messages start with the path already; it is said once.
+      const own = r.message.startsWith(`${r.path}: `) ? r.message.slice(r.path.length + 2) : r.message;
+      const msg = own.length > 80 ? `${own.slice(0, 77)}...` : own;
+      lines.push(`    ${code.padEnd(20)} ${String(r.count).padStart(5)}  ${r.failed ? '' : '(skipped) '}e.g. ${r.path}${msg ? `: ${msg}` : ''}`);
+    }
+  }
+  lines.push('', `  output: ${out}`, `  totals: ${displayPath(where.totalsPath, where.cwd)}`);
+  if (t.byStatus.failed > 0) {
+    const failedCodes = reasons.filter(([, r]) => r.failed).map(([code]) => code);
+    const transient = failedCodes.filter((c) => isRetried(c as ErrorCode));
+    lines.push(`  re-run only the failures (ok rows are kept): ${retryCommand(out)}`);
+    if (transient.length && transient.length < failedCodes.length) lines.push(`  only the transient ones:                      ${retryCommand(out, transient)}`);
+  }
+  return lines.join('\n');
+}

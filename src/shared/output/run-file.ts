@@ -1,0 +1,89 @@
+/**
+ * `<out>.run.json`: the resolved configuration of the last run that wrote an output, beside it, so that
+ * `omni-batch retry OUTPUT` can re-run its failures without the original command line. Nothing secret is in a
+ * RunConfig (the key comes from the environment and is never part of it); credentials in a base URL are removed.
+ */
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import type { RunConfig } from '../config.js';
+import { ConfigError } from '../errors.js';
+
+const VERSION = 1;
+
+/** `captions.csv` -> `captions.run.json`. */
+export function runFilePathFor(out: string): string {
+  const ext = path.extname(out);
+  return `${out.slice(0, out.length - ext.length)}.run.json`;
+}
+
+function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.username && !u.password) return url;
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+/** Written whole, then renamed, like the totals file. */
+export async function writeRunFile(cfg: RunConfig): Promise<void> {
+  const file = runFilePathFor(cfg.out);
+  const { only: _only, skip: _skip, ...rest } = cfg;
+  const body = { version: VERSION, writtenAt: new Date().toISOString(), config: { ...rest, baseURL: withoutCredentials(cfg.baseURL) } };
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
+  await writeFile(tmp, `${JSON.stringify(body, null, 2)}\n`);
+  await rename(tmp, file);
+}
+
+const RunFileSchema = z.object({
+  version: z.literal(VERSION),
+  config: z
+    .object({
+      inputs: z.array(z.string()),
+      include: z.array(z.string()),
+      exclude: z.array(z.string()),
+      prompt: z.string(),
+      followUps: z.array(z.string()),
+      model: z.string(),
+      baseURL: z.string(),
+      out: z.string(),
+      format: z.enum(['csv', 'jsonl']),
+      totalsPath: z.string(),
+      estimatePath: z.string(),
+      cwd: z.string(),
+    })
+    .passthrough(),
+});
+
+/** The configuration the output `out` was last written with; a ConfigError saying what to do when there is none. */
+export async function readRunFile(out: string): Promise<RunConfig> {
+  const file = runFilePathFor(out);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(
+      code === 'ENOENT'
+        ? `${file} not found: retry needs the settings file a run writes beside its output (runs before this version did not); rerun the original command instead, it retries the failed rows too`
+        : `${file}: cannot read the run settings (${code ?? String(err)})`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new ConfigError(`${file}: not JSON; rerun the original command instead`);
+  }
+  const result = RunFileSchema.safeParse(parsed);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new ConfigError(`${file}: not a run settings file of this omni-batch version (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}); rerun the original command instead`);
+  }
+  // Written by writeRunFile from a validated RunConfig; the check above guards against hand edits and other versions.
+  return { ...(result.data.config as unknown as RunConfig), dryRun: false };
+}

@@ -1,0 +1,169 @@
+/**
+ * Sidecar captions, written after each run for every ok row of the output: the answer of each file next to it (`photos/a.jpg` -> `photos/a.txt`) or into a
+ * mirror folder (`--sidecar-dir`), the layout dataset-training tools read.
+ *
+ * Ownership: every sidecar written is recorded with a hash of its content in a ledger beside the output
+ * (`.<out>.sidecars.jsonl`, hidden so it is never an input). An existing file is replaced only when the ledger
+ * says omni-batch wrote it and it is unchanged since, or with `overwrite`; `skipExisting` leaves every existing
+ * file alone. Sidecars written next to inputs are never discovered as inputs (see `written`).
+ */
+import { createHash } from 'node:crypto';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ConfigError } from '../errors.js';
+import { displayPath } from '../../producer/item.js';
+import type { OutputFormat } from '../config.js';
+import { unflatten, type Row } from '../row.js';
+import { formatFor } from './format.js';
+
+export interface SidecarOptions {
+  /** `txt`: the answer(s) as plain text (follow-up answers after a blank line); `json`: path, id, model, answers. */
+  readonly format: 'txt' | 'json';
+  /** Mirror folder (absolute); undefined: next to each file. */
+  readonly dir: string | undefined;
+  /** Leave every existing sidecar alone, even one omni-batch wrote. Default false. */
+  readonly skipExisting: boolean;
+  /** Replace existing sidecars omni-batch did not write. Default false. */
+  readonly overwrite: boolean;
+}
+
+/** The CLI flags -> options, refused with the expected values. Undefined when --sidecar is not given. */
+export function sidecarOptions(flags: { sidecar?: unknown; sidecarDir?: unknown; sidecarSkipExisting?: unknown; overwrite?: unknown }, cwd: string): SidecarOptions | undefined {
+  if (flags.sidecar === undefined) {
+    if (flags.sidecarDir !== undefined || flags.sidecarSkipExisting !== undefined || flags.overwrite !== undefined) {
+      throw new ConfigError('--sidecar-dir, --sidecar-skip-existing and --overwrite need --sidecar txt|json');
+    }
+    return undefined;
+  }
+  if (flags.sidecar !== 'txt' && flags.sidecar !== 'json') throw new ConfigError(`--sidecar: expected txt or json, received ${JSON.stringify(flags.sidecar)}`);
+  if (flags.sidecarSkipExisting === true && flags.overwrite === true) throw new ConfigError('--sidecar-skip-existing and --overwrite: give one, not both');
+  return {
+    format: flags.sidecar,
+    dir: typeof flags.sidecarDir === 'string' ? path.resolve(cwd, flags.sidecarDir) : undefined,
+    skipExisting: flags.sidecarSkipExisting === true,
+    overwrite: flags.overwrite === true,
+  };
+}
+
+const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** `.captions.csv.sidecars.jsonl` beside the output. */
+export function ledgerPathFor(out: string): string {
+  return path.join(path.dirname(out), `.${path.basename(out)}.sidecars.jsonl`);
+}
+
+export class SidecarWriter {
+  /** Row paths (as discovery names them) of every sidecar this output owns: discovery skips them. */
+  readonly written = new Set<string>();
+  private readonly owned = new Map<string, string>();
+  private readonly pending: Promise<void>[] = [];
+  readonly counts = { written: 0, unchanged: 0, keptForeign: 0, keptExisting: 0, failed: 0 };
+  private firstError: string | undefined;
+
+  constructor(
+    private readonly opts: SidecarOptions,
+    private readonly ledger: string,
+    private readonly cwd: string,
+    private readonly inputs: readonly string[],
+  ) {
+    let text = '';
+    try {
+      text = readFileSync(ledger, 'utf8');
+    } catch {
+      // No ledger yet: nothing owned.
+    }
+    for (const line of text.split('\n')) {
+      try {
+        const rec = JSON.parse(line) as { path?: unknown; sha256?: unknown };
+        if (typeof rec.path === 'string' && typeof rec.sha256 === 'string') this.own(rec.path, rec.sha256);
+      } catch {
+        // A line a crash cut short.
+      }
+    }
+  }
+
+  private own(file: string, hash: string): void {
+    this.owned.set(file, hash);
+    this.written.add(displayPath(file, this.cwd));
+  }
+
+  /** Where the sidecar of a local file goes. */
+  target(abs: string): string {
+    const ext = `.${this.opts.format}`;
+    const stem = (p: string) => p.slice(0, p.length - path.extname(p).length) + ext;
+    if (!this.opts.dir) return stem(abs);
+    const root = this.inputs.find((i) => {
+      const rel = path.relative(i, abs);
+      return rel && !rel.startsWith('..') && !path.isAbsolute(rel);
+    });
+    const rel = root ? path.relative(root, abs) : path.relative(this.cwd, abs).startsWith('..') ? path.basename(abs) : path.relative(this.cwd, abs);
+    return path.join(this.opts.dir, stem(rel));
+  }
+
+  /**
+   * One sidecar per `ok` row of the output, after the run: rows of earlier runs get theirs too, so adding
+   * --sidecar to a finished run costs no request.
+   */
+  async fromOutput(out: string, format: OutputFormat): Promise<void> {
+    for await (const rec of formatFor(format).read(out)) {
+      const row = unflatten(rec);
+      if (row) this.row(row);
+    }
+  }
+
+  /** Only `ok` rows of local files (not manifest rows or URLs) get a sidecar. */
+  row(row: Row): void {
+    if (row.status !== 'ok' || row.source !== '' || /^[a-z]+:\/\//i.test(row.path)) return;
+    const file = this.target(path.resolve(this.cwd, row.path));
+    // Before the file exists, so that discovery, still running, never takes it for an input.
+    this.written.add(displayPath(file, this.cwd));
+    this.pending.push(this.write(file, row));
+  }
+
+  private async write(file: string, row: Row): Promise<void> {
+    const body =
+      this.opts.format === 'txt'
+        ? `${row.answers.join('\n\n').trim()}\n`
+        : `${JSON.stringify({ path: row.path, id: row.id, model: row.model, answer: row.answers[0] ?? '', answers: row.answers }, null, 2)}\n`;
+    try {
+      const existing = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+      if (existing === body) {
+        this.counts.unchanged++;
+        return;
+      }
+      if (existing !== undefined) {
+        const ours = this.owned.get(file) === sha(existing);
+        if (this.opts.skipExisting) {
+          this.counts.keptExisting++;
+          return;
+        }
+        if (!ours && !this.opts.overwrite) {
+          this.counts.keptForeign++;
+          return;
+        }
+      }
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, body);
+      const hash = sha(body);
+      this.owned.set(file, hash);
+      appendFileSync(this.ledger, `${JSON.stringify({ path: file, sha256: hash })}\n`);
+      this.counts.written++;
+    } catch (err) {
+      this.counts.failed++;
+      this.firstError ??= `${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+    }
+  }
+
+  /** Waits for the writes; one line for the summary. */
+  async finish(): Promise<string> {
+    await Promise.all(this.pending);
+    const c = this.counts;
+    const parts = [`${c.written} written${this.opts.dir ? ` under ${this.opts.dir}` : ' next to the files'}`];
+    if (c.unchanged) parts.push(`${c.unchanged} already up to date`);
+    if (c.keptExisting) parts.push(`${c.keptExisting} existing left alone (--sidecar-skip-existing)`);
+    if (c.keptForeign) parts.push(`${c.keptForeign} existing not written by omni-batch left alone (--overwrite replaces them)`);
+    if (c.failed) parts.push(`${c.failed} could not be written (first: ${this.firstError})`);
+    return `  sidecars (.${this.opts.format}): ${parts.join(', ')}`;
+  }
+}

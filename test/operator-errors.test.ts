@@ -1,0 +1,64 @@
+/**
+ * The errors an operator meets first, through the built CLI: each is one line that says what is wrong and what to
+ * do, with the documented exit code. (The 401 of a key of another region and the unwritable output are in
+ * run.test.ts, against the stand-in.)
+ */
+import assert from 'node:assert/strict';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { runCli, tempDir } from './helpers.js';
+
+const oneLine = (stderr: string) => stderr.trim().split('\n');
+
+describe('errors an operator can act on', () => {
+  test('a missing key is one line naming the variable and the way out (--dry-run), exit 2', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'a.txt'), 'hello');
+    const r = await runCli(['run', '--input', dir, '--prompt', 'p', '--out', path.join(dir, 'o.csv')]);
+    assert.equal(r.code, 2);
+    assert.equal(oneLine(r.stderr).length, 1, r.stderr);
+    assert.match(r.stderr, /DASHSCOPE_API_KEY is not set: export DASHSCOPE_API_KEY=.*or use --dry-run/);
+  });
+
+  test('a job file with a typo names the file and the field and suggests the right one, exit 2', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'job.yaml'), 'inputs: [.]\npromt: Caption {{file.name}}\n');
+    const r = await runCli(['run', path.join(dir, 'job.yaml')], { env: { DASHSCOPE_API_KEY: 'sk-test' } });
+    assert.equal(r.code, 2);
+    assert.equal(oneLine(r.stderr).length, 1, r.stderr);
+    assert.match(r.stderr, /job\.yaml: unknown field "promt" \(did you mean "prompt"\?\)/);
+  });
+
+  test('without ffmpeg on PATH the run stops before any call with the install command, exit 2', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'a.txt'), 'hello');
+    // A PATH that holds node and nothing else: no ffmpeg, no ffprobe.
+    const bin = path.join(dir, 'bin');
+    await mkdir(bin);
+    await symlink(process.execPath, path.join(bin, 'node'));
+    const r = await runCli(['run', '--input', dir, '--prompt', 'p', '--out', path.join(dir, 'o.csv')], {
+      env: { PATH: bin, DASHSCOPE_API_KEY: 'sk-test', DASHSCOPE_BASE_URL: 'http://127.0.0.1:9/v1', FFMPEG_PATH: undefined, FFPROBE_PATH: undefined },
+    });
+    assert.equal(r.code, 2);
+    assert.equal(oneLine(r.stderr).length, 1, r.stderr);
+    assert.match(r.stderr, /ffmpeg not found or not working: .*apt-get install ffmpeg.*FFMPEG_PATH/);
+  });
+
+  test('an unreachable Redis is one line naming the URL and how to start one, exit 2, for run, worker and status', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'a.txt'), 'hello');
+    const redis = 'redis://127.0.0.1:1';
+    const env = { DASHSCOPE_API_KEY: 'sk-test' };
+    for (const args of [
+      ['run', '--input', dir, '--prompt', 'p', '--out', path.join(dir, 'o.csv'), '--redis', redis],
+      ['worker', '--redis', redis],
+      ['status', 'some-run', '--redis', redis],
+    ]) {
+      const r = await runCli(args, { env, timeoutMs: 30_000 });
+      assert.equal(r.code, 2, `${args[0]}: ${r.stderr}`);
+      assert.equal(oneLine(r.stderr).length, 1, r.stderr);
+      assert.match(r.stderr, /cannot reach Redis at redis:\/\/127\.0\.0\.1:1 .*start one .* or fix --redis/);
+    }
+  });
+});

@@ -1,0 +1,113 @@
+/** What the operator sees while a run works: a live line on a terminal, plain lines in CI, JSON logs, or quiet. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { progressLine } from '../src/commands/progress.js';
+import { startStandIn, type StandIn } from './stand-in/server.js';
+import { CLI, runCli, tempDir } from './helpers.js';
+
+const KEY = 'sk-progress-test-SENTINEL-0001';
+let api: StandIn;
+before(async () => {
+  // Slow enough that a run of 16 files takes about 1.5 s: several redraws and ticks.
+  api = await startStandIn({ apiKey: KEY, latencyMs: 150 });
+});
+after(() => api.close());
+const env = () => ({ DASHSCOPE_API_KEY: KEY, DASHSCOPE_BASE_URL: api.baseURL });
+
+async function textFolder(n: number): Promise<{ dir: string; args: string[] }> {
+  const dir = await tempDir();
+  await mkdir(path.join(dir, 'media'));
+  for (let i = 0; i < n; i++) await writeFile(path.join(dir, 'media', `${i}.txt`), `text ${i}`);
+  await writeFile(path.join(dir, 'media', 'bad.txt'), 'forbidden words');
+  return { dir, args: ['run', '--input', path.join(dir, 'media'), '--prompt', 'Read', '--concurrency', '2', '--out', path.join(dir, 'out.csv')] };
+}
+
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** Runs the CLI in a pseudo-terminal (util-linux `script`), 100 columns wide; returns everything the terminal got. */
+function inPty(args: string[], extraEnv: Record<string, string>): Promise<{ code: number | null; text: string }> {
+  const cmd = `stty cols 100 rows 30 2>/dev/null; exec ${q(process.execPath)} ${q(CLI)} ${args.map(q).join(' ')}`;
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { ...process.env, OMNI_BATCH_RPM: '0', OMNI_BATCH_TPM: '0', ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, text });
+    });
+  });
+}
+
+describe('live progress', () => {
+  test('the status line says "N found" until discovery ends, then done/total, rate, ETA, tokens, cost and failures by code', () => {
+    const counts = { discovered: 40, discoveryDone: false, alreadyDone: 2, rowsWritten: 10, apiRequests: 11, inFlight: 3 };
+    const tally = { tokens: 12_345, cost: 0.01234, failures: new Map([['timeout', 1], ['rate_limited', 2]]) };
+    assert.equal(progressLine(counts, tally, 5_000, 'CNY'), '12 done, 40 found  2.0/s  3 in flight  tokens 12.3k  cost 0.0123 CNY  failed: rate_limited 2, timeout 1');
+    assert.equal(progressLine({ ...counts, discoveryDone: true }, tally, 5_000, null), '12/40 files  2.0/s  ETA 14s  3 in flight  tokens 12.3k  failed: rate_limited 2, timeout 1');
+  });
+
+  test('on a terminal one line is redrawn in place with carriage returns, and the scrollback gets only failures and the summary', async () => {
+    const { args } = await textFolder(16);
+    api.setOptions({ faults: ({ summary }) => (summary.lastUserText.includes('forbidden') ? { type: 'moderation' } : null) });
+    let r;
+    try {
+      r = await inPty(args, env());
+    } finally {
+      api.setOptions({ faults: undefined });
+    }
+    assert.equal(r.code, 0, r.text);
+    const redraws = r.text.split('\r\x1b[2K').length - 1;
+    assert.ok(redraws >= 3, `redrawn ${redraws} times:\n${r.text}`);
+    assert.match(r.text, /\d+\/17 files +[\d.]+\/s +ETA \S+ +\d+ in flight +tokens \d+ +cost [\d.]+ CNY/);
+    assert.match(r.text, /failed: moderation_blocked 1/);
+    // Lines that stay on screen: the failure, and the summary; no progress line ever ends with a newline.
+    const kept = r.text.split(/\r?\n/).map((l) => l.split('\r\x1b[2K').pop() ?? '');
+    assert.ok(!kept.some((l) => / files +[\d.]+\/s/.test(l)), 'no status line left in the scrollback');
+    assert.ok(kept.length < 30, `${kept.length} lines:\n${r.text}`);
+    const statusLines = r.text.split('\r\x1b[2K').flatMap((l) => l.split(/\r?\n/)).filter((l) => / in flight +tokens /.test(l));
+    assert.ok(statusLines.every((l) => l.length < 100), 'the status line never wraps');
+    assert.match(r.text, /failed \S+bad\.txt: moderation_blocked/);
+    assert.match(r.text, /17 rows in .*out\.csv: 16 ok, 1 failed/);
+  });
+
+  test('without a terminal the progress comes as plain lines, with no carriage returns', async () => {
+    const { args } = await textFolder(16);
+    const r = await runCli(args, { env: { ...env(), OMNI_BATCH_PROGRESS_MS: '200' } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!r.stderr.includes('\r'));
+    assert.match(r.stderr, /^omni-batch: progress: \d+(\/17 files| done, \d+ found) +[\d.]+\/s/m);
+  });
+
+  test('--log json writes one JSON object per line, one row event per finished file', async () => {
+    const { args } = await textFolder(5);
+    const r = await runCli([...args, '--log', 'json'], { env: env() });
+    assert.equal(r.code, 0, r.stderr);
+    const events = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const rows = events.filter((e) => e.event === 'row');
+    assert.equal(rows.length, 6);
+    assert.ok(rows.every((e) => typeof e.time === 'string' && typeof e.path === 'string' && e.status === 'ok' && typeof e.tokens === 'number'));
+    const bad = await runCli([...args, '--log', 'xml'], { env: env() });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--log: expected text or json, received "xml"/);
+  });
+
+  test('--quiet prints only the final summary', async () => {
+    const { args } = await textFolder(3);
+    api.setOptions({ faults: ({ summary }) => (summary.lastUserText.includes('forbidden') ? { type: 'moderation' } : null) });
+    let r;
+    try {
+      r = await runCli([...args, '--quiet'], { env: { ...env(), OMNI_BATCH_PROGRESS_MS: '50' } });
+    } finally {
+      api.setOptions({ faults: undefined });
+    }
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    assert.match(r.stdout, /4 rows in .*out\.csv: 3 ok, 1 failed/);
+  });
+});
