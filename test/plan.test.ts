@@ -104,3 +104,14 @@ describe('planning files against the model limits (qwen-omni-turbo)', () => {
     }
   });
 });
+
+describe('images sent as they are', () => {
+  test('a whole JPEG, PNG or WebP is recognised by its end marker, a cut one is not (it is then decoded in full)', async () => {
+    const { endsWhole } = await import('../src/worker/preprocess/image.js');
+    assert.equal(await endsWhole(path.join(FIXTURES, 'ok-photo.jpg'), 'jpeg'), true);
+    assert.equal(await endsWhole(path.join(FIXTURES, 'ok-graphic.png'), 'png'), true);
+    assert.equal(await endsWhole(path.join(FIXTURES, 'ok-photo.webp'), 'webp'), true);
+    assert.equal(await endsWhole(path.join(FIXTURES, 'truncated.jpg'), 'jpeg'), false);
+    assert.equal(await endsWhole(path.join(FIXTURES, 'empty.jpg'), 'jpeg'), false);
+  });
+});
