@@ -35,15 +35,8 @@ import { RunResults } from './results.js';
 export interface FileJobData {
   readonly runId: string;
   readonly job: Job;
-  readonly settings: {
-    readonly baseURL: string;
-    readonly idleTimeoutMs: number;
-    readonly retries: number;
-    readonly retryBaseMs: number;
-    readonly retryMaxMs: number;
-    readonly rpm: number;
-    readonly tpm: number;
-  };
+  /** The run's settings a worker needs, taken from its RunConfig. */
+  readonly settings: Pick<RunConfig, 'baseURL' | 'idleTimeoutMs' | 'retries' | 'retryBaseMs' | 'retryMaxMs' | 'rpm' | 'tpm'>;
 }
 
 /** A scheduled enqueue: the run's whole configuration (plain data, no key). */
