@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { startStandIn, type StandIn } from './stand-in/server.js';
-import { runCli, tempDir, type CliResult } from './helpers.js';
+import { runCli, tempDir, waitFor, type CliResult } from './helpers.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
 const KEY = 'sk-SENTINEL-distributed-4b1d9e7f0a2c';
@@ -50,14 +50,6 @@ function spawnWorker(extra: string[] = [], key = KEY): SpawnedWorker {
 async function stopWorker(w: SpawnedWorker): Promise<CliResult> {
   w.child().kill('SIGTERM');
   return w.done;
-}
-
-async function waitFor(cond: () => Promise<boolean> | boolean, what: string, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await delay(50);
-  }
 }
 
 async function textFiles(n: number, prefix = 'f'): Promise<string> {
@@ -142,7 +134,7 @@ describe('distributed runs on BullMQ', () => {
       const enq = await runCli(['enqueue', '--input', path.join(dir, 'media'), '--prompt', 'Read', '--out', out, '--redis', redis.url, ...base()]);
       assert.equal(enq.code, 0, enq.stderr);
       const runId = enq.stdout.trim();
-      await waitFor(() => stalled === 1 && api.inFlight >= 1, 'the stream to stall');
+      await waitFor(() => stalled === 1 && api.inFlight >= 1, 'the stream to stall', 60_000);
       first.child().kill('SIGKILL');
       await first.done;
       const second = spawnWorker();
@@ -169,7 +161,7 @@ describe('distributed runs on BullMQ', () => {
       assert.equal(enq.code, 0, enq.stderr);
       const runId = enq.stdout.trim();
       const c = redis.client();
-      await waitFor(async () => (await c.hlen(`{omni-batch}:run:${runId}:rows`)) >= 4, 'some rows');
+      await waitFor(async () => (await c.hlen(`{omni-batch}:run:${runId}:rows`)) >= 4, 'some rows', 60_000);
       await redis.stop();
       await delay(1500);
       await redis.start();
@@ -229,7 +221,7 @@ describe('distributed runs on BullMQ', () => {
       const runId = s.stdout.trim();
       const c = redis.client();
       await waitFor(async () => Number(await c.hget(`{omni-batch}:run:${runId}:meta`, 'enqueuePasses')) >= 2, 'two firings', 30_000);
-      await waitFor(async () => (await c.scard(`{omni-batch}:run:${runId}:pending`)) === 0, 'the jobs to finish');
+      await waitFor(async () => (await c.scard(`{omni-batch}:run:${runId}:pending`)) === 0, 'the jobs to finish', 60_000);
       const rm = await runCli(['schedule', job, '--remove', '--redis', redis.url]);
       assert.match(rm.stdout, /removed the schedule/);
       assert.equal(api.requests.length - from, 5, 'the second firing sent nothing');

@@ -59,3 +59,12 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult
     opts.onSpawn?.(child);
   });
 }
+
+/** Polls `cond` every 25 ms until it holds; fails naming `what` after `ms`. */
+export async function waitFor(cond: () => Promise<boolean> | boolean, what: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parse } from 'csv-parse/sync';
 import { startStandIn, type StandIn } from './stand-in/server.js';
-import { runCli, tempDir } from './helpers.js';
+import { runCli, tempDir, waitFor } from './helpers.js';
 
 const KEY = 'sk-signals-test-key-000000000000';
 let api: StandIn;
@@ -18,14 +18,6 @@ after(() => api.close());
 
 async function rows(file: string): Promise<Record<string, string>[]> {
   return parse<Record<string, string>>(await readFile(file, 'utf8').catch(() => ''), { columns: true });
-}
-
-async function waitFor(cond: () => Promise<boolean> | boolean, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await delay(25);
-  }
 }
 
 async function setup(n: number): Promise<{ dir: string; job: string; out: string }> {

@@ -6,11 +6,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { freePort } from '../../test/redis-server.js';
 import type { StandInOptions } from '../../test/stand-in/server.js';
 import type { Stats } from '../stand-in-process.js';
 
@@ -94,15 +94,7 @@ export async function startStandInProcess(opts: Partial<StandInOptions> = {}): P
   };
 }
 
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address() as { port: number };
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
+export { freePort };
 
 export interface BenchRedis {
   url: string;

@@ -2,11 +2,13 @@
  * The distributed commands: enqueue, worker, status, collect, schedule, and `run --redis` (enqueue + follow +
  * collect). Thin: they resolve flags, open Redis, call the engine in shared/queue/bullmq.ts, and print.
  */
+import path from 'node:path';
 import type { Redis } from 'ioredis';
-import { resolveConfig, totalsPathFor, type Flags } from '../shared/config.js';
+import { formatOf, resolveConfig, totalsPathFor, type Flags } from '../shared/config.js';
 import { ConfigError, EXIT } from '../shared/errors.js';
 import { collectRun, enqueueRun, progress, runIdFor, scheduleRun, startWorker, unscheduleRun, type Progress } from '../shared/queue/bullmq.js';
 import { connectRedis } from '../shared/queue/redis.js';
+import { RunResults } from '../shared/queue/results.js';
 import { sleep } from '../shared/rate-limit.js';
 import type { Io } from './run.js';
 import { redisUrl } from './redis-url.js';
@@ -49,18 +51,13 @@ export async function statusCommand(runId: string, flags: DistributedFlags, io: 
   return EXIT.ok;
 }
 
-function formatOf(out: string, format: string | undefined): 'csv' | 'jsonl' {
-  const f = format ?? (/\.(jsonl|ndjson)$/i.test(out) ? 'jsonl' : /\.csv$/i.test(out) ? 'csv' : undefined);
-  if (f !== 'csv' && f !== 'jsonl') throw new ConfigError(`${out}: cannot tell the output format; use .csv or .jsonl, or --format csv|jsonl`);
-  return f;
-}
-
 export async function collectCommand(runId: string, flags: DistributedFlags, io: Io): Promise<number> {
   await withRedis(redisUrl(flags.redis, io.env), async (redis) => {
-    const meta = await redis.hgetall(`{omni-batch}:run:${runId}:meta`);
-    const out = flags.out ? (await import('node:path')).resolve(io.cwd, flags.out) : meta.out;
+    const meta = await new RunResults(redis, runId).meta();
+    const out = flags.out ? path.resolve(io.cwd, flags.out) : meta.out;
     if (!out) throw new ConfigError(`no run ${runId} in this Redis (omni-batch enqueue prints the run id)`);
-    const totals = await collectRun(redis, runId, out, formatOf(out, flags.format ?? (flags.out ? undefined : meta.format)), totalsPathFor(out));
+    const format = formatOf(out, flags.format ?? (flags.out ? undefined : meta.format), '--format');
+    const totals = await collectRun(redis, runId, out, format, totalsPathFor(out));
     io.out(`omni-batch: ${totals.rows} rows in ${out}: ${totals.byStatus.ok} ok, ${totals.byStatus.failed} failed, ${totals.byStatus.skipped} skipped; totals in ${totalsPathFor(out)}`);
   });
   return EXIT.ok;

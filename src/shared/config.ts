@@ -329,7 +329,8 @@ function numberFlag(name: string, value: string | undefined, min: number, max: n
   return n;
 }
 
-function formatOf(out: string, explicit: string | undefined, where: string): OutputFormat {
+/** The output format: the explicit one (checked), else from the extension. */
+export function formatOf(out: string, explicit: string | undefined, where: string): OutputFormat {
   if (explicit !== undefined) {
     if (explicit !== 'csv' && explicit !== 'jsonl') throw new ConfigError(`${where}: expected csv or jsonl, received ${JSON.stringify(explicit)}`);
     return explicit;
