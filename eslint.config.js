@@ -22,7 +22,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['test/**/*.ts', 'bench/**/*.ts'],
+    files: ['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
     rules: {
       // Tests read loosely typed JSON bodies and rows on purpose.
       '@typescript-eslint/no-unsafe-member-access': 'off',

@@ -78,84 +78,161 @@ export const DEFAULTS = {
 const stringList = z.union([z.string().min(1), z.array(z.string().min(1))]).transform((v) => (Array.isArray(v) ? v : [v]));
 const positiveInt = (max: number) => z.number().int().min(1).max(max);
 
+/**
+ * Documentation carried by the schema itself: the README's job-file reference and docs/job-file.schema.json are
+ * generated from it (`npm run docs:job-reference`), and a test fails when they drift apart.
+ */
+interface FieldDoc {
+  /** Shown as is; one or two sentences. */
+  description: string;
+  /** The value used when the field is absent (documentation only: defaults are applied in resolveConfig). */
+  default?: unknown;
+  /** Text for the default when it is not a plain value (e.g. "one per core"). */
+  defaultText?: string;
+  /** The flag that overrides the field. */
+  flag?: string;
+}
+const doc = <T extends z.ZodType>(schema: T, d: FieldDoc): T => schema.meta({ ...d });
+
 /** The job file (YAML). Paths inside it are relative to the job file's folder. */
 export const JobFileSchema = z
   .object({
-    /** Folders or globs to scan. */
-    inputs: stringList.optional(),
-    /** Globs (relative to each input folder) a file must match; default every file. */
-    include: stringList.optional(),
-    /** Globs (relative to each input folder) that remove files. */
-    exclude: stringList.optional(),
-    /** A CSV or JSONL manifest of items (path, url or frames per row, plus columns for {{row.*}}). */
-    manifest: z.string().min(1).optional(),
-    /** The prompt template for turn 1. */
-    prompt: z.string().min(1).optional(),
-    /** A file holding the prompt template. */
-    promptFile: z.string().min(1).optional(),
-    /** System prompt (a template as well). */
-    system: z.string().min(1).optional(),
-    /** Follow-up prompts, asked in the same conversation after the first answer. */
-    followUps: z.array(z.string().min(1)).optional(),
-    model: z.string().min(1).optional(),
-    region: z.enum(['cn', 'intl', 'us']).optional(),
-    baseUrl: z.url().optional(),
-    concurrency: positiveInt(256).optional(),
-    maxFiles: positiveInt(Number.MAX_SAFE_INTEGER).optional(),
-    idleTimeoutSec: z.number().positive().max(3600).optional(),
-    retries: z.number().int().min(0).max(20).optional(),
-    retryBaseMs: z.number().int().min(0).max(600_000).optional(),
-    retryMaxMs: z.number().int().min(0).max(3_600_000).optional(),
-    /** Requests per minute for the whole run (all workers together); 0 = no pacing. */
-    rpm: z.number().int().min(0).max(1_000_000).optional(),
-    /** Tokens per minute for the whole run; 0 = no pacing. */
-    tpm: z.number().int().min(0).max(100_000_000).optional(),
-    /** Preprocessing jobs at once (image resizing, ffmpeg); default one per core. */
-    cpuConcurrency: positiveInt(256).optional(),
-    /** Refuse to start when the estimated cost is over this (in the price table's currency). */
-    maxCost: z.number().nonnegative().optional(),
-    image: z.object({ fix: z.enum(['pad', 'refuse']).optional() }).strict().optional(),
-    video: z
-      .object({
-        mode: z.enum(['auto', 'file', 'frames']).optional(),
-        startSec: z.number().nonnegative().optional(),
-        windowSec: z.number().positive().optional(),
-        frames: z.number().int().min(1).max(1000).optional(),
-        autoMaxTrimSec: z.number().nonnegative().optional(),
-      })
-      .strict()
-      .optional(),
-    /**
-     * Audio: `startSec` cuts input audio; `voice`, `format` and `out` (a folder) ask for spoken answers, written
-     * as one WAV file per input (`out` or --audio-out turns them on).
-     */
-    audio: z
-      .object({
-        startSec: z.number().nonnegative().optional(),
-        voice: z.string().min(1).optional(),
-        format: z.enum(['wav']).optional(),
-        out: z.string().min(1).optional(),
-      })
-      .strict()
-      .optional(),
-    /** A closed set of labels for the answer (one per answer, or several with `multi: true`). */
-    labels: z
-      .array(z.string().trim().min(1))
-      .min(2)
-      .refine((l) => new Set(l).size === l.length, 'labels must be unique')
-      .optional(),
-    /** With `labels`: the answer may hold several labels. Default false. */
-    multi: z.boolean().optional(),
-    /** A JSON Schema for an answer object; each property becomes a column. */
-    schema: z.record(z.string(), z.unknown()).optional(),
-    /** qwen3-omni-flash thinking mode; the reasoning goes to a `reasoning` column. Default false. */
-    enableThinking: z.boolean().optional(),
-    output: z
-      .union([
-        z.string().min(1),
-        z.object({ path: z.string().min(1), format: z.enum(['csv', 'jsonl']).optional() }).strict(),
-      ])
-      .optional(),
+    inputs: doc(stringList.optional(), { description: 'Folders, files or globs to scan; folders are scanned recursively.', flag: '--input' }),
+    include: doc(stringList.optional(), { description: 'Globs, relative to each input folder, that a file must match.', defaultText: 'every file', flag: '--include' }),
+    exclude: doc(stringList.optional(), { description: 'Globs, relative to each input folder, that leave files out.', flag: '--exclude' }),
+    manifest: doc(z.string().min(1).optional(), {
+      description: 'A CSV or JSONL manifest instead of (or besides) folders: a path, url or frames column per row; the other columns are {{row.*}}.',
+      flag: '--manifest',
+    }),
+    prompt: doc(z.string().min(1).optional(), { description: 'The prompt template of the first turn (template variables below).', flag: '--prompt' }),
+    promptFile: doc(z.string().min(1).optional(), { description: 'A file holding the prompt template, instead of prompt.', flag: '--prompt-file' }),
+    system: doc(z.string().min(1).optional(), { description: 'System prompt; a template as well.', flag: '--system' }),
+    followUps: doc(z.array(z.string().min(1)).optional(), {
+      description: 'Further prompts asked in the same conversation after the first answer; every answer is kept.',
+      flag: '--follow-up',
+    }),
+    model: doc(z.string().min(1).optional(), { description: `The model: ${KNOWN_MODELS.join(', ')}.`, default: DEFAULTS.model, flag: '--model' }),
+    region: doc(z.enum(['cn', 'intl', 'us']).optional(), {
+      description: 'DashScope region: cn (Beijing), intl (Singapore), us. A key works only in its own region.',
+      default: DEFAULTS.region,
+      flag: '--region',
+    }),
+    baseUrl: doc(z.url().optional(), { description: 'API base URL; overrides region (env DASHSCOPE_BASE_URL too).', flag: '--base-url' }),
+    concurrency: doc(positiveInt(256).optional(), { description: 'Requests in flight at once.', default: DEFAULTS.concurrency, flag: '--concurrency' }),
+    maxFiles: doc(positiveInt(Number.MAX_SAFE_INTEGER).optional(), { description: 'Stop discovering after this many files.', flag: '--max-files' }),
+    idleTimeoutSec: doc(z.number().positive().max(3600).optional(), {
+      description: 'Seconds a stream may send nothing before it is aborted and retried.',
+      default: DEFAULTS.idleTimeoutSec,
+      flag: '--idle-timeout',
+    }),
+    retries: doc(z.number().int().min(0).max(20).optional(), {
+      description: 'Retries for 5xx, timeouts and cut streams; 400s are final, 429s are waited out without using these.',
+      default: DEFAULTS.retries,
+      flag: '--retries',
+    }),
+    retryBaseMs: doc(z.number().int().min(0).max(600_000).optional(), {
+      description: 'First backoff step in ms; it doubles each retry, with full jitter. Retry-After is honoured.',
+      default: DEFAULTS.retryBaseMs,
+    }),
+    retryMaxMs: doc(z.number().int().min(0).max(3_600_000).optional(), {
+      description: "Longest single backoff in ms, unless the server's Retry-After asks for more.",
+      default: DEFAULTS.retryMaxMs,
+    }),
+    rpm: doc(z.number().int().min(0).max(1_000_000).optional(), {
+      description: 'Requests per minute for the whole run, all workers together; 0 turns pacing off (env OMNI_BATCH_RPM).',
+      default: DEFAULTS.rpm,
+      flag: '--rpm',
+    }),
+    tpm: doc(z.number().int().min(0).max(100_000_000).optional(), {
+      description: 'Tokens per minute (prompt + answer) for the whole run; 0 turns pacing off (env OMNI_BATCH_TPM).',
+      default: DEFAULTS.tpm,
+      flag: '--tpm',
+    }),
+    cpuConcurrency: doc(positiveInt(256).optional(), {
+      description: 'Preprocessing jobs at once (image resizing, ffmpeg).',
+      defaultText: 'one per core',
+      flag: '--cpu-concurrency',
+    }),
+    maxCost: doc(z.number().nonnegative().optional(), {
+      description: "Refuse to start when the estimated cost of the files not yet done is over this (the price table's currency, CNY).",
+      flag: '--max-cost',
+    }),
+    image: doc(
+      z
+        .object({
+          fix: doc(z.enum(['pad', 'refuse']).optional(), {
+            description: 'Images with a side of 10 px or less, or an aspect ratio over 200:1: pad them until they fit, or refuse them with a skipped row.',
+            default: DEFAULTS.imageFix,
+          }),
+        })
+        .strict()
+        .optional(),
+      { description: 'Image preprocessing.' },
+    ),
+    video: doc(
+      z
+        .object({
+          mode: doc(z.enum(['auto', 'file', 'frames']).optional(), {
+            description: 'Send the video file (the model hears its sound too), a list of frames, or pick per file.',
+            default: DEFAULTS.videoMode,
+            flag: '--video-mode',
+          }),
+          startSec: doc(z.number().nonnegative().optional(), { description: 'Where the part sent begins, in seconds.', default: 0 }),
+          windowSec: doc(z.number().positive().optional(), { description: 'How many seconds are sent.', defaultText: "the model's maximum" }),
+          frames: doc(z.number().int().min(1).max(1000).optional(), {
+            description: "Frames sampled in frames mode (clamped to the model's 4-80).",
+            defaultText: 'from the duration',
+          }),
+          autoMaxTrimSec: doc(z.number().nonnegative().optional(), {
+            description: 'In auto mode, the file is sent when at most this many seconds must be cut; otherwise frames.',
+            default: DEFAULTS.videoAutoMaxTrimSec,
+          }),
+        })
+        .strict()
+        .optional(),
+      { description: 'Video preprocessing.' },
+    ),
+    audio: doc(
+      z
+        .object({
+          startSec: doc(z.number().nonnegative().optional(), { description: 'Where input audio begins, in seconds.', default: 0 }),
+          voice: doc(z.string().min(1).optional(), { description: 'Voice of spoken answers.', default: DEFAULTS.voice, flag: '--voice' }),
+          format: doc(z.enum(['wav']).optional(), { description: 'Format of spoken answers.', default: DEFAULTS.audioFormat }),
+          out: doc(z.string().min(1).optional(), {
+            description: 'Ask for spoken answers too and write one WAV file (24 kHz, 16-bit mono) per input into this folder.',
+            flag: '--audio-out',
+          }),
+        })
+        .strict()
+        .optional(),
+      { description: 'Input audio, and spoken answers.' },
+    ),
+    labels: doc(
+      z
+        .array(z.string().trim().min(1))
+        .min(2)
+        .refine((l) => new Set(l).size === l.length, 'labels must be unique')
+        .optional(),
+      { description: 'A closed set of labels: the answer must be one of them (several with multi), in a label column.' },
+    ),
+    multi: doc(z.boolean().optional(), { description: 'With labels: an answer may hold several labels.', default: false }),
+    schema: doc(z.record(z.string(), z.unknown()).optional(), {
+      description: 'A JSON Schema of an answer object: the answer is validated and each property becomes a column.',
+    }),
+    enableThinking: doc(z.boolean().optional(), {
+      description: 'qwen3-omni-flash thinking mode; the reasoning goes to a reasoning column.',
+      default: false,
+      flag: '--thinking',
+    }),
+    output: doc(
+      z
+        .union([
+          z.string().min(1),
+          z.object({ path: z.string().min(1), format: z.enum(['csv', 'jsonl']).optional() }).strict(),
+        ])
+        .optional(),
+      { description: 'The output file, or { path, format }; the format comes from the extension unless given.', default: DEFAULTS.out, flag: '--out, --format' },
+    ),
   })
   .strict();
 
