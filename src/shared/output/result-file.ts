@@ -83,11 +83,15 @@ export class ResultFile {
     }
   }
 
-  /** The rows already in an output, by path, without changing the file (for --dry-run). */
+  /**
+   * The rows already in an output, by path, without changing the file (for --dry-run and --max-cost). As in
+   * compaction, a last line without its newline was cut by a crash and does not count, even when it parses.
+   */
   static async readPrior(file: string, format: OutputFormat): Promise<Map<string, PriorRow>> {
     const index = new Map<string, PriorRow>();
     if (!(await stat(file).catch(() => undefined))?.isFile()) return index;
-    for await (const rec of formatFor(format).read(file)) {
+    const end = (await endsWithNewline(file)) ? undefined : await lastNewline(file);
+    for await (const rec of formatFor(format).read(file, end)) {
       const row = unflatten(rec);
       if (row) index.set(row.path, { id: row.id, status: row.status });
     }
