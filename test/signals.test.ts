@@ -1,7 +1,8 @@
 /** Ctrl-C: once drains and flushes, twice stops at once; either way the output stays parseable and a rerun completes it. */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -83,5 +84,33 @@ describe('stopping a run', () => {
     const all = await rows(out);
     assert.equal(all.length, 6);
     assert.ok(all.every((x) => x.status === 'ok'));
+  });
+
+  test('a run killed with SIGKILL leaves its temp folder behind; the next run removes it, and its own', async () => {
+    const { dir, job, out } = await setup(8);
+    const tmp = path.join(dir, 'tmp');
+    await mkdir(tmp);
+    const env = { DASHSCOPE_API_KEY: KEY, DASHSCOPE_BASE_URL: api.baseURL, TMPDIR: tmp };
+    // A folder of a live process of this host is not touched.
+    const liveName = `omni-batch-worker-${os.hostname().replace(/[^A-Za-z0-9.]/g, '_')}-${process.pid}-abcdef`;
+    await mkdir(path.join(tmp, liveName));
+    api.setOptions({ latencyMs: 300 });
+    let child: ChildProcess | undefined;
+    try {
+      const running = runCli(['run', job], { env, cwd: dir, onSpawn: (c) => (child = c) });
+      await waitFor(async () => (await rows(out)).length >= 1, 'the first row');
+      child?.kill('SIGKILL');
+      const r = await running;
+      assert.equal(r.signal, 'SIGKILL');
+    } finally {
+      api.setOptions({ latencyMs: 0 });
+    }
+    const left = (await readdir(tmp)).filter((n) => n.startsWith('omni-batch-run-'));
+    assert.equal(left.length, 1, `the killed run's folder: ${left.join(', ')}`);
+    assert.ok(left[0]?.includes(`-${child?.pid}-`), 'named with the pid');
+    const r2 = await runCli(['run', job], { env, cwd: dir });
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.equal((await rows(out)).length, 8);
+    assert.deepEqual((await readdir(tmp)).sort(), [liveName], 'the dead run\'s folder and the rerun\'s own are gone');
   });
 });

@@ -6,6 +6,7 @@ import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { OutputFormat } from '../config.js';
+import { alive } from '../pid.js';
 import { ConfigError, EXIT } from '../errors.js';
 import { asLayout, columnsFor, flatten, unflatten, type Row, type RowLayout, type RowStatus } from '../row.js';
 import { formatFor, type RowFormat } from './format.js';
@@ -205,14 +206,6 @@ async function takeLock(file: string): Promise<string> {
   throw new ConfigError(`${file}: cannot take the output lock`, EXIT.output);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function releaseLock(lock: string): void {
   try {

@@ -8,7 +8,8 @@
  * whose data cannot be processed at all fails with UnrecoverableError, so it is not retried.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
+import { makeTempDir } from '../temp-dir.js';
 import os from 'node:os';
 import path from 'node:path';
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job as BullJob } from 'bullmq';
@@ -208,7 +209,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const gate = new RedisGate(opts.redis);
   // Preprocessing (sharp, ffmpeg) gets one slot per core; the worker's concurrency bounds the API calls.
   const cpu = pLimit(Math.max(1, os.availableParallelism()));
-  const tmpDir = await mkdtemp(path.join(os.tmpdir(), 'omni-batch-worker-'));
+  const { dir: tmpDir } = await makeTempDir('worker');
   const host = os.hostname();
   let stopWith: ((code: number) => void) | undefined;
   const stopped = new Promise<number>((resolve) => (stopWith = resolve));

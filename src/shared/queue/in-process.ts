@@ -10,9 +10,8 @@
  * Stopping: `drain()` (first Ctrl-C) stops taking new files and lets in-flight ones finish and be written;
  * `abortNow()` (second Ctrl-C) aborts in-flight streams at once. Either way every line in the output is whole.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
+import { makeTempDir } from '../temp-dir.js';
 import pLimit from 'p-limit';
 import { discover } from '../../producer/discover.js';
 import type { Item } from '../../producer/item.js';
@@ -197,7 +196,7 @@ async function run(
   if (out) await writeRunFile(cfg).catch((err: unknown) => hooks.log(`cannot write the run settings beside the output (retry will not find them): ${String(err)}`));
   const priorRows: Map<string, PriorRow> = out?.prior ?? prior ?? new Map<string, PriorRow>();
   const estimateFile = cfg.dryRun ? await ResultFile.open(cfg.estimatePath, cfg.format, layout, { fresh: true }) : undefined;
-  const tmpDir = await mkdtemp(path.join(os.tmpdir(), 'omni-batch-run-'));
+  const { dir: tmpDir } = await makeTempDir('run');
 
   let apiRequests = 0;
   let discovered = 0;

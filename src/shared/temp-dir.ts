@@ -1,0 +1,38 @@
+/**
+ * The one temp folder a run or a worker keeps its transcoded media in. It is removed when the process ends
+ * normally; a process killed with SIGKILL (or by the OOM killer) cannot, so each new one sweeps the folders
+ * left by processes of this host that are gone. The folder's name carries the host and the pid for that:
+ * `omni-batch-worker-<host>-<pid>-XXXXXX`.
+ */
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { alive } from './pid.js';
+
+export type TempKind = 'run' | 'worker';
+
+const safeHost = () => os.hostname().replace(/[^A-Za-z0-9.]/g, '_');
+
+/** Creates this process's temp folder after removing those of dead processes of this host. Returns the sweep count too. */
+export async function makeTempDir(kind: TempKind, base = os.tmpdir()): Promise<{ dir: string; swept: string[] }> {
+  const swept = await sweepStale(base);
+  const dir = await mkdtemp(path.join(base, `omni-batch-${kind}-${safeHost()}-${process.pid}-`));
+  return { dir, swept };
+}
+
+/** Removes the temp folders of omni-batch processes of this host that no longer run. */
+export async function sweepStale(base = os.tmpdir()): Promise<string[]> {
+  const host = safeHost();
+  const pattern = /^omni-batch-(?:run|worker)-(.+)-(\d+)-[A-Za-z0-9]{6}$/;
+  const names = await readdir(base).catch(() => [] as string[]);
+  const swept: string[] = [];
+  for (const name of names) {
+    const m = pattern.exec(name);
+    if (!m || m[1] !== host) continue;
+    const pid = Number(m[2]);
+    if (pid === process.pid || alive(pid)) continue;
+    await rm(path.join(base, name), { recursive: true, force: true }).catch(() => undefined);
+    swept.push(name);
+  }
+  return swept;
+}
