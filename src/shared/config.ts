@@ -180,7 +180,7 @@ export const JobFileSchema = z
           startSec: doc(z.number().nonnegative().optional(), { description: 'Where the part sent begins, in seconds.', default: 0 }),
           windowSec: doc(z.number().positive().optional(), { description: 'How many seconds are sent.', defaultText: "the model's maximum" }),
           frames: doc(z.number().int().min(1).max(1000).optional(), {
-            description: "Frames sampled in frames mode (clamped to the model's 4-80).",
+            description: "Frames sampled in frames mode, clamped to the model's range (4-80; qwen3-omni-flash 2-128).",
             defaultText: 'from the duration',
           }),
           autoMaxTrimSec: doc(z.number().nonnegative().optional(), {

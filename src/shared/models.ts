@@ -144,6 +144,8 @@ export const MODELS = {
       audioMaxBytes: 100 * MB,
       audioMaxSec: 1200,
       videoMaxBytes: 256 * MB,
+      // API.md gives qwen3 no lower bound (only <= 150 s). Turbo's 2 s is kept on purpose: a shorter clip then
+      // goes as frames, which every model takes, instead of risking a final 400 on an undocumented minimum.
       videoMinSec: 2,
       videoMaxSec: 150,
       framesMin: 2,
