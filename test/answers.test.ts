@@ -11,7 +11,8 @@ import { promisify } from 'node:util';
 import { parse } from 'csv-parse/sync';
 import { schemaFromLabels } from '../src/shared/answer-schema.js';
 import { parseAnswer } from '../src/worker/parse-answer.js';
-import { startStandIn, type ChatRequestSummary, type StandIn } from './stand-in/server.js';
+import { startStandIn, type StandIn } from './stand-in/server.js';
+import { LABELER_COUNTS, labeler, RETRY } from './stand-in/scripted-answers.js';
 import { EXAMPLES, ROOT, runCli, tempDir } from './helpers.js';
 
 const KEY = 'sk-test-answers';
@@ -29,37 +30,6 @@ const jsonlRows = async (file: string): Promise<Rec[]> =>
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Rec);
-
-const RETRY = 'That answer could not be used';
-
-/**
- * Scripted per review: prose around the JSON, a fenced block, a bare label in another case, an invalid label that
- * is fixed when asked again (the retry quotes it), and one that stays invalid.
- */
-function labeler(s: ChatRequestSummary): string {
-  const text = s.lastUserText;
-  if (text.startsWith(RETRY)) {
-    if (text.includes('"furious"')) return 'Sorry! {"label": "negative"}';
-    return '{"label": "still livid"}';
-  }
-  const id = /Review (r\d+)/.exec(text)?.[1];
-  switch (id) {
-    case 'r001':
-      return 'Sure. Here is the label:\n```json\n{"label": "positive"}\n```\nHope that helps.';
-    case 'r002':
-      return 'I would say {"label": "mixed"} because it praises and complains.';
-    case 'r003':
-      return '{"label": "furious"}';
-    case 'r004':
-      return 'Positive.';
-    case 'r006':
-      return '{"label": "livid"}';
-    case 'r007':
-      return '{"label":"mixed"}';
-    default:
-      return '{"label": "positive"}';
-  }
-}
 
 describe('structured answers', () => {
   test('a labeling job ends every row with a valid label or invalid_answer, asks again in the same conversation, and the counts add up', async () => {
@@ -113,7 +83,7 @@ describe('structured answers', () => {
     }
 
     const totals = JSON.parse(await readFile(path.join(dir, 'labels.totals.json'), 'utf8')) as Rec;
-    assert.deepEqual(totals.labels, { label: { positive: 4, negative: 1, mixed: 2 } });
+    assert.deepEqual(totals.labels, { label: LABELER_COUNTS });
     const counted = Object.values(totals.labels.label as Record<string, number>).reduce((a, b) => a + b, 0);
     assert.equal(counted, totals.byStatus.ok);
     assert.equal(counted + (totals.errors.invalid_answer as number), totals.rows);
