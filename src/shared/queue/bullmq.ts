@@ -26,7 +26,8 @@ import { ConfigError, OmniError } from '../errors.js';
 import { PLAIN_ANSWER, type Job } from '../job.js';
 import { modelInfo } from '../models.js';
 import { ResultFile } from '../output/result-file.js';
-import { writeTotals, type Totals } from '../output/totals.js';
+import { recordedSettings } from '../output/run-file.js';
+import { writeTotals, type RunStats, type Totals } from '../output/totals.js';
 import { rowLayout, rowWithoutAnswer, type Row, type RowLayout } from '../row.js';
 import { CONTROL_QUEUE, JOBS_QUEUE, PREFIX, RedisGate, RedisPacer } from './redis.js';
 import { RunResults } from './results.js';
@@ -85,7 +86,14 @@ const BATCH = 200;
  * call (skipped, unreadable), leaves alone files that already have an `ok` row with the same id, and adds the
  * rest. Memory: one batch plus the set of paths seen in this pass.
  */
-export async function enqueueRun(cfg: RunConfig, redis: Redis, runId: string, log: (line: string) => void): Promise<EnqueueResult> {
+export async function enqueueRun(
+  cfg: RunConfig,
+  redis: Redis,
+  runId: string,
+  log: (line: string) => void,
+  /** Filled in as the pass goes: give one to watch the counts (`run --redis` shows them live). */
+  result: EnqueueResult = { runId, discovered: 0, enqueued: 0, alreadyDone: 0, rowsWritten: 0 },
+): Promise<EnqueueResult> {
   const ctx = await planContext(cfg);
   await checkInputs(cfg.inputs);
   const queue = jobsQueue(redis);
@@ -100,6 +108,8 @@ export async function enqueueRun(cfg: RunConfig, redis: Redis, runId: string, lo
     layout: JSON.stringify(rowLayout(1 + cfg.followUps.length, cfg.answer)),
     model: cfg.model,
     baseURL: cfg.baseURL,
+    // The settings `collect` records beside the output, so that `omni-batch retry OUTPUT` works on it (no key in them).
+    config: JSON.stringify(recordedSettings(cfg)),
     enqueueStartedAt: now,
     producerDone: 0,
     finished: 0,
@@ -122,7 +132,6 @@ export async function enqueueRun(cfg: RunConfig, redis: Redis, runId: string, lo
     await results.addPending(b.map((j) => j.opts.jobId));
     await queue.addBulk(b);
   };
-  const result: EnqueueResult = { runId, discovered: 0, enqueued: 0, alreadyDone: 0, rowsWritten: 0 };
   const seen = new Set<string>();
   const limit = pLimit(Math.max(2, os.availableParallelism()));
   const inflight = new Set<Promise<void>>();
@@ -366,7 +375,15 @@ export async function progress(redis: Redis, runId: string): Promise<Progress> {
  * Writes the run's rows to a fresh CSV/JSONL (streamed from Redis a page at a time) and the totals file beside
  * it: the same files the in-process engine writes.
  */
-export async function collectRun(redis: Redis, runId: string, out: string, format: 'csv' | 'jsonl', totalsPath: string): Promise<Totals> {
+export async function collectRun(
+  redis: Redis,
+  runId: string,
+  out: string,
+  format: 'csv' | 'jsonl',
+  totalsPath: string,
+  /** What this pass did (`run --redis` knows); by default the run's counts since it was first enqueued. */
+  pass?: Partial<RunStats>,
+): Promise<Totals> {
   const results = new RunResults(redis, runId);
   const meta = await results.meta();
   if (!meta.createdAt) throw new ConfigError(`no run ${runId} in this Redis (omni-batch enqueue prints the run id)`);
@@ -397,10 +414,21 @@ export async function collectRun(redis: Redis, runId: string, out: string, forma
       rowsWritten: rows,
       apiRequests: (await results.totals()).attempts,
       interrupted: false,
+      ...pass,
     },
   };
   await writeTotals(totalsPath, totals);
   return totals;
+}
+
+/** The settings the run was last enqueued with (see enqueueRun); undefined for a run enqueued before they were stored. */
+export function enqueuedConfig(meta: Record<string, string>): RunConfig | undefined {
+  if (!meta.config) return undefined;
+  try {
+    return { ...(JSON.parse(meta.config) as RunConfig), dryRun: false };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Adds or replaces the scheduler that re-enqueues a job file (cron pattern or interval). */

@@ -116,7 +116,10 @@ export interface RunCounts {
   alreadyDone: number;
   rowsWritten: number;
   apiRequests: number;
+  /** API requests in flight (holding an API slot, a retry's backoff included); not files being preprocessed. */
   inFlight: number;
+  /** Files being preprocessed (holding a CPU slot). */
+  preparing: number;
 }
 
 /** Replaces the key wherever it might have slipped into a message. */
@@ -128,7 +131,7 @@ export function redactor(secret: string | undefined): (text: string) => string {
 export function startRun(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks): { control: RunControl; done: Promise<RunResult> } {
   const hard = new AbortController();
   let draining = false;
-  const live = { counts: (): RunCounts => ({ discovered: 0, discoveryDone: false, alreadyDone: 0, rowsWritten: 0, apiRequests: 0, inFlight: 0 }) };
+  const live = { counts: (): RunCounts => ({ discovered: 0, discoveryDone: false, alreadyDone: 0, rowsWritten: 0, apiRequests: 0, inFlight: 0, preparing: 0 }) };
   const control: RunControl = {
     counts: () => live.counts(),
     drain: () => {
@@ -307,7 +310,7 @@ async function run(
 
   // The CLI's progress display (src/commands/progress.ts) reads these; the engine prints no progress itself.
   let discoveryDone = false;
-  live.counts = () => ({ discovered, discoveryDone, alreadyDone, rowsWritten, apiRequests, inFlight: limit.activeCount });
+  live.counts = () => ({ discovered, discoveryDone, alreadyDone, rowsWritten, apiRequests, inFlight: runApi.activeCount, preparing: runCpu.activeCount });
   const seen = new Set<string>();
   async function* source(): AsyncGenerator<{ item: Item; planned: Planned | undefined }> {
     if (preplanned) yield* preplanned;
