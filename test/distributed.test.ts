@@ -210,6 +210,30 @@ describe('distributed runs on BullMQ', () => {
     }
   });
 
+  test('a file copied under another name after a run is answered from the row it already has, with no request', async () => {
+    const dir = await textFiles(2, 'copy');
+    const job = path.join(dir, 'job.yaml');
+    await writeFile(job, `inputs: [media]\nprompt: Read\noutput: out.jsonl\nbaseUrl: ${api.baseURL}\n`);
+    const w = spawnWorker();
+    try {
+      const first = await runCli(['run', job, '--redis', redis.url], { env: { DASHSCOPE_API_KEY: KEY } });
+      assert.equal(first.code, 0, first.stderr);
+      await copyFile(path.join(dir, 'media', 'copy000.txt'), path.join(dir, 'media', 'renamed.txt'));
+      const from = api.requests.length;
+      const again = await runCli(['run', job, '--redis', redis.url], { env: { DASHSCOPE_API_KEY: KEY } });
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stderr, /3 files, 0 enqueued, 3 already done/);
+      assert.equal(api.requests.length - from, 0);
+      const rows = await readJsonl(path.join(dir, 'out.jsonl'));
+      assert.equal(rows.length, 3);
+      const byPath = (p: string) => rows.find((x) => String(x.path).endsWith(p));
+      assert.equal(byPath('media/renamed.txt')?.status, 'ok');
+      assert.equal(byPath('media/renamed.txt')?.answer, byPath('media/copy000.txt')?.answer);
+    } finally {
+      await stopWorker(w);
+    }
+  });
+
   test('a schedule that fires twice over an unchanged folder makes API calls only the first time', async () => {
     const dir = await textFiles(5, 'sched');
     const job = path.join(dir, 'job.yaml');

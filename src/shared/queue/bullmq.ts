@@ -132,6 +132,10 @@ export async function enqueueRun(
     await results.addPending(b.map((j) => j.opts.jobId));
     await queue.addBulk(b);
   };
+  // Jobs already answered under another path (a file renamed or copied, a manifest row that moved): their ok row
+  // is copied to the new path, not paid for again, as the in-process engine does from its output file.
+  const okIds = new Map<string, string>();
+  for await (const row of results.scan()) if (row.status === 'ok' && !okIds.has(row.id)) okIds.set(row.id, row.path);
   const seen = new Set<string>();
   const limit = pLimit(Math.max(2, os.availableParallelism()));
   const inflight = new Set<Promise<void>>();
@@ -147,6 +151,15 @@ export async function enqueueRun(
     if (prior && prior.id === planned.job.id && prior.status === 'ok') {
       result.alreadyDone++;
       return;
+    }
+    const sameJob = okIds.get(planned.job.id);
+    if (sameJob !== undefined && sameJob !== planned.job.path) {
+      const answered = await results.get(sameJob);
+      if (answered?.status === 'ok' && answered.id === planned.job.id) {
+        await results.save({ ...answered, path: planned.job.path, source: planned.job.source });
+        result.alreadyDone++;
+        return;
+      }
     }
     batch.push({ name: 'file', data: { runId, job: planned.job, settings }, opts: { jobId: bullJobId(runId, planned.job) } });
     result.enqueued++;
