@@ -15,7 +15,7 @@ import { DelayedError, Queue, UnrecoverableError, Worker, type Job as BullJob } 
 import type { Redis } from 'ioredis';
 import type OpenAI from 'openai';
 import pLimit from 'p-limit';
-import { discover } from '../../producer/discover.js';
+import { discover, eachDiscovered } from '../../producer/discover.js';
 import { planItem } from '../../producer/plan.js';
 import { checkInputs } from '../../producer/scan.js';
 import { planContext } from '../../producer/templates.js';
@@ -136,9 +136,7 @@ export async function enqueueRun(
   // is copied to the new path, not paid for again, as the in-process engine does from its output file.
   const okIds = new Map<string, string>();
   for await (const row of results.scan()) if (row.status === 'ok' && !okIds.has(row.id)) okIds.set(row.id, row.path);
-  const seen = new Set<string>();
   const limit = pLimit(Math.max(2, os.availableParallelism()));
-  const inflight = new Set<Promise<void>>();
   let failure: Error | undefined;
   const plan = async (item: Parameters<typeof planItem>[0]) => {
     const planned = await planItem(item, ctx);
@@ -166,20 +164,11 @@ export async function enqueueRun(
     if (batch.length >= BATCH) await flush();
   };
   try {
-    for await (const item of discover(cfg)) {
-      if (failure) break;
-      if (seen.has(item.path)) continue;
-      seen.add(item.path);
-      result.discovered++;
-      while (inflight.size >= 64) await Promise.race(inflight);
-      const p: Promise<void> = limit(() => plan(item))
-        .catch((err: unknown) => {
-          failure ??= err instanceof Error ? err : new Error(String(err));
-        })
-        .finally(() => inflight.delete(p));
-      inflight.add(p);
-    }
-    await Promise.allSettled(inflight);
+    await eachDiscovered(discover(cfg), { key: (item) => item.path, window: 64, stop: () => failure !== undefined, onItem: () => void result.discovered++ }, (item) =>
+      limit(() => plan(item)).catch((err: unknown) => {
+        failure ??= err instanceof Error ? err : new Error(String(err));
+      }),
+    );
     if (failure) throw failure;
     await flush();
   } finally {
