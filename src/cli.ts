@@ -97,21 +97,25 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
       .option('--redis <url>', 'Redis for the distributed engine (env OMNI_BATCH_REDIS_URL)')
       .option('--run-id <id>', 'name the distributed run (default: from the output path)');
   const flagsOf = (opts: Record<string, unknown>) => Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+  const withSidecarFlags = (cmd: Command) =>
+    cmd
+      .option('--sidecar <txt|json>', 'also write each ok answer next to its file (photos/a.jpg -> photos/a.txt), the layout training tools read')
+      .option('--sidecar-dir <dir>', 'write the sidecars into this folder instead, mirroring the input folders (and URLs by host/path)')
+      .option('--sidecar-skip-existing', 'leave every existing sidecar alone, even one omni-batch wrote')
+      .option('--overwrite', 'replace existing sidecars omni-batch did not write (by default they are kept and counted in the summary)');
 
-  runLike('run', 'process every file of the inputs (or every manifest row), resumably; in this process, or on BullMQ workers with --redis')
-    .option('--max-cost <amount>', 'refuse to start when the estimated cost of the files not yet done is over this (price table currency, CNY)')
-    .option('--dry-run', 'estimate tokens and cost per kind, write <out>.estimate.csv (status planned); needs no key, sends nothing')
-    .option('--log <text|json>', 'text: a live progress line on a terminal, a plain line every 10 s otherwise; json: one JSON line per finished file and per note (default text)')
-    .option('-q, --quiet', 'print only the final summary (and an error that ends the run)')
-    .option('--sidecar <txt|json>', 'also write each ok answer next to its file (photos/a.jpg -> photos/a.txt), the layout training tools read')
-    .option('--sidecar-dir <dir>', 'write the sidecars into this folder instead, mirroring the input folders')
-    .option('--sidecar-skip-existing', 'leave every existing sidecar alone, even one omni-batch wrote')
-    .option('--overwrite', 'replace existing sidecars omni-batch did not write (by default they are kept and counted in the summary)')
+  withSidecarFlags(
+    runLike('run', 'process every file of the inputs (or every manifest row), resumably; in this process, or on BullMQ workers with --redis')
+      .option('--max-cost <amount>', 'refuse to start when the estimated cost of the files not yet done is over this (price table currency, CNY)')
+      .option('--dry-run', 'estimate tokens and cost per kind, write <out>.estimate.csv (status planned); needs no key, sends nothing')
+      .option('--log <text|json>', 'text: a live progress line on a terminal, a plain line every 10 s otherwise; json: one JSON line per finished file and per note (default text)')
+      .option('-q, --quiet', 'print only the final summary (and an error that ends the run)'),
+  )
     .addHelpText('after', RUN_HELP)
     .action(async (jobFile: string | undefined, opts: Record<string, unknown>) => {
       const { log, quiet, sidecar, sidecarDir, sidecarSkipExisting, overwrite, ...flags } = flagsOf(opts);
       const runIo = { ...io, display: displayOptions({ log, quiet }, io.env), sidecar: sidecarOptions({ sidecar, sidecarDir, sidecarSkipExisting, overwrite }, io.cwd) };
-      setExit(await (flags.redis !== undefined ? cmds.runDistributed(jobFile, flags, io) : run(jobFile, flags, runIo)));
+      setExit(await (flags.redis !== undefined ? cmds.runDistributed(jobFile, flags, runIo) : run(jobFile, flags, runIo)));
     });
 
   runLike('enqueue', 'put one job per file into the Redis queue and print the run id (files with an ok row are left alone)').action(
@@ -124,19 +128,21 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
     .option('--remove', 'remove the schedule of this job file')
     .action(async (jobFile: string | undefined, opts: Record<string, unknown>) => setExit(await cmds.scheduleCommand(jobFile, flagsOf(opts), io)));
 
-  program
-    .command('retry')
-    .description('re-run only the failed rows of an output, with the settings its run recorded in <out>.run.json; every other row is kept')
-    .argument('<output>', 'the CSV/JSONL output of an earlier run')
-    .option('--codes <list>', 'only rows failed with these error codes, comma-separated (e.g. rate_limited,timeout,server_error)')
-    .option('-c, --concurrency <n>', 'requests in flight at once (default: as the run had it)')
-    .option('--log <text|json>', 'as for run (default text)')
-    .option('-q, --quiet', 'print only the final summary')
-    .option('--sidecar <txt|json>', 'also write each ok answer next to its file (photos/a.jpg -> photos/a.txt), the layout training tools read')
-    .option('--sidecar-dir <dir>', 'write the sidecars into this folder instead, mirroring the input folders')
-    .option('--sidecar-skip-existing', 'leave every existing sidecar alone, even one omni-batch wrote')
-    .option('--overwrite', 'replace existing sidecars omni-batch did not write (by default they are kept and counted in the summary)')
-    .addHelpText('after', '\nThe retried rows are replaced in place (ok rows are not sent again, skipped rows are left alone); the summary\nat the end shows what is still failed. Exit codes as for run.')
+  withSidecarFlags(
+    program
+      .command('retry')
+      .description('re-run only the failed rows of an output, with the settings its run recorded in <out>.run.json; every other row is kept')
+      .argument('<output>', 'the CSV/JSONL output of an earlier run (in process, run --redis or collect)')
+      .option('--codes <list>', 'only rows failed with these error codes, comma-separated (e.g. rate_limited,timeout,server_error)')
+      .option('-c, --concurrency <n>', 'requests in flight at once (default: as the run had it; in process only)')
+      .option('--redis <url>', 'retry through the queue: re-enqueue the failed rows into the run that made the output, follow, collect (workers do the work)')
+      .option('--log <text|json>', 'as for run (default text)')
+      .option('-q, --quiet', 'print only the final summary'),
+  )
+    .addHelpText(
+      'after',
+      '\nThe retried rows are replaced in place (ok rows are not sent again, skipped rows are left alone); the summary\nat the end shows what is still failed. Without --redis the retry runs in this process, also for an output\nof a distributed run. Exit codes as for run.',
+    )
     .action(async (output: string, opts: Record<string, unknown>) => {
       const { log, quiet, sidecar, sidecarDir, sidecarSkipExisting, overwrite, ...flags } = flagsOf(opts);
       const sidecars = sidecarOptions({ sidecar, sidecarDir, sidecarSkipExisting, overwrite }, io.cwd);
@@ -159,14 +165,18 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
     .option('--redis <url>', 'Redis URL (env OMNI_BATCH_REDIS_URL)')
     .action(async (runId: string, opts: Record<string, unknown>) => setExit(await cmds.statusCommand(runId, flagsOf(opts), io)));
 
-  program
-    .command('collect')
-    .description('write the rows of a distributed run to CSV/JSONL plus the totals file (the same files run writes)')
-    .argument('<run-id>')
-    .option('--redis <url>', 'Redis URL (env OMNI_BATCH_REDIS_URL)')
-    .option('-o, --out <file>', 'output file (default: the one the run was enqueued with)')
-    .option('--format <csv|jsonl>', 'output format (default: from the extension)')
-    .action(async (runId: string, opts: Record<string, unknown>) => setExit(await cmds.collectCommand(runId, flagsOf(opts), io)));
+  withSidecarFlags(
+    program
+      .command('collect')
+      .description('write the rows of a distributed run to CSV/JSONL plus the totals and settings files (the same files run writes), and the summary')
+      .argument('<run-id>')
+      .option('--redis <url>', 'Redis URL (env OMNI_BATCH_REDIS_URL)')
+      .option('-o, --out <file>', 'output file (default: the one the run was enqueued with)')
+      .option('--format <csv|jsonl>', 'output format (default: from the extension)'),
+  ).action(async (runId: string, opts: Record<string, unknown>) => {
+    const { sidecar, sidecarDir, sidecarSkipExisting, overwrite, ...flags } = flagsOf(opts);
+    setExit(await cmds.collectCommand(runId, flags, { ...io, sidecar: sidecarOptions({ sidecar, sidecarDir, sidecarSkipExisting, overwrite }, io.cwd) }));
+  });
   return program;
 }
 

@@ -4,13 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { parse } from 'csv-parse/sync';
 import type { Redis } from 'ioredis';
 import { startStandIn, type StandIn } from './stand-in/server.js';
-import { runCli, tempDir, waitFor, type CliResult } from './helpers.js';
+import { FIXTURES, runCli, tempDir, waitFor, type CliResult } from './helpers.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
 const KEY = 'sk-SENTINEL-distributed-4b1d9e7f0a2c';
@@ -209,6 +210,30 @@ describe('distributed runs on BullMQ', () => {
     }
   });
 
+  test('a file copied under another name after a run is answered from the row it already has, with no request', async () => {
+    const dir = await textFiles(2, 'copy');
+    const job = path.join(dir, 'job.yaml');
+    await writeFile(job, `inputs: [media]\nprompt: Read\noutput: out.jsonl\nbaseUrl: ${api.baseURL}\n`);
+    const w = spawnWorker();
+    try {
+      const first = await runCli(['run', job, '--redis', redis.url], { env: { DASHSCOPE_API_KEY: KEY } });
+      assert.equal(first.code, 0, first.stderr);
+      await copyFile(path.join(dir, 'media', 'copy000.txt'), path.join(dir, 'media', 'renamed.txt'));
+      const from = api.requests.length;
+      const again = await runCli(['run', job, '--redis', redis.url], { env: { DASHSCOPE_API_KEY: KEY } });
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stderr, /3 files, 0 enqueued, 3 already done/);
+      assert.equal(api.requests.length - from, 0);
+      const rows = await readJsonl(path.join(dir, 'out.jsonl'));
+      assert.equal(rows.length, 3);
+      const byPath = (p: string) => rows.find((x) => String(x.path).endsWith(p));
+      assert.equal(byPath('media/renamed.txt')?.status, 'ok');
+      assert.equal(byPath('media/renamed.txt')?.answer, byPath('media/copy000.txt')?.answer);
+    } finally {
+      await stopWorker(w);
+    }
+  });
+
   test('a schedule that fires twice over an unchanged folder makes API calls only the first time', async () => {
     const dir = await textFiles(5, 'sched');
     const job = path.join(dir, 'job.yaml');
@@ -251,6 +276,129 @@ describe('distributed runs on BullMQ', () => {
     } finally {
       await Promise.all(workers.map(stopWorker));
       await limited.close();
+    }
+  });
+});
+
+/** Two text files, an image, and one text file the stand-in refuses (moderation) until the faults are cleared. */
+async function mixedFiles(): Promise<string> {
+  const dir = await textFiles(2, 'mix');
+  await copyFile(path.join(FIXTURES, 'ok-photo.jpg'), path.join(dir, 'media', 'photo.jpg'));
+  await writeFile(path.join(dir, 'media', 'bad.txt'), 'forbidden words');
+  return dir;
+}
+
+async function withModeration<T>(fn: () => Promise<T>): Promise<T> {
+  api.setOptions({ latencyMs: 100, faults: ({ summary }) => (summary.lastUserText.includes('forbidden') ? { type: 'moderation' } : null) });
+  try {
+    return await fn();
+  } finally {
+    api.setOptions({ latencyMs: 0, faults: undefined });
+  }
+}
+
+describe('distributed runs end as in-process runs do', () => {
+  test('run --redis shows progress from Redis, ends with the summary table, writes .run.json and sidecars, and retry OUT then works in process', async () => {
+    const dir = await mixedFiles();
+    // One job at a time: bad.txt (first in the scan) fails while the others still run, for the progress lines to show it.
+    const w = spawnWorker(['--concurrency', '1']);
+    try {
+      const args = ['run', '--input', 'media', '--prompt', 'Describe {{file.name}}', '--out', 'out/res.csv', '--redis', redis.url, '--sidecar', 'txt', ...base()];
+      const r = await withModeration(() => runCli(args, { cwd: dir, env: { DASHSCOPE_API_KEY: KEY, OMNI_BATCH_PROGRESS_MS: '100' }, timeoutMs: 120_000 }));
+      assert.equal(r.code, 0, r.stderr);
+      // Plain progress lines without a terminal: done/total once enqueued, jobs on the workers, failures by code.
+      assert.match(r.stderr, /^omni-batch: progress: \d+(\/4 files| done, \d+ found) +[\d.]+\/s .*(running on 1 worker|no worker connected) +tokens \d+/m);
+      assert.match(r.stderr, /omni-batch: progress: [0-3]\/4 files .*1 running on 1 worker .*failed: moderation_blocked 1\n/);
+      // The same summary as in process, with this run's counts.
+      assert.match(r.stdout, /4 rows in out\/res\.csv: 3 ok, 1 failed, 0 skipped/);
+      assert.match(r.stdout, /this run: 4 files found, 4 rows written, 0 already done, 4 API requests/);
+      const cells = (kind: string) => r.stdout.split('\n').find((l) => l.trimStart().startsWith(`${kind} `))?.trim().split(/ +/) ?? [];
+      assert.deepEqual(cells('text').slice(0, 5), ['text', '3', '2', '1', '0']);
+      assert.deepEqual(cells('image').slice(0, 5), ['image', '1', '1', '0', '0']);
+      assert.ok(Number(cells('image')[6]) > 0, 'image tokens');
+      assert.match(r.stdout, /moderation_blocked +1 +e\.g\. media\/bad\.txt/);
+      assert.match(r.stdout, /re-run only the failures \(ok rows are kept\): omni-batch retry out\/res\.csv\n/);
+      assert.match(r.stdout, /through the queue, on the workers: +omni-batch retry out\/res\.csv --redis URL/);
+      assert.match(r.stdout, /sidecars \(\.txt\): 3 written next to the files/);
+      const rows = parse<Record<string, string>>(await readFile(path.join(dir, 'out', 'res.csv'), 'utf8'), { columns: true });
+      assert.equal(await readFile(path.join(dir, 'media', 'photo.txt'), 'utf8'), `${rows.find((x) => x.path === 'media/photo.jpg')?.answer}\n`);
+      // A text input's sidecar would be the input itself: it gets a name of its own instead.
+      assert.equal(await readFile(path.join(dir, 'media', 'mix000.txt'), 'utf8'), 'text mix 0');
+      assert.equal(await readFile(path.join(dir, 'media', 'mix000.txt.txt'), 'utf8'), `${rows.find((x) => x.path === 'media/mix000.txt')?.answer}\n`);
+      const saved = await readFile(path.join(dir, 'out', 'res.run.json'), 'utf8');
+      assert.ok(!saved.includes(KEY) && !saved.includes(redis.url), 'neither the key nor the Redis URL is recorded');
+      assert.equal((JSON.parse(saved) as { runId: string }).runId.length > 0, true);
+
+      // Plain retry runs in process on the distributed output: one request, the failed row replaced in place.
+      const from = api.requests.length;
+      const again = await runCli(['retry', 'out/res.csv'], { cwd: dir, env: { DASHSCOPE_API_KEY: KEY } });
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(api.requests.length - from, 1);
+      assert.match(again.stdout, /4 rows in out\/res\.csv: 4 ok, 0 failed/);
+    } finally {
+      await stopWorker(w);
+    }
+  });
+
+  test('retry OUT --redis re-enqueues only the failed rows into the run and collects them; a stale Redis run is refused', async () => {
+    const dir = await mixedFiles();
+    const w = spawnWorker();
+    try {
+      const args = ['run', '--input', 'media', '--prompt', 'Describe {{file.name}}', '--out', 'res.jsonl', '--redis', redis.url, '--quiet', ...base()];
+      const r = await withModeration(() => runCli(args, { cwd: dir, env: { DASHSCOPE_API_KEY: KEY }, timeoutMs: 120_000 }));
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, '', '--quiet prints only the summary');
+      assert.match(r.stdout, /4 rows in res\.jsonl: 3 ok, 1 failed/);
+      const from = api.requests.length;
+      const q = await runCli(['retry', 'res.jsonl', '--redis', redis.url], { cwd: dir, env: { DASHSCOPE_API_KEY: KEY }, timeoutMs: 120_000 });
+      assert.equal(q.code, 0, q.stderr);
+      assert.equal(api.requests.length - from, 1, 'only the failed row went through the queue');
+      assert.match(q.stdout, /4 rows in res\.jsonl: 4 ok, 0 failed/);
+      assert.match(q.stdout, /this run: 1 files found, 1 rows written/);
+      const rows = await readJsonl(path.join(dir, 'res.jsonl'));
+      assert.equal(rows.length, 4);
+      assert.ok(rows.every((x) => x.status === 'ok'));
+      // The output changed behind Redis's back: a retry through the queue would overwrite it, and says so.
+      await writeFile(path.join(dir, 'res.jsonl'), (await readFile(path.join(dir, 'res.jsonl'), 'utf8')).replace('"status":"ok"', '"status":"failed","error_code":"timeout"'));
+      const stale = await runCli(['retry', 'res.jsonl', '--redis', redis.url], { cwd: dir, env: { DASHSCOPE_API_KEY: KEY } });
+      assert.equal(stale.code, 2);
+      assert.match(stale.stderr, /res\.jsonl \(3 ok, 1 failed, 0 skipped\) differs from its run \S+ in Redis \(4 ok, 0 failed, 0 skipped\).*leave out --redis/);
+    } finally {
+      await stopWorker(w);
+    }
+  });
+
+  test('collect writes the summary, .run.json and sidecars too, so retry works on a collected output', async () => {
+    const dir = await mixedFiles();
+    const w = spawnWorker();
+    try {
+      const enq = await withModeration(async () => {
+        const e = await runCli(['enqueue', '--input', 'media', '--prompt', 'Describe', '--out', 'first.csv', '--redis', redis.url, ...base()], { cwd: dir });
+        assert.equal(e.code, 0, e.stderr);
+        const c = redis.client();
+        await waitFor(async () => (await c.scard(`{omni-batch}:run:${e.stdout.trim()}:pending`)) === 0, 'the jobs to finish', 60_000);
+        return e;
+      });
+      const runId = enq.stdout.trim();
+      const col = await runCli(['collect', runId, '--out', 'other.csv', '--redis', redis.url, '--sidecar', 'json', '--sidecar-dir', 'caps'], { cwd: dir });
+      assert.equal(col.code, 0, col.stderr);
+      assert.match(col.stdout, /4 rows in other\.csv: 3 ok, 1 failed, 0 skipped/);
+      assert.match(col.stdout, /kind +files +ok +failed +skipped/);
+      assert.match(col.stdout, /omni-batch retry other\.csv\n/);
+      assert.match(col.stdout, /sidecars \(\.json\): 3 written under \S+caps/);
+      const photo = JSON.parse(await readFile(path.join(dir, 'caps', 'photo.json'), 'utf8')) as { path: string };
+      assert.equal(photo.path, 'media/photo.jpg');
+      const saved = JSON.parse(await readFile(path.join(dir, 'other.run.json'), 'utf8')) as { runId: string; config: { out: string; prompt: string } };
+      assert.equal(saved.runId, runId);
+      assert.equal(saved.config.out, path.join(dir, 'other.csv'));
+      assert.equal(saved.config.prompt, 'Describe');
+      const from = api.requests.length;
+      const again = await runCli(['retry', 'other.csv'], { cwd: dir, env: { DASHSCOPE_API_KEY: KEY } });
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(api.requests.length - from, 1);
+      assert.match(again.stdout, /4 rows in other\.csv: 4 ok, 0 failed/);
+    } finally {
+      await stopWorker(w);
     }
   });
 });

@@ -1,12 +1,12 @@
 /** What the operator sees while a run works: a live line on a terminal, plain lines in CI, JSON logs, or quiet. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { progressLine } from '../src/commands/progress.js';
 import { startStandIn, type StandIn } from './stand-in/server.js';
-import { CLI, runCli, tempDir } from './helpers.js';
+import { CLI, FIXTURES, runCli, tempDir } from './helpers.js';
 
 const KEY = 'sk-progress-test-SENTINEL-0001';
 let api: StandIn;
@@ -50,6 +50,33 @@ describe('live progress', () => {
     const tally = { tokens: 12_345, cost: 0.01234, failures: new Map([['timeout', 1], ['rate_limited', 2]]) };
     assert.equal(progressLine(counts, tally, 5_000, 'CNY'), '12 done, 40 found  2.0/s  3 in flight  tokens 12.3k  cost 0.0123 CNY  failed: rate_limited 2, timeout 1');
     assert.equal(progressLine({ ...counts, discoveryDone: true }, tally, 5_000, null), '12/40 files  2.0/s  ETA 14s  3 in flight  tokens 12.3k  failed: rate_limited 2, timeout 1');
+  });
+
+  test('"in flight" counts API requests only; files being preprocessed show as "preparing N"; a distributed run shows jobs on its workers', () => {
+    const counts = { discovered: 40, discoveryDone: true, alreadyDone: 0, rowsWritten: 10, apiRequests: 11 };
+    const tally = { tokens: 0, cost: 0, failures: new Map<string, number>() };
+    assert.equal(progressLine({ ...counts, inFlight: 4, preparing: 2 }, tally, 5_000, null), '10/40 files  2.0/s  ETA 15s  4 in flight  preparing 2  tokens 0');
+    assert.equal(progressLine({ ...counts, inFlight: 4, preparing: 0 }, tally, 5_000, null), '10/40 files  2.0/s  ETA 15s  4 in flight  tokens 0');
+    assert.equal(progressLine({ ...counts, running: 8, workers: 3 }, tally, 5_000, null), '10/40 files  2.0/s  ETA 15s  8 running on 3 workers  tokens 0');
+    assert.equal(progressLine({ ...counts, running: 0, workers: 0 }, tally, 5_000, null), '10/40 files  2.0/s  ETA 15s  no worker connected  tokens 0');
+  });
+
+  test('while images are being fitted and the API is slow, "in flight" never counts more than --concurrency', async () => {
+    const dir = await tempDir();
+    await mkdir(path.join(dir, 'media'));
+    for (let i = 0; i < 6; i++) await copyFile(path.join(FIXTURES, 'ok-photo.jpg'), path.join(dir, 'media', `${i}.jpg`));
+    const r = await runCli(['run', '--input', path.join(dir, 'media'), '--prompt', 'Caption', '--concurrency', '1', '--cpu-concurrency', '4', '--out', path.join(dir, 'out.csv'), '--log', 'json'], {
+      env: { ...env(), OMNI_BATCH_PROGRESS_MS: '50' },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const ticks = r.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; inFlight?: number; preparing?: number })
+      .filter((e) => e.event === 'progress');
+    assert.ok(ticks.length >= 3, `${ticks.length} progress events`);
+    assert.ok(ticks.every((t) => typeof t.inFlight === 'number' && t.inFlight <= 1 && typeof t.preparing === 'number'), JSON.stringify(ticks));
+    assert.ok(ticks.some((t) => t.inFlight === 1), 'a request was seen in flight');
   });
 
   test('on a terminal one line is redrawn in place with carriage returns, and the scrollback gets only failures and the summary', async () => {

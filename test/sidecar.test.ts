@@ -1,6 +1,6 @@
 /** --sidecar: each answer beside its file (or in a mirror folder), never over a file omni-batch did not write. */
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'csv-parse/sync';
@@ -60,6 +60,33 @@ describe('sidecar captions', () => {
     assert.equal(forced.code, 0, forced.stderr);
     assert.equal(api.requests.length, from, 'sidecars of a finished run cost no request');
     assert.equal((JSON.parse(await readFile(path.join(dir, 'caps', 'sub', 'b.json'), 'utf8')) as { path: string }).path, 'photos/sub/b.png');
+  });
+
+  test('manifest rows get the sidecar of the file they name; two rows about one image get one each; URL rows only under --sidecar-dir', async () => {
+    const dir = await photos();
+    await writeFile(
+      path.join(dir, 'rows.csv'),
+      ['path,url,q', 'photos/a.jpg,,What is it?', 'photos/a.jpg,,What colour?', 'photos/sub/b.png,,What is it?', ',https://cdn.example.com/img/cat.jpg?v=2,What is it?', ',,Just text'].join('\n'),
+    );
+    const args = ['run', '--manifest', 'rows.csv', '--prompt', '{{row.q}}', '--out', 'out.csv', '--sidecar', 'txt'];
+    const r = await runCli(args, { env: env(), cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    const rows = await answers(path.join(dir, 'out.csv'));
+    assert.equal(rows.size, 5);
+    assert.equal(await readFile(path.join(dir, 'photos', 'a.row1.txt'), 'utf8'), `${rows.get('rows.csv#1')}\n`);
+    assert.equal(await readFile(path.join(dir, 'photos', 'a.row2.txt'), 'utf8'), `${rows.get('rows.csv#2')}\n`);
+    assert.notEqual(rows.get('rows.csv#1'), rows.get('rows.csv#2'));
+    assert.equal(await readFile(path.join(dir, 'photos', 'sub', 'b.txt'), 'utf8'), `${rows.get('rows.csv#3')}\n`);
+    assert.deepEqual((await readdir(dir)).sort(), ['.out.csv.sidecars.jsonl', 'out.csv', 'out.run.json', 'out.totals.json', 'photos', 'rows.csv'], 'nothing beside the manifest');
+    assert.match(r.stdout, /sidecars \(\.txt\): 3 written next to the files, 1 without one: URL rows \(--sidecar-dir mirrors them by host and path\), 1 without one: manifest rows without a file \(text only\)/);
+
+    const mirrored = await runCli([...args.slice(0, -1), 'json', '--sidecar-dir', 'caps'], { env: env(), cwd: dir });
+    assert.equal(mirrored.code, 0, mirrored.stderr);
+    const cat = JSON.parse(await readFile(path.join(dir, 'caps', 'cdn.example.com', 'img', 'cat.json'), 'utf8')) as { path: string; source: string; answer: string };
+    assert.deepEqual([cat.path, cat.source, cat.answer], ['rows.csv#4', 'https://cdn.example.com/img/cat.jpg?v=2', rows.get('rows.csv#4')]);
+    const second = JSON.parse(await readFile(path.join(dir, 'caps', 'photos', 'a.row2.json'), 'utf8')) as { source: string; answer: string };
+    assert.deepEqual([second.source, second.answer], ['photos/a.jpg', rows.get('rows.csv#2')]);
+    assert.match(mirrored.stdout, /sidecars \(\.json\): 4 written under \S+caps, 1 without one: manifest rows without a file/);
   });
 
   test('sidecar flags say what they expect', async () => {

@@ -4,13 +4,17 @@
  */
 import path from 'node:path';
 import type { Redis } from 'ioredis';
-import { formatOf, resolveConfig, totalsPathFor, type Flags } from '../shared/config.js';
+import { estimatePathFor, formatOf, resolveConfig, totalsPathFor, type Flags, type RunConfig } from '../shared/config.js';
 import { ConfigError, EXIT } from '../shared/errors.js';
-import { collectRun, enqueueRun, progress, runIdFor, scheduleRun, startWorker, unscheduleRun, type Progress } from '../shared/queue/bullmq.js';
+import { modelInfo } from '../shared/models.js';
+import { writeRunFile } from '../shared/output/run-file.js';
+import { ledgerPathFor, SidecarWriter } from '../shared/output/sidecar.js';
+import { collectRun, enqueuedConfig, enqueueRun, progress, runIdFor, scheduleRun, startWorker, unscheduleRun, type EnqueueResult, type Progress } from '../shared/queue/bullmq.js';
 import { connectRedis } from '../shared/queue/redis.js';
 import { RunResults } from '../shared/queue/results.js';
 import { sleep } from '../shared/rate-limit.js';
-import type { Io } from './run.js';
+import { displayOptions, ProgressDisplay, type ProgressCounts, type Terminal } from './progress.js';
+import { finishOutput, type Io } from './run.js';
 import { redisUrl } from './redis-url.js';
 
 async function withRedis<T>(url: string, fn: (redis: Redis) => Promise<T>): Promise<T> {
@@ -57,45 +61,112 @@ export async function collectCommand(runId: string, flags: DistributedFlags, io:
     const out = flags.out ? path.resolve(io.cwd, flags.out) : meta.out;
     if (!out) throw new ConfigError(`no run ${runId} in this Redis (omni-batch enqueue prints the run id)`);
     const format = formatOf(out, flags.format ?? (flags.out ? undefined : meta.format), '--format');
-    const totals = await collectRun(redis, runId, out, format, totalsPathFor(out));
-    io.out(`omni-batch: ${totals.rows} rows in ${out}: ${totals.byStatus.ok} ok, ${totals.byStatus.failed} failed, ${totals.byStatus.skipped} skipped; totals in ${totalsPathFor(out)}`);
+    const enqueued = enqueuedConfig(meta);
+    if (!enqueued) io.err(`omni-batch: run ${runId} was enqueued by an older omni-batch: its settings are not in Redis, so retry cannot use this output (enqueue it again to record them)`);
+    const cfg = { out, format, totalsPath: totalsPathFor(out), estimatePath: estimatePathFor(out) };
+    // Row paths are relative to the folder the producer ran in: sidecars are placed from there.
+    const sidecars = io.sidecar ? new SidecarWriter(io.sidecar, ledgerPathFor(out), enqueued?.cwd ?? io.cwd, enqueued?.inputs ?? []) : undefined;
+    const totals = await collectRun(redis, runId, out, format, cfg.totalsPath);
+    if (enqueued) await recordSettings({ ...enqueued, ...cfg }, runId, io);
+    await finishOutput(cfg, totals, sidecars, io, true);
   });
   return EXIT.ok;
+}
+
+async function recordSettings(cfg: RunConfig, runId: string, io: Io): Promise<void> {
+  await writeRunFile(cfg, { runId }).catch((err: unknown) => io.err(`omni-batch: cannot write the run settings beside the output (retry will not find them): ${String(err)}`));
 }
 
 /** `run --redis`: enqueue, follow until every job of the run has its row, then collect. Workers do the work. */
 export async function runDistributed(jobFile: string | undefined, flags: DistributedFlags, io: Io): Promise<number> {
   const cfg = await resolveConfig(jobFile, flags, io.env, io.cwd);
   if (cfg.dryRun) throw new ConfigError('--dry-run runs in process: leave out --redis');
-  const runId = flags.runId ?? runIdFor(cfg);
-  return withRedis(redisUrl(flags.redis, io.env), async (redis) => {
+  return followRun(cfg, flags.runId ?? runIdFor(cfg), redisUrl(flags.redis, io.env), io);
+}
+
+/**
+ * Enqueues a resolved configuration (`run --redis`, and `retry --redis` with `cfg.only`), shows its progress from
+ * the run's totals in Redis while the workers work, then collects it and ends as an in-process run ends: the
+ * settings file, sidecars and the summary.
+ */
+export async function followRun(resolved: RunConfig, runId: string, url: string, io: Io): Promise<number> {
+  const sidecars = io.sidecar ? new SidecarWriter(io.sidecar, ledgerPathFor(resolved.out), resolved.cwd, resolved.inputs) : undefined;
+  // Sidecars written next to the inputs are never enqueued as inputs.
+  const cfg: RunConfig = sidecars ? { ...resolved, skip: sidecars.written } : resolved;
+  const term: Terminal = io.terminal ?? { write: (t) => io.err(t.replace(/\n$/, '')), isTTY: false, columns: undefined };
+  const display = new ProgressDisplay(term, io.display ?? displayOptions({}, io.env), modelInfo(cfg.model)?.prices?.currency ?? null);
+  return withRedis(url, async (redis) => {
+    const results = new RunResults(redis, runId);
+    const before = await results.totals();
+    const startedAt = new Date();
     let stop = false;
     const remove = io.onSignal?.(() => {
       stop = true;
-      io.err(`omni-batch: stopped following; the jobs stay queued. Later: omni-batch status ${runId} / omni-batch collect ${runId}`);
+      display.note(`stopped following; the jobs stay queued. Later: omni-batch status ${runId} / omni-batch collect ${runId}`);
     });
+    const pass: EnqueueResult = { runId, discovered: 0, enqueued: 0, alreadyDone: 0, rowsWritten: 0 };
+    let enqueueDone = false;
+    let enqueueError: Error | undefined;
+    const enqueued = enqueueRun(cfg, redis, runId, (l) => display.note(l), pass).then(
+      () => void (enqueueDone = true),
+      (err: unknown) => {
+        enqueueError = err instanceof Error ? err : new Error(String(err));
+        enqueueDone = true;
+      },
+    );
+    let counts: ProgressCounts = { discovered: 0, discoveryDone: false, alreadyDone: 0, rowsWritten: 0, apiRequests: 0 };
+    display.start(() => counts);
+    display.note(`run ${runId}; following it (workers: omni-batch worker --redis ...)`);
+    let warnedNoWorker = false;
     try {
-      await enqueueRun(cfg, redis, runId, (l) => io.err(`omni-batch: ${l}`));
-      io.err(`omni-batch: run ${runId}; following it (workers: omni-batch worker --redis ...)`);
-      let last = 0;
       for (;;) {
-        const p = await progress(redis, runId);
-        if (p.pending === 0 && p.producerDone) break;
-        if (stop) return EXIT.interrupted;
-        if (Date.now() - last > 5_000) {
-          io.err(`omni-batch: ${fmtProgress(p).split('\n').join(';')}`);
-          if (p.workers === 0) io.err('omni-batch: no worker is connected: start one with omni-batch worker --redis URL');
-          last = Date.now();
+        if (enqueueError) throw enqueueError;
+        if (stop) {
+          await enqueued;
+          return EXIT.interrupted;
         }
-        await sleep(500);
+        // Until the pass has reset the run's counters, they are the previous pass's.
+        if (enqueueDone || pass.discovered > 0) {
+          const p = await progress(redis, runId);
+          const t = await results.totals();
+          counts = {
+            discovered: pass.discovered,
+            discoveryDone: enqueueDone,
+            alreadyDone: pass.alreadyDone,
+            rowsWritten: pass.rowsWritten + Number(p.meta.finished ?? 0),
+            apiRequests: t.attempts - before.attempts,
+            running: p.active,
+            workers: p.workers,
+          };
+          // Tokens and cost this run spent; failures as the run's rows have them now.
+          display.setTally({
+            tokens: (t.tokens.total_tokens ?? 0) - (before.tokens.total_tokens ?? 0),
+            cost: t.cost - before.cost,
+            failures: new Map(Object.entries(t.failures)),
+          });
+          if (enqueueDone && p.pending === 0) break;
+          if (p.workers === 0 && !warnedNoWorker && Date.now() - startedAt.getTime() > 3_000) {
+            display.note('no worker is connected: start one with omni-batch worker --redis URL');
+            warnedNoWorker = true;
+          }
+        }
+        await sleep(250);
       }
-      const totals = await collectRun(redis, runId, cfg.out, cfg.format, cfg.totalsPath);
-      io.out(`omni-batch: ${totals.rows} rows in ${cfg.out}: ${totals.byStatus.ok} ok, ${totals.byStatus.failed} failed, ${totals.byStatus.skipped} skipped`);
-      io.out(`  tokens: ${totals.tokens.total_tokens}, cost: ${totals.currency ? `${totals.cost.toFixed(6)} ${totals.currency}` : 'unknown'}; totals: ${cfg.totalsPath}`);
-      return EXIT.ok;
     } finally {
       remove?.();
+      display.stop();
     }
+    const totals = await collectRun(redis, runId, cfg.out, cfg.format, cfg.totalsPath, {
+      startedAt: startedAt.toISOString(),
+      wallMs: Date.now() - startedAt.getTime(),
+      discovered: counts.discovered,
+      alreadyDone: counts.alreadyDone,
+      rowsWritten: counts.rowsWritten,
+      apiRequests: counts.apiRequests,
+    });
+    await recordSettings(cfg, runId, io);
+    await finishOutput(cfg, totals, sidecars, io, true);
+    return EXIT.ok;
   });
 }
 

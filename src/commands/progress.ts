@@ -10,7 +10,6 @@
  * - `--quiet`: nothing until the final summary (errors that end the run are still printed).
  */
 import { ConfigError } from '../shared/errors.js';
-import type { RunCounts } from '../shared/queue/in-process.js';
 import type { Row } from '../shared/row.js';
 
 /** The stream the display draws on (stderr in the CLI). */
@@ -46,6 +45,25 @@ export function displayOptions(flags: { log?: unknown; quiet?: unknown }, env: N
   return { log, quiet: flags.quiet === true, intervalMs: Number.isFinite(fromEnv) && fromEnv > 0 ? fromEnv : 10_000 };
 }
 
+/** What an engine reports to the display: the in-process engine from its own counters, `run --redis` from Redis. */
+export interface ProgressCounts {
+  /** Items discovered so far; the total once `discoveryDone`. */
+  discovered: number;
+  discoveryDone: boolean;
+  /** Left alone: already `ok` in the output. */
+  alreadyDone: number;
+  /** Rows written by this run. */
+  rowsWritten: number;
+  apiRequests: number;
+  /** In process: API requests in flight (a retry waiting out its backoff included), not files being preprocessed. */
+  inFlight?: number;
+  /** In process: files being preprocessed (ffmpeg, sharp), shown as `preparing N` when there are any. */
+  preparing?: number;
+  /** Distributed: jobs running on the workers (preprocessing and API calls alike), and connected workers. */
+  running?: number;
+  workers?: number;
+}
+
 /** What the display knows besides the engine's counts: what the rows said. */
 export interface RowTally {
   tokens: number;
@@ -66,13 +84,16 @@ function compact(n: number): string {
 }
 
 /** The status line: `12/40 files  1.9/s  ETA 15s  tokens 3.2k  cost 0.0123 CNY  failed: rate_limited 2`. */
-export function progressLine(c: RunCounts, t: RowTally, elapsedMs: number, currency: string | null): string {
+export function progressLine(c: ProgressCounts, t: RowTally, elapsedMs: number, currency: string | null): string {
   const done = c.rowsWritten + c.alreadyDone;
   const rate = elapsedMs > 0 ? c.rowsWritten / (elapsedMs / 1000) : 0;
   const parts = [c.discoveryDone ? `${done}/${c.discovered} files` : `${done} done, ${c.discovered} found`];
   parts.push(`${rate.toFixed(rate < 10 ? 1 : 0)}/s`);
   if (c.discoveryDone) parts.push(`ETA ${rate > 0 ? duration((c.discovered - done) / rate) : '?'}`);
-  parts.push(`${c.inFlight} in flight`, `tokens ${compact(t.tokens)}`);
+  if (c.inFlight !== undefined) parts.push(`${c.inFlight} in flight`);
+  if (c.preparing) parts.push(`preparing ${c.preparing}`);
+  if (c.workers !== undefined) parts.push(c.workers === 0 ? 'no worker connected' : `${c.running ?? 0} running on ${c.workers} worker${c.workers === 1 ? '' : 's'}`);
+  parts.push(`tokens ${compact(t.tokens)}`);
   if (currency) parts.push(`cost ${t.cost.toFixed(4)} ${currency}`);
   const failed = [...t.failures].sort((a, b) => b[1] - a[1]);
   if (failed.length) parts.push(`failed: ${failed.map(([code, n]) => `${code} ${n}`).join(', ')}`);
@@ -80,9 +101,9 @@ export function progressLine(c: RunCounts, t: RowTally, elapsedMs: number, curre
 }
 
 export class ProgressDisplay {
-  private readonly tally: RowTally = { tokens: 0, cost: 0, failures: new Map() };
+  private tally: RowTally = { tokens: 0, cost: 0, failures: new Map() };
   private readonly t0 = Date.now();
-  private counts: () => RunCounts = () => ({ discovered: 0, discoveryDone: false, alreadyDone: 0, rowsWritten: 0, apiRequests: 0, inFlight: 0 });
+  private counts: () => ProgressCounts = () => ({ discovered: 0, discoveryDone: false, alreadyDone: 0, rowsWritten: 0, apiRequests: 0 });
   private timer: NodeJS.Timeout | undefined;
   private failureLines = 0;
   private drawn = '';
@@ -98,7 +119,7 @@ export class ProgressDisplay {
   }
 
   /** Starts redrawing (TTY) or the periodic lines (otherwise). */
-  start(counts: () => RunCounts): void {
+  start(counts: () => ProgressCounts): void {
     this.counts = counts;
     if (this.opts.quiet) return;
     this.timer = setInterval(() => this.tick(), this.live ? REDRAW_MS : this.opts.intervalMs);
@@ -118,6 +139,14 @@ export class ProgressDisplay {
     if (this.opts.quiet) return;
     if (this.opts.log === 'json') return this.json({ event: 'log', msg: line });
     this.above(`omni-batch: ${line}`);
+  }
+
+  /**
+   * Replaces the tally with one counted elsewhere: `run --redis` reads tokens, cost and failures from the run's
+   * totals in Redis, since the rows are written by the workers.
+   */
+  setTally(tally: RowTally): void {
+    this.tally = tally;
   }
 
   /** A finished file. */

@@ -6,7 +6,12 @@
 import path from 'node:path';
 import { ConfigError, ERROR_CODES, EXIT } from '../shared/errors.js';
 import { formatFor } from '../shared/output/format.js';
-import { readRunFile } from '../shared/output/run-file.js';
+import { readRunRecord } from '../shared/output/run-file.js';
+import { runIdFor } from '../shared/queue/bullmq.js';
+import { connectRedis } from '../shared/queue/redis.js';
+import { RunResults } from '../shared/queue/results.js';
+import { followRun } from './distributed.js';
+import { redisUrl } from './redis-url.js';
 import { unflatten } from '../shared/row.js';
 import { runResolved, type Io } from './run.js';
 
@@ -14,6 +19,8 @@ export interface RetryFlags {
   /** Comma-separated error codes; default: every failed row. */
   codes?: string;
   concurrency?: string;
+  /** Retry through the queue of the distributed run that made the output; default: in this process. */
+  redis?: string;
 }
 
 function parseCodes(value: string | undefined): ReadonlySet<string> | undefined {
@@ -32,7 +39,7 @@ function parseCodes(value: string | undefined): ReadonlySet<string> | undefined 
 export async function retryOutput(output: string, flags: RetryFlags, io: Io): Promise<number> {
   const codes = parseCodes(flags.codes);
   const out = path.resolve(io.cwd, output);
-  const saved = await readRunFile(out);
+  const { config: saved, origin } = await readRunRecord(out);
   if (path.resolve(saved.out) !== out) {
     throw new ConfigError(`${output}: its run settings name another output (${saved.out}); rerun the original command instead`);
   }
@@ -54,9 +61,39 @@ export async function retryOutput(output: string, flags: RetryFlags, io: Io): Pr
     return EXIT.ok;
   }
   io.err(`omni-batch: retrying ${failed.size} failed rows of ${output} (${[...byCode].map(([c, n]) => `${c} ${n}`).join(', ')}); every other row is kept`);
+  if (flags.redis !== undefined) {
+    if (flags.concurrency !== undefined) throw new ConfigError('--concurrency: with --redis the workers set their own (omni-batch worker --concurrency N)');
+    const url = redisUrl(flags.redis, io.env);
+    const runId = origin.runId ?? runIdFor(saved);
+    const byStatus = { ok: 0, failed: 0, skipped: 0 };
+    for (const row of latest.values()) if (row.status in byStatus) byStatus[row.status as keyof typeof byStatus]++;
+    await checkSameRun(url, runId, byStatus, output);
+    return followRun({ ...saved, only: failed }, runId, url, io);
+  }
   const concurrency = flags.concurrency === undefined ? saved.concurrency : Number(flags.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
     throw new ConfigError(`--concurrency: expected a whole number from 1 to 256, received ${JSON.stringify(flags.concurrency)}`);
   }
   return runResolved({ ...saved, concurrency, only: failed }, io);
+}
+
+/**
+ * Collecting after a retry through the queue writes the run's rows from Redis over the output: refused when Redis
+ * does not hold the same rows (the run was removed, or the output was changed since, by an in-process retry).
+ */
+async function checkSameRun(url: string, runId: string, inOutput: { ok: number; failed: number; skipped: number }, output: string): Promise<void> {
+  const redis = await connectRedis(url);
+  try {
+    const results = new RunResults(redis, runId);
+    const [meta, totals] = await Promise.all([results.meta(), results.totals()]);
+    if (!meta.createdAt) throw new ConfigError(`${output}: its run ${runId} is not in this Redis; retry in this process instead (leave out --redis)`);
+    const said = (c: { ok: number; failed: number; skipped: number }) => `${c.ok} ok, ${c.failed} failed, ${c.skipped} skipped`;
+    if (said(totals.byStatus) !== said(inOutput)) {
+      throw new ConfigError(
+        `${output} (${said(inOutput)}) differs from its run ${runId} in Redis (${said(totals.byStatus)}): collecting would replace rows of the output; retry in this process instead (leave out --redis)`,
+      );
+    }
+  } finally {
+    redis.disconnect();
+  }
 }

@@ -8,6 +8,7 @@ import { displayOptions, ProgressDisplay, type DisplayOptions, type Terminal } f
 import { renderSummary, summarizeOutput } from './summary.js';
 import { modelInfo } from '../shared/models.js';
 import { ledgerPathFor, SidecarWriter, type SidecarOptions } from '../shared/output/sidecar.js';
+import type { Totals } from '../shared/output/totals.js';
 
 export interface Io {
   readonly out: (text: string) => void;
@@ -58,6 +59,18 @@ export function estimateTable(e: RunEstimate): string {
   return [line(head), ...rows.map(line)].join('\n');
 }
 
+/**
+ * How every command that wrote an output ends (`run`, `run --redis`, `collect`, `retry`): the sidecars of the
+ * output's ok rows, then the summary read back from the output file. `queued`: the output came from Redis, so the
+ * summary also says how to retry through the queue.
+ */
+export async function finishOutput(cfg: Pick<RunConfig, 'out' | 'format' | 'totalsPath'>, totals: Totals, sidecars: SidecarWriter | undefined, io: Io, queued = false): Promise<void> {
+  if (sidecars) await sidecars.fromOutput(cfg.out, cfg.format);
+  const sidecarLine = await sidecars?.finish();
+  io.out(renderSummary({ out: cfg.out, totalsPath: cfg.totalsPath, cwd: io.cwd, queued }, totals, await summarizeOutput(cfg.out, cfg.format)));
+  if (sidecarLine) io.out(sidecarLine);
+}
+
 export async function runCommand(jobFile: string | undefined, flags: Flags, io: Io): Promise<number> {
   return runResolved(await resolveConfig(jobFile, flags, io.env, io.cwd), io);
 }
@@ -104,10 +117,8 @@ export async function runResolved(resolved: RunConfig, io: Io): Promise<number> 
     );
     return EXIT.ok;
   }
-  if (sidecars && result.totals) await sidecars.fromOutput(cfg.out, cfg.format);
-  const sidecarLine = await sidecars?.finish();
-  if (result.totals) io.out(renderSummary({ out: cfg.out, totalsPath: cfg.totalsPath, cwd: io.cwd }, result.totals, await summarizeOutput(cfg.out, cfg.format)));
-  if (sidecarLine) io.out(sidecarLine);
+  if (result.totals) await finishOutput(cfg, result.totals, sidecars, io);
+  else await sidecars?.finish();
   if (result.fatal) io.err(`omni-batch: ${result.fatal}`);
   if (result.interrupted) io.err('omni-batch: interrupted; rerun the same command to finish the remaining files');
   return result.exitCode;

@@ -86,6 +86,8 @@ export interface SummaryWhere {
   totalsPath: string;
   /** Paths are shown relative to this folder when inside it, so the printed retry command can be pasted as is. */
   cwd: string;
+  /** The output was collected from a distributed run: the summary also shows the retry through the queue. */
+  queued?: boolean;
 }
 
 /** The text printed at the end of a run (stdout). */
@@ -137,6 +139,8 @@ export function renderSummary(where: SummaryWhere, totals: Totals, s: OutputSumm
     const transient = failedCodes.filter((c) => isRetried(c as ErrorCode));
     lines.push(`  re-run only the failures (ok rows are kept): ${retryCommand(out)}`);
     if (transient.length && transient.length < failedCodes.length) lines.push(`  only the transient ones:                      ${retryCommand(out, transient)}`);
+    // The Redis URL is not printed: it may hold a password.
+    if (where.queued) lines.push(`  through the queue, on the workers:           ${retryCommand(out)} --redis URL`);
   }
   return lines.join('\n');
 }

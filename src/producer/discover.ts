@@ -24,3 +24,41 @@ export async function* discover(cfg: RunConfig): AsyncGenerator<Item> {
     }
   }
 }
+
+export interface EachOptions<T> {
+  /** The same key twice is one item (overlapping inputs: a folder and its subfolder). */
+  readonly key: (item: T) => string;
+  /** At most this many tasks started and not finished: backpressure, so a 200,000-file tree is not all in memory. */
+  readonly window: number;
+  /** Checked before each item: true stops taking new ones (drain, a fatal error). */
+  readonly stop: () => boolean;
+  /** Called for each new item as it is taken, before it may wait for room in the window. */
+  readonly onItem?: (item: T) => void;
+  /** Called once no more items will be taken (all found, or stopped), while the last tasks may still run. */
+  readonly onTaken?: () => void;
+}
+
+/**
+ * The discovery loop both engines share: each new item is handed to `run` (which schedules it, p-limit or a batch
+ * into the queue) with at most `window` unfinished at once. Whatever happens, it returns or throws only after every
+ * started task has settled; `run`'s own failures are for `run` to catch.
+ */
+export async function eachDiscovered<T>(items: AsyncIterable<T>, opts: EachOptions<T>, run: (item: T) => Promise<void>): Promise<void> {
+  const seen = new Set<string>();
+  const inflight = new Set<Promise<void>>();
+  try {
+    for await (const item of items) {
+      if (opts.stop()) break;
+      const key = opts.key(item);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      opts.onItem?.(item);
+      while (inflight.size >= opts.window) await Promise.race(inflight);
+      const p: Promise<void> = run(item).finally(() => inflight.delete(p));
+      inflight.add(p);
+    }
+    opts.onTaken?.();
+  } finally {
+    await Promise.allSettled(inflight);
+  }
+}

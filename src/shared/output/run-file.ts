@@ -29,11 +29,21 @@ function withoutCredentials(url: string): string {
   }
 }
 
-/** Written whole, then renamed, like the totals file. */
-export async function writeRunFile(cfg: RunConfig): Promise<void> {
-  const file = runFilePathFor(cfg.out);
+/** The settings worth recording: the configuration without this run's path filters and URL credentials. */
+export function recordedSettings(cfg: RunConfig): Omit<RunConfig, 'only' | 'skip'> {
   const { only: _only, skip: _skip, ...rest } = cfg;
-  const body = { version: VERSION, writtenAt: new Date().toISOString(), config: { ...rest, baseURL: withoutCredentials(cfg.baseURL) } };
+  return { ...rest, baseURL: withoutCredentials(cfg.baseURL) };
+}
+
+/** How the output was made, besides its settings: a distributed run names its run id (never the Redis URL). */
+export interface RunOrigin {
+  readonly runId?: string;
+}
+
+/** Written whole, then renamed, like the totals file. */
+export async function writeRunFile(cfg: RunConfig, origin: RunOrigin = {}): Promise<void> {
+  const file = runFilePathFor(cfg.out);
+  const body = { version: VERSION, writtenAt: new Date().toISOString(), ...(origin.runId ? { runId: origin.runId } : {}), config: recordedSettings(cfg) };
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
   await writeFile(tmp, `${JSON.stringify(body, null, 2)}\n`);
   await rename(tmp, file);
@@ -41,6 +51,7 @@ export async function writeRunFile(cfg: RunConfig): Promise<void> {
 
 const RunFileSchema = z.object({
   version: z.literal(VERSION),
+  runId: z.string().optional(),
   config: z
     .object({
       inputs: z.array(z.string()),
@@ -61,6 +72,11 @@ const RunFileSchema = z.object({
 
 /** The configuration the output `out` was last written with; a ConfigError saying what to do when there is none. */
 export async function readRunFile(out: string): Promise<RunConfig> {
+  return (await readRunRecord(out)).config;
+}
+
+/** The configuration and origin the output `out` was last written with. */
+export async function readRunRecord(out: string): Promise<{ config: RunConfig; origin: RunOrigin }> {
   const file = runFilePathFor(out);
   let text: string;
   try {
@@ -85,5 +101,6 @@ export async function readRunFile(out: string): Promise<RunConfig> {
     throw new ConfigError(`${file}: not a run settings file of this omni-batch version (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}); rerun the original command instead`);
   }
   // Written by writeRunFile from a validated RunConfig; the check above guards against hand edits and other versions.
-  return { ...(result.data.config as unknown as RunConfig), dryRun: false };
+  const config = { ...(result.data.config as unknown as RunConfig), dryRun: false };
+  return { config, origin: result.data.runId ? { runId: result.data.runId } : {} };
 }

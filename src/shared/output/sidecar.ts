@@ -6,11 +6,15 @@
  * (`.<out>.sidecars.jsonl`, hidden so it is never an input). An existing file is replaced only when the ledger
  * says omni-batch wrote it and it is unchanged since, or with `overwrite`; `skipExisting` leaves every existing
  * file alone. Sidecars written next to inputs are never discovered as inputs (see `written`).
+ *
+ * Manifest rows get the sidecar of the file they name; URL rows only under `--sidecar-dir`; rows that would share
+ * one sidecar get one each, told apart by row number or extension (see `place`), never one over the other.
  */
 import { createHash } from 'node:crypto';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import pLimit from 'p-limit';
 import { ConfigError } from '../errors.js';
 import { displayPath } from '../../producer/item.js';
 import type { OutputFormat } from '../config.js';
@@ -58,7 +62,9 @@ export class SidecarWriter {
   readonly written = new Set<string>();
   private readonly owned = new Map<string, string>();
   private readonly pending: Promise<void>[] = [];
-  readonly counts = { written: 0, unchanged: 0, keptForeign: 0, keptExisting: 0, failed: 0 };
+  readonly counts = { written: 0, unchanged: 0, keptForeign: 0, keptExisting: 0, failed: 0, none: new Map<string, number>() };
+  /** A few files at a time: an output of 200,000 rows must not open 200,000 files at once. */
+  private readonly writes = pLimit(16);
   private firstError: string | undefined;
 
   constructor(
@@ -103,29 +109,89 @@ export class SidecarWriter {
 
   /**
    * One sidecar per `ok` row of the output, after the run: rows of earlier runs get theirs too, so adding
-   * --sidecar to a finished run costs no request.
+   * --sidecar to a finished run costs no request. Two passes over the output: the first finds the places several
+   * rows would share (two manifest rows asking about one image, `a.jpg` and `a.png`, a text input `a.txt` whose
+   * sidecar would be itself), the second writes, giving each of those its own name (see `place`).
    */
   async fromOutput(out: string, format: OutputFormat): Promise<void> {
+    const shared = new Map<string, number>();
     for await (const rec of formatFor(format).read(out)) {
       const row = unflatten(rec);
-      if (row) this.row(row);
+      const at = row?.status === 'ok' ? this.place(row) : undefined;
+      if (at && 'file' in at) shared.set(at.file, (shared.get(at.file) ?? 0) + (at.file === at.source ? 2 : 1));
+    }
+    for await (const rec of formatFor(format).read(out)) {
+      const row = unflatten(rec);
+      if (row) this.row(row, (file) => (shared.get(file) ?? 0) > 1);
     }
   }
 
-  /** Only `ok` rows of local files (not manifest rows or URLs) get a sidecar. */
-  row(row: Row): void {
-    if (row.status !== 'ok' || row.source !== '' || /^[a-z]+:\/\//i.test(row.path)) return;
-    const file = this.target(path.resolve(this.cwd, row.path));
+  /**
+   * Where the sidecar of an `ok` row goes, or why it gets none:
+   * - a file: beside it (or mirrored under `dir`);
+   * - a manifest row naming a local file: beside that file (or mirrored), as if the file had been an input;
+   * - a manifest row naming a URL: under `dir` only, mirrored as `<dir>/<host>/<path>`; none without `dir`;
+   * - a manifest row with a frame list or no media at all: none (there is no one file to put it beside).
+   * `tag` tells rows apart that would share a place: a manifest row's number (`a.row3.txt`), a file's extension
+   * (`a.jpg.txt` and `a.png.txt`).
+   */
+  private place(row: Row): { file: string; source: string; tag: string } | { none: string } {
+    const manifestRow = /\.(csv|jsonl|ndjson|json)#(\d+)$/i.exec(row.path);
+    if (!manifestRow) {
+      const abs = path.resolve(this.cwd, row.path);
+      return { file: this.target(abs), source: abs, tag: path.extname(abs).slice(1) || 'file' };
+    }
+    const tag = `row${manifestRow[2]}`;
+    const src = row.source;
+    if (!src) return { none: 'manifest rows without a file (text only)' };
+    if (/^https?:\/\//i.test(src)) {
+      if (!this.opts.dir) return { none: 'URL rows (--sidecar-dir mirrors them by host and path)' };
+      return { file: path.join(this.opts.dir, this.urlPlace(src)), source: src, tag };
+    }
+    if (row.kind === 'video' && src.includes(';')) return { none: 'frame-list rows' };
+    const abs = path.resolve(this.cwd, src);
+    return { file: this.target(abs), source: abs, tag };
+  }
+
+  /** `https://cdn.example.com:8443/img/cat.jpg?v=2` -> `cdn.example.com_8443/img/cat.txt` (query left out). */
+  private urlPlace(url: string): string {
+    const u = new URL(url);
+    const clean = (seg: string) => seg.replace(/[\\/:*?"<>|\0]/g, '_');
+    const segs = u.pathname
+      .split('/')
+      .map((seg) => {
+        try {
+          return decodeURIComponent(seg);
+        } catch {
+          return seg;
+        }
+      })
+      .filter((seg) => seg && seg !== '.' && seg !== '..')
+      .map(clean);
+    const last = segs.pop() ?? 'index';
+    return path.join(clean(u.host), ...segs, `${last.slice(0, last.length - path.extname(last).length) || last}.${this.opts.format}`);
+  }
+
+  /** Writes the sidecar of one row (only `ok` rows get one); `isShared(file)`: several rows would write `file`. */
+  row(row: Row, isShared: (file: string) => boolean = () => false): void {
+    if (row.status !== 'ok') return;
+    const at = this.place(row);
+    if ('none' in at) {
+      this.counts.none.set(at.none, (this.counts.none.get(at.none) ?? 0) + 1);
+      return;
+    }
+    const ext = `.${this.opts.format}`;
+    const file = isShared(at.file) ? `${at.file.slice(0, at.file.length - ext.length)}.${at.tag}${ext}` : at.file;
     // Before the file exists, so that discovery, still running, never takes it for an input.
     this.written.add(displayPath(file, this.cwd));
-    this.pending.push(this.write(file, row));
+    this.pending.push(this.writes(() => this.write(file, row)));
   }
 
   private async write(file: string, row: Row): Promise<void> {
     const body =
       this.opts.format === 'txt'
         ? `${row.answers.join('\n\n').trim()}\n`
-        : `${JSON.stringify({ path: row.path, id: row.id, model: row.model, answer: row.answers[0] ?? '', answers: row.answers }, null, 2)}\n`;
+        : `${JSON.stringify({ path: row.path, ...(row.source ? { source: row.source } : {}), id: row.id, model: row.model, answer: row.answers[0] ?? '', answers: row.answers }, null, 2)}\n`;
     try {
       const existing = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
       if (existing === body) {
@@ -163,6 +229,7 @@ export class SidecarWriter {
     if (c.unchanged) parts.push(`${c.unchanged} already up to date`);
     if (c.keptExisting) parts.push(`${c.keptExisting} existing left alone (--sidecar-skip-existing)`);
     if (c.keptForeign) parts.push(`${c.keptForeign} existing not written by omni-batch left alone (--overwrite replaces them)`);
+    for (const [why, n] of c.none) parts.push(`${n} without one: ${why}`);
     if (c.failed) parts.push(`${c.failed} could not be written (first: ${this.firstError})`);
     return `  sidecars (.${this.opts.format}): ${parts.join(', ')}`;
   }

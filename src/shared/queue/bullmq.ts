@@ -16,7 +16,7 @@ import { DelayedError, Queue, UnrecoverableError, Worker, type Job as BullJob } 
 import type { Redis } from 'ioredis';
 import type OpenAI from 'openai';
 import pLimit from 'p-limit';
-import { discover } from '../../producer/discover.js';
+import { discover, eachDiscovered } from '../../producer/discover.js';
 import { planItem } from '../../producer/plan.js';
 import { checkInputs } from '../../producer/scan.js';
 import { planContext } from '../../producer/templates.js';
@@ -27,7 +27,8 @@ import { ConfigError, OmniError } from '../errors.js';
 import { PLAIN_ANSWER, type Job } from '../job.js';
 import { modelInfo } from '../models.js';
 import { ResultFile } from '../output/result-file.js';
-import { writeTotals, type Totals } from '../output/totals.js';
+import { recordedSettings } from '../output/run-file.js';
+import { writeTotals, type RunStats, type Totals } from '../output/totals.js';
 import { rowLayout, rowWithoutAnswer, type Row, type RowLayout } from '../row.js';
 import { CONTROL_QUEUE, JOBS_QUEUE, PREFIX, RedisGate, RedisPacer } from './redis.js';
 import { RunResults } from './results.js';
@@ -86,7 +87,14 @@ const BATCH = 200;
  * call (skipped, unreadable), leaves alone files that already have an `ok` row with the same id, and adds the
  * rest. Memory: one batch plus the set of paths seen in this pass.
  */
-export async function enqueueRun(cfg: RunConfig, redis: Redis, runId: string, log: (line: string) => void): Promise<EnqueueResult> {
+export async function enqueueRun(
+  cfg: RunConfig,
+  redis: Redis,
+  runId: string,
+  log: (line: string) => void,
+  /** Filled in as the pass goes: give one to watch the counts (`run --redis` shows them live). */
+  result: EnqueueResult = { runId, discovered: 0, enqueued: 0, alreadyDone: 0, rowsWritten: 0 },
+): Promise<EnqueueResult> {
   const ctx = await planContext(cfg);
   await checkInputs(cfg.inputs);
   const queue = jobsQueue(redis);
@@ -101,6 +109,8 @@ export async function enqueueRun(cfg: RunConfig, redis: Redis, runId: string, lo
     layout: JSON.stringify(rowLayout(1 + cfg.followUps.length, cfg.answer)),
     model: cfg.model,
     baseURL: cfg.baseURL,
+    // The settings `collect` records beside the output, so that `omni-batch retry OUTPUT` works on it (no key in them).
+    config: JSON.stringify(recordedSettings(cfg)),
     enqueueStartedAt: now,
     producerDone: 0,
     finished: 0,
@@ -123,10 +133,11 @@ export async function enqueueRun(cfg: RunConfig, redis: Redis, runId: string, lo
     await results.addPending(b.map((j) => j.opts.jobId));
     await queue.addBulk(b);
   };
-  const result: EnqueueResult = { runId, discovered: 0, enqueued: 0, alreadyDone: 0, rowsWritten: 0 };
-  const seen = new Set<string>();
+  // Jobs already answered under another path (a file renamed or copied, a manifest row that moved): their ok row
+  // is copied to the new path, not paid for again, as the in-process engine does from its output file.
+  const okIds = new Map<string, string>();
+  for await (const row of results.scan()) if (row.status === 'ok' && !okIds.has(row.id)) okIds.set(row.id, row.path);
   const limit = pLimit(Math.max(2, os.availableParallelism()));
-  const inflight = new Set<Promise<void>>();
   let failure: Error | undefined;
   const plan = async (item: Parameters<typeof planItem>[0]) => {
     const planned = await planItem(item, ctx);
@@ -140,25 +151,25 @@ export async function enqueueRun(cfg: RunConfig, redis: Redis, runId: string, lo
       result.alreadyDone++;
       return;
     }
+    const sameJob = okIds.get(planned.job.id);
+    if (sameJob !== undefined && sameJob !== planned.job.path) {
+      const answered = await results.get(sameJob);
+      if (answered?.status === 'ok' && answered.id === planned.job.id) {
+        await results.save({ ...answered, path: planned.job.path, source: planned.job.source });
+        result.alreadyDone++;
+        return;
+      }
+    }
     batch.push({ name: 'file', data: { runId, job: planned.job, settings }, opts: { jobId: bullJobId(runId, planned.job) } });
     result.enqueued++;
     if (batch.length >= BATCH) await flush();
   };
   try {
-    for await (const item of discover(cfg)) {
-      if (failure) break;
-      if (seen.has(item.path)) continue;
-      seen.add(item.path);
-      result.discovered++;
-      while (inflight.size >= 64) await Promise.race(inflight);
-      const p: Promise<void> = limit(() => plan(item))
-        .catch((err: unknown) => {
-          failure ??= err instanceof Error ? err : new Error(String(err));
-        })
-        .finally(() => inflight.delete(p));
-      inflight.add(p);
-    }
-    await Promise.allSettled(inflight);
+    await eachDiscovered(discover(cfg), { key: (item) => item.path, window: 64, stop: () => failure !== undefined, onItem: () => void result.discovered++ }, (item) =>
+      limit(() => plan(item)).catch((err: unknown) => {
+        failure ??= err instanceof Error ? err : new Error(String(err));
+      }),
+    );
     if (failure) throw failure;
     await flush();
   } finally {
@@ -367,7 +378,15 @@ export async function progress(redis: Redis, runId: string): Promise<Progress> {
  * Writes the run's rows to a fresh CSV/JSONL (streamed from Redis a page at a time) and the totals file beside
  * it: the same files the in-process engine writes.
  */
-export async function collectRun(redis: Redis, runId: string, out: string, format: 'csv' | 'jsonl', totalsPath: string): Promise<Totals> {
+export async function collectRun(
+  redis: Redis,
+  runId: string,
+  out: string,
+  format: 'csv' | 'jsonl',
+  totalsPath: string,
+  /** What this pass did (`run --redis` knows); by default the run's counts since it was first enqueued. */
+  pass?: Partial<RunStats>,
+): Promise<Totals> {
   const results = new RunResults(redis, runId);
   const meta = await results.meta();
   if (!meta.createdAt) throw new ConfigError(`no run ${runId} in this Redis (omni-batch enqueue prints the run id)`);
@@ -398,10 +417,21 @@ export async function collectRun(redis: Redis, runId: string, out: string, forma
       rowsWritten: rows,
       apiRequests: (await results.totals()).attempts,
       interrupted: false,
+      ...pass,
     },
   };
   await writeTotals(totalsPath, totals);
   return totals;
+}
+
+/** The settings the run was last enqueued with (see enqueueRun); undefined for a run enqueued before they were stored. */
+export function enqueuedConfig(meta: Record<string, string>): RunConfig | undefined {
+  if (!meta.config) return undefined;
+  try {
+    return { ...(JSON.parse(meta.config) as RunConfig), dryRun: false };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Adds or replaces the scheduler that re-enqueues a job file (cron pattern or interval). */

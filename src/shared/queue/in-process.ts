@@ -13,7 +13,7 @@
 import { rm } from 'node:fs/promises';
 import { makeTempDir } from '../temp-dir.js';
 import pLimit from 'p-limit';
-import { discover } from '../../producer/discover.js';
+import { discover, eachDiscovered } from '../../producer/discover.js';
 import type { Item } from '../../producer/item.js';
 import { jobId, planItem, type PlanContext, type Planned } from '../../producer/plan.js';
 import { checkInputs } from '../../producer/scan.js';
@@ -115,7 +115,10 @@ export interface RunCounts {
   alreadyDone: number;
   rowsWritten: number;
   apiRequests: number;
+  /** API requests in flight (holding an API slot, a retry's backoff included); not files being preprocessed. */
   inFlight: number;
+  /** Files being preprocessed (holding a CPU slot). */
+  preparing: number;
 }
 
 /** Replaces the key wherever it might have slipped into a message. */
@@ -127,7 +130,7 @@ export function redactor(secret: string | undefined): (text: string) => string {
 export function startRun(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks): { control: RunControl; done: Promise<RunResult> } {
   const hard = new AbortController();
   let draining = false;
-  const live = { counts: (): RunCounts => ({ discovered: 0, discoveryDone: false, alreadyDone: 0, rowsWritten: 0, apiRequests: 0, inFlight: 0 }) };
+  const live = { counts: (): RunCounts => ({ discovered: 0, discoveryDone: false, alreadyDone: 0, rowsWritten: 0, apiRequests: 0, inFlight: 0, preparing: 0 }) };
   const control: RunControl = {
     counts: () => live.counts(),
     drain: () => {
@@ -284,7 +287,6 @@ async function run(
   // earlier ones wait for the API (runCpu and runApi inside the worker keep each side to its own limit).
   const slots = cfg.concurrency + cfg.cpuConcurrency;
   const limit = pLimit(slots);
-  const inflight = new Set<Promise<void>>();
   const guarded = (item: Item, pre: Planned | undefined) =>
     task(item, pre).catch((err: unknown) => {
       if (err instanceof RunFatalError) {
@@ -306,31 +308,29 @@ async function run(
 
   // The CLI's progress display (src/commands/progress.ts) reads these; the engine prints no progress itself.
   let discoveryDone = false;
-  live.counts = () => ({ discovered, discoveryDone, alreadyDone, rowsWritten, apiRequests, inFlight: limit.activeCount });
-  const seen = new Set<string>();
+  live.counts = () => ({ discovered, discoveryDone, alreadyDone, rowsWritten, apiRequests, inFlight: runApi.activeCount, preparing: runCpu.activeCount });
   async function* source(): AsyncGenerator<{ item: Item; planned: Planned | undefined }> {
     if (preplanned) yield* preplanned;
     else for await (const item of discover(cfg)) yield { item, planned: undefined };
   }
   try {
-    for await (const { item, planned: pre } of source()) {
-      if (isDraining() || fatal || configFailure) break;
-      // The same file found twice (overlapping inputs: a folder and its subfolder) is one file: one row, one request.
-      if (seen.has(item.path)) continue;
-      seen.add(item.path);
-      discovered++;
-      // Backpressure: never more than two jobs waiting per slot, so a 200,000-file tree is not all in memory.
-      while (inflight.size >= slots * 2) await Promise.race(inflight);
-      const p: Promise<void> = limit(() => guarded(item, pre)).finally(() => inflight.delete(p));
-      inflight.add(p);
-    }
-    discoveryDone = true;
+    // One file found twice is one row and one request; never more than two jobs waiting per slot.
+    await eachDiscovered(
+      source(),
+      {
+        key: (e) => e.item.path,
+        window: slots * 2,
+        stop: () => isDraining() || fatal !== undefined || configFailure !== undefined,
+        onItem: () => void discovered++,
+        onTaken: () => void (discoveryDone = true),
+      },
+      (e) => limit(() => guarded(e.item, e.planned)),
+    );
   } catch (err) {
-    // Discovery failed (a manifest that is not CSV, ...): stop taking work, finish what is in flight, then report.
+    // Discovery failed (a manifest that is not CSV, ...): what was in flight has finished; report.
     if (err instanceof ConfigError) configFailure ??= err;
     else throw err;
   } finally {
-    await Promise.allSettled(inflight);
     await rm(tmpDir, { recursive: true, force: true });
   }
   if (configFailure) {

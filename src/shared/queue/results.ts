@@ -17,6 +17,7 @@ local function apply(json, sign)
   redis.call('HINCRBY', KEYS[2], 'status:' .. r.status, sign)
   redis.call('HINCRBY', KEYS[2], 'kind:' .. r.kind .. ':' .. r.status, sign)
   if r.error_code ~= nil and r.error_code ~= '' then redis.call('HINCRBY', KEYS[2], 'error:' .. r.error_code, sign) end
+  if r.status == 'failed' and r.error_code ~= nil and r.error_code ~= '' then redis.call('HINCRBY', KEYS[2], 'failed:' .. r.error_code, sign) end
   for _, f in ipairs(fields) do
     local v = r.usage[f]
     if v ~= nil and v ~= cjson.null and v ~= 0 then redis.call('HINCRBY', KEYS[2], 'tokens:' .. f, sign * v) end
@@ -42,6 +43,8 @@ export interface RunTotals {
   rowsWithoutPrice: number;
   attempts: number;
   errors: Record<string, number>;
+  /** Of `errors`, the codes of failed rows only (skipped rows carry codes too). */
+  failures: Record<string, number>;
 }
 
 export class RunResults {
@@ -103,6 +106,7 @@ export class RunResults {
       rowsWithoutPrice: n('rowsWithoutPrice'),
       attempts: n('attempts'),
       errors: {},
+      failures: {},
     };
     for (const [k, v] of Object.entries(h)) {
       const kind = /^kind:([^:]+):(ok|failed|skipped)$/.exec(k);
@@ -111,6 +115,7 @@ export class RunResults {
         entry[kind[2] as 'ok'] = Number(v);
       }
       if (k.startsWith('error:') && Number(v) > 0) totals.errors[k.slice(6)] = Number(v);
+      if (k.startsWith('failed:') && Number(v) > 0) totals.failures[k.slice(7)] = Number(v);
     }
     return totals;
   }
