@@ -238,6 +238,7 @@ describe('omni-batch dashboard without a browser', () => {
       const rebound = await get(dash.url, { Host: `attacker.example:${port}` });
       assert.equal(rebound.status, 403);
       assert.equal((await get(dash.url, { Host: `localhost:${port}` })).status, 200);
+      assert.equal((await get(dash.url, { Host: 'localhost:8022' })).status, 200, 'a tunnel from another local port');
     } finally {
       dash.child.kill('SIGTERM');
       await dash.done;

@@ -60,11 +60,10 @@ export async function startDashboard(opts: DashboardOptions): Promise<RunningDas
 
   const app = express();
   app.disable('x-powered-by');
-  let port = opts.port;
   app.use((req: Request, res: Response, next: NextFunction) => {
-    const hostHeader = (req.headers.host ?? '').toLowerCase();
-    const name = hostHeader.replace(/:\d+$/, '');
-    if (LOOPBACK.has(opts.host) && !(LOOPBACK.has(name) && hostHeader.endsWith(`:${port}`))) {
+    // Only the name: an SSH tunnel may well bring the page to another local port.
+    const name = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
+    if (LOOPBACK.has(opts.host) && !LOOPBACK.has(name)) {
       res.status(403).type('text/plain').send('omni-batch dashboard: open it as http://127.0.0.1:PORT/ (this Host is refused)\n');
       return;
     }
@@ -125,7 +124,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<RunningDas
       throw new ConfigError(`--host ${opts.host} / --port ${opts.port}: cannot listen there (${code}); the default is 127.0.0.1`);
     throw err;
   }
-  port = (server.address() as AddressInfo).port;
+  const port = (server.address() as AddressInfo).port;
   const shownHost = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `http://${shownHost}:${port}/`;
   return {
