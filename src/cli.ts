@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The command line: parse, validate, call the library, map errors to one line and an exit code. */
 import { Command, CommanderError, Option } from 'commander';
+import { dashboardCommand, DASHBOARD_DEFAULTS } from './commands/dashboard.js';
 import * as cmds from './commands/distributed.js';
 import { displayOptions } from './commands/progress.js';
 import { retryOutput } from './commands/retry.js';
@@ -177,6 +178,15 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
     const { sidecar, sidecarDir, sidecarSkipExisting, overwrite, ...flags } = flagsOf(opts);
     setExit(await cmds.collectCommand(runId, flags, { ...io, sidecar: sidecarOptions({ sidecar, sidecarDir, sidecarSkipExisting, overwrite }, io.cwd) }));
   });
+
+  program
+    .command('dashboard')
+    .description('serve a web page of the distributed runs (progress, tokens, cost, failures, latest rows) and of the queues (Bull Board)')
+    .option('--redis <url>', 'Redis URL (env OMNI_BATCH_REDIS_URL)')
+    .option('--port <n>', `port to listen on, 0 for a free one (default ${DASHBOARD_DEFAULTS.port})`)
+    .option('--host <address>', `address to listen on (default ${DASHBOARD_DEFAULTS.host}: this machine only; the page has no login)`)
+    .addHelpText('after', '\nOpen the printed URL: / lists the runs and follows one live (it refreshes every 2 s), /queues is Bull Board,\nread-only. The page reads Redis only; the API key is never in Redis. Ctrl-C / SIGTERM stops it (exit 0).')
+    .action(async (opts: Record<string, unknown>) => setExit(await dashboardCommand(flagsOf(opts), io)));
   return program;
 }
 

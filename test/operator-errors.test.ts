@@ -45,7 +45,7 @@ describe('errors an operator can act on', () => {
     assert.match(r.stderr, /ffmpeg not found or not working: .*apt-get install ffmpeg.*FFMPEG_PATH/);
   });
 
-  test('an unreachable Redis is one line naming the URL and how to start one, exit 2, for run, worker and status', async () => {
+  test('an unreachable Redis is one line naming the URL and how to start one, exit 2, for run, worker, status and dashboard', async () => {
     const dir = await tempDir();
     await writeFile(path.join(dir, 'a.txt'), 'hello');
     const redis = 'redis://127.0.0.1:1';
@@ -54,6 +54,7 @@ describe('errors an operator can act on', () => {
       ['run', '--input', dir, '--prompt', 'p', '--out', path.join(dir, 'o.csv'), '--redis', redis],
       ['worker', '--redis', redis],
       ['status', 'some-run', '--redis', redis],
+      ['dashboard', '--redis', redis, '--port', '0'],
     ]) {
       const r = await runCli(args, { env, timeoutMs: 30_000 });
       assert.equal(r.code, 2, `${args[0]}: ${r.stderr}`);

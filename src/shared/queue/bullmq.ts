@@ -31,7 +31,7 @@ import { recordedSettings } from '../output/run-file.js';
 import { writeTotals, type RunStats, type Totals } from '../output/totals.js';
 import { rowLayout, rowWithoutAnswer, type Row, type RowLayout } from '../row.js';
 import { CONTROL_QUEUE, JOBS_QUEUE, PREFIX, RedisGate, RedisPacer } from './redis.js';
-import { RunResults } from './results.js';
+import { RunResults, type RunTotals } from './results.js';
 
 /** What a file job carries: the planned job and the run's settings. Never the API key. */
 export interface FileJobData {
@@ -101,6 +101,7 @@ export async function enqueueRun(
   const results = new RunResults(redis, runId);
   const now = new Date().toISOString();
   await results.setMetaOnce('createdAt', now);
+  await results.register(Date.parse(now));
   await results.setMeta({
     out: cfg.out,
     format: cfg.format,
@@ -333,6 +334,10 @@ export interface Progress {
   cost: number;
   currency: string | null;
   tokens: number;
+  /** Every count of the run: tokens by modality, rows by kind, failures by error code. */
+  totals: RunTotals;
+  /** Files finished per second in this pass (up to its last finished file once nothing is pending). */
+  ratePerSec: number;
   /** Seconds to go at the rate of this pass so far, when it can be told. */
   etaSec: number | undefined;
   /** Jobs waiting in the shared queue (all runs) and running now, and connected workers. */
@@ -349,7 +354,8 @@ export async function progress(redis: Redis, runId: string): Promise<Progress> {
   try {
     const [counts, workers] = await Promise.all([queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized'), queue.getWorkersCount()]);
     const finished = Number(meta.finished ?? 0);
-    const elapsed = (Date.now() - Date.parse(meta.enqueueStartedAt ?? meta.createdAt)) / 1000;
+    const end = pending === 0 && meta.lastFinishedAt ? Number(meta.lastFinishedAt) : Date.now();
+    const elapsed = (end - Date.parse(meta.enqueueStartedAt ?? meta.createdAt)) / 1000;
     const rate = elapsed > 0 ? finished / elapsed : 0;
     return {
       runId,
@@ -364,6 +370,8 @@ export async function progress(redis: Redis, runId: string): Promise<Progress> {
       cost: totals.cost,
       currency: modelInfo(meta.model ?? '')?.prices?.currency ?? null,
       tokens: totals.tokens.total_tokens ?? 0,
+      totals,
+      ratePerSec: rate,
       etaSec: pending === 0 ? 0 : rate > 0 ? Math.round(pending / rate) : undefined,
       waiting: (counts.waiting ?? 0) + (counts.delayed ?? 0) + (counts.prioritized ?? 0),
       active: counts.active ?? 0,

@@ -16,8 +16,20 @@ export const CONTROL_QUEUE = 'control';
 
 export function runKeys(runId: string) {
   const base = `${PREFIX}:run:${runId}`;
-  return { meta: `${base}:meta`, rows: `${base}:rows`, totals: `${base}:totals`, pending: `${base}:pending` };
+  return {
+    meta: `${base}:meta`,
+    rows: `${base}:rows`,
+    totals: `${base}:totals`,
+    pending: `${base}:pending`,
+    /** The paths of the newest rows, newest first, capped (the dashboard's "latest rows"). */
+    latest: `${base}:latest`,
+    /** Per error code, the path and message of the newest row that failed (or was skipped) with it. */
+    examples: `${base}:examples`,
+  };
 }
+
+/** Every run ever enqueued, scored by its creation time (ms): the dashboard lists runs from here. */
+export const RUNS_KEY = `${PREFIX}:runs`;
 
 const LIMIT_KEYS = {
   pause: `${PREFIX}:limits:pause-until`,

@@ -3,11 +3,15 @@
  *
  * Rows are a hash keyed by path (one row per file, the newest wins, exactly as the output file is compacted).
  * Writing a row and updating the run's totals happen in one script: a duplicate delivery of the same job
- * replaces its row and corrects the totals instead of counting twice.
+ * replaces its row and corrects the totals instead of counting twice. The same step keeps the few things a
+ * live view needs and the totals cannot give: the newest rows in order, and an example of each error code.
  */
 import type { Redis } from 'ioredis';
 import { USAGE_FIELDS, type Row } from '../row.js';
-import { runKeys } from './redis.js';
+import { RUNS_KEY, runKeys } from './redis.js';
+
+/** How many of the newest row paths a run keeps (a capped list: memory stays flat whatever the run's size). */
+export const LATEST_CAP = 50;
 
 const SAVE_ROW_SCRIPT = `
 local fields = {${USAGE_FIELDS.map((f) => `'${f}'`).join(', ')}}
@@ -16,8 +20,13 @@ local function apply(json, sign)
   redis.call('HINCRBY', KEYS[2], 'rows', sign)
   redis.call('HINCRBY', KEYS[2], 'status:' .. r.status, sign)
   redis.call('HINCRBY', KEYS[2], 'kind:' .. r.kind .. ':' .. r.status, sign)
-  if r.error_code ~= nil and r.error_code ~= '' then redis.call('HINCRBY', KEYS[2], 'error:' .. r.error_code, sign) end
-  if r.status == 'failed' and r.error_code ~= nil and r.error_code ~= '' then redis.call('HINCRBY', KEYS[2], 'failed:' .. r.error_code, sign) end
+  if r.error_code ~= nil and r.error_code ~= '' then
+    redis.call('HINCRBY', KEYS[2], 'error:' .. r.error_code, sign)
+    if r.status == 'failed' then redis.call('HINCRBY', KEYS[2], 'failed:' .. r.error_code, sign) end
+    if sign > 0 then redis.call('HSET', KEYS[6], r.error_code, r.path, r.error_code .. ':message', r.error_message or '')
+    -- The example's file has a new row now: it no longer shows this code.
+    elseif redis.call('HGET', KEYS[6], r.error_code) == r.path then redis.call('HDEL', KEYS[6], r.error_code, r.error_code .. ':message') end
+  end
   for _, f in ipairs(fields) do
     local v = r.usage[f]
     if v ~= nil and v ~= cjson.null and v ~= 0 then redis.call('HINCRBY', KEYS[2], 'tokens:' .. f, sign * v) end
@@ -26,12 +35,19 @@ local function apply(json, sign)
   elseif r.usage.total_tokens ~= nil and r.usage.total_tokens > 0 then redis.call('HINCRBY', KEYS[2], 'rowsWithoutPrice', sign) end
   redis.call('HINCRBY', KEYS[2], 'attempts', sign * (r.attempts or 0))
 end
-if ARGV[3] ~= '' and redis.call('SREM', KEYS[3], ARGV[3]) == 1 then redis.call('HINCRBY', KEYS[4], 'finished', 1) end
+if ARGV[3] ~= '' and redis.call('SREM', KEYS[3], ARGV[3]) == 1 then
+  redis.call('HINCRBY', KEYS[4], 'finished', 1)
+  local t = redis.call('TIME')
+  redis.call('HSET', KEYS[4], 'lastFinishedAt', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+end
 local prev = redis.call('HGET', KEYS[1], ARGV[1])
 if prev == ARGV[2] then return 0 end
 if prev then apply(prev, -1) end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 apply(ARGV[2], 1)
+redis.call('LREM', KEYS[5], 0, ARGV[1])
+redis.call('LPUSH', KEYS[5], ARGV[1])
+redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[4]) - 1)
 return 1`;
 
 export interface RunTotals {
@@ -63,7 +79,28 @@ export class RunResults {
    */
   async save(row: Row, bullId = ''): Promise<void> {
     const k = this.keys;
-    await this.redis.eval(SAVE_ROW_SCRIPT, 4, k.rows, k.totals, k.pending, k.meta, row.path, JSON.stringify(row), bullId);
+    await this.redis.eval(SAVE_ROW_SCRIPT, 6, k.rows, k.totals, k.pending, k.meta, k.latest, k.examples, row.path, JSON.stringify(row), bullId, LATEST_CAP);
+  }
+
+  /** The newest rows, newest first (at most LATEST_CAP). */
+  async latest(count = LATEST_CAP): Promise<Row[]> {
+    const paths = await this.redis.lrange(this.keys.latest, 0, Math.max(0, count - 1));
+    if (!paths.length) return [];
+    const rows = await this.redis.hmget(this.keys.rows, ...paths);
+    return rows.flatMap((json) => (json ? [JSON.parse(json) as Row] : []));
+  }
+
+  /** Per error code, the newest row that has it: its path and message. */
+  async errorExamples(): Promise<Record<string, { path: string; message: string }>> {
+    const h = await this.redis.hgetall(this.keys.examples);
+    const out: Record<string, { path: string; message: string }> = {};
+    for (const [code, p] of Object.entries(h)) if (!code.endsWith(':message')) out[code] = { path: p, message: h[`${code}:message`] ?? '' };
+    return out;
+  }
+
+  /** Lists the run among all runs (once; the first creation time stays). */
+  async register(createdAtMs: number): Promise<void> {
+    await this.redis.zadd(RUNS_KEY, 'NX', createdAtMs, this.runId);
   }
 
   /** Marks queue jobs as pending for this run (they leave the set when their row is saved). */

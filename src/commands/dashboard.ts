@@ -1,0 +1,51 @@
+/**
+ * `omni-batch dashboard`: serves the runs page and Bull Board for a Redis until Ctrl-C / SIGTERM. Thin: it
+ * validates the flags, opens Redis (one clear line and exit 2 when it cannot), starts the server, prints the URL.
+ */
+import { EXIT, ConfigError } from '../shared/errors.js';
+import { connectRedis, describeRedisUrl } from '../shared/queue/redis.js';
+import { listOlderRuns } from '../shared/queue/snapshot.js';
+import { startDashboard } from '../dashboard/server.js';
+import { redisUrl } from './redis-url.js';
+import type { Io } from './run.js';
+
+export interface DashboardFlags {
+  redis?: string;
+  /** Default 7070; 0 picks a free port. */
+  port?: string;
+  /** Default 127.0.0.1 (this machine only). */
+  host?: string;
+}
+
+export const DASHBOARD_DEFAULTS = { port: 7070, host: '127.0.0.1' } as const;
+
+function portOf(v: string | undefined): number {
+  if (v === undefined) return DASHBOARD_DEFAULTS.port;
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || n > 65535) throw new ConfigError(`--port: expected a port number 0..65535 (0 picks a free one), received ${JSON.stringify(v)}`);
+  return n;
+}
+
+export async function dashboardCommand(flags: DashboardFlags, io: Io): Promise<number> {
+  const port = portOf(flags.port);
+  const host = flags.host ?? DASHBOARD_DEFAULTS.host;
+  const url = redisUrl(flags.redis, io.env);
+  const redis = await connectRedis(url);
+  try {
+    await listOlderRuns(redis);
+    const dashboard = await startDashboard({ redis, redisLabel: describeRedisUrl(url), host, port });
+    io.out(`omni-batch dashboard: ${dashboard.url} (queues: ${dashboard.queuesUrl}); Ctrl-C stops it`);
+    if (host !== DASHBOARD_DEFAULTS.host && host !== 'localhost' && host !== '::1')
+      io.err(`omni-batch dashboard: listening on ${host}: the page has no login, and anyone who can reach it sees file paths and answers`);
+    await new Promise<void>((resolve) => {
+      const remove = io.onSignal?.(() => {
+        remove?.();
+        resolve();
+      });
+    });
+    await dashboard.close();
+    return EXIT.ok;
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * The dashboard's web server: Bull Board for the queues, our runs page, and the JSON the page polls.
+ *
+ * Bull Board (express adapter) is mounted read-only: removing or cleaning a job by hand would leave its run
+ * waiting forever for a row that no worker will write. Requests whose Host header is not the address the
+ * server was bound to are refused while it listens on loopback, so a web page cannot read the runs through a
+ * DNS-rebound name.
+ */
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Redis } from 'ioredis';
+import { ConfigError } from '../shared/errors.js';
+import { controlQueue, jobsQueue } from '../shared/queue/bullmq.js';
+import { listRunIds, runSnapshot, type QueueSummary, type RunSummary } from '../shared/queue/snapshot.js';
+import { dashboardPage } from './page.js';
+
+export interface DashboardOptions {
+  readonly redis: Redis;
+  /** The Redis URL with its password redacted, shown on the page. */
+  readonly redisLabel: string;
+  /** Default 127.0.0.1. */
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  /** How many runs the page lists, newest first. Default 20. */
+  readonly maxRuns?: number;
+  /** How often the page asks for new numbers. Default 2000 ms. */
+  readonly pollMs?: number;
+}
+
+export interface RunningDashboard {
+  /** e.g. http://127.0.0.1:7070/ */
+  readonly url: string;
+  readonly queuesUrl: string;
+  close(): Promise<void>;
+}
+
+export const QUEUES_PATH = '/queues';
+/** A Redis that does not answer in this long gets the page a 503 (and a banner) instead of a hung request. */
+const REDIS_ANSWER_MS = 5_000;
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+export async function startDashboard(opts: DashboardOptions): Promise<RunningDashboard> {
+  const maxRuns = opts.maxRuns ?? 20;
+  const queues = [jobsQueue(opts.redis), controlQueue(opts.redis)];
+  const board = new ExpressAdapter();
+  board.setBasePath(QUEUES_PATH);
+  createBullBoard({
+    queues: queues.map((q) => new BullMQAdapter(q, { readOnlyMode: true })),
+    serverAdapter: board,
+    options: { uiConfig: { boardTitle: 'omni-batch queues', miscLinks: [{ text: 'Runs', url: '/' }] } },
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    // Only the name: an SSH tunnel may well bring the page to another local port.
+    const name = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
+    if (LOOPBACK.has(opts.host) && !LOOPBACK.has(name)) {
+      res.status(403).type('text/plain').send('omni-batch dashboard: open it as http://127.0.0.1:PORT/ (this Host is refused)\n');
+      return;
+    }
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    next();
+  });
+  app.use(QUEUES_PATH, board.getRouter() as express.Router);
+
+  app.get('/', (_req, res) => {
+    const nonce = randomBytes(16).toString('base64');
+    res.setHeader('Content-Security-Policy', `default-src 'self'; script-src 'nonce-${nonce}'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`);
+    res.setHeader('Cache-Control', 'no-store');
+    res.type('html').send(dashboardPage({ redisLabel: opts.redisLabel, queuesPath: QUEUES_PATH, pollMs: opts.pollMs ?? 2_000, nonce }));
+  });
+
+  app.get('/api/runs', (_req, res, next) => {
+    json(res, next, async () => {
+      const ids = await listRunIds(opts.redis, maxRuns);
+      const runs: RunSummary[] = [];
+      // The shared queue's numbers come with each run's; with no run there is nothing to show.
+      let queue: QueueSummary | null = null;
+      for (const id of ids) {
+        try {
+          const s = await runSnapshot(opts.redis, id, 0);
+          const { latest: _latest, ...summary } = s.run;
+          runs.push(summary);
+          queue = s.queue;
+        } catch (err) {
+          // A run whose keys were deleted by hand: leave it out.
+          if (!(err instanceof ConfigError)) throw err;
+        }
+      }
+      return { redis: opts.redisLabel, queue, runs };
+    });
+  });
+
+  app.get('/api/runs/:id', (req, res, next) => {
+    json(res, next, () => runSnapshot(opts.redis, String(req.params.id)));
+  });
+
+  app.use((_req: Request, res: Response) => {
+    res.status(404).json({ error: 'not found' });
+  });
+  // One line of what went wrong, never a stack trace.
+  app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
+    res.status(500).json({ error: err.message });
+  });
+
+  const server: Server = app.listen(opts.port, opts.host);
+  try {
+    await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
+  } catch (err) {
+    await Promise.all(queues.map((q) => q.close()));
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new ConfigError(`--port ${opts.port}: ${opts.host}:${opts.port} is in use; pick another port (--port 0 picks a free one)`);
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EACCES')
+      throw new ConfigError(`--host ${opts.host} / --port ${opts.port}: cannot listen there (${code}); the default is 127.0.0.1`);
+    throw err;
+  }
+  const port = (server.address() as AddressInfo).port;
+  const shownHost = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  const url = `http://${shownHost}:${port}/`;
+  return {
+    url,
+    queuesUrl: `${url}${QUEUES_PATH.slice(1)}/`,
+    async close() {
+      const closed = once(server, 'close');
+      server.close();
+      // The page keeps its connection alive between polls: end those too, or close waits for them.
+      server.closeAllConnections();
+      await closed;
+      await Promise.all(queues.map((q) => q.close()));
+    },
+  };
+}
+
+/** Answers with what `fn` returns; a run that is not there is a 404, a Redis that does not answer a 503. */
+function json(res: Response, next: NextFunction, fn: () => Promise<unknown>): void {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RedisSilent()), REDIS_ANSWER_MS);
+  });
+  Promise.race([fn(), timeout])
+    .then((body) => {
+      res.setHeader('Cache-Control', 'no-store');
+      res.json(body);
+    })
+    .catch((err: unknown) => {
+      if (err instanceof ConfigError) res.status(404).json({ error: err.message });
+      else if (err instanceof RedisSilent) res.status(503).json({ error: err.message });
+      else next(err);
+    })
+    .finally(() => clearTimeout(timer));
+}
+
+class RedisSilent extends Error {
+  constructor() {
+    super(`Redis did not answer in ${REDIS_ANSWER_MS / 1000} s`);
+  }
+}
