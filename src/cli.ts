@@ -218,6 +218,9 @@ if (isMain) {
     err: (t) => process.stderr.write(`${t}\n`),
     env: process.env,
     cwd: process.cwd(),
+    get outColumns() {
+      return process.stdout.isTTY ? process.stdout.columns : undefined;
+    },
     terminal: {
       write: (t) => process.stderr.write(t),
       isTTY: process.stderr.isTTY === true,

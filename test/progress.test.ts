@@ -101,6 +101,11 @@ describe('live progress', () => {
     assert.ok(statusLines.every((l) => l.length < 100), 'the status line never wraps');
     assert.match(r.text, /failed \S+bad\.txt: moderation_blocked/);
     assert.match(r.text, /17 rows in .*out\.csv: 16 ok, 1 failed/);
+    // The summary fits the terminal: the example line of a failure is cut to 100 columns, the estimates wrap.
+    const example = kept.find((l) => /^ +moderation_blocked +1 +e\.g\. /.test(l));
+    assert.ok(example && example.length <= 100 && example.endsWith('…'), `fitted to the terminal: ${example}`);
+    const estimates = kept.filter((l) => /estimated vs actual|\d+ est \/ \d+ actual/.test(l));
+    assert.ok(estimates.length >= 1 && estimates.every((l) => l.length <= 100), estimates.join('\n'));
   });
 
   test('without a terminal the progress comes as plain lines, with no carriage returns', async () => {

@@ -23,6 +23,8 @@ export interface Io {
   readonly display?: DisplayOptions;
   /** --sidecar ...; undefined: no sidecars. */
   readonly sidecar?: SidecarOptions | undefined;
+  /** Columns of stdout when it is a terminal: the summary's long lines are fitted to it. */
+  readonly outColumns?: number | undefined;
 }
 
 const kb = (n: number | undefined) => (n === undefined ? '' : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1024 / 1024).toFixed(1)} MB`);
@@ -67,7 +69,7 @@ export function estimateTable(e: RunEstimate): string {
 export async function finishOutput(cfg: Pick<RunConfig, 'out' | 'format' | 'totalsPath'>, totals: Totals, sidecars: SidecarWriter | undefined, io: Io, queued = false): Promise<void> {
   if (sidecars) await sidecars.fromOutput(cfg.out, cfg.format);
   const sidecarLine = await sidecars?.finish();
-  io.out(renderSummary({ out: cfg.out, totalsPath: cfg.totalsPath, cwd: io.cwd, queued }, totals, await summarizeOutput(cfg.out, cfg.format)));
+  io.out(renderSummary({ out: cfg.out, totalsPath: cfg.totalsPath, cwd: io.cwd, queued, width: io.outColumns }, totals, await summarizeOutput(cfg.out, cfg.format)));
   if (sidecarLine) io.out(sidecarLine);
 }
 

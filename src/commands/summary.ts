@@ -88,6 +88,23 @@ export interface SummaryWhere {
   cwd: string;
   /** The output was collected from a distributed run: the summary also shows the retry through the queue. */
   queued?: boolean;
+  /** Columns of the terminal the summary goes to; undefined when it is not one (a pipe, a file, cron mail). */
+  width?: number | undefined;
+}
+
+/** `head` then the items joined by ", ", broken into lines no wider than `width`; later lines are indented by 4. */
+function wrapList(head: string, items: readonly string[], width: number): string[] {
+  const lines: string[] = [];
+  let cur = head;
+  items.forEach((item, i) => {
+    const piece = i < items.length - 1 ? `${item},` : item;
+    if (cur !== head && cur.length + 1 + piece.length > width) {
+      lines.push(cur);
+      cur = `    ${piece}`;
+    } else cur = cur === head ? `${head}${piece}` : `${cur} ${piece}`;
+  });
+  lines.push(cur);
+  return lines;
 }
 
 /** The text printed at the end of a run (stdout). */
@@ -115,7 +132,9 @@ export function renderSummary(where: SummaryWhere, totals: Totals, s: OutputSumm
   const est = Object.entries(t.byKind)
     .filter(([, k]) => k.ok > 0)
     .map(([kind, k]) => `${kind} ${k.estimated_tokens} est / ${k.prompt_tokens} actual`);
-  if (est.length) lines.push(`  prompt tokens of ok rows, estimated vs actual: ${est.join(', ')}`);
+  // A terminal of unknown width (a pipe) is taken as 100 columns for what wraps, and not cut.
+  const width = where.width !== undefined && where.width >= 40 ? where.width : undefined;
+  if (est.length) lines.push(...wrapList('  prompt tokens of ok rows, estimated vs actual: ', est, width ?? 100));
   if (!t.currency) lines.push('  cost unknown: no price for this model');
   else if (t.rowsWithoutPrice) lines.push(`  +${t.rowsWithoutPrice} rows without a price`);
   // Structured answers: how many rows got each label / enum value.
@@ -129,8 +148,10 @@ export function renderSummary(where: SummaryWhere, totals: Totals, s: OutputSumm
     for (const [code, r] of reasons.slice(0, topReasons)) {
       // Some messages start with the path already; it is said once.
       const own = r.message.startsWith(`${r.path}: `) ? r.message.slice(r.path.length + 2) : r.message;
-      const msg = own.length > 80 ? `${own.slice(0, 77)}...` : own;
-      lines.push(`    ${code.padEnd(20)} ${String(r.count).padStart(5)}  ${r.failed ? '' : '(skipped) '}e.g. ${r.path}${msg ? `: ${msg}` : ''}`);
+      // On a terminal the line is fitted to its width; elsewhere the message is cut at 80 characters.
+      const msg = width === undefined && own.length > 80 ? `${own.slice(0, 77)}...` : own;
+      const line = `    ${code.padEnd(20)} ${String(r.count).padStart(5)}  ${r.failed ? '' : '(skipped) '}e.g. ${r.path}${msg ? `: ${msg}` : ''}`;
+      lines.push(width !== undefined && line.length > width ? `${line.slice(0, width - 1)}…` : line);
     }
   }
   lines.push('', `  output: ${out}`, `  totals: ${displayPath(where.totalsPath, where.cwd)}`);

@@ -186,7 +186,7 @@ async function ask(job: Job, prepared: Prepared, ctx: WorkerContext): Promise<Ro
       attempts += err.attempts;
       if (isFatalForRun(err.error.code)) throw new RunFatalError(err.error);
       if (err.error.code === 'interrupted') throw err.error;
-      return { row: failed(err.error.code, `${err.error.message}${note}; ${err.attempts} attempt${err.attempts === 1 ? '' : 's'}`) };
+      return { row: failed(err.error.code, `${err.error.message}${note} (${err.attempts} attempt${err.attempts === 1 ? '' : 's'})`) };
     }
   };
 
