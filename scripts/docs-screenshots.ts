@@ -11,14 +11,15 @@ import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../test/browser.js';
+import { waitFor } from '../test/helpers.js';
 import { startStandIn } from '../test/stand-in/server.js';
 import { startRedis } from '../test/redis-server.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const until = (what: string, cond: () => Promise<boolean> | boolean) => waitFor(cond, what, 120_000);
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const OUT = path.join(ROOT, 'docs', 'dashboard.png');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const KEY = 'sk-docs-screenshot';
 
 function cli(args: string[], env: Record<string, string> = {}): { child: ChildProcess; out: () => string; done: Promise<number | null> } {
@@ -28,14 +29,6 @@ function cli(args: string[], env: Record<string, string> = {}): { child: ChildPr
   child.stderr.on('data', (d: Buffer) => process.stderr.write(d));
   const done = new Promise<number | null>((resolve) => child.on('close', resolve));
   return { child, out: () => out, done };
-}
-
-async function until(what: string, cond: () => Promise<boolean> | boolean, ms = 120_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const api = await startStandIn({
@@ -64,10 +57,7 @@ try {
   await until('the dashboard URL', () => /http:\/\/\S+\/ /.test(dash.out()));
   const url = /(http:\/\/\S+\/) /.exec(dash.out())?.[1] ?? '';
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
     await page.goto(`${url}#run=${encodeURIComponent(runId)}`);

@@ -11,12 +11,13 @@ import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../test/browser.js';
+import { waitFor } from '../test/helpers.js';
 import { startStandIn } from '../test/stand-in/server.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const until = (what: string, cond: () => Promise<boolean> | boolean) => waitFor(cond, what, 120_000);
 const OUT = path.join(ROOT, 'docs', 'progress.png');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const KEY = 'sk-docs-screenshot';
 const SESSION = `omni-batch-docs-${process.pid}`;
 const COMMAND = 'npx omni-batch run --input examples --prompt "Caption {{file.name}}." --out out/captions.csv -c 3';
@@ -24,14 +25,6 @@ const COMMAND = 'npx omni-batch run --input examples --prompt "Caption {{file.na
 const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
 const screen = () => tmux('capture-pane', '-p', '-t', SESSION).replace(/\s+$/, '');
 const sh = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
-async function until(what: string, cond: () => Promise<boolean> | boolean, ms = 120_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${screen()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const api = await startStandIn({
   apiKey: KEY,
@@ -69,10 +62,7 @@ try {
     h2 { margin: 0 0 8px; color: #9da3ad; font: 12px system-ui, sans-serif; }
     pre { margin: 0; color: #e6e6e6; font: 13px/1.35 "DejaVu Sans Mono", monospace; }
   </style>${pane('while it runs: one line, redrawn in place (failures are printed above it)', running)}${pane('when it ends: the summary on stdout', ended)}`;
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1100, height: 600 } });
     await page.setContent(html);

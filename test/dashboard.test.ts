@@ -5,22 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startStandIn, type StandIn } from './stand-in/server.js';
 import { runCli, tempDir, waitFor, type CliResult } from './helpers.js';
+import { launchChromium, NO_CHROMIUM } from './browser.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
 const KEY = 'sk-SENTINEL-dashboard-9c3e51f07d2b';
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-/** Debian's Chromium as root in a container: no sandbox, no GPU, nothing that calls home. */
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-/** Skipped only on a machine without Chromium; in CI (.ci/run installs it) a missing browser fails the test. */
-const NO_CHROMIUM = existsSync(CHROMIUM) || process.env.CI ? false : `no Chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does), or set CHROMIUM_PATH`;
 
 /** A file name that is HTML: the page must show it as text. */
 const HTML_NAME = '<img src=x onerror=window.__xss=1>.txt';
@@ -101,7 +96,7 @@ function pngSize(buf: Buffer): { width: number; height: number } {
 describe('omni-batch dashboard', { skip: NO_CHROMIUM }, () => {
   let browser: Browser;
   before(async () => {
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
