@@ -116,14 +116,26 @@ describe('live progress', () => {
     assert.match(r.stderr, /^omni-batch: progress: \d+(\/17 files| done, \d+ found) +[\d.]+\/s/m);
   });
 
-  test('--log json writes one JSON object per line, one row event per finished file', async () => {
+  test('--log json writes one JSON object per line (pino), one row event per finished file, failed ones at warn', async () => {
     const { args } = await textFolder(5);
-    const r = await runCli([...args, '--log', 'json'], { env: env() });
+    api.setOptions({ faults: ({ summary }) => (summary.lastUserText.includes('forbidden') ? { type: 'moderation' } : null) });
+    let r;
+    try {
+      r = await runCli([...args, '--log', 'json'], { env: env() });
+    } finally {
+      api.setOptions({ faults: undefined });
+    }
     assert.equal(r.code, 0, r.stderr);
     const events = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     const rows = events.filter((e) => e.event === 'row');
     assert.equal(rows.length, 6);
-    assert.ok(rows.every((e) => typeof e.time === 'string' && typeof e.path === 'string' && e.status === 'ok' && typeof e.tokens === 'number'));
+    assert.ok(rows.every((e) => typeof e.time === 'string' && typeof e.path === 'string' && typeof e.tokens === 'number'));
+    // pino's shape: a level name per line, an ISO time; no pid or hostname noise.
+    assert.ok(events.every((e) => typeof e.level === 'string' && !Number.isNaN(Date.parse(String(e.time))) && e.pid === undefined));
+    const failed = rows.filter((e) => e.status === 'failed');
+    assert.equal(failed.length, 1);
+    assert.deepEqual([failed[0]?.level, failed[0]?.error_code], ['warn', 'moderation_blocked']);
+    assert.ok(rows.filter((e) => e.status === 'ok').every((e) => e.level === 'info'));
     const bad = await runCli([...args, '--log', 'xml'], { env: env() });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--log: expected text or json, received "xml"/);

@@ -9,6 +9,7 @@
  *   one stream synchronously, and needs none of a logger's levels, transports or worker threads.
  * - `--quiet`: nothing until the final summary (errors that end the run are still printed).
  */
+import { pino, type Logger } from 'pino';
 import { ConfigError } from '../shared/errors.js';
 import type { Row } from '../shared/row.js';
 
@@ -107,6 +108,7 @@ export class ProgressDisplay {
   private timer: NodeJS.Timeout | undefined;
   private failureLines = 0;
   private drawn = '';
+  private logger: Logger | undefined;
 
   constructor(
     private readonly term: Terminal,
@@ -156,7 +158,7 @@ export class ProgressDisplay {
     if (row.status === 'failed' && row.error_code) this.tally.failures.set(row.error_code, (this.tally.failures.get(row.error_code) ?? 0) + 1);
     if (this.opts.quiet) return;
     if (this.opts.log === 'json') {
-      return this.json({
+      const event = {
         event: 'row',
         path: row.path,
         kind: row.kind,
@@ -167,7 +169,8 @@ export class ProgressDisplay {
         cost: row.cost,
         attempts: row.attempts,
         latency_ms: row.latency_ms,
-      });
+      };
+      return this.json(event, row.status === 'failed' ? 'warn' : 'info');
     }
     if (row.status !== 'failed') return;
     if (++this.failureLines <= MAX_FAILURE_LINES) this.above(`omni-batch: failed ${row.path}: ${row.error_code}: ${row.error_message}`);
@@ -204,7 +207,13 @@ export class ProgressDisplay {
     if (had) this.draw(this.line());
   }
 
-  private json(fields: Record<string, unknown>): void {
-    this.term.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`);
+  private json(fields: Record<string, unknown>, level: 'info' | 'warn' = 'info'): void {
+    // pino: one JSON object per line with level and ISO time, the shape log collectors (Loki, CloudWatch, ELK)
+    // take as is. Written synchronously through the terminal, so nothing is lost when the process exits.
+    this.logger ??= pino(
+      { base: null, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
+      { write: (line: string) => this.term.write(line) },
+    );
+    this.logger[level](fields);
   }
 }
