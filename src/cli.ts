@@ -157,6 +157,7 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
     .option('-c, --concurrency <n>', 'jobs in flight at once in this worker (default 4)')
     .option('--lock-duration <sec>', 'a job whose worker stops renewing its lock for this long goes to another worker (default 60)')
     .option('--drain-timeout <sec>', 'on Ctrl-C / SIGTERM, how long to wait for the jobs in hand (default 120)')
+    .option('--log <text|json>', 'text: notes, failed files and a totals line every 30 s; json: pino lines, one per finished job (default text)')
     .action(async (opts: Record<string, unknown>) => setExit(await cmds.workerCommand(flagsOf(opts), io)));
 
   program

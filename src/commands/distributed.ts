@@ -15,6 +15,7 @@ import { RunResults } from '../shared/queue/results.js';
 import { sleep } from '../shared/rate-limit.js';
 import { displayOptions, ProgressDisplay, type ProgressCounts, type Terminal } from './progress.js';
 import { finishOutput, type Io } from './run.js';
+import { WorkerLog } from './worker-log.js';
 import { redisUrl } from './redis-url.js';
 
 async function withRedis<T>(url: string, fn: (redis: Redis) => Promise<T>): Promise<T> {
@@ -175,6 +176,7 @@ export interface WorkerFlags {
   concurrency?: string;
   lockDuration?: string;
   drainTimeout?: string;
+  log?: string;
 }
 
 function positive(name: string, v: string | undefined, dflt: number): number {
@@ -191,26 +193,33 @@ export async function workerCommand(flags: WorkerFlags, io: Io): Promise<number>
   const concurrency = Math.round(positive('concurrency', flags.concurrency, 4));
   const lockDurationMs = positive('lock-duration', flags.lockDuration, 60) * 1000;
   const drainMs = positive('drain-timeout', flags.drainTimeout, 120) * 1000;
+  const { log: mode } = displayOptions({ log: flags.log }, io.env);
+  // A worker's totals line every 30 s (OMNI_BATCH_PROGRESS_MS overrides it, as for run's progress).
+  const fromEnv = Number(io.env.OMNI_BATCH_PROGRESS_MS);
+  const intervalMs = fromEnv > 0 ? fromEnv : 30_000;
   const redis = await connectRedis(url);
+  const wlog = new WorkerLog((line) => io.err(line.replace(/\n$/, '')), mode, intervalMs);
   const worker = await startWorker({
     redis,
     connect: () => connectRedis(url),
     apiKey,
     concurrency,
     lockDurationMs,
-    log: (l) => io.err(`omni-batch worker: ${l}`),
+    log: (l) => wlog.note(l, 'warn'),
+    onRow: (row, runId) => wlog.row(row, runId),
   });
-  io.err(`omni-batch worker: ready (concurrency ${concurrency}); Ctrl-C once finishes the jobs in hand, twice returns them to the queue`);
+  wlog.note(`ready (concurrency ${concurrency}); Ctrl-C once finishes the jobs in hand, twice returns them to the queue`);
+  wlog.start();
   let signals = 0;
   let resolveStop: (code: number) => void = () => undefined;
   const stopped = new Promise<number>((r) => (resolveStop = r));
   const remove = io.onSignal?.(() => {
     signals++;
     if (signals === 1) {
-      io.err(`omni-batch worker: draining: finishing the jobs in hand (up to ${drainMs / 1000} s; Ctrl-C again to stop now)`);
+      wlog.note(`draining: finishing the jobs in hand (up to ${drainMs / 1000} s; Ctrl-C again to stop now)`);
       void worker.drain(drainMs).then(() => resolveStop(EXIT.interrupted));
     } else {
-      io.err('omni-batch worker: stopping now; the jobs in hand go back to the queue');
+      wlog.note('stopping now; the jobs in hand go back to the queue');
       void worker.stopNow().then(() => resolveStop(EXIT.interrupted));
     }
   });
@@ -222,6 +231,7 @@ export async function workerCommand(flags: WorkerFlags, io: Io): Promise<number>
     }),
   ]);
   remove?.();
+  wlog.stop();
   redis.disconnect();
   return code;
 }

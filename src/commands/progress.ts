@@ -4,9 +4,8 @@
  *   (`N found` until discovery ends), rate, ETA, tokens and cost so far, failures by code. Failure lines are printed
  *   above it, so the scrollback holds only what matters.
  * - not a terminal (CI, cron, a pipe): the same line as a plain `omni-batch: progress: ...` line every 10 s.
- * - `--log json`: one JSON object per line: every finished file (`event: "row"`), every note, and the progress
- *   every 10 s, for log shippers. Plain JSON lines rather than pino: the CLI writes a handful of event kinds to
- *   one stream synchronously, and needs none of a logger's levels, transports or worker threads.
+ * - `--log json`: one JSON object per line (pino): every finished file (`event: "row"`, `warn` when it failed),
+ *   every note, and the progress every 10 s, for log shippers.
  * - `--quiet`: nothing until the final summary (errors that end the run are still printed).
  */
 import { pino, type Logger } from 'pino';
@@ -44,6 +43,30 @@ export function displayOptions(flags: { log?: unknown; quiet?: unknown }, env: N
   if (log !== 'text' && log !== 'json') throw new ConfigError(`--log: expected text or json, received ${JSON.stringify(log)}`);
   const fromEnv = Number(env.OMNI_BATCH_PROGRESS_MS);
   return { log, quiet: flags.quiet === true, intervalMs: Number.isFinite(fromEnv) && fromEnv > 0 ? fromEnv : 10_000 };
+}
+
+/**
+ * pino writing one JSON object per line with a level name and an ISO time, the shape log collectors (Loki,
+ * CloudWatch, ELK) take as is; synchronously through `write`, so nothing is lost when the process exits.
+ */
+export function jsonLogger(write: (line: string) => void): Logger {
+  return pino({ base: null, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } }, { write });
+}
+
+/** The fields of a finished file's `row` event, for `run --log json` and `worker --log json` alike. */
+export function rowEvent(row: Row): Record<string, unknown> {
+  return {
+    event: 'row',
+    path: row.path,
+    kind: row.kind,
+    status: row.status,
+    error_code: row.error_code || undefined,
+    error_message: row.error_message || undefined,
+    tokens: row.usage.total_tokens,
+    cost: row.cost,
+    attempts: row.attempts,
+    latency_ms: row.latency_ms,
+  };
 }
 
 /** What an engine reports to the display: the in-process engine from its own counters, `run --redis` from Redis. */
@@ -158,19 +181,7 @@ export class ProgressDisplay {
     if (row.status === 'failed' && row.error_code) this.tally.failures.set(row.error_code, (this.tally.failures.get(row.error_code) ?? 0) + 1);
     if (this.opts.quiet) return;
     if (this.opts.log === 'json') {
-      const event = {
-        event: 'row',
-        path: row.path,
-        kind: row.kind,
-        status: row.status,
-        error_code: row.error_code || undefined,
-        error_message: row.error_message || undefined,
-        tokens: row.usage.total_tokens,
-        cost: row.cost,
-        attempts: row.attempts,
-        latency_ms: row.latency_ms,
-      };
-      return this.json(event, row.status === 'failed' ? 'warn' : 'info');
+      return this.json(rowEvent(row), row.status === 'failed' ? 'warn' : 'info');
     }
     if (row.status !== 'failed') return;
     if (++this.failureLines <= MAX_FAILURE_LINES) this.above(`omni-batch: failed ${row.path}: ${row.error_code}: ${row.error_message}`);
@@ -208,12 +219,7 @@ export class ProgressDisplay {
   }
 
   private json(fields: Record<string, unknown>, level: 'info' | 'warn' = 'info'): void {
-    // pino: one JSON object per line with level and ISO time, the shape log collectors (Loki, CloudWatch, ELK)
-    // take as is. Written synchronously through the terminal, so nothing is lost when the process exits.
-    this.logger ??= pino(
-      { base: null, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
-      { write: (line: string) => this.term.write(line) },
-    );
+    this.logger ??= jsonLogger((line) => this.term.write(line));
     this.logger[level](fields);
   }
 }

@@ -198,6 +198,8 @@ export interface WorkerOptions {
   /** How long a job's lock lasts without renewal; a worker that dies loses its jobs to others after this. */
   readonly lockDurationMs: number;
   readonly log: (line: string) => void;
+  /** Every row this worker saved, after it is in Redis. */
+  readonly onRow?: (row: Row, runId: string) => void;
 }
 
 export interface RunningWorker {
@@ -267,6 +269,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     if (row.error_code === 'file_unreadable') row.error_message = `${row.error_message} (on worker host ${host})`;
     row.error_message = row.error_message.split(opts.apiKey).join('***');
     await results.save(row, bull.id ?? '');
+    opts.onRow?.(row, data.runId);
     return row.status;
   };
 
@@ -286,7 +289,10 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     const attempts = bull.opts.attempts ?? 1;
     if (!(err instanceof UnrecoverableError) && bull.attemptsMade < attempts) return;
     const row = rowWithoutAnswer(bull.data.job, 'failed', 'internal_error', `${bull.data.job.path}: ${err.message}`.split(opts.apiKey).join('***'));
-    new RunResults(opts.redis, bull.data.runId).save(row, bull.id ?? '').catch(() => undefined);
+    new RunResults(opts.redis, bull.data.runId)
+      .save(row, bull.id ?? '')
+      .then(() => opts.onRow?.(row, bull.data.runId))
+      .catch(() => undefined);
   });
   worker.on('error', (err) => opts.log(`worker: ${err.message}`));
 
