@@ -150,5 +150,18 @@ describe('preprocessing the corpus', () => {
     const allowed = await runCli(['run', ...inputs, '--prompt', 'Describe', '--out', out, '--max-cost', '1'], { env: env(), cwd: dir });
     assert.equal(allowed.code, 0, allowed.stderr);
     assert.equal(api.requests.length - from, 2);
+    assert.deepEqual(Object.values(await rows(out)).map((r) => r.status).sort(), ['failed', 'ok', 'ok']);
+    // Past the number of plans kept in memory (here 1), the run plans again as it goes: the same rows, once each.
+    const big = path.join(dir, 'big.csv');
+    const from2 = api.requests.length;
+    const flat = await runCli(['run', ...inputs, '--prompt', 'Describe', '--out', big, '--max-cost', '1'], { env: { ...env(), OMNI_BATCH_KEEP_PLANNED: '1' }, cwd: dir });
+    assert.equal(flat.code, 0, flat.stderr);
+    assert.equal(api.requests.length - from2, 2);
+    assert.deepEqual(Object.values(await rows(big)).map((r) => r.status).sort(), ['failed', 'ok', 'ok']);
+    const refusedBig = await runCli(['run', ...inputs, '--prompt', 'Describe', '--out', path.join(dir, 'big2.csv'), '--max-cost', '0.0001'], {
+      env: { ...env(), OMNI_BATCH_KEEP_PLANNED: '1' },
+      cwd: dir,
+    });
+    assert.equal(refusedBig.code, 2, 'the estimate still counts every file');
   });
 });

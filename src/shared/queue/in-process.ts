@@ -122,6 +122,13 @@ export interface RunCounts {
 }
 
 /** Replaces the key wherever it might have slipped into a message. */
+/** --max-cost keeps the plans of at most this many files for the run (env OMNI_BATCH_KEEP_PLANNED; default 20,000). */
+function keepPlannedLimit(): number {
+  const raw = process.env.OMNI_BATCH_KEEP_PLANNED;
+  const n = raw === undefined || raw === '' ? Number.NaN : Number(raw);
+  return Number.isInteger(n) && n >= 0 ? n : 20_000;
+}
+
 export function redactor(secret: string | undefined): (text: string) => string {
   if (!secret || secret.length < 4) return (t) => t;
   return (t) => t.split(secret).join('***');
@@ -168,25 +175,33 @@ async function run(
   const layout = rowLayout(1 + cfg.followUps.length, cfg.answer);
   const prior = cfg.dryRun || cfg.maxCost !== undefined ? await ResultFile.readPrior(cfg.out, cfg.format) : undefined;
 
-  // --max-cost: plan everything first (probes only, no decoding) and refuse before any call or any write.
+  // --max-cost: estimate every file first (probes only, no decoding) and refuse before any call or any write.
+  // The plans are kept for the run, so nothing is probed twice, up to keepPlanned files; a bigger run keeps none
+  // and probes again as it goes, so memory stays flat at any size.
   let preplanned: { item: Item; planned: Planned }[] | undefined;
   if (cfg.maxCost !== undefined && !cfg.dryRun) {
-    preplanned = [];
-    const probeLimit = pLimit(cfg.cpuConcurrency);
-    const pending: Promise<void>[] = [];
-    for await (const item of discover(cfg)) {
-      const entry = { item, planned: undefined as Planned | undefined };
-      pending.push(probeLimit(async () => void (entry.planned = await planItem(item, ctx))));
-      preplanned.push(entry as { item: Item; planned: Planned });
-    }
-    await Promise.all(pending);
+    const keepPlanned = keepPlannedLimit();
+    let kept: { item: Item; planned: Planned }[] | undefined = [];
     const check: RunEstimate = { byKind: {}, tokens: 0, cost: 0, currency };
-    for (const { planned: p } of preplanned) {
-      if ('job' in p) {
-        const done = prior?.get(p.job.path);
-        if (!(done && done.id === p.job.id && done.status === 'ok') && !misfitRow(p.job)) addEstimate(check, p.job.kind, p.job);
-      }
-    }
+    const probeLimit = pLimit(cfg.cpuConcurrency);
+    let failure: Error | undefined;
+    await eachDiscovered(discover(cfg), { key: (item) => item.path, window: cfg.cpuConcurrency * 4, stop: () => failure !== undefined }, (item) =>
+      probeLimit(async () => {
+        try {
+          const planned = await planItem(item, ctx);
+          if ('job' in planned) {
+            const done = prior?.get(planned.job.path);
+            if (!(done && done.id === planned.job.id && done.status === 'ok') && !misfitRow(planned.job)) addEstimate(check, planned.job.kind, planned.job);
+          }
+          if (kept && kept.length < keepPlanned) kept.push({ item, planned });
+          else kept = undefined;
+        } catch (err) {
+          failure ??= err instanceof Error ? err : new Error(JSON.stringify(err));
+        }
+      }),
+    );
+    if (failure) throw failure;
+    preplanned = kept;
     if (info?.prices && check.cost > cfg.maxCost) {
       throw new ConfigError(
         `--max-cost: the run is estimated at ${check.cost.toFixed(4)} ${currency} (${check.tokens} prompt tokens) for the files not yet done, over the limit of ${cfg.maxCost} ${currency}; nothing was sent (see --dry-run for the per-kind estimate)`,
