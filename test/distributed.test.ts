@@ -335,6 +335,16 @@ describe('distributed runs end as in-process runs do', () => {
       assert.equal(again.code, 0, again.stderr);
       assert.equal(api.requests.length - from, 1);
       assert.match(again.stdout, /4 rows in out\/res\.csv: 4 ok, 0 failed/);
+      // Collecting again does not throw the answer the in-process retry paid for away: it goes to Redis first.
+      const runId = (JSON.parse(saved) as { runId: string }).runId;
+      const before = api.requests.length;
+      const col = await runCli(['collect', runId, '--redis', redis.url], { cwd: dir });
+      assert.equal(col.code, 0, col.stderr);
+      assert.match(col.stderr, /1 ok rows of \S+res\.csv that Redis had as not done \(fixed by an in-process retry\) were kept/);
+      assert.match(col.stdout, /4 rows in out\/res\.csv: 4 ok, 0 failed/);
+      const status = await runCli(['status', runId, '--redis', redis.url]);
+      assert.match(status.stdout, /4 ok, 0 failed/);
+      assert.equal(api.requests.length, before);
     } finally {
       await stopWorker(w);
     }

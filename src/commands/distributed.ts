@@ -67,7 +67,7 @@ export async function collectCommand(runId: string, flags: DistributedFlags, io:
     const cfg = { out, format, totalsPath: totalsPathFor(out), estimatePath: estimatePathFor(out) };
     // Row paths are relative to the folder the producer ran in: sidecars are placed from there.
     const sidecars = io.sidecar ? new SidecarWriter(io.sidecar, ledgerPathFor(out), enqueued?.cwd ?? io.cwd, enqueued?.inputs ?? []) : undefined;
-    const totals = await collectRun(redis, runId, out, format, cfg.totalsPath);
+    const totals = await collectRun(redis, runId, out, format, cfg.totalsPath, undefined, (line) => io.err(`omni-batch: ${line}`));
     if (enqueued) await recordSettings({ ...enqueued, ...cfg }, runId, io);
     await finishOutput(cfg, totals, sidecars, io, true);
   });

@@ -5,9 +5,10 @@
  */
 import path from 'node:path';
 import { ConfigError, ERROR_CODES, EXIT } from '../shared/errors.js';
+import type { OutputFormat } from '../shared/config.js';
 import { formatFor } from '../shared/output/format.js';
 import { readRunRecord } from '../shared/output/run-file.js';
-import { runIdFor } from '../shared/queue/bullmq.js';
+import { adoptFixedRows, runIdFor } from '../shared/queue/bullmq.js';
 import { connectRedis } from '../shared/queue/redis.js';
 import { RunResults } from '../shared/queue/results.js';
 import { followRun } from './distributed.js';
@@ -67,7 +68,7 @@ export async function retryOutput(output: string, flags: RetryFlags, io: Io): Pr
     const runId = origin.runId ?? runIdFor(saved);
     const byStatus = { ok: 0, failed: 0, skipped: 0 };
     for (const row of latest.values()) if (row.status in byStatus) byStatus[row.status as keyof typeof byStatus]++;
-    await checkSameRun(url, runId, byStatus, output);
+    await checkSameRun(url, runId, byStatus, output, saved.format);
     return followRun({ ...saved, only: failed }, runId, url, io);
   }
   const concurrency = flags.concurrency === undefined ? saved.concurrency : Number(flags.concurrency);
@@ -78,15 +79,18 @@ export async function retryOutput(output: string, flags: RetryFlags, io: Io): Pr
 }
 
 /**
- * Collecting after a retry through the queue writes the run's rows from Redis over the output: refused when Redis
- * does not hold the same rows (the run was removed, or the output was changed since, by an in-process retry).
+ * Collecting after a retry through the queue writes the run's rows from Redis over the output. Rows an in-process
+ * retry fixed since the last collect are first saved to Redis (adoptFixedRows); refused when Redis still does not
+ * hold the same rows (the run was removed, or the output comes from elsewhere).
  */
-async function checkSameRun(url: string, runId: string, inOutput: { ok: number; failed: number; skipped: number }, output: string): Promise<void> {
+async function checkSameRun(url: string, runId: string, inOutput: { ok: number; failed: number; skipped: number }, output: string, format: OutputFormat): Promise<void> {
   const redis = await connectRedis(url);
   try {
     const results = new RunResults(redis, runId);
-    const [meta, totals] = await Promise.all([results.meta(), results.totals()]);
+    const meta = await results.meta();
     if (!meta.createdAt) throw new ConfigError(`${output}: its run ${runId} is not in this Redis; retry in this process instead (leave out --redis)`);
+    await adoptFixedRows(results, output, format);
+    const totals = await results.totals();
     const said = (c: { ok: number; failed: number; skipped: number }) => `${c.ok} ok, ${c.failed} failed, ${c.skipped} skipped`;
     if (said(totals.byStatus) !== said(inOutput)) {
       throw new ConfigError(

@@ -90,13 +90,18 @@ export class ResultFile {
    */
   static async readPrior(file: string, format: OutputFormat): Promise<Map<string, PriorRow>> {
     const index = new Map<string, PriorRow>();
-    if (!(await stat(file).catch(() => undefined))?.isFile()) return index;
+    for await (const row of ResultFile.readRows(file, format)) index.set(row.path, { id: row.id, status: row.status });
+    return index;
+  }
+
+  /** Every row of an output (none when it does not exist), without changing it; a crash-cut last line is left out. */
+  static async *readRows(file: string, format: OutputFormat): AsyncGenerator<Row> {
+    if (!(await stat(file).catch(() => undefined))?.isFile()) return;
     const end = (await endsWithNewline(file)) ? undefined : await lastNewline(file);
     for await (const rec of formatFor(format).read(file, end)) {
       const row = unflatten(rec);
-      if (row) index.set(row.path, { id: row.id, status: row.status });
+      if (row) yield row;
     }
-    return index;
   }
 
   /** Appends one complete line. Synchronous on purpose: when it returns, the row survives a crash of this process. */

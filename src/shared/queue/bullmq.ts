@@ -22,7 +22,7 @@ import { checkInputs } from '../../producer/scan.js';
 import { planContext } from '../../producer/templates.js';
 import { processJob, RunFatalError, type WorkerContext } from '../../worker/process.js';
 import { createClient } from '../../worker/qwen-omni.js';
-import type { RunConfig } from '../config.js';
+import type { OutputFormat, RunConfig } from '../config.js';
 import { ConfigError, OmniError } from '../errors.js';
 import { PLAIN_ANSWER, type Job } from '../job.js';
 import { modelInfo } from '../models.js';
@@ -99,6 +99,8 @@ export async function enqueueRun(
   await checkInputs(cfg.inputs);
   const queue = jobsQueue(redis);
   const results = new RunResults(redis, runId);
+  const adopted = await adoptFixedRows(results, cfg.out, cfg.format);
+  if (adopted) log(`run ${runId}: ${adopted} ok rows of ${cfg.out} that Redis had as not done (fixed by an in-process retry) were saved to Redis, not sent again`);
   const now = new Date().toISOString();
   await results.setMetaOnce('createdAt', now);
   await results.register(Date.parse(now));
@@ -400,10 +402,13 @@ export async function collectRun(
   totalsPath: string,
   /** What this pass did (`run --redis` knows); by default the run's counts since it was first enqueued. */
   pass?: Partial<RunStats>,
+  log: (line: string) => void = () => undefined,
 ): Promise<Totals> {
   const results = new RunResults(redis, runId);
   const meta = await results.meta();
   if (!meta.createdAt) throw new ConfigError(`no run ${runId} in this Redis (omni-batch enqueue prints the run id)`);
+  const adopted = await adoptFixedRows(results, out, format);
+  if (adopted) log(`${adopted} ok rows of ${out} that Redis had as not done (fixed by an in-process retry) were kept and saved to Redis`);
   const turns = Math.max(1, Number(meta.turns ?? 1));
   // Runs enqueued before layouts were stored have plain-text answers.
   const layout: RowLayout | number = meta.layout ? (JSON.parse(meta.layout) as RowLayout) : turns;
@@ -436,6 +441,25 @@ export async function collectRun(
   };
   await writeTotals(totalsPath, totals);
   return totals;
+}
+
+/**
+ * An output that `omni-batch retry OUT` (in-process) fixed after a collect holds ok rows that Redis still has
+ * as failed. Before Redis is enqueued from or collected over that output, those rows (same path, same job id)
+ * are saved to Redis, so a paid answer is never thrown away nor asked again. Memory: the paths Redis has not done.
+ */
+export async function adoptFixedRows(results: RunResults, out: string, format: OutputFormat): Promise<number> {
+  const notDone = new Map<string, string>();
+  for await (const row of results.scan()) if (row.status !== 'ok') notDone.set(row.path, row.id);
+  if (notDone.size === 0) return 0;
+  let adopted = 0;
+  for await (const row of ResultFile.readRows(out, format)) {
+    if (row.status !== 'ok' || notDone.get(row.path) !== row.id) continue;
+    await results.save(row);
+    notDone.delete(row.path);
+    adopted++;
+  }
+  return adopted;
 }
 
 /** The settings the run was last enqueued with (see enqueueRun); undefined for a run enqueued before they were stored. */
