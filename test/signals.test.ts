@@ -1,14 +1,15 @@
 /** Ctrl-C: once drains and flushes, twice stops at once; either way the output stays parseable and a rerun completes it. */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parse } from 'csv-parse/sync';
 import { startStandIn, type StandIn } from './stand-in/server.js';
-import { runCli, tempDir, waitFor } from './helpers.js';
+import { CLI, runCli, tempDir, waitFor } from './helpers.js';
+import { bigCorpus } from './corpus.js';
 
 const KEY = 'sk-signals-test-key-000000000000';
 let api: StandIn;
@@ -112,5 +113,37 @@ describe('stopping a run', () => {
     assert.equal(r2.code, 0, r2.stderr);
     assert.equal((await rows(out)).length, 8);
     assert.deepEqual((await readdir(tmp)).sort(), [liveName], 'the dead run\'s folder and the rerun\'s own are gone');
+  });
+
+  test('a Ctrl-C in the terminal reaches omni-batch, not its ffmpeg: the video being fitted still finishes', async () => {
+    const dir = await tempDir();
+    await mkdir(path.join(dir, 'media'));
+    await copyFile(path.join(await bigCorpus(), 'video-2min-1080p.mp4'), path.join(dir, 'media', 'long.mp4'));
+    const out = path.join(dir, 'out.csv');
+    // Started as a shell starts a job: a process group of its own, which a terminal's Ctrl-C is sent to whole.
+    const child = spawn(process.execPath, [CLI, 'run', '--input', 'media', '--prompt', 'Describe', '--video-mode', 'frames', '--out', out], {
+      cwd: dir,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, DASHSCOPE_API_KEY: KEY, DASHSCOPE_BASE_URL: api.baseURL, OMNI_BATCH_RPM: '0', OMNI_BATCH_TPM: '0' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.resume();
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const fitting = () => {
+      try {
+        return execFileSync('pgrep', ['-af', 'ffmpeg'], { encoding: 'utf8' }).split('\n').some((l) => l.includes('-hide_banner') && l.includes(path.join(dir, 'media', 'long.mp4')));
+      } catch {
+        return false; // pgrep exits 1 when nothing matches
+      }
+    };
+    await waitFor(fitting, 'ffmpeg to be taking the frames of the video', 60_000);
+    process.kill(-(child.pid ?? 0), 'SIGINT');
+    assert.equal(await closed, 130, stderr);
+    assert.match(stderr, /stopping: finishing the files in flight/);
+    const [row] = await rows(out);
+    assert.equal(row?.status, 'ok', `${row?.error_code}: ${row?.error_message}`);
+    assert.match(row?.preprocess ?? '', /frames/);
   });
 });

@@ -1,13 +1,13 @@
 /**
  * What a local media file is, by content and not by name: sharp reads an image's header (dimensions, EXIF
- * orientation, pages, colour space) without decoding pixels; ffprobe (through fluent-ffmpeg) reads audio and
+ * orientation, pages, colour space) without decoding pixels; ffprobe (its JSON output) reads audio and
  * video containers, and the images sharp cannot open (BMP, ...). Cheap enough for the producer side.
  */
 import { open } from 'node:fs/promises';
-import ffmpeg from 'fluent-ffmpeg';
 import sharp from 'sharp';
 import { ConfigError, EXIT, OmniError } from './errors.js';
 import type { MediaFacts } from './job.js';
+import { FFPROBE, spawnTool } from './tools.js';
 
 export interface ImageFacts {
   width: number;
@@ -45,11 +45,47 @@ export class ToolMissingError extends ConfigError {}
 
 export const FFMPEG_ADVICE = 'omni-batch needs ffmpeg and ffprobe (Debian/Ubuntu: apt-get install ffmpeg; or set FFMPEG_PATH and FFPROBE_PATH)';
 
+/** The part of `ffprobe -print_format json -show_format -show_streams` that is read. */
+interface FfprobeData {
+  streams: {
+    codec_type?: string;
+    codec_name?: string;
+    width?: number;
+    height?: number;
+    sample_rate?: string;
+    channels?: number;
+    disposition?: { attached_pic?: number };
+  }[];
+  format: { duration?: string; format_name?: string };
+}
+
+/**
+ * ffprobe run directly (fluent-ffmpeg, which did this before, is archived upstream and cannot start it in a
+ * process group of its own, so a Ctrl-C meant for omni-batch killed it: see spawnTool).
+ */
+function ffprobe(file: string): Promise<FfprobeData> {
+  return new Promise((resolve, reject) => {
+    const child = spawnTool(FFPROBE, ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', '-i', file], 'pipe');
+    let out = '';
+    let err = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(err.trim() || `ffprobe exited with ${code}`));
+      try {
+        const data = JSON.parse(out) as Partial<FfprobeData>;
+        resolve({ streams: data.streams ?? [], format: data.format ?? {} });
+      } catch {
+        reject(new Error(`ffprobe printed no JSON: ${err.trim() || out.slice(0, 200)}`));
+      }
+    });
+  });
+}
+
 export async function probeAv(file: string, label: string): Promise<AvFacts> {
-  const data = await new Promise<ffmpeg.FfprobeData>((resolve, reject) => {
-    ffmpeg.ffprobe(file, (err: Error | null, d: ffmpeg.FfprobeData) => (err ? reject(err) : resolve(d)));
-  }).catch((err: Error) => {
-    if (/Cannot find ffprobe|ENOENT.*ffprobe|spawn .*ffprobe/i.test(err.message)) throw new ToolMissingError(`ffprobe not found: ${FFMPEG_ADVICE}`, EXIT.config);
+  const data = await ffprobe(file).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') throw new ToolMissingError(`ffprobe not found: ${FFMPEG_ADVICE}`, EXIT.config);
     throw new OmniError('media_unreadable', `${label}: not readable as audio/video (${lastMeaningfulLine(err.message)})`);
   });
   const video = data.streams.find((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1);

@@ -4,10 +4,9 @@
  */
 import { spawn } from 'node:child_process';
 import { OmniError } from '../../shared/errors.js';
+import { FFMPEG, FFPROBE, spawnTool } from '../../shared/tools.js';
 
-/** The binaries: Debian's ffmpeg on PATH unless FFMPEG_PATH / FFPROBE_PATH say otherwise (fluent-ffmpeg reads the same variables). */
-export const FFMPEG = process.env.FFMPEG_PATH ?? 'ffmpeg';
-export const FFPROBE = process.env.FFPROBE_PATH ?? 'ffprobe';
+export { FFMPEG, FFPROBE };
 
 /** Raised when ffmpeg exits non-zero: the input could not be decoded or converted. */
 export class FfmpegError extends Error {}
@@ -18,9 +17,9 @@ export function runFfmpeg(args: readonly string[], signal: AbortSignal): Promise
       reject(new OmniError('interrupted', 'stopped before ffmpeg started'));
       return;
     }
-    const child = spawn(FFMPEG, ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawnTool(FFMPEG, ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', ...args], 'ignore');
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => {
+    child.stderr?.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);
     });
     const onAbort = () => child.kill('SIGKILL');
