@@ -364,7 +364,7 @@ describe('distributed runs end as in-process runs do', () => {
       assert.equal(q.code, 0, q.stderr);
       assert.equal(api.requests.length - from, 1, 'only the failed row went through the queue');
       assert.match(q.stdout, /4 rows in res\.jsonl: 4 ok, 0 failed/);
-      assert.match(q.stdout, /this run: 1 files found, 1 rows written/);
+      assert.match(q.stdout, /this run: 1 files found, 1 rows written, 0 already done, 1 API requests/);
       const rows = await readJsonl(path.join(dir, 'res.jsonl'));
       assert.equal(rows.length, 4);
       assert.ok(rows.every((x) => x.status === 'ok'));

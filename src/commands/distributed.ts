@@ -128,6 +128,8 @@ export async function followRun(resolved: RunConfig, runId: string, url: string,
         }
         // Until the pass has reset the run's counters, they are the previous pass's.
         if (enqueueDone || pass.discovered > 0) {
+          // Read before the pending count: the last batch's jobs are in the pending set once the enqueue is done.
+          const allEnqueued = enqueueDone;
           const p = await progress(redis, runId);
           const t = await results.totals();
           counts = {
@@ -135,17 +137,17 @@ export async function followRun(resolved: RunConfig, runId: string, url: string,
             discoveryDone: enqueueDone,
             alreadyDone: pass.alreadyDone,
             rowsWritten: pass.rowsWritten + Number(p.meta.finished ?? 0),
-            apiRequests: t.attempts - before.attempts,
+            apiRequests: t.spent.requests - before.spent.requests,
             running: p.active,
             workers: p.workers,
           };
           // Tokens and cost this run spent; failures as the run's rows have them now.
           display.setTally({
-            tokens: (t.tokens.total_tokens ?? 0) - (before.tokens.total_tokens ?? 0),
-            cost: t.cost - before.cost,
+            tokens: t.spent.tokens - before.spent.tokens,
+            cost: t.spent.cost - before.spent.cost,
             failures: new Map(Object.entries(t.failures)),
           });
-          if (enqueueDone && p.pending === 0) break;
+          if (allEnqueued && p.pending === 0) break;
           if (p.workers === 0 && !warnedNoWorker && Date.now() - startedAt.getTime() > 3_000) {
             display.note('no worker is connected: start one with omni-batch worker --redis URL');
             warnedNoWorker = true;

@@ -434,7 +434,7 @@ export async function collectRun(
       discovered: Number(meta.discovered ?? rows),
       alreadyDone: Number(meta.alreadyDone ?? 0),
       rowsWritten: rows,
-      apiRequests: (await results.totals()).attempts,
+      apiRequests: (await results.totals()).spent.requests,
       interrupted: false,
       ...pass,
     },

@@ -42,6 +42,15 @@ if ARGV[3] ~= '' and redis.call('SREM', KEYS[3], ARGV[3]) == 1 then
 end
 local prev = redis.call('HGET', KEYS[1], ARGV[1])
 if prev == ARGV[2] then return 0 end
+-- What the workers spent: only ever goes up (the sums above follow the rows as they are now, and a replaced
+-- row takes its numbers with it). Rows saved without a queue job (copied from an output) were not spent here.
+if ARGV[3] ~= '' then
+  local r = cjson.decode(ARGV[2])
+  redis.call('HINCRBY', KEYS[2], 'spent:requests', r.attempts or 0)
+  local t = r.usage.total_tokens
+  if t ~= nil and t ~= cjson.null and t ~= 0 then redis.call('HINCRBY', KEYS[2], 'spent:tokens', t) end
+  if r.cost ~= nil and r.cost ~= cjson.null then redis.call('HINCRBYFLOAT', KEYS[2], 'spent:cost', r.cost) end
+end
 if prev then apply(prev, -1) end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 apply(ARGV[2], 1)
@@ -61,6 +70,8 @@ export interface RunTotals {
   errors: Record<string, number>;
   /** Of `errors`, the codes of failed rows only (skipped rows carry codes too). */
   failures: Record<string, number>;
+  /** What the workers spent on this run in all: requests, tokens and cost. Never goes down, unlike the sums above. */
+  spent: { requests: number; tokens: number; cost: number };
 }
 
 export class RunResults {
@@ -144,6 +155,7 @@ export class RunResults {
       attempts: n('attempts'),
       errors: {},
       failures: {},
+      spent: { requests: n('spent:requests'), tokens: n('spent:tokens'), cost: Math.round(n('spent:cost') * 1e8) / 1e8 },
     };
     for (const [k, v] of Object.entries(h)) {
       const kind = /^kind:([^:]+):(ok|failed|skipped)$/.exec(k);

@@ -105,7 +105,7 @@ export async function runSnapshot(redis: Redis, runId: string, latest = LATEST_C
     },
     cost: p.cost,
     currency: p.currency,
-    requests: p.totals.attempts,
+    requests: p.totals.spent.requests,
     failures: Object.entries(p.totals.errors)
       .map(([code, count]) => ({ code, count, path: examples[code]?.path ?? '', message: examples[code]?.message ?? '' }))
       .sort((a, b) => b.count - a.count || a.code.localeCompare(b.code)),
