@@ -10,13 +10,14 @@
  * Stopping: `drain()` (first Ctrl-C) stops taking new files and lets in-flight ones finish and be written;
  * `abortNow()` (second Ctrl-C) aborts in-flight streams at once. Either way every line in the output is whole.
  */
+import { setMaxListeners } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { discover } from '../../producer/discover.js';
 import type { Item } from '../../producer/item.js';
-import { jobId, planItem, type PlanContext, type Planned } from '../../producer/plan.js';
+import { jobId, planItem, withoutInlineText, type PlanContext, type Planned } from '../../producer/plan.js';
 import { checkInputs } from '../../producer/scan.js';
 import { planContext } from '../../producer/templates.js';
 import { misfitRow, processJob, RunFatalError, type WorkerContext } from '../../worker/process.js';
@@ -127,6 +128,9 @@ export function redactor(secret: string | undefined): (text: string) => string {
 
 export function startRun(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks): { control: RunControl; done: Promise<RunResult> } {
   const hard = new AbortController();
+  // Every request in flight listens to the hard stop: up to --concurrency listeners, not a leak (without this,
+  // node warns "MaxListenersExceededWarning" at concurrency 11 and up).
+  setMaxListeners(0, hard.signal);
   let draining = false;
   const live = { counts: (): RunCounts => ({ discovered: 0, discoveryDone: false, alreadyDone: 0, rowsWritten: 0, apiRequests: 0, inFlight: 0 }) };
   const control: RunControl = {
@@ -174,7 +178,13 @@ async function run(
     const pending: Promise<void>[] = [];
     for await (const item of discover(cfg)) {
       const entry = { item, planned: undefined as Planned | undefined };
-      pending.push(probeLimit(async () => void (entry.planned = await planItem(item, ctx))));
+      pending.push(
+        probeLimit(async () => {
+          const p = await planItem(item, ctx);
+          // Every planned job is held until the check: not every text file's content with it.
+          entry.planned = 'job' in p ? { job: withoutInlineText(p.job) } : p;
+        }),
+      );
       preplanned.push(entry as { item: Item; planned: Planned });
     }
     await Promise.all(pending);
