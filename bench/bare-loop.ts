@@ -1,7 +1,7 @@
 /**
  * The physical limit omni-batch is measured against: p-limit and the `openai` SDK streaming the same requests
  * to the same stand-in, and nothing else (no probing, no ids, no output file, no retries).
- * Usage: node --import tsx bench/bare-loop.ts --dir DIR --base-url URL --concurrency 16 --kind text|image
+ * Usage: node --import tsx bench/bare-loop.ts --dir DIR --base-url URL --concurrency 16 --kind text|image [--max N]
  * Prints one JSON line: { jobs, ok, wallMs }.
  */
 import { readdir, readFile } from 'node:fs/promises';
@@ -18,6 +18,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     kind: { type: 'string', default: 'text' },
     model: { type: 'string', default: 'qwen-omni-turbo' },
+    max: { type: 'string' },
   },
 });
 const dir = values.dir ?? '';
@@ -27,7 +28,9 @@ const t0 = performance.now();
 
 const files = (await readdir(dir, { recursive: true, withFileTypes: true }))
   .filter((e) => e.isFile() && !e.name.startsWith('.'))
-  .map((e) => path.join(e.parentPath, e.name));
+  .map((e) => path.join(e.parentPath, e.name))
+  .sort()
+  .slice(0, values.max === undefined ? undefined : Number(values.max));
 
 async function one(file: string): Promise<boolean> {
   // The prompt omni-batch renders for --prompt 'Summarize {{file.name}}'.

@@ -38,9 +38,10 @@ export function wallRate(m: Measured): number {
 
 export const PROMPT = 'Summarize {{file.name}}';
 
-export async function bare(api: StandInProcess, dir: string, kind: 'text' | 'image', concurrency: number): Promise<Measured> {
+export async function bare(api: StandInProcess, dir: string, kind: 'text' | 'image', concurrency: number, max?: number): Promise<Measured> {
   await api.reset();
-  const r = await runNode(['--dir', dir, '--base-url', api.baseURL, '--concurrency', String(concurrency), '--kind', kind], {}, path.join(ROOT, 'bench', 'bare-loop.ts'));
+  const limit = max === undefined ? [] : ['--max', String(max)];
+  const r = await runNode(['--dir', dir, '--base-url', api.baseURL, '--concurrency', String(concurrency), '--kind', kind, ...limit], {}, path.join(ROOT, 'bench', 'bare-loop.ts'));
   const out = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as { jobs: number; ok: number };
   return { engine: 'bare SDK loop', jobs: out.jobs, ok: out.ok, stats: await api.stats(), wallMs: r.wallMs, peakRssMb: r.peakRssMb, cpuMs: r.cpuMs };
 }

@@ -30,7 +30,9 @@ const END = (p: Part) => `<!-- /bench:${p} -->`;
 
 /** Prints the section and puts it into LATEST.md in place of the part's previous one. */
 export async function publish(part: Part, title: string, body: string): Promise<void> {
-  const stamp = `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus().length} cores, Node ${process.version}`;
+  // The load average at the end of the part: other work on the machine moves every number here.
+  const load = os.loadavg().map((l) => l.toFixed(2)).join(' / ');
+  const stamp = `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus().length} cores, load average ${load} (1 / 5 / 15 min), Node ${process.version}`;
   const section = `## ${title}\n\n_${stamp}_\n\n${body.trim()}\n`;
   console.log(`\n${section}`);
   if (process.env.BENCH_CLI) {

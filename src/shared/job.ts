@@ -12,8 +12,11 @@ export type JobMedia =
   | { readonly type: 'audio'; readonly source: JobSource; readonly format: string }
   | { readonly type: 'video_file'; readonly source: JobSource }
   | { readonly type: 'frames'; readonly frames: readonly { readonly source: JobSource; readonly mime: string | undefined }[] }
-  /** A local text file whose content is sent after the prompt. */
-  | { readonly type: 'text_file'; readonly file: string };
+  /**
+   * A local text file whose content is sent after the prompt. `text`: the content as planning read it (small
+   * files, in-process runs), so the worker sends the very bytes the id was made from without reading them again.
+   */
+  | { readonly type: 'text_file'; readonly file: string; readonly text?: string };
 
 /** What probing measured (by content, not by name); preprocessing and the estimate work from these. */
 export interface MediaFacts {

@@ -41,6 +41,7 @@ async function mediaParts(job: Pick<Job, 'path'>, m: JobMedia | undefined): Prom
       return { parts: [{ type: 'video', video: urls }], extraText: undefined };
     }
     case 'text_file': {
+      if (m.text !== undefined) return { parts: [], extraText: m.text };
       let text: string;
       try {
         text = await readFile(m.file, 'utf8');

@@ -8,6 +8,7 @@
  * whose data cannot be processed at all fails with UnrecoverableError, so it is not retried.
  */
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { makeTempDir } from '../temp-dir.js';
 import os from 'node:os';
@@ -17,7 +18,7 @@ import type { Redis } from 'ioredis';
 import type OpenAI from 'openai';
 import pLimit from 'p-limit';
 import { discover, eachDiscovered } from '../../producer/discover.js';
-import { planItem } from '../../producer/plan.js';
+import { planItem, withoutInlineText } from '../../producer/plan.js';
 import { checkInputs } from '../../producer/scan.js';
 import { planContext } from '../../producer/templates.js';
 import { processJob, RunFatalError, type WorkerContext } from '../../worker/process.js';
@@ -163,7 +164,8 @@ export async function enqueueRun(
         return;
       }
     }
-    batch.push({ name: 'file', data: { runId, job: planned.job, settings }, opts: { jobId: bullJobId(runId, planned.job) } });
+    // Redis holds the path, not the content: a queue of 200,000 text files stays small.
+    batch.push({ name: 'file', data: { runId, job: withoutInlineText(planned.job), settings }, opts: { jobId: bullJobId(runId, planned.job) } });
     result.enqueued++;
     if (batch.length >= BATCH) await flush();
   };
@@ -216,6 +218,8 @@ export interface RunningWorker {
 /** Runs file jobs and scheduled enqueues until drained or stopped. */
 export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const hard = new AbortController();
+  // One listener per job in flight (up to --concurrency): not a leak, so no MaxListenersExceededWarning.
+  setMaxListeners(0, hard.signal);
   const clients = new Map<string, OpenAI>();
   const client = (baseURL: string) => {
     let c = clients.get(baseURL);

@@ -10,12 +10,13 @@
  * Stopping: `drain()` (first Ctrl-C) stops taking new files and lets in-flight ones finish and be written;
  * `abortNow()` (second Ctrl-C) aborts in-flight streams at once. Either way every line in the output is whole.
  */
+import { setMaxListeners } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { makeTempDir } from '../temp-dir.js';
 import pLimit from 'p-limit';
 import { discover, eachDiscovered } from '../../producer/discover.js';
 import type { Item } from '../../producer/item.js';
-import { jobId, planItem, type PlanContext, type Planned } from '../../producer/plan.js';
+import { jobId, planItem, withoutInlineText, type PlanContext, type Planned } from '../../producer/plan.js';
 import { checkInputs } from '../../producer/scan.js';
 import { planContext } from '../../producer/templates.js';
 import { misfitRow, processJob, RunFatalError, type WorkerContext } from '../../worker/process.js';
@@ -136,6 +137,9 @@ export function redactor(secret: string | undefined): (text: string) => string {
 
 export function startRun(cfg: RunConfig, apiKey: string | undefined, hooks: RunHooks): { control: RunControl; done: Promise<RunResult> } {
   const hard = new AbortController();
+  // Every request in flight listens to the hard stop: up to --concurrency listeners, not a leak (without this,
+  // node warns "MaxListenersExceededWarning" at concurrency 11 and up).
+  setMaxListeners(0, hard.signal);
   let draining = false;
   const live = { counts: (): RunCounts => ({ discovered: 0, discoveryDone: false, alreadyDone: 0, rowsWritten: 0, apiRequests: 0, inFlight: 0, preparing: 0 }) };
   const control: RunControl = {
@@ -193,7 +197,7 @@ async function run(
             const done = prior?.get(planned.job.path);
             if (!(done && done.id === planned.job.id && done.status === 'ok') && !misfitRow(planned.job)) addEstimate(check, planned.job.kind, planned.job);
           }
-          if (kept && kept.length < keepPlanned) kept.push({ item, planned });
+          if (kept && kept.length < keepPlanned) kept.push({ item, planned: 'job' in planned ? { job: withoutInlineText(planned.job) } : planned }); // not the text files' content
           else kept = undefined;
         } catch (err) {
           failure ??= err instanceof Error ? err : new Error(JSON.stringify(err));
