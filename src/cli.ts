@@ -186,6 +186,7 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
     .option('--redis <url>', 'Redis URL (env OMNI_BATCH_REDIS_URL)')
     .option('--port <n>', `port to listen on, 0 for a free one (default ${DASHBOARD_DEFAULTS.port})`)
     .option('--host <address>', `address to listen on (default ${DASHBOARD_DEFAULTS.host}: this machine only; the page has no login)`)
+    .addOption(new Option('--allow-host <name>', 'another Host name the page may be opened under, e.g. a reverse proxy\'s (repeatable; loopback and this machine\'s names always work)').argParser(collect))
     .addHelpText('after', '\nOpen the printed URL: / lists the runs and follows one live (it refreshes every 2 s), /queues is Bull Board,\nread-only. The page reads Redis only; the API key is never in Redis. Ctrl-C / SIGTERM stops it (exit 0).')
     .action(async (opts: Record<string, unknown>) => setExit(await dashboardCommand(flagsOf(opts), io)));
   return program;

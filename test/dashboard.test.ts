@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
@@ -234,6 +235,34 @@ describe('omni-batch dashboard without a browser', () => {
       assert.equal(rebound.status, 403);
       assert.equal((await get(dash.url, { Host: `localhost:${port}` })).status, 200);
       assert.equal((await get(dash.url, { Host: 'localhost:8022' })).status, 200, 'a tunnel from another local port');
+    } finally {
+      dash.child.kill('SIGTERM');
+      await dash.done;
+    }
+  });
+
+  test('listening on every address, a rebound name is still refused; this machine\'s name and --allow-host names work', async () => {
+    const dash = await startDashboard(['--host', '0.0.0.0', '--allow-host', 'omni.internal']);
+    try {
+      const port = new URL(dash.url).port;
+      assert.equal((await get(dash.url, { Host: `attacker.example:${port}` })).status, 403);
+      assert.equal((await get(dash.url, { Host: `${os.hostname()}:${port}` })).status, 200);
+      assert.equal((await get(dash.url, { Host: `omni.internal:${port}` })).status, 200);
+    } finally {
+      dash.child.kill('SIGTERM');
+    }
+    assert.match((await dash.done).stderr, /listening on 0\.0\.0\.0: the page has no login/);
+  });
+
+  test('while Redis is away the JSON is a 503 at once, and the numbers come back with Redis', async () => {
+    const dash = await startDashboard();
+    try {
+      assert.equal((await get(`${dash.url}api/runs`)).status, 200);
+      await redis.stop();
+      await waitFor(async () => (await get(`${dash.url}api/runs`)).status === 503, 'a 503 while Redis is stopped');
+      assert.match(JSON.parse((await get(`${dash.url}api/runs`)).body).error, /Redis is not connected/);
+      await redis.start();
+      await waitFor(async () => (await get(`${dash.url}api/runs`)).status === 200, 'the page to work again', 30_000);
     } finally {
       dash.child.kill('SIGTERM');
       await dash.done;

@@ -61,5 +61,10 @@ describe('errors an operator can act on', () => {
       assert.equal(oneLine(r.stderr).length, 1, r.stderr);
       assert.match(r.stderr, /cannot reach Redis at redis:\/\/127\.0\.0\.1:1 .*start one .* or fix --redis/);
     }
+    // A password is never printed, in the URL's user part or in its query (which ioredis also reads).
+    const secret = await runCli(['status', 'some-run', '--redis', 'redis://user:hunter2@127.0.0.1:1/0?password=s3cret&db=0'], { env, timeoutMs: 30_000 });
+    assert.equal(secret.code, 2, secret.stderr);
+    assert.match(secret.stderr, /cannot reach Redis at redis:\/\/user:\*\*\*@127\.0\.0\.1:1\/0\?password=\*\*\*/);
+    assert.ok(!secret.stderr.includes('hunter2') && !secret.stderr.includes('s3cret'), secret.stderr);
   });
 });

@@ -15,6 +15,8 @@ export interface DashboardFlags {
   port?: string;
   /** Default 127.0.0.1 (this machine only). */
   host?: string;
+  /** More Host names the page answers to (repeatable). */
+  allowHost?: string[];
 }
 
 export const DASHBOARD_DEFAULTS = { port: 7070, host: '127.0.0.1' } as const;
@@ -33,7 +35,7 @@ export async function dashboardCommand(flags: DashboardFlags, io: Io): Promise<n
   const redis = await connectRedis(url);
   try {
     await listOlderRuns(redis);
-    const dashboard = await startDashboard({ redis, redisLabel: describeRedisUrl(url), host, port });
+    const dashboard = await startDashboard({ redis, redisLabel: describeRedisUrl(url), host, port, allowHosts: flags.allowHost ?? [] });
     io.out(`omni-batch dashboard: ${dashboard.url} (queues: ${dashboard.queuesUrl}); Ctrl-C stops it`);
     if (host !== DASHBOARD_DEFAULTS.host && host !== 'localhost' && host !== '::1')
       io.err(`omni-batch dashboard: listening on ${host}: the page has no login, and anyone who can reach it sees file paths and answers`);

@@ -94,7 +94,8 @@ function table(head, rows, numeric) {
     el('thead', {}, el('tr', {}, ...head.map((h, i) => el('th', numeric.includes(i) ? { class: 'num' } : {}, h)))),
     el('tbody', {}, ...rows));
 }
-let selected = decodeURIComponent((location.hash.match(/^#run=(.+)$/) || [])[1] || '');
+const fromHash = () => { try { return decodeURIComponent((location.hash.match(/^#run=(.+)$/) || [])[1] || ''); } catch { return ''; } };
+let selected = fromHash();
 function select(id) {
   selected = id;
   history.replaceState(null, '', '#run=' + encodeURIComponent(id));
@@ -122,7 +123,7 @@ function drawList(data) {
       el('td', { class: 'num' }, fmtInt(r.pending)),
       el('td', { class: 'num' }, fmtInt(r.tokens.total)),
       el('td', { class: 'num' }, fmtCost(r)),
-      el('td', { class: 'muted' }, new Date(r.createdAt).toLocaleString()))),
+      el('td', { class: 'muted' }, r.createdAt && !Number.isNaN(Date.parse(r.createdAt)) ? new Date(r.createdAt).toLocaleString() : '-'))),
     [3, 4, 5, 6, 7, 8, 9]));
 }
 function tile(label, value, field, cls) {

@@ -2,14 +2,15 @@
  * The dashboard's web server: Bull Board for the queues, our runs page, and the JSON the page polls.
  *
  * Bull Board (express adapter) is mounted read-only: removing or cleaning a job by hand would leave its run
- * waiting forever for a row that no worker will write. Requests whose Host header is not the address the
- * server was bound to are refused while it listens on loopback, so a web page cannot read the runs through a
- * DNS-rebound name.
+ * waiting forever for a row that no worker will write. Requests whose Host header is not a name of this
+ * server (loopback, the address it was bound to, this machine's name and addresses, --allow-host) are refused,
+ * so a web page cannot read the runs through a DNS-rebound name, whatever address the server listens on.
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
@@ -32,6 +33,8 @@ export interface DashboardOptions {
   readonly maxRuns?: number;
   /** How often the page asks for new numbers. Default 2000 ms. */
   readonly pollMs?: number;
+  /** More Host names the page may be asked under (a reverse proxy's name, a DNS name of this machine). */
+  readonly allowHosts?: readonly string[];
 }
 
 export interface RunningDashboard {
@@ -45,7 +48,23 @@ export const QUEUES_PATH = '/queues';
 /** A Redis that does not answer in this long gets the page a 503 (and a banner) instead of a hung request. */
 const REDIS_ANSWER_MS = 5_000;
 
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+const LOOPBACK = ['127.0.0.1', 'localhost', '::1', '[::1]'];
+const WILDCARD = new Set(['0.0.0.0', '::', '[::]']);
+
+/** The Host names (without port) this server answers to. */
+function hostNames(bound: string, extra: readonly string[]): Set<string> {
+  const names = new Set([...LOOPBACK, ...extra].map((h) => h.toLowerCase()));
+  const b = bound.toLowerCase();
+  names.add(b.includes(':') && !b.startsWith('[') ? `[${b}]` : b);
+  if (!LOOPBACK.includes(b)) {
+    // Listening beyond loopback: this machine's name and addresses too (what a colleague types).
+    names.add(os.hostname().toLowerCase());
+    for (const addrs of Object.values(os.networkInterfaces())) {
+      for (const a of addrs ?? []) if (WILDCARD.has(b) || a.address === b) names.add(a.family === 'IPv6' ? `[${a.address.toLowerCase()}]` : a.address);
+    }
+  }
+  return names;
+}
 
 export async function startDashboard(opts: DashboardOptions): Promise<RunningDashboard> {
   const maxRuns = opts.maxRuns ?? 20;
@@ -60,11 +79,12 @@ export async function startDashboard(opts: DashboardOptions): Promise<RunningDas
 
   const app = express();
   app.disable('x-powered-by');
+  const allowed = hostNames(opts.host, opts.allowHosts ?? []);
   app.use((req: Request, res: Response, next: NextFunction) => {
     // Only the name: an SSH tunnel may well bring the page to another local port.
     const name = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
-    if (LOOPBACK.has(opts.host) && !LOOPBACK.has(name)) {
-      res.status(403).type('text/plain').send('omni-batch dashboard: open it as http://127.0.0.1:PORT/ (this Host is refused)\n');
+    if (!allowed.has(name)) {
+      res.status(403).type('text/plain').send(`omni-batch dashboard: this Host (${name || 'none'}) is refused; open it as http://127.0.0.1:PORT/, or start the dashboard with --allow-host ${name || 'NAME'}\n`);
       return;
     }
     res.setHeader('X-Content-Type-Options', 'nosniff');
@@ -98,11 +118,11 @@ export async function startDashboard(opts: DashboardOptions): Promise<RunningDas
         }
       }
       return { redis: opts.redisLabel, queue, runs };
-    });
+    }, opts.redis);
   });
 
   app.get('/api/runs/:id', (req, res, next) => {
-    json(res, next, () => runSnapshot(opts.redis, String(req.params.id)));
+    json(res, next, () => runSnapshot(opts.redis, String(req.params.id)), opts.redis);
   });
 
   app.use((_req: Request, res: Response) => {
@@ -142,7 +162,12 @@ export async function startDashboard(opts: DashboardOptions): Promise<RunningDas
 }
 
 /** Answers with what `fn` returns; a run that is not there is a 404, a Redis that does not answer a 503. */
-function json(res: Response, next: NextFunction, fn: () => Promise<unknown>): void {
+function json(res: Response, next: NextFunction, fn: () => Promise<unknown>, redis: Redis): void {
+  // While Redis is away, answer at once: queued commands would pile up with every poll and all run on reconnect.
+  if (redis.status !== 'ready') {
+    res.status(503).json({ error: `Redis is not connected (${redis.status}); the page tries again` });
+    return;
+  }
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new RedisSilent()), REDIS_ANSWER_MS);

@@ -42,6 +42,8 @@ export function describeRedisUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
+    // ioredis also takes options from the query (?password=...): every value there is hidden.
+    for (const key of [...u.searchParams.keys()]) u.searchParams.set(key, '***');
     return u.toString();
   } catch {
     return '(an invalid Redis URL)';
