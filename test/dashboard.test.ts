@@ -30,7 +30,14 @@ before(async () => {
   api = await startStandIn({
     apiKey: KEY,
     latencyMs: 400,
-    faults: ({ summary }) => (summary.lastUserText.includes('BLOCKME') ? { type: 'moderation' } : null),
+    // BLOCKME: refused by moderation. ECHOKEY: a gateway that quotes the request's Authorization header in its error,
+    // so the key reaches omni-batch inside an error message and must be masked before it is stored or shown.
+    faults: ({ summary }) =>
+      summary.lastUserText.includes('BLOCKME')
+        ? { type: 'moderation' }
+        : summary.lastUserText.includes('ECHOKEY')
+          ? { type: 'inband-error', status: 400, code: 'InvalidParameter', message: `malformed header Authorization: Bearer ${KEY}` }
+          : null,
   });
   redis = await startRedis();
 });
@@ -107,8 +114,9 @@ describe('omni-batch dashboard', { skip: NO_CHROMIUM }, () => {
     const dir = await tempDir();
     const media = path.join(dir, 'media');
     await mkdir(media);
-    for (let i = 0; i < FILES - 2; i++) await writeFile(path.join(media, `f${String(i).padStart(2, '0')}.txt`), `text ${i}`);
+    for (let i = 0; i < FILES - 3; i++) await writeFile(path.join(media, `f${String(i).padStart(2, '0')}.txt`), `text ${i}`);
     await writeFile(path.join(media, 'blocked.txt'), 'BLOCKME please');
+    await writeFile(path.join(media, 'echo.txt'), 'ECHOKEY please');
     await writeFile(path.join(media, HTML_NAME), 'a file named like markup');
     const out = path.join(dir, 'out.jsonl');
     const enq = await runCli(['enqueue', '--input', media, '--prompt', 'Read {{file.name}}', '--out', out, '--redis', redis.url, '--base-url', api.baseURL]);
@@ -150,7 +158,7 @@ describe('omni-batch dashboard', { skip: NO_CHROMIUM }, () => {
       assert.equal(await field(page, 'pending'), '0');
       assert.equal(int(await field(page, 'ok')), totals.byStatus.ok);
       assert.equal(int(await field(page, 'failed')), totals.byStatus.failed);
-      assert.equal(totals.byStatus.failed, 1);
+      assert.equal(totals.byStatus.failed, 2);
       assert.ok(totals.tokens.total_tokens > 0);
       assert.equal(int(await field(page, 'tokens')), totals.tokens.total_tokens);
       assert.equal(int(await field(page, 'tokens-total')), totals.tokens.total_tokens);
@@ -166,6 +174,9 @@ describe('omni-batch dashboard', { skip: NO_CHROMIUM }, () => {
       assert.equal(cells[1], '1');
       assert.match(cells[2] ?? '', /media\/blocked\.txt$/);
       assert.match(cells[3] ?? '', /inappropriate content/);
+      // The echoed key arrived in an error message: the page shows it masked.
+      const echoed = (await page.locator('[data-field="failures"]').textContent()) ?? '';
+      assert.match(echoed, /malformed header Authorization: Bearer \*\*\*/);
 
       // The latest rows are the run's rows, and a file named like HTML is shown as text, never run.
       const latest = await page.locator('[data-field="latest-row"] td:first-child').allTextContents();

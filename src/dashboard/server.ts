@@ -17,7 +17,7 @@ import { ExpressAdapter } from '@bull-board/express';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import { ConfigError } from '../shared/errors.js';
-import { controlQueue, jobsQueue } from '../shared/queue/bullmq.js';
+import { controlQueue, jobsQueue, queueStats, type QueueStats } from '../shared/queue/bullmq.js';
 import { listRunIds, runSnapshot, type QueueSummary, type RunSummary } from '../shared/queue/snapshot.js';
 import { dashboardPage } from './page.js';
 
@@ -68,7 +68,8 @@ function hostNames(bound: string, extra: readonly string[]): Set<string> {
 
 export async function startDashboard(opts: DashboardOptions): Promise<RunningDashboard> {
   const maxRuns = opts.maxRuns ?? 20;
-  const queues = [jobsQueue(opts.redis), controlQueue(opts.redis)];
+  const jobs = jobsQueue(opts.redis);
+  const queues = [jobs, controlQueue(opts.redis)];
   const board = new ExpressAdapter();
   board.setBasePath(QUEUES_PATH);
   createBullBoard({
@@ -106,9 +107,12 @@ export async function startDashboard(opts: DashboardOptions): Promise<RunningDas
       const runs: RunSummary[] = [];
       // The shared queue's numbers come with each run's; with no run there is nothing to show.
       let queue: QueueSummary | null = null;
+      // The queue's numbers are the same for every run: asked once per request, on the board's own Queue.
+      let stats: Promise<QueueStats> | undefined;
+      const shared = () => (stats ??= queueStats(jobs));
       for (const id of ids) {
         try {
-          const s = await runSnapshot(opts.redis, id, 0);
+          const s = await runSnapshot(opts.redis, id, 0, shared);
           const { latest: _latest, ...summary } = s.run;
           runs.push(summary);
           queue = s.queue;
@@ -122,7 +126,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<RunningDas
   });
 
   app.get('/api/runs/:id', (req, res, next) => {
-    json(res, next, () => runSnapshot(opts.redis, String(req.params.id)), opts.redis);
+    json(res, next, () => runSnapshot(opts.redis, String(req.params.id), undefined, () => queueStats(jobs)), opts.redis);
   });
 
   app.use((_req: Request, res: Response) => {

@@ -358,13 +358,25 @@ export interface Progress {
   workers: number;
 }
 
-export async function progress(redis: Redis, runId: string): Promise<Progress> {
+/** The shared queue's numbers: the same for every run, so a page listing many runs asks once (see progress). */
+export interface QueueStats {
+  counts: Record<string, number>;
+  workers: number;
+}
+
+export async function queueStats(queue: Queue): Promise<QueueStats> {
+  const [counts, workers] = await Promise.all([queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized'), queue.getWorkersCount()]);
+  return { counts, workers };
+}
+
+/** A run's numbers; `shared` gives the queue's numbers already asked for (else a Queue is opened and closed here). */
+export async function progress(redis: Redis, runId: string, shared?: () => Promise<QueueStats>): Promise<Progress> {
   const results = new RunResults(redis, runId);
   const [meta, totals, pending] = await Promise.all([results.meta(), results.totals(), results.pendingCount()]);
   if (!meta.createdAt) throw new ConfigError(`no run ${runId} in this Redis (omni-batch enqueue prints the run id)`);
-  const queue = jobsQueue(redis);
+  const queue = shared ? undefined : jobsQueue(redis);
   try {
-    const [counts, workers] = await Promise.all([queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized'), queue.getWorkersCount()]);
+    const { counts, workers } = await (shared ? shared() : queueStats(queue as Queue));
     const finished = Number(meta.finished ?? 0);
     const end = pending === 0 && meta.lastFinishedAt ? Number(meta.lastFinishedAt) : Date.now();
     const elapsed = (end - Date.parse(meta.enqueueStartedAt ?? meta.createdAt)) / 1000;
@@ -390,7 +402,7 @@ export async function progress(redis: Redis, runId: string): Promise<Progress> {
       workers,
     };
   } finally {
-    await queue.close();
+    await queue?.close();
   }
 }
 

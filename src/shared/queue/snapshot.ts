@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { MediaKind, RowStatus } from '../row.js';
-import { progress } from './bullmq.js';
+import { progress, type QueueStats } from './bullmq.js';
 import { PREFIX, RUNS_KEY } from './redis.js';
 import { LATEST_CAP, RunResults } from './results.js';
 
@@ -71,9 +71,9 @@ export interface QueueSummary {
 }
 
 /** One run's numbers; `latest` newest rows too (0 for none). Throws ConfigError for a run that is not in Redis. */
-export async function runSnapshot(redis: Redis, runId: string, latest = LATEST_CAP): Promise<{ run: RunSnapshot; queue: QueueSummary }> {
+export async function runSnapshot(redis: Redis, runId: string, latest = LATEST_CAP, shared?: () => Promise<QueueStats>): Promise<{ run: RunSnapshot; queue: QueueSummary }> {
   const results = new RunResults(redis, runId);
-  const [p, examples, rows] = await Promise.all([progress(redis, runId), results.errorExamples(), latest > 0 ? results.latest(latest) : []]);
+  const [p, examples, rows] = await Promise.all([progress(redis, runId, shared), results.errorExamples(), latest > 0 ? results.latest(latest) : []]);
   const t = p.totals.tokens;
   const n = (f: string) => t[f] ?? 0;
   const run: RunSnapshot = {
