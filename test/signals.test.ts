@@ -1,6 +1,7 @@
 /** Ctrl-C: once drains and flushes, twice stops at once; either way the output stays parseable and a rerun completes it. */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
 import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -93,8 +94,12 @@ describe('stopping a run', () => {
     await mkdir(tmp);
     const env = { DASHSCOPE_API_KEY: KEY, DASHSCOPE_BASE_URL: api.baseURL, TMPDIR: tmp };
     // A folder of a live process of this host is not touched.
-    const liveName = `omni-batch-worker-${os.hostname().replace(/[^A-Za-z0-9.]/g, '_')}-${process.pid}-abcdef`;
+    const host = `${os.hostname().replace(/[^A-Za-z0-9.]/g, '_')}~${/\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1]}`;
+    const liveName = `omni-batch-worker-${host}-${process.pid}-abcdef`;
     await mkdir(path.join(tmp, liveName));
+    // One of a process in another pid namespace (a container sharing this /tmp): its pid says nothing here.
+    const otherNamespace = `omni-batch-worker-${host.replace(/~\d+$/, '~1')}-999999-abcdef`;
+    await mkdir(path.join(tmp, otherNamespace));
     api.setOptions({ latencyMs: 300 });
     let child: ChildProcess | undefined;
     try {
@@ -112,7 +117,7 @@ describe('stopping a run', () => {
     const r2 = await runCli(['run', job], { env, cwd: dir });
     assert.equal(r2.code, 0, r2.stderr);
     assert.equal((await rows(out)).length, 8);
-    assert.deepEqual((await readdir(tmp)).sort(), [liveName], 'the dead run\'s folder and the rerun\'s own are gone');
+    assert.deepEqual((await readdir(tmp)).sort(), [liveName, otherNamespace].sort(), 'the dead run\'s folder and the rerun\'s own are gone');
   });
 
   test('a Ctrl-C in the terminal reaches omni-batch, not its ffmpeg: the video being fitted still finishes', async () => {
