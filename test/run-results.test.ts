@@ -56,5 +56,9 @@ describe('a run in Redis, for the dashboard', () => {
     assert.equal(await listOlderRuns(c), 1);
     assert.equal(await listOlderRuns(c), 0);
     assert.deepEqual(await listRunIds(c, 10), ['newer', 'older']);
+    // Enqueued again later (a schedule firing): first in the list; an earlier time never moves it back.
+    await new RunResults(c, 'older').register(Date.parse('2025-07-01T00:00:00.000Z'));
+    await new RunResults(c, 'older').register(Date.parse('2025-02-01T00:00:00.000Z'));
+    assert.deepEqual(await listRunIds(c, 10), ['older', 'newer']);
   });
 });

@@ -109,9 +109,9 @@ export class RunResults {
     return out;
   }
 
-  /** Lists the run among all runs (once; the first creation time stays). */
-  async register(createdAtMs: number): Promise<void> {
-    await this.redis.zadd(RUNS_KEY, 'NX', createdAtMs, this.runId);
+  /** Lists the run among all runs, by its latest enqueue: a run enqueued again (a schedule firing) comes first. */
+  async register(enqueuedAtMs: number): Promise<void> {
+    await this.redis.zadd(RUNS_KEY, 'GT', enqueuedAtMs, this.runId);
   }
 
   /** Marks queue jobs as pending for this run (they leave the set when their row is saved). */
