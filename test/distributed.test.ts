@@ -359,6 +359,13 @@ describe('distributed runs end as in-process runs do', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stderr, '', '--quiet prints only the summary');
       assert.match(r.stdout, /4 rows in res\.jsonl: 3 ok, 1 failed/);
+      // Rows that differ from Redis's with the same counts (a job id changed: an output from elsewhere) are refused too.
+      const collected = await readFile(path.join(dir, 'res.jsonl'), 'utf8');
+      await writeFile(path.join(dir, 'res.jsonl'), collected.replace(/"id":"(.)/, (_m, c: string) => `"id":"${c === 'a' ? 'b' : 'a'}`));
+      const swapped = await runCli(['retry', 'res.jsonl', '--redis', redis.url], { cwd: dir, env: { DASHSCOPE_API_KEY: KEY } });
+      assert.equal(swapped.code, 2, swapped.stderr);
+      assert.match(swapped.stderr, /res\.jsonl \(3 ok, 1 failed, 0 skipped\) differs from its run \S+ in Redis \(3 ok, 1 failed, 0 skipped\)/);
+      await writeFile(path.join(dir, 'res.jsonl'), collected);
       const from = api.requests.length;
       const q = await runCli(['retry', 'res.jsonl', '--redis', redis.url], { cwd: dir, env: { DASHSCOPE_API_KEY: KEY }, timeoutMs: 120_000 });
       assert.equal(q.code, 0, q.stderr);

@@ -3,17 +3,17 @@
  * codes) with the settings recorded in `<out>.run.json`, replacing those rows in place and keeping every other row.
  * It is the normal pipeline with discovery restricted to the failed paths; resume leaves the ok rows alone.
  */
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { ConfigError, ERROR_CODES, EXIT } from '../shared/errors.js';
 import type { OutputFormat } from '../shared/config.js';
-import { formatFor } from '../shared/output/format.js';
+import { ResultFile } from '../shared/output/result-file.js';
 import { readRunRecord } from '../shared/output/run-file.js';
 import { adoptFixedRows, runIdFor } from '../shared/queue/bullmq.js';
 import { connectRedis } from '../shared/queue/redis.js';
 import { RunResults } from '../shared/queue/results.js';
 import { followRun } from './distributed.js';
 import { redisUrl } from './redis-url.js';
-import { unflatten } from '../shared/row.js';
 import { runResolved, type Io } from './run.js';
 
 export interface RetryFlags {
@@ -44,12 +44,10 @@ export async function retryOutput(output: string, flags: RetryFlags, io: Io): Pr
   if (path.resolve(saved.out) !== out) {
     throw new ConfigError(`${output}: its run settings name another output (${saved.out}); rerun the original command instead`);
   }
-  // The newest row of a path wins, as when the file is compacted (a run that crashed leaves both).
-  const latest = new Map<string, { status: string; code: string }>();
-  for await (const rec of formatFor(saved.format).read(out)) {
-    const row = unflatten(rec);
-    if (row) latest.set(row.path, { status: row.status, code: row.error_code });
-  }
+  // The newest row of a path wins, as when the file is compacted (a run that crashed leaves both; a line it cut
+  // short is not read).
+  const latest = new Map<string, { id: string; status: string; code: string }>();
+  for await (const row of ResultFile.readRows(out, saved.format)) latest.set(row.path, { id: row.id, status: row.status, code: row.error_code });
   const failed = new Set<string>();
   const byCode = new Map<string, number>();
   for (const [p, row] of latest) {
@@ -66,9 +64,7 @@ export async function retryOutput(output: string, flags: RetryFlags, io: Io): Pr
     if (flags.concurrency !== undefined) throw new ConfigError('--concurrency: with --redis the workers set their own (omni-batch worker --concurrency N)');
     const url = redisUrl(flags.redis, io.env);
     const runId = origin.runId ?? runIdFor(saved);
-    const byStatus = { ok: 0, failed: 0, skipped: 0 };
-    for (const row of latest.values()) if (row.status in byStatus) byStatus[row.status as keyof typeof byStatus]++;
-    await checkSameRun(url, runId, byStatus, output, saved.format);
+    await checkSameRun(url, runId, latest, output, saved.format);
     return followRun({ ...saved, only: failed }, runId, url, io);
   }
   const concurrency = flags.concurrency === undefined ? saved.concurrency : Number(flags.concurrency);
@@ -81,23 +77,44 @@ export async function retryOutput(output: string, flags: RetryFlags, io: Io): Pr
 /**
  * Collecting after a retry through the queue writes the run's rows from Redis over the output. Rows an in-process
  * retry fixed since the last collect are first saved to Redis (adoptFixedRows); refused when Redis still does not
- * hold the same rows (the run was removed, or the output comes from elsewhere).
+ * hold the same rows (same paths, job ids and statuses: the run was removed, or the output comes from elsewhere).
  */
-async function checkSameRun(url: string, runId: string, inOutput: { ok: number; failed: number; skipped: number }, output: string, format: OutputFormat): Promise<void> {
+async function checkSameRun(url: string, runId: string, inOutput: ReadonlyMap<string, { id: string; status: string }>, output: string, format: OutputFormat): Promise<void> {
   const redis = await connectRedis(url);
   try {
     const results = new RunResults(redis, runId);
     const meta = await results.meta();
     if (!meta.createdAt) throw new ConfigError(`${output}: its run ${runId} is not in this Redis; retry in this process instead (leave out --redis)`);
     await adoptFixedRows(results, output, format);
-    const totals = await results.totals();
-    const said = (c: { ok: number; failed: number; skipped: number }) => `${c.ok} ok, ${c.failed} failed, ${c.skipped} skipped`;
-    if (said(totals.byStatus) !== said(inOutput)) {
+    const mine = new RowSetDigest();
+    for (const [p, r] of inOutput) mine.add(p, r.id, r.status);
+    const theirs = new RowSetDigest();
+    for await (const row of results.scan()) theirs.add(row.path, row.id, row.status);
+    if (!mine.equals(theirs)) {
       throw new ConfigError(
-        `${output} (${said(inOutput)}) differs from its run ${runId} in Redis (${said(totals.byStatus)}): collecting would replace rows of the output; retry in this process instead (leave out --redis)`,
+        `${output} (${mine.said()}) differs from its run ${runId} in Redis (${theirs.said()}): collecting would replace rows of the output; retry in this process instead (leave out --redis)`,
       );
     }
   } finally {
     redis.disconnect();
+  }
+}
+
+/** An order-free digest of a set of rows (path, job id, status) and their counts: memory stays flat at any size. */
+class RowSetDigest {
+  private sum = 0n;
+  private readonly counts = { ok: 0, failed: 0, skipped: 0 };
+
+  add(p: string, id: string, status: string): void {
+    this.sum = (this.sum + createHash('sha256').update(`${p}\0${id}\0${status}`).digest().readBigUInt64BE(0)) & 0xffffffffffffffffn;
+    if (status in this.counts) this.counts[status as keyof typeof this.counts]++;
+  }
+
+  equals(other: RowSetDigest): boolean {
+    return this.sum === other.sum && this.said() === other.said();
+  }
+
+  said(): string {
+    return `${this.counts.ok} ok, ${this.counts.failed} failed, ${this.counts.skipped} skipped`;
   }
 }
