@@ -103,12 +103,13 @@ export async function followRun(resolved: RunConfig, runId: string, url: string,
     let stop = false;
     const remove = io.onSignal?.(() => {
       stop = true;
+      if (!enqueueDone) display.note(`stopping: enqueueing the ${pass.discovered} files found so far, then stopping (the rest: run the same command again)`);
       display.note(`stopped following; the jobs stay queued. Later: omni-batch status ${runId} / omni-batch collect ${runId}`);
     });
     const pass: EnqueueResult = { runId, discovered: 0, enqueued: 0, alreadyDone: 0, rowsWritten: 0 };
     let enqueueDone = false;
     let enqueueError: Error | undefined;
-    const enqueued = enqueueRun(cfg, redis, runId, (l) => display.note(l), pass).then(
+    const enqueued = enqueueRun(cfg, redis, runId, (l) => display.note(l), pass, () => stop).then(
       () => void (enqueueDone = true),
       (err: unknown) => {
         enqueueError = err instanceof Error ? err : new Error(String(err));

@@ -95,6 +95,8 @@ export async function enqueueRun(
   log: (line: string) => void,
   /** Filled in as the pass goes: give one to watch the counts (`run --redis` shows them live). */
   result: EnqueueResult = { runId, discovered: 0, enqueued: 0, alreadyDone: 0, rowsWritten: 0 },
+  /** Checked before each file: true stops discovering; what was planned is still enqueued (a Ctrl-C). */
+  shouldStop: () => boolean = () => false,
 ): Promise<EnqueueResult> {
   const ctx = await planContext(cfg);
   await checkInputs(cfg.inputs);
@@ -170,7 +172,7 @@ export async function enqueueRun(
     if (batch.length >= BATCH) await flush();
   };
   try {
-    await eachDiscovered(discover(cfg), { key: (item) => item.path, window: 64, stop: () => failure !== undefined, onItem: () => void result.discovered++ }, (item) =>
+    await eachDiscovered(discover(cfg), { key: (item) => item.path, window: 64, stop: () => failure !== undefined || shouldStop(), onItem: () => void result.discovered++ }, (item) =>
       limit(() => plan(item)).catch((err: unknown) => {
         failure ??= err instanceof Error ? err : new Error(String(err));
       }),
@@ -189,7 +191,8 @@ export async function enqueueRun(
     enqueueFinishedAt: new Date().toISOString(),
   });
   await results.incrMeta('enqueuePasses', 1);
-  log(`run ${runId}: ${result.discovered} files, ${result.enqueued} enqueued, ${result.alreadyDone} already done, ${result.rowsWritten} rows written without a call`);
+  const cut = shouldStop() ? ' (stopped early: run the same command again to enqueue the rest)' : '';
+  log(`run ${runId}: ${result.discovered} files, ${result.enqueued} enqueued, ${result.alreadyDone} already done, ${result.rowsWritten} rows written without a call${cut}`);
   return result;
 }
 
