@@ -1,12 +1,15 @@
 /**
- * Walks the inputs with fast-glob as a stream (the tree is never held in memory at once).
+ * Walks the inputs folder by folder with fs.opendir, taking entries only as fast as the run takes files: the tree
+ * is never held in memory (fast-glob's stream reads every folder ahead of its reader and buffered a 200,000-file
+ * tree whole; fast-glob still splits glob inputs and recognises patterns).
  *
  * Rules: hidden files and folders are never inputs; the run's own output files are never inputs; a symlink is
  * followed only when its target stays inside the input root, and one that escapes the root, dangles or loops
  * becomes an item with a `skip` reason, so it still gets its row.
  */
 import { existsSync } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { lstat, opendir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import fg from 'fast-glob';
 import picomatch from 'picomatch';
@@ -75,7 +78,10 @@ export async function* scan(opts: ScanOptions): AsyncGenerator<Item> {
     );
     const excluded = opts.exclude.length ? picomatch([...opts.exclude], { dot: false }) : undefined;
     const wanted = (rel: string) => matchers.every((m) => m(rel)) && !(excluded?.(rel) ?? false);
-    yield* walk(root.dir, '', new Set([rootReal]), { rootReal, wanted, never, opts, seen: new Map() });
+    // `X/**` removes everything under a folder matching X: such a folder is not read at all.
+    const whole = opts.exclude.filter((g) => g.endsWith('/**')).map((g) => g.slice(0, -3));
+    const pruned = whole.length ? picomatch(whole, { dot: false }) : undefined;
+    yield* walk(root.dir, '', new Set([rootReal]), { rootReal, wanted, pruned, never, opts, seen: new Map() });
   }
 }
 
@@ -83,6 +89,8 @@ export async function* scan(opts: ScanOptions): AsyncGenerator<Item> {
 interface WalkState {
   readonly rootReal: string;
   readonly wanted: (rel: string) => boolean;
+  /** Folders whose whole content an exclude pattern removes (`X/**`): not even read. */
+  readonly pruned: ((rel: string) => boolean) | undefined;
   readonly never: Set<string>;
   readonly opts: ScanOptions;
   /** Real path of every file yielded so far -> its row path: a file reached twice (through a link) is one file. */
@@ -104,28 +112,45 @@ function hasHiddenSegment(rel: string): boolean {
 
 async function* walk(dir: string, prefix: string, ancestors: Set<string>, w: WalkState): AsyncGenerator<Item> {
   const dirReal = await realpath(dir);
-  const stream = fg.stream('**', {
-    cwd: dir,
-    dot: false,
-    onlyFiles: false,
-    followSymbolicLinks: false,
-    objectMode: true,
-    ignore: w.opts.exclude.length && !prefix ? [...w.opts.exclude] : [],
-    suppressErrors: true,
-  });
-  for await (const raw of stream) {
-    const entry = raw as unknown as fg.Entry;
+  for await (const entry of entries(dir, '', prefix ? undefined : w.pruned)) {
     const rel = prefix ? `${prefix}/${entry.path}` : entry.path;
     const abs = path.join(dir, entry.path);
-    const dirent = entry.dirent;
-    if (dirent.isDirectory()) continue;
-    if (dirent.isSymbolicLink()) {
+    const kind = await kindOf(entry.dirent, abs);
+    if (kind === 'symlink') {
       yield* followLink(abs, rel, ancestors, w);
       continue;
     }
-    if (!dirent.isFile() || !w.wanted(rel) || w.never.has(abs)) continue;
+    if (kind !== 'file' || !w.wanted(rel) || w.never.has(abs)) continue;
     yield fileItem(abs, path.join(dirReal, entry.path), rel, w);
   }
+}
+
+/**
+ * The visible entries under `dir` (relative paths with `/`), depth first; folders themselves are not yielded.
+ * One folder is open at a time and read in small chunks as entries are taken, so memory holds one chunk plus
+ * the names of the subfolders still to visit. An unreadable folder is left out, as fast-glob's suppressErrors did.
+ */
+async function* entries(dir: string, rel: string, pruned: ((rel: string) => boolean) | undefined): AsyncGenerator<{ path: string; dirent: Dirent }> {
+  const handle = await opendir(rel ? path.join(dir, rel) : dir, { bufferSize: 64 }).catch(() => undefined);
+  if (!handle) return;
+  const subfolders: string[] = [];
+  for await (const dirent of handle) {
+    if (dirent.name.startsWith('.')) continue; // hidden files and folders are never inputs
+    const p = rel ? `${rel}/${dirent.name}` : dirent.name;
+    if (dirent.isDirectory()) {
+      if (!pruned?.(p)) subfolders.push(p);
+    } else yield { path: p, dirent };
+  }
+  for (const sub of subfolders) yield* entries(dir, sub, pruned);
+}
+
+/** What an entry is; file systems that do not say in the folder listing (DT_UNKNOWN) are asked with lstat. */
+async function kindOf(dirent: Dirent, abs: string): Promise<'file' | 'symlink' | 'other'> {
+  if (dirent.isFile()) return 'file';
+  if (dirent.isSymbolicLink()) return 'symlink';
+  if (dirent.isBlockDevice() || dirent.isCharacterDevice() || dirent.isFIFO() || dirent.isSocket() || dirent.isDirectory()) return 'other';
+  const st = await lstat(abs).catch(() => undefined);
+  return st?.isFile() ? 'file' : st?.isSymbolicLink() ? 'symlink' : 'other';
 }
 
 async function* followLink(abs: string, rel: string, ancestors: Set<string>, w: WalkState): AsyncGenerator<Item> {
