@@ -9,7 +9,7 @@ import { ConfigError, EXIT } from '../shared/errors.js';
 import { modelInfo } from '../shared/models.js';
 import { writeRunFile } from '../shared/output/run-file.js';
 import { ledgerPathFor, SidecarWriter } from '../shared/output/sidecar.js';
-import { collectRun, enqueuedConfig, enqueueRun, progress, runIdFor, scheduleRun, startWorker, unscheduleRun, type EnqueueResult, type Progress } from '../shared/queue/bullmq.js';
+import { collectRun, enqueuedConfig, enqueueRun, jobsQueue, progress, queueStats, runIdFor, scheduleRun, startWorker, unscheduleRun, type EnqueueResult, type Progress } from '../shared/queue/bullmq.js';
 import { connectRedis } from '../shared/queue/redis.js';
 import { RunResults } from '../shared/queue/results.js';
 import { sleep } from '../shared/rate-limit.js';
@@ -120,6 +120,8 @@ export async function followRun(resolved: RunConfig, runId: string, url: string,
     display.start(() => counts);
     display.note(`run ${runId}; following it (workers: omni-batch worker --redis ...)`);
     let warnedNoWorker = false;
+    // One Queue for the whole follow loop (it polls 4 times a second), not one opened and closed per poll.
+    const jobs = jobsQueue(redis);
     try {
       for (;;) {
         if (enqueueError) throw enqueueError;
@@ -131,7 +133,7 @@ export async function followRun(resolved: RunConfig, runId: string, url: string,
         if (enqueueDone || pass.discovered > 0) {
           // Read before the pending count: the last batch's jobs are in the pending set once the enqueue is done.
           const allEnqueued = enqueueDone;
-          const p = await progress(redis, runId);
+          const p = await progress(redis, runId, () => queueStats(jobs));
           const t = await results.totals();
           counts = {
             discovered: pass.discovered,
@@ -159,6 +161,7 @@ export async function followRun(resolved: RunConfig, runId: string, url: string,
     } finally {
       remove?.();
       display.stop();
+      await jobs.close();
     }
     const totals = await collectRun(redis, runId, cfg.out, cfg.format, cfg.totalsPath, {
       startedAt: startedAt.toISOString(),
