@@ -153,10 +153,14 @@ export class ProgressDisplay {
 
   /** Stops and leaves the terminal clean for the summary. */
   stop(): void {
+    const started = this.timer !== undefined;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     if (this.live && this.drawn) this.term.write(CLEAR);
     this.drawn = '';
+    // Plain lines and JSON end with the final counts (a log read later shows where the run ended, failures
+    // included); on a terminal the summary that follows says it.
+    if (started && !this.live) this.tick();
   }
 
   /** A note for the operator (stderr): printed above the status line, or as a JSON `log` event. */
