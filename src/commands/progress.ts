@@ -160,7 +160,8 @@ export class ProgressDisplay {
     this.drawn = '';
     // Plain lines and JSON end with the final counts (a log read later shows where the run ended, failures
     // included); on a terminal the summary that follows says it.
-    if (started && !this.live) this.tick();
+    // Not when the run stopped before finding anything (a config error): its one line says it all.
+    if (started && !this.live && this.counts().discovered > 0) this.tick();
   }
 
   /** A note for the operator (stderr): printed above the status line, or as a JSON `log` event. */
