@@ -199,10 +199,8 @@ export async function workerCommand(flags: WorkerFlags, io: Io): Promise<number>
   const concurrency = Math.round(positive('concurrency', flags.concurrency, 4));
   const lockDurationMs = positive('lock-duration', flags.lockDuration, 60) * 1000;
   const drainMs = positive('drain-timeout', flags.drainTimeout, 120) * 1000;
-  const { log: mode } = displayOptions({ log: flags.log }, io.env);
   // A worker's totals line every 30 s (OMNI_BATCH_PROGRESS_MS overrides it, as for run's progress).
-  const fromEnv = Number(io.env.OMNI_BATCH_PROGRESS_MS);
-  const intervalMs = fromEnv > 0 ? fromEnv : 30_000;
+  const { log: mode, intervalMs } = displayOptions({ log: flags.log }, io.env, 30_000);
   const redis = await connectRedis(url);
   const wlog = new WorkerLog((line) => io.err(line.replace(/\n$/, '')), mode, intervalMs);
   const worker = await startWorker({

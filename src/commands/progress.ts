@@ -38,11 +38,11 @@ const REDRAW_MS = 200;
 const CLEAR = '\r\x1b[2K';
 
 /** `--log` and `--quiet` as the CLI parsed them -> options, refused with the expected values. */
-export function displayOptions(flags: { log?: unknown; quiet?: unknown }, env: NodeJS.ProcessEnv): DisplayOptions {
+export function displayOptions(flags: { log?: unknown; quiet?: unknown }, env: NodeJS.ProcessEnv, defaultIntervalMs = 10_000): DisplayOptions {
   const log = flags.log ?? 'text';
   if (log !== 'text' && log !== 'json') throw new ConfigError(`--log: expected text or json, received ${JSON.stringify(log)}`);
   const fromEnv = Number(env.OMNI_BATCH_PROGRESS_MS);
-  return { log, quiet: flags.quiet === true, intervalMs: Number.isFinite(fromEnv) && fromEnv > 0 ? fromEnv : 10_000 };
+  return { log, quiet: flags.quiet === true, intervalMs: Number.isFinite(fromEnv) && fromEnv > 0 ? fromEnv : defaultIntervalMs };
 }
 
 /**

@@ -24,7 +24,7 @@ export class WorkerLog {
   constructor(
     private readonly write: (line: string) => void,
     private readonly mode: LogMode,
-    private readonly intervalMs = 30_000,
+    private readonly intervalMs: number,
   ) {}
 
   start(): void {

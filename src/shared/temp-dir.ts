@@ -24,26 +24,21 @@ function pidNamespace(): string {
 
 const safeHost = () => `${os.hostname().replace(/[^A-Za-z0-9.]/g, '_')}~${pidNamespace()}`;
 
-/** Creates this process's temp folder after removing those of dead processes of this host. Returns the sweep count too. */
-export async function makeTempDir(kind: TempKind, base = os.tmpdir()): Promise<{ dir: string; swept: string[] }> {
-  const swept = await sweepStale(base);
-  const dir = await mkdtemp(path.join(base, `omni-batch-${kind}-${safeHost()}-${process.pid}-`));
-  return { dir, swept };
+/** Creates this process's temp folder after removing those of dead processes of this host and pid namespace. */
+export async function makeTempDir(kind: TempKind, base = os.tmpdir()): Promise<string> {
+  const host = safeHost();
+  await sweepStale(base, host);
+  return mkdtemp(path.join(base, `omni-batch-${kind}-${host}-${process.pid}-`));
 }
 
-/** Removes the temp folders of omni-batch processes of this host that no longer run. */
-export async function sweepStale(base = os.tmpdir()): Promise<string[]> {
-  const host = safeHost();
+/** Removes the temp folders of omni-batch processes of `host` (this one) that no longer run. */
+async function sweepStale(base: string, host: string): Promise<void> {
   const pattern = /^omni-batch-(?:run|worker)-(.+)-(\d+)-[A-Za-z0-9]{6}$/;
-  const names = await readdir(base).catch(() => [] as string[]);
-  const swept: string[] = [];
-  for (const name of names) {
+  for (const name of await readdir(base).catch(() => [] as string[])) {
     const m = pattern.exec(name);
     if (!m || m[1] !== host) continue;
     const pid = Number(m[2]);
     if (pid === process.pid || alive(pid)) continue;
     await rm(path.join(base, name), { recursive: true, force: true }).catch(() => undefined);
-    swept.push(name);
   }
-  return swept;
 }

@@ -102,7 +102,11 @@ export async function enqueueRun(
   await checkInputs(cfg.inputs);
   const queue = jobsQueue(redis);
   const results = new RunResults(redis, runId);
-  const adopted = await adoptFixedRows(results, cfg.out, cfg.format);
+  // One pass over the run's rows serves both the rows to adopt and the answers to copy (below).
+  const { notDone, okIds } = await indexRun(results);
+  const adopted = await adoptFixedRows(results, cfg.out, cfg.format, notDone, (row) => {
+    if (!okIds.has(row.id)) okIds.set(row.id, row.path);
+  });
   if (adopted) log(`run ${runId}: ${adopted} ok rows of ${cfg.out} that Redis had as not done (fixed by an in-process retry) were saved to Redis, not sent again`);
   const now = new Date().toISOString();
   await results.setMetaOnce('createdAt', now);
@@ -140,9 +144,7 @@ export async function enqueueRun(
     await queue.addBulk(b);
   };
   // Jobs already answered under another path (a file renamed or copied, a manifest row that moved): their ok row
-  // is copied to the new path, not paid for again, as the in-process engine does from its output file.
-  const okIds = new Map<string, string>();
-  for await (const row of results.scan()) if (row.status === 'ok' && !okIds.has(row.id)) okIds.set(row.id, row.path);
+  // is copied to the new path, not paid for again, as the in-process engine does from its output file (okIds).
   const limit = pLimit(Math.max(2, os.availableParallelism()));
   let failure: Error | undefined;
   const plan = async (item: Parameters<typeof planItem>[0]) => {
@@ -232,7 +234,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const gate = new RedisGate(opts.redis);
   // Preprocessing (sharp, ffmpeg) gets one slot per core; the worker's concurrency bounds the API calls.
   const cpu = pLimit(Math.max(1, os.availableParallelism()));
-  const { dir: tmpDir } = await makeTempDir('worker');
+  const tmpDir = await makeTempDir('worker');
   const host = os.hostname();
   let stopWith: ((code: number) => void) | undefined;
   const stopped = new Promise<number>((resolve) => (stopWith = resolve));
@@ -467,18 +469,36 @@ export async function collectRun(
  * as failed. Before Redis is enqueued from or collected over that output, those rows (same path, same job id)
  * are saved to Redis, so a paid answer is never thrown away nor asked again. Memory: the paths Redis has not done.
  */
-export async function adoptFixedRows(results: RunResults, out: string, format: OutputFormat): Promise<number> {
-  const notDone = new Map<string, string>();
-  for await (const row of results.scan()) if (row.status !== 'ok') notDone.set(row.path, row.id);
-  if (notDone.size === 0) return 0;
+export async function adoptFixedRows(
+  results: RunResults,
+  out: string,
+  format: OutputFormat,
+  /** The run's paths not done, with their job ids (from indexRun; read here when not given). Entries adopted are removed. */
+  notDone?: Map<string, string>,
+  onAdopted: (row: Row) => void = () => undefined,
+): Promise<number> {
+  const todo = notDone ?? (await indexRun(results)).notDone;
+  if (todo.size === 0) return 0;
   let adopted = 0;
   for await (const row of ResultFile.readRows(out, format)) {
-    if (row.status !== 'ok' || notDone.get(row.path) !== row.id) continue;
+    if (row.status !== 'ok' || todo.get(row.path) !== row.id) continue;
     await results.save(row);
-    notDone.delete(row.path);
+    todo.delete(row.path);
+    onAdopted(row);
     adopted++;
   }
   return adopted;
+}
+
+/** One pass over a run's rows: the paths not done (path -> job id), and per job id the first path that has its answer. */
+async function indexRun(results: RunResults): Promise<{ notDone: Map<string, string>; okIds: Map<string, string> }> {
+  const notDone = new Map<string, string>();
+  const okIds = new Map<string, string>();
+  for await (const row of results.scan()) {
+    if (row.status !== 'ok') notDone.set(row.path, row.id);
+    else if (!okIds.has(row.id)) okIds.set(row.id, row.path);
+  }
+  return { notDone, okIds };
 }
 
 /** The settings the run was last enqueued with (see enqueueRun); undefined for a run enqueued before they were stored. */

@@ -122,7 +122,6 @@ export interface RunCounts {
   preparing: number;
 }
 
-/** Replaces the key wherever it might have slipped into a message. */
 /** --max-cost keeps the plans of at most this many files for the run (env OMNI_BATCH_KEEP_PLANNED; default 20,000). */
 function keepPlannedLimit(): number {
   const raw = process.env.OMNI_BATCH_KEEP_PLANNED;
@@ -130,6 +129,7 @@ function keepPlannedLimit(): number {
   return Number.isInteger(n) && n >= 0 ? n : 20_000;
 }
 
+/** Replaces the key wherever it might have slipped into a message. */
 export function redactor(secret: string | undefined): (text: string) => string {
   if (!secret || secret.length < 4) return (t) => t;
   return (t) => t.split(secret).join('***');
@@ -218,7 +218,7 @@ async function run(
   if (out) await writeRunFile(cfg).catch((err: unknown) => hooks.log(`cannot write the run settings beside the output (retry will not find them): ${String(err)}`));
   const priorRows: Map<string, PriorRow> = out?.prior ?? prior ?? new Map<string, PriorRow>();
   const estimateFile = cfg.dryRun ? await ResultFile.open(cfg.estimatePath, cfg.format, layout, { fresh: true }) : undefined;
-  const { dir: tmpDir } = await makeTempDir('run');
+  const tmpDir = await makeTempDir('run');
 
   let apiRequests = 0;
   let discovered = 0;

@@ -28,7 +28,7 @@ export function runKeys(runId: string) {
   };
 }
 
-/** Every run ever enqueued, scored by its creation time (ms): the dashboard lists runs from here. */
+/** Every run ever enqueued, scored by its latest enqueue (ms): the dashboard lists runs from here. */
 export const RUNS_KEY = `${PREFIX}:runs`;
 
 const LIMIT_KEYS = {

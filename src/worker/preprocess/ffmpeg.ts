@@ -6,8 +6,6 @@ import { spawn } from 'node:child_process';
 import { OmniError } from '../../shared/errors.js';
 import { FFMPEG, FFPROBE, spawnTool } from '../../shared/tools.js';
 
-export { FFMPEG, FFPROBE };
-
 /** Raised when ffmpeg exits non-zero: the input could not be decoded or converted. */
 export class FfmpegError extends Error {}
 
