@@ -49,7 +49,7 @@ function ffmpeg(args: string[]): void {
   if (r.status !== 0) throw new Error(`ffmpeg ${args.join(' ')}: ${r.stderr}`);
 }
 
-/** omni-batch on one file: plan (probe, id, estimate) and preprocess, each timed, as a worker does them. */
+/** omni-batch on one file: plan (probe, id, estimate) and preprocess, each timed, as the in-process engine does them. */
 async function omni(file: string, work: string): Promise<{ probeMs: number; prepMs: number; note: string }> {
   const cfg = await resolveConfig(undefined, { input: [file], prompt: 'Describe', out: path.join(work, 'out.jsonl'), dryRun: true }, {}, work);
   const ctx = await planContext(cfg);
@@ -59,7 +59,7 @@ async function omni(file: string, work: string): Promise<{ probeMs: number; prep
     const t1 = performance.now();
     if (!('job' in planned)) throw new Error(`${file}: planned as a row: ${planned.row.error_message}`);
     const dir = await mkdtemp(path.join(work, 'job-'));
-    const prepared = await preprocess(planned.job, dir, new AbortController().signal);
+    const prepared = await preprocess(planned.job, () => Promise.resolve(dir), new AbortController().signal, planned.content);
     const t2 = performance.now();
     await rm(dir, { recursive: true, force: true });
     return { probeMs: t1 - t0, prepMs: t2 - t1, note: prepared.note };

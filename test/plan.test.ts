@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
@@ -113,5 +114,25 @@ describe('images sent as they are', () => {
     assert.equal(await endsWhole(path.join(FIXTURES, 'ok-photo.webp'), 'webp'), true);
     assert.equal(await endsWhole(path.join(FIXTURES, 'truncated.jpg'), 'jpeg'), false);
     assert.equal(await endsWhole(path.join(FIXTURES, 'empty.jpg'), 'jpeg'), false);
+    // The same answers from the bytes planning kept (in-process), for every fixture and format.
+    for (const name of ['ok-photo.jpg', 'ok-graphic.png', 'ok-photo.webp', 'truncated.jpg', 'empty.jpg']) {
+      const file = path.join(FIXTURES, name);
+      for (const format of ['jpeg', 'png', 'webp']) {
+        assert.equal(await endsWhole(await readFile(file), format), await endsWhole(file, format), `${name} as ${format}`);
+      }
+    }
+  });
+
+  test('planning keeps the bytes of a small media file it read for the probe and the id', async () => {
+    const file = path.join(FIXTURES, 'ok-photo.jpg');
+    let checked = 0;
+    for await (const item of scan({ inputs: [file], include: [], exclude: [], never: [], cwd: FIXTURES })) {
+      const planned = await planItem(item, ctx());
+      assert.ok('job' in planned);
+      assert.deepEqual(planned.content, await readFile(file));
+      assert.equal(planned.job.facts.bytes, (await readFile(file)).length);
+      checked++;
+    }
+    assert.equal(checked, 1);
   });
 });

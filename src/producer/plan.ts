@@ -32,7 +32,11 @@ export interface PlanContext {
   readonly answerTokens: number;
 }
 
-export type Planned = { readonly job: Job } | { readonly row: Row };
+/**
+ * A job, or the row of an item that cannot become one. `content`: the bytes of a small local media file, read
+ * once for the probe and the id; the in-process engine hands them to the worker so the file is not read again.
+ */
+export type Planned = { readonly job: Job; readonly content?: Buffer | undefined } | { readonly row: Row };
 
 /** Bump when the meaning of an id changes, so old outputs are not taken as done. */
 const ID_VERSION = 2;
@@ -47,6 +51,9 @@ export function jobId(parts: unknown): string {
  * the planning time (a 2,000-file text run spent 0.18 ms per file in read() alone).
  */
 const WHOLE_READ_BYTES = 8 * 1024 * 1024;
+
+/** Media files up to this size keep their bytes with the plan (see Planned): at most a few per job slot. */
+const KEEP_CONTENT_BYTES = 2 * 1024 * 1024;
 
 /** Text files up to this size keep their content in the job (see JobMedia `text_file`). */
 export const INLINE_TEXT_BYTES = 64 * 1024;
@@ -115,6 +122,7 @@ interface Measured {
   media: JobMedia | undefined;
   facts: MediaFacts;
   digest: string;
+  content?: Buffer | undefined;
 }
 
 async function measure(item: Item): Promise<Measured> {
@@ -172,9 +180,16 @@ async function measure(item: Item): Promise<Measured> {
     return { kind: 'text', media: text.media, facts: { bytes: text.bytes }, digest: text.digest };
   }
   if (bytes === 0) throw new Skip('failed', 'media_unreadable', `${label}: empty file (0 bytes)`, hinted);
-  const probed = await probeContent(source.file, label);
+  // A small file is read once, here: the probe, the id and (in-process) the request all use these bytes.
+  const content =
+    bytes <= WHOLE_READ_BYTES
+      ? await readFile(source.file).catch((err: NodeJS.ErrnoException) => {
+          throw new Skip('failed', 'file_unreadable', `${label}: cannot read (${err.code})`, hinted);
+        })
+      : undefined;
+  const probed = await probeContent(source.file, label, content);
   if (probed.kind === 'none') {
-    if (await looksLikeText(source.file)) {
+    if (await looksLikeText(content ?? source.file)) {
       if (hinted === 'unknown') throw new Skip('skipped', 'unsupported_type', `${label}: plain text without a text extension (name it .txt to send its content)`, 'unknown');
       throw new Skip('failed', 'media_unreadable', `${label}: plain text, not ${hinted === 'audio' || hinted === 'image' ? 'an' : 'a'} ${hinted} (named .${c.ext})`, hinted);
     }
@@ -183,14 +198,15 @@ async function measure(item: Item): Promise<Measured> {
     }
     throw new Skip('failed', 'media_unreadable', `${label}: not readable as media (${probed.reason})`, hinted);
   }
-  const facts: MediaFacts = { bytes, ...probed.facts };
+  const facts: MediaFacts = { bytes: content?.length ?? bytes, ...probed.facts };
   const media: JobMedia =
     probed.kind === 'image'
       ? { type: 'image', source, mime: facts.format === 'png' ? 'image/png' : facts.format === 'webp' ? 'image/webp' : 'image/jpeg' }
       : probed.kind === 'audio'
         ? { type: 'audio', source, format: facts.format ?? '' }
         : { type: 'video_file', source };
-  return { kind: probed.kind, media, facts, digest: await fileDigest(source.file, bytes) };
+  const digest = content ? sha256(content) : await fileDigest(source.file, bytes);
+  return { kind: probed.kind, media, facts, digest, content: content && content.length <= KEEP_CONTENT_BYTES ? content : undefined };
 }
 
 function rethrowAs(kind: MediaKind) {
@@ -253,5 +269,6 @@ export async function planItem(item: Item, ctx: PlanContext): Promise<Planned> {
   const draft = { media: m, facts: f, options: ctx.options, prompts, system };
   const estimate = estimateJob(draft, info, ctx.answerTokens);
   const estimatedCost = estimateCost(estimate, prompts.length, m !== undefined && m.type !== 'text_file', info, ctx.answerTokens);
-  return { job: { ...base, id, system, prompts, media: m, facts: f, options: ctx.options, answer: ctx.answer, estimate, estimatedCost } };
+  const job: Job = { ...base, id, system, prompts, media: m, facts: f, options: ctx.options, answer: ctx.answer, estimate, estimatedCost };
+  return measured.content ? { job, content: measured.content } : { job };
 }

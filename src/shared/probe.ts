@@ -113,13 +113,13 @@ export type Probed = { kind: 'image' | 'audio' | 'video'; facts: MediaFacts } | 
 const SHARP_IMAGES = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'avif', 'jp2', 'jxl', 'svg']);
 
 /**
- * Classifies a non-empty local file by content. sharp first (in-process, header only), then ffprobe. `none`
- * when neither can read it, with both reasons.
+ * Classifies a non-empty local file by content. sharp first (in-process, header only; from `content`, the
+ * file's bytes, when they are in hand), then ffprobe. `none` when neither can read it, with both reasons.
  */
-export async function probeContent(file: string, label: string): Promise<Probed> {
+export async function probeContent(file: string, label: string, content?: Buffer): Promise<Probed> {
   let sharpReason: string;
   try {
-    const meta = await sharp(file, { failOn: 'none' }).metadata();
+    const meta = await sharp(content ?? file, { failOn: 'none' }).metadata();
     if (meta.width && meta.height && SHARP_IMAGES.has(meta.format)) {
       const facts: MediaFacts = { width: meta.width, height: meta.height, format: meta.format, decoder: 'sharp', hasAlpha: meta.hasAlpha, space: meta.space, depth: meta.depth };
       if (meta.orientation !== undefined) facts.orientation = meta.orientation;
@@ -158,27 +158,31 @@ export async function probeContent(file: string, label: string): Promise<Probed>
   return { kind: 'none', reason: `no audio or video stream in ${av.format ?? 'the container'}` };
 }
 
-/** Whether the first 4 KB read as text: UTF-8 without NUL bytes or invalid sequences. */
-export async function looksLikeText(file: string): Promise<boolean> {
-  const fh = await open(file, 'r');
+/** Whether the first 4 KB (of the file, or of its bytes when in hand) read as text: UTF-8 without NUL bytes or invalid sequences. */
+export async function looksLikeText(source: string | Buffer): Promise<boolean> {
+  if (typeof source !== 'string') return isTextHead(source.subarray(0, 4096));
+  const fh = await open(source, 'r');
   try {
     const buf = Buffer.alloc(4096);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    const head = buf.subarray(0, bytesRead);
-    if (head.includes(0)) return false;
-    // A multi-byte character may be cut at the 4 KB edge: drop up to 3 trailing bytes before checking.
-    for (let cut = 0; cut <= 3 && cut < head.length; cut++) {
-      try {
-        new TextDecoder('utf-8', { fatal: true }).decode(head.subarray(0, head.length - cut));
-        return true;
-      } catch {
-        // try a shorter prefix
-      }
-    }
-    return false;
+    return isTextHead(buf.subarray(0, bytesRead));
   } finally {
     await fh.close();
   }
+}
+
+function isTextHead(head: Buffer): boolean {
+  if (head.includes(0)) return false;
+  // A multi-byte character may be cut at the 4 KB edge: drop up to 3 trailing bytes before checking.
+  for (let cut = 0; cut <= 3 && cut < head.length; cut++) {
+    try {
+      new TextDecoder('utf-8', { fatal: true }).decode(head.subarray(0, head.length - cut));
+      return true;
+    } catch {
+      // try a shorter prefix
+    }
+  }
+  return false;
 }
 
 function firstLine(err: unknown): string {

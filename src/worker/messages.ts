@@ -9,11 +9,17 @@ import type { ChatCompletionContentPart, ChatCompletionMessageParam } from 'open
 import { OmniError } from '../shared/errors.js';
 import type { Job, JobMedia, JobSource } from '../shared/job.js';
 
-async function sourceUrl(source: JobSource, mime: string, label: string): Promise<string> {
+/** A local file whose bytes are already in memory (planning read them), sent without reading it again. */
+export interface HeldFile {
+  readonly file: string;
+  readonly bytes: Buffer;
+}
+
+async function sourceUrl(source: JobSource, mime: string, label: string, held?: HeldFile): Promise<string> {
   if ('url' in source) return source.url;
   let bytes: Buffer;
   try {
-    bytes = await readFile(source.file);
+    bytes = held?.file === source.file ? held.bytes : await readFile(source.file);
   } catch (err) {
     throw new OmniError('file_unreadable', `${label}: cannot read ${source.file} (${(err as NodeJS.ErrnoException).code})`);
   }
@@ -26,15 +32,15 @@ async function sourceUrl(source: JobSource, mime: string, label: string): Promis
  */
 type OmniPart = ChatCompletionContentPart | { type: 'video_url'; video_url: { url: string } } | { type: 'video'; video: string[] };
 
-async function mediaParts(job: Pick<Job, 'path'>, m: JobMedia | undefined): Promise<{ parts: OmniPart[]; extraText: string | undefined }> {
+async function mediaParts(job: Pick<Job, 'path'>, m: JobMedia | undefined, held: HeldFile | undefined): Promise<{ parts: OmniPart[]; extraText: string | undefined }> {
   if (!m) return { parts: [], extraText: undefined };
   switch (m.type) {
     case 'image':
-      return { parts: [{ type: 'image_url', image_url: { url: await sourceUrl(m.source, m.mime ?? 'image/jpeg', job.path) } }], extraText: undefined };
+      return { parts: [{ type: 'image_url', image_url: { url: await sourceUrl(m.source, m.mime ?? 'image/jpeg', job.path, held) } }], extraText: undefined };
     case 'audio':
-      return { parts: [{ type: 'input_audio', input_audio: { data: await sourceUrl(m.source, '', job.path), format: m.format as 'mp3' } }], extraText: undefined };
+      return { parts: [{ type: 'input_audio', input_audio: { data: await sourceUrl(m.source, '', job.path, held), format: m.format as 'mp3' } }], extraText: undefined };
     case 'video_file':
-      return { parts: [{ type: 'video_url', video_url: { url: await sourceUrl(m.source, '', job.path) } }], extraText: undefined };
+      return { parts: [{ type: 'video_url', video_url: { url: await sourceUrl(m.source, '', job.path, held) } }], extraText: undefined };
     case 'frames': {
       const urls: string[] = [];
       for (const [i, f] of m.frames.entries()) urls.push(await sourceUrl(f.source, f.mime ?? 'image/jpeg', `${job.path}: frame ${i + 1}`));
@@ -55,13 +61,13 @@ async function mediaParts(job: Pick<Job, 'path'>, m: JobMedia | undefined): Prom
 
 /**
  * The messages of turn 1: system (if any) and the first user message. `media` is what preprocessing prepared
- * (the job's own media when nothing needed doing).
+ * (the job's own media when nothing needed doing); `held`, the original file's bytes when planning kept them.
  */
-export async function firstTurnMessages(job: Pick<Job, 'path' | 'system' | 'prompts'>, media: JobMedia | undefined): Promise<ChatCompletionMessageParam[]> {
+export async function firstTurnMessages(job: Pick<Job, 'path' | 'system' | 'prompts'>, media: JobMedia | undefined, held?: HeldFile): Promise<ChatCompletionMessageParam[]> {
   const messages: ChatCompletionMessageParam[] = [];
   if (job.system !== undefined) messages.push({ role: 'system', content: [{ type: 'text', text: job.system }] });
   const prompt = job.prompts[0] ?? '';
-  const { parts, extraText } = await mediaParts(job, media);
+  const { parts, extraText } = await mediaParts(job, media, held);
   const text = extraText === undefined ? prompt : `${prompt}\n\n${extraText}`;
   if (parts.length === 0) {
     // Plain-text input, as the guide's first example: a string content.

@@ -16,7 +16,7 @@ import { wavNameFor, writeWav } from '../shared/output/wav.js';
 import type { Gate, Pacer } from '../shared/rate-limit.js';
 import { addUsage, emptyUsage, rowWithoutAnswer, type Row } from '../shared/row.js';
 import { checkFits } from './fit.js';
-import { firstTurnMessages, nextTurn } from './messages.js';
+import { firstTurnMessages, nextTurn, type HeldFile } from './messages.js';
 import { parseAnswer } from './parse-answer.js';
 import { preprocess, type Prepared } from './preprocess/index.js';
 import { streamTurn, type TurnOptions, type TurnResult } from './qwen-omni.js';
@@ -93,19 +93,19 @@ function mediaColumns(job: Job, prepared: Prepared | undefined): Pick<Row, 'prep
 
 /**
  * Runs one job to its row. Throws RunFatalError for run-ending API errors, and OmniError('interrupted') when the
- * run is stopped hard mid-job (then the job has no row and the next run does it).
+ * run is stopped hard mid-job (then the job has no row and the next run does it). `content`: the local file's
+ * bytes when planning kept them (in-process), so the file is not read again; its id was made from these bytes.
  */
-export async function processJob(job: Job, ctx: WorkerContext): Promise<Row> {
+export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer): Promise<Row> {
   const skipped = misfitRow(job);
   if (skipped) return skipped;
-  // Only local image, audio and video files are worked on in a folder of their own (text and URLs need none).
-  const m = job.media;
-  const local = m !== undefined && m.type !== 'frames' && m.type !== 'text_file' && 'file' in m.source;
-  const dir = local ? await mkdtemp(path.join(ctx.tmpDir, 'job-')) : ctx.tmpDir;
+  // Local image, audio and video files are worked on in a folder of their own, made only when a step writes a file.
+  let made: Promise<string> | undefined;
+  const dir = () => (made ??= mkdtemp(path.join(ctx.tmpDir, 'job-')));
   try {
     let prepared: Prepared;
     try {
-      prepared = await ctx.runCpu(() => preprocess(job, dir, ctx.signal));
+      prepared = await ctx.runCpu(() => preprocess(job, dir, ctx.signal, content));
     } catch (err) {
       // Unreadable or unfixable media is final: a row now, no retry, no API call.
       if (err instanceof OmniError && err.code !== 'interrupted') return { ...rowWithoutAnswer(job, 'failed', err.code, err.message), ...mediaColumns(job, undefined) };
@@ -114,24 +114,27 @@ export async function processJob(job: Job, ctx: WorkerContext): Promise<Row> {
     // What preprocessing made must fit; if it does not, that is our bug, and it costs a row, not a 400.
     const misfit = checkFits({ ...job, media: prepared.media, facts: prepared.facts }, requireModel(job.model).limits);
     if (misfit) return { ...rowWithoutAnswer(job, 'skipped', misfit.code, `${misfit.message} (after preprocessing: ${prepared.note})`), ...mediaColumns(job, prepared) };
+    const original = job.media && 'source' in job.media && 'file' in job.media.source ? job.media.source.file : undefined;
+    const held = content && original !== undefined ? { file: original, bytes: content } : undefined;
     const row = await ctx.runApi(() => {
       // A job that waited for an API slot through a hard stop must not start a request.
       if (ctx.signal.aborted) throw new OmniError('interrupted', 'stopped before this file was sent');
-      return ask(job, prepared, ctx);
+      return ask(job, prepared, ctx, held);
     });
     return { ...row, ...mediaColumns(job, prepared) };
   } finally {
-    if (local) await rm(dir, { recursive: true, force: true });
+    const made_ = made && (await made.catch(() => undefined));
+    if (made_) await rm(made_, { recursive: true, force: true });
   }
 }
 
-async function ask(job: Job, prepared: Prepared, ctx: WorkerContext): Promise<Row> {
+async function ask(job: Job, prepared: Prepared, ctx: WorkerContext, held: HeldFile | undefined): Promise<Row> {
   const prices = modelInfo(job.model)?.prices;
   const afterMedia = job.media !== undefined && job.media.type !== 'text_file';
 
   let messages;
   try {
-    messages = await firstTurnMessages(job, prepared.media);
+    messages = await firstTurnMessages(job, prepared.media, held);
   } catch (err) {
     if (err instanceof OmniError) return rowWithoutAnswer(job, 'failed', err.code, err.message);
     throw err;

@@ -299,7 +299,7 @@ async function run(
       return;
     }
     if (!worker) throw new Error('no API client');
-    write(await processJob(job, worker));
+    write(await processJob(job, worker, plannedItem.content));
   };
 
   // Jobs in flight: the API slots plus the preprocessing slots, so that the next files are being fitted while

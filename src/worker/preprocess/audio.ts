@@ -10,7 +10,7 @@ import type { MediaFacts, PreprocessOptions } from '../../shared/job.js';
 import { audioWindow } from '../../shared/media-plan.js';
 import type { ModelInfo } from '../../shared/models.js';
 import { FfmpegError, runFfmpeg, secArg } from './ffmpeg.js';
-import { dataUrlBudget, s1, sizeOf, type Prepared } from './prepared.js';
+import { dataUrlBudget, s1, sizeOf, type Prepared, type WorkDir } from './prepared.js';
 
 /** ffprobe container name -> `input_audio.format`, for the formats API.md lists. */
 const AS_IS: Record<string, string> = { mp3: 'mp3', wav: 'wav', aac: 'aac', amr: 'amr' };
@@ -29,7 +29,7 @@ export async function prepareAudio(
   facts: MediaFacts,
   info: ModelInfo,
   opts: PreprocessOptions['audio'],
-  dir: string,
+  dir: WorkDir,
   signal: AbortSignal,
   label: string,
 ): Promise<Prepared> {
@@ -41,7 +41,7 @@ export async function prepareAudio(
   if (asIs && !trimmed && (facts.bytes ?? Infinity) <= budget) {
     return { media: { type: 'audio', source: { file }, format: asIs }, facts: { bytes: facts.bytes ?? 0, durationSec: total }, note: `as is ${asIs} ${s1(total)}s` };
   }
-  const out = path.join(dir, 'audio.mp3');
+  const out = path.join(await dir(), 'audio.mp3');
   const range = `${s1(w.startSec)}-${s1(w.startSec + w.durationSec)}s`;
   const from = facts.audioCodec ?? facts.format ?? 'audio';
   // Never up: a 16 kHz mono recording stays 16 kHz mono.

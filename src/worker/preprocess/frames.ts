@@ -11,7 +11,7 @@ import type { MediaFacts, PreprocessOptions } from '../../shared/job.js';
 import { frameCount, frameSize, framesWindow, frameTimes } from '../../shared/media-plan.js';
 import type { ModelInfo } from '../../shared/models.js';
 import { FfmpegError, runFfmpeg, secArg } from './ffmpeg.js';
-import { dims, s1, sizeOf, type Prepared } from './prepared.js';
+import { dims, s1, sizeOf, type Prepared, type WorkDir } from './prepared.js';
 
 export type FrameMethod = 'seek' | 'pass';
 
@@ -58,7 +58,7 @@ export async function prepareFrames(
   facts: MediaFacts,
   info: ModelInfo,
   opts: PreprocessOptions['video'],
-  dir: string,
+  dir: WorkDir,
   signal: AbortSignal,
   label: string,
   why: string,
@@ -71,7 +71,7 @@ export async function prepareFrames(
   const method = pickFrameMethod(n);
   let files: string[];
   try {
-    files = await extractFrames(file, times, w, { width: fw, height: fh }, method, dir, signal);
+    files = await extractFrames(file, times, w, { width: fw, height: fh }, method, await dir(), signal);
   } catch (err) {
     if (err instanceof FfmpegError) throw new OmniError('media_unreadable', `${label}: frames could not be decoded (${err.message})`);
     throw err;

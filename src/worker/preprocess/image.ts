@@ -12,7 +12,7 @@ import type { MediaFacts, PreprocessOptions } from '../../shared/job.js';
 import { orientedSize, planImage } from '../../shared/media-plan.js';
 import type { ModelInfo } from '../../shared/models.js';
 import { FfmpegError, runFfmpeg } from './ffmpeg.js';
-import { dataUrlBudget, dims, sizeOf, type Prepared } from './prepared.js';
+import { dataUrlBudget, dims, sizeOf, type Prepared, type WorkDir } from './prepared.js';
 
 /** Formats sent as they are when nothing else needs doing. */
 const AS_IS: Record<string, string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
@@ -25,16 +25,18 @@ export async function prepareImage(
   facts: MediaFacts,
   info: ModelInfo,
   opts: PreprocessOptions['image'],
-  dir: string,
+  dir: WorkDir,
   signal: AbortSignal,
   label: string,
+  content?: Buffer,
 ): Promise<Prepared> {
   const notes: string[] = [];
-  let input = file;
+  // The file's bytes when planning kept them (in-process, small files): no second read.
+  let input: string | Buffer = content ?? file;
   let format = facts.format ?? 'unknown';
   if (facts.decoder === 'ffmpeg') {
     // sharp's libvips has no BMP (and a few other) loaders; ffmpeg decodes the still to a lossless PNG first.
-    input = path.join(dir, 'decoded.png');
+    input = path.join(await dir(), 'decoded.png');
     try {
       await runFfmpeg(['-i', file, '-frames:v', '1', input], signal);
     } catch (err) {
@@ -60,7 +62,7 @@ export async function prepareImage(
     // Sent as it is, but never truncated: a cut file can have a perfect header. A file whose format's end marker
     // is in place is taken as whole (a full decode costs more CPU than the rest of the job); any other is decoded
     // in full, and fails here if its pixels do not decode.
-    if (!(await endsWhole(file, format))) await decodeOrFail(load(input).raw().toBuffer(), label);
+    if (!(await endsWhole(content ?? file, format))) await decodeOrFail(load(input).raw().toBuffer(), label);
     return {
       media: { type: 'image', source: { file }, mime: asIsMime },
       facts: { bytes: facts.bytes ?? 0, width, height },
@@ -97,7 +99,7 @@ export async function prepareImage(
     attempts.push({ name: `jpeg q${quality}`, mime: 'image/jpeg', out: pipeline.clone().flatten({ background: PAD }).jpeg({ quality }) });
   }
   for (const [i, a] of attempts.entries()) {
-    const out = path.join(dir, `image-${i}.${a.mime === 'image/png' ? 'png' : 'jpg'}`);
+    const out = path.join(await dir(), `image-${i}.${a.mime === 'image/png' ? 'png' : 'jpg'}`);
     await decodeOrFail(a.out.toFile(out), label);
     const bytes = await sizeOf(out);
     if (bytes <= budget) {
@@ -118,24 +120,30 @@ async function decodeOrFail<T>(p: Promise<T>, label: string): Promise<T> {
 
 /**
  * Whether the file ends the way a complete file of its format ends: JPEG's EOI marker (FF D9) last, PNG's IEND
- * chunk last, WebP's RIFF size equal to the file's. A file cut short fails this and is decoded in full.
+ * chunk last, WebP's RIFF size equal to the file's. A file cut short fails this and is decoded in full. Takes
+ * the file's path, or its bytes when they are in hand.
  */
-export async function endsWhole(file: string, format: string): Promise<boolean> {
-  const fh = await open(file, 'r');
+export async function endsWhole(source: string | Buffer, format: string): Promise<boolean> {
+  if (typeof source !== 'string') return endsWholeBytes(source.subarray(0, 12), source.subarray(-12), source.length, format);
+  const fh = await open(source, 'r');
   try {
     const { size } = await fh.stat();
     if (size < 16) return false;
+    const head = Buffer.alloc(12);
     const tail = Buffer.alloc(12);
+    if (format === 'webp') await fh.read(head, 0, 12, 0);
     await fh.read(tail, 0, 12, size - 12);
-    if (format === 'jpeg') return tail[10] === 0xff && tail[11] === 0xd9;
-    if (format === 'png') return tail.subarray(4, 8).toString('latin1') === 'IEND';
-    if (format === 'webp') {
-      const head = Buffer.alloc(12);
-      await fh.read(head, 0, 12, 0);
-      return head.toString('latin1', 0, 4) === 'RIFF' && head.readUInt32LE(4) + 8 === size;
-    }
-    return false;
+    return endsWholeBytes(head, tail, size, format);
   } finally {
     await fh.close();
   }
+}
+
+/** The check on a file's first and last 12 bytes and its size. */
+function endsWholeBytes(head: Buffer, tail: Buffer, size: number, format: string): boolean {
+  if (size < 16) return false;
+  if (format === 'jpeg') return tail[10] === 0xff && tail[11] === 0xd9;
+  if (format === 'png') return tail.subarray(4, 8).toString('latin1') === 'IEND';
+  if (format === 'webp') return head.toString('latin1', 0, 4) === 'RIFF' && head.readUInt32LE(4) + 8 === size;
+  return false;
 }

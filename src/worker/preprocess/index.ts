@@ -9,13 +9,16 @@ import { requireModel } from '../../shared/models.js';
 import { prepareAudio } from './audio.js';
 import { prepareFrames } from './frames.js';
 import { prepareImage } from './image.js';
-import type { Prepared } from './prepared.js';
+import type { Prepared, WorkDir } from './prepared.js';
 import { prepareVideoFile } from './video.js';
 
 export type { Prepared } from './prepared.js';
 
-/** Fits the job's media into `dir` (the job's own temp folder; the caller removes it). */
-export async function preprocess(job: Job, dir: string, signal: AbortSignal): Promise<Prepared> {
+/**
+ * Fits the job's media, writing what it makes into `dir` (the job's own temp folder, made on first use; the
+ * caller removes it). `content`: the local file's bytes, when planning kept them.
+ */
+export async function preprocess(job: Job, dir: WorkDir, signal: AbortSignal, content?: Buffer): Promise<Prepared> {
   const m = job.media;
   const info = requireModel(job.model);
   const untouched: Prepared = { media: m, facts: job.facts, note: '' };
@@ -23,7 +26,7 @@ export async function preprocess(job: Job, dir: string, signal: AbortSignal): Pr
   const file = m.source.file;
   switch (m.type) {
     case 'image':
-      return prepareImage(file, job.facts, info, job.options.image, dir, signal, job.path);
+      return prepareImage(file, job.facts, info, job.options.image, dir, signal, job.path, content);
     case 'audio':
       return prepareAudio(file, job.facts, info, job.options.audio, dir, signal, job.path);
     case 'video_file': {

@@ -16,6 +16,12 @@ export function dataUrlBudget(maxChars: number, prefix = 'data:image/jpeg;base64
   return Math.floor(((maxChars - prefix.length) * 3) / 4);
 }
 
+/**
+ * The job's own temp folder, made on first use: most files (an image or audio sent as it is) need none, and a
+ * folder made and removed per file was measurable CPU at hundreds of files a second.
+ */
+export type WorkDir = () => Promise<string>;
+
 export async function sizeOf(file: string): Promise<number> {
   return (await stat(file)).size;
 }

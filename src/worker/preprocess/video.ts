@@ -11,7 +11,7 @@ import { EDGE_SEC, frameSize, sampledFrameCount, videoFileWindow } from '../../s
 import type { ModelInfo } from '../../shared/models.js';
 import { probeAv } from '../../shared/probe.js';
 import { FfmpegError, runFfmpeg, secArg } from './ffmpeg.js';
-import { dataUrlBudget, dims, s1, sizeOf, type Prepared } from './prepared.js';
+import { dataUrlBudget, dims, s1, sizeOf, type Prepared, type WorkDir } from './prepared.js';
 
 /** Containers API.md lists (ffprobe names); WebM shares `matroska,webm` with MKV, so codecs decide too. */
 const CONTAINERS = ['mov,mp4,m4a,3gp,3g2,mj2', 'avi', 'matroska,webm', 'flv', 'asf'];
@@ -24,7 +24,7 @@ export async function prepareVideoFile(
   facts: MediaFacts,
   info: ModelInfo,
   opts: PreprocessOptions['video'],
-  dir: string,
+  dir: WorkDir,
   signal: AbortSignal,
   label: string,
   why: string,
@@ -48,7 +48,7 @@ export async function prepareVideoFile(
     // shorter try before paying for a re-encode.
     let length = w.durationSec;
     for (let attempt = 0; attempt < 2; attempt++) {
-      const out = path.join(dir, `cut-${attempt}.mp4`);
+      const out = path.join(await dir(), `cut-${attempt}.mp4`);
       await ff(['-ss', secArg(w.startSec), '-i', file, '-t', secArg(length), '-map', '0:v:0', '-map', '0:a:0?', '-c', 'copy', '-avoid_negative_ts', 'make_zero', '-movflags', '+faststart', out], signal, label);
       const got = await probeAv(out, label);
       const bytes = await sizeOf(out);
@@ -73,7 +73,7 @@ export async function prepareVideoFile(
   let totalKbps = Math.floor((budget * 8 * 0.85) / 1000 / Math.max(w.durationSec, 1));
   for (let attempt = 0; attempt < 3; attempt++) {
     const videoKbps = Math.max(50, Math.min(2000, totalKbps - audioKbps));
-    const out = path.join(dir, `encoded-${attempt}.mp4`);
+    const out = path.join(await dir(), `encoded-${attempt}.mp4`);
     const audioArgs = facts.hasAudio ? ['-map', '0:a:0', '-c:a', 'aac', '-b:a', `${audioKbps}k`, '-ac', '1'] : [];
     await ff(
       ['-ss', secArg(w.startSec), '-t', secArg(w.durationSec), '-i', file, '-map', '0:v:0', ...audioArgs,
