@@ -1,16 +1,18 @@
 #!/usr/bin/env node
 /** The command line: parse, validate, call the library, map errors to one line and an exit code. */
 import { Command, CommanderError, Option } from 'commander';
-import { dashboardCommand, DASHBOARD_DEFAULTS } from './commands/dashboard.js';
-import * as cmds from './commands/distributed.js';
+import { DASHBOARD_DEFAULTS } from './dashboard/defaults.js';
 import { displayOptions } from './commands/progress.js';
-import { retryOutput } from './commands/retry.js';
 import { sidecarOptions } from './shared/output/sidecar.js';
 import { runCommand } from './commands/run.js';
 import { DEFAULTS } from './shared/config.js';
 import { ConfigError, EXIT } from './shared/errors.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+// The Redis side (bullmq, ioredis) and the dashboard (express, Bull Board) are loaded by the commands that use
+// them: an in-process run, or a mistyped flag, started in 1.0 s of CPU with them loaded up front.
+const distributed = () => import('./commands/distributed.js');
 
 const RUN_HELP = `
 Examples:
@@ -116,18 +118,18 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
     .action(async (jobFile: string | undefined, opts: Record<string, unknown>) => {
       const { log, quiet, sidecar, sidecarDir, sidecarSkipExisting, overwrite, ...flags } = flagsOf(opts);
       const runIo = { ...io, display: displayOptions({ log, quiet }, io.env), sidecar: sidecarOptions({ sidecar, sidecarDir, sidecarSkipExisting, overwrite }, io.cwd) };
-      setExit(await (flags.redis !== undefined ? cmds.runDistributed(jobFile, flags, runIo) : run(jobFile, flags, runIo)));
+      setExit(await (flags.redis !== undefined ? (await distributed()).runDistributed(jobFile, flags, runIo) : run(jobFile, flags, runIo)));
     });
 
   runLike('enqueue', 'put one job per file into the Redis queue and print the run id (files with an ok row are left alone)').action(
-    async (jobFile: string | undefined, opts: Record<string, unknown>) => setExit(await cmds.enqueueCommand(jobFile, flagsOf(opts), io)),
+    async (jobFile: string | undefined, opts: Record<string, unknown>) => setExit(await (await distributed()).enqueueCommand(jobFile, flagsOf(opts), io)),
   );
 
   runLike('schedule', 're-enqueue a job file on a cron pattern or an interval; workers run it; only new or changed files are sent')
     .option('--cron <pattern>', 'cron pattern, e.g. "0 3 * * *" (every night at 3)')
     .option('--every <sec>', 'interval in seconds')
     .option('--remove', 'remove the schedule of this job file')
-    .action(async (jobFile: string | undefined, opts: Record<string, unknown>) => setExit(await cmds.scheduleCommand(jobFile, flagsOf(opts), io)));
+    .action(async (jobFile: string | undefined, opts: Record<string, unknown>) => setExit(await (await distributed()).scheduleCommand(jobFile, flagsOf(opts), io)));
 
   withSidecarFlags(
     program
@@ -147,7 +149,7 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
     .action(async (output: string, opts: Record<string, unknown>) => {
       const { log, quiet, sidecar, sidecarDir, sidecarSkipExisting, overwrite, ...flags } = flagsOf(opts);
       const sidecars = sidecarOptions({ sidecar, sidecarDir, sidecarSkipExisting, overwrite }, io.cwd);
-      setExit(await retryOutput(output, flags, { ...io, display: displayOptions({ log, quiet }, io.env), sidecar: sidecars }));
+      setExit(await (await import('./commands/retry.js')).retryOutput(output, flags, { ...io, display: displayOptions({ log, quiet }, io.env), sidecar: sidecars }));
     });
 
   program
@@ -158,14 +160,14 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
     .option('--lock-duration <sec>', 'a job whose worker stops renewing its lock for this long goes to another worker (default 60)')
     .option('--drain-timeout <sec>', 'on Ctrl-C / SIGTERM, how long to wait for the jobs in hand (default 120)')
     .option('--log <text|json>', 'text: notes, failed files and a totals line every 30 s; json: pino lines, one per finished job (default text)')
-    .action(async (opts: Record<string, unknown>) => setExit(await cmds.workerCommand(flagsOf(opts), io)));
+    .action(async (opts: Record<string, unknown>) => setExit(await (await distributed()).workerCommand(flagsOf(opts), io)));
 
   program
     .command('status')
     .description('progress of a distributed run: rows, failures, tokens, cost, ETA')
     .argument('<run-id>')
     .option('--redis <url>', 'Redis URL (env OMNI_BATCH_REDIS_URL)')
-    .action(async (runId: string, opts: Record<string, unknown>) => setExit(await cmds.statusCommand(runId, flagsOf(opts), io)));
+    .action(async (runId: string, opts: Record<string, unknown>) => setExit(await (await distributed()).statusCommand(runId, flagsOf(opts), io)));
 
   withSidecarFlags(
     program
@@ -177,7 +179,7 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
       .option('--format <csv|jsonl>', 'output format (default: from the extension)'),
   ).action(async (runId: string, opts: Record<string, unknown>) => {
     const { sidecar, sidecarDir, sidecarSkipExisting, overwrite, ...flags } = flagsOf(opts);
-    setExit(await cmds.collectCommand(runId, flags, { ...io, sidecar: sidecarOptions({ sidecar, sidecarDir, sidecarSkipExisting, overwrite }, io.cwd) }));
+    setExit(await (await distributed()).collectCommand(runId, flags, { ...io, sidecar: sidecarOptions({ sidecar, sidecarDir, sidecarSkipExisting, overwrite }, io.cwd) }));
   });
 
   program
@@ -188,7 +190,7 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
     .option('--host <address>', `address to listen on (default ${DASHBOARD_DEFAULTS.host}: this machine only; the page has no login)`)
     .addOption(new Option('--allow-host <name>', 'another Host name the page may be opened under, e.g. a reverse proxy\'s (repeatable; loopback and this machine\'s names always work)').argParser(collect))
     .addHelpText('after', '\nOpen the printed URL: / lists the runs and follows one live (it refreshes every 2 s), /queues is Bull Board,\nread-only. The page reads Redis only; the API key is never in Redis. Ctrl-C / SIGTERM stops it (exit 0).')
-    .action(async (opts: Record<string, unknown>) => setExit(await dashboardCommand(flagsOf(opts), io)));
+    .action(async (opts: Record<string, unknown>) => setExit(await (await import('./commands/dashboard.js')).dashboardCommand(flagsOf(opts), io)));
   return program;
 }
 

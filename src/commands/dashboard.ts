@@ -5,6 +5,7 @@
 import { EXIT, ConfigError } from '../shared/errors.js';
 import { connectRedis, describeRedisUrl } from '../shared/queue/redis.js';
 import { listOlderRuns } from '../shared/queue/snapshot.js';
+import { DASHBOARD_DEFAULTS } from '../dashboard/defaults.js';
 import { startDashboard } from '../dashboard/server.js';
 import { redisUrl } from './redis-url.js';
 import type { Io } from './run.js';
@@ -19,7 +20,6 @@ export interface DashboardFlags {
   allowHost?: string[];
 }
 
-export const DASHBOARD_DEFAULTS = { port: 7070, host: '127.0.0.1' } as const;
 
 function portOf(v: string | undefined): number {
   if (v === undefined) return DASHBOARD_DEFAULTS.port;

@@ -4,7 +4,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { availableParallelism } from 'node:os';
 import { ConfigError } from './errors.js';
@@ -376,6 +375,8 @@ export async function readJobFile(file: string): Promise<JobFile> {
   }
   let data: unknown;
   try {
+    // Loaded here: a run from flags alone does not pay for the YAML parser at start-up.
+    const { parse: parseYaml } = await import('yaml');
     data = parseYaml(text);
   } catch (err) {
     throw new ConfigError(`${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
