@@ -4,6 +4,7 @@ import { runFilePathFor } from '../shared/output/run-file.js';
 import type { Item } from './item.js';
 import { manifestItems } from './manifest.js';
 import { scan } from './scan.js';
+import { DigestSet } from '../shared/digest-set.js';
 
 export async function* discover(cfg: RunConfig): AsyncGenerator<Item> {
   let n = 0;
@@ -44,14 +45,14 @@ export interface EachOptions<T> {
  * started task has settled; `run`'s own failures are for `run` to catch.
  */
 export async function eachDiscovered<T>(items: AsyncIterable<T>, opts: EachOptions<T>, run: (item: T) => Promise<void>): Promise<void> {
-  const seen = new Set<string>();
+  // One member per file to the end of the run: digests, not path strings (see DigestSet).
+  const seen = new DigestSet();
   const inflight = new Set<Promise<void>>();
   try {
     for await (const item of items) {
       if (opts.stop()) break;
       const key = opts.key(item);
-      if (seen.has(key)) continue;
-      seen.add(key);
+      if (!seen.add(key)) continue;
       opts.onItem?.(item);
       while (inflight.size >= opts.window) await Promise.race(inflight);
       const p: Promise<void> = run(item).finally(() => inflight.delete(p));

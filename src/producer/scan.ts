@@ -15,6 +15,7 @@ import fg from 'fast-glob';
 import picomatch from 'picomatch';
 import { ConfigError } from '../shared/errors.js';
 import { displayPath, fileVars, type Item } from './item.js';
+import { DigestSet } from '../shared/digest-set.js';
 
 export interface ScanOptions {
   /** Absolute folders, files or globs. */
@@ -81,7 +82,7 @@ export async function* scan(opts: ScanOptions): AsyncGenerator<Item> {
     // `X/**` removes everything under a folder matching X: such a folder is not read at all.
     const whole = opts.exclude.filter((g) => g.endsWith('/**')).map((g) => g.slice(0, -3));
     const pruned = whole.length ? picomatch(whole, { dot: false }) : undefined;
-    yield* walk(root.dir, '', new Set([rootReal]), { rootReal, wanted, pruned, never, opts, seen: new Map() });
+    yield* walk(root.dir, '', new Set([rootReal]), { rootReal, wanted, pruned, never, opts, seen: new DigestSet() });
   }
 }
 
@@ -93,28 +94,14 @@ interface WalkState {
   readonly pruned: ((rel: string) => boolean) | undefined;
   readonly never: Set<string>;
   readonly opts: ScanOptions;
-  /** Real path of every file yielded so far -> its row path: a file reached twice (through a link) is one file. */
-  readonly seen: Map<string, string>;
-}
-
-/**
- * V8 keeps a string built piece by piece (path.join, path.relative, `${a}/${b}`) as a tree of its pieces: for
- * the two strings per file that a run keeps to its end (the real path and the row path, for one row per file)
- * that tree is several times the text. Converting to a number makes V8 flatten the string in place and drop
- * the pieces (the trick of pino's flatstr). A heap snapshot 100k files into a run held 50 MB of such trees.
- */
-function flat(s: string): string {
-  void Number(s);
-  return s;
+  /** Real path of every file yielded so far: a file reached twice (through a link) is one file. */
+  readonly seen: DigestSet;
 }
 
 /** A yielded file, or a `skipped` row when the same real file was already yielded under another name. */
-function fileItem(abs: string, realPath: string, rel: string, w: WalkState): Item {
-  const real = flat(realPath);
-  const item: Item = { path: flat(displayPath(abs, w.opts.cwd)), file: fileVars(rel), media: { type: 'single', source: { file: abs } }, row: undefined };
-  const first = w.seen.get(real);
-  if (first !== undefined) return { ...item, media: undefined, skip: { code: 'duplicate', message: `${item.path}: the same file as ${first} (through a symlink)` } };
-  w.seen.set(real, item.path);
+function fileItem(abs: string, real: string, rel: string, w: WalkState): Item {
+  const item: Item = { path: displayPath(abs, w.opts.cwd), file: fileVars(rel), media: { type: 'single', source: { file: abs } }, row: undefined };
+  if (!w.seen.add(real)) return { ...item, media: undefined, skip: { code: 'duplicate', message: `${item.path}: the same file as ${real}, which has its row under another path (through a symlink)` } };
   return item;
 }
 
