@@ -5,6 +5,7 @@
  * runs on a single Redis, a managed Redis or Redis Cluster, and multi-key scripts stay legal. Connection
  * settings (TLS with rediss://, user, password, db number) come from the URL.
  */
+import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { ConfigError, EXIT } from '../errors.js';
 import { costMs, RECHECK_MS, sleep, type Gate, type Limits, type Pacer } from '../rate-limit.js';
@@ -100,6 +101,22 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   });
 }
 
+/**
+ * A Lua script called by its SHA-1 (EVALSHA), loaded with EVAL the first time a server does not know it: the
+ * scripts run once or twice per file, and EVAL sent (and Redis hashed) the whole text every time.
+ */
+export function luaScript(lua: string, numberOfKeys: number): (redis: Redis, ...args: (string | number)[]) => Promise<unknown> {
+  const sha = createHash('sha1').update(lua).digest('hex');
+  return async (redis, ...args) => {
+    try {
+      return await redis.evalsha(sha, numberOfKeys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return redis.eval(lua, numberOfKeys, ...args);
+    }
+  };
+}
+
 const PAUSE_SCRIPT = `
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 local t = redis.call('TIME')
@@ -114,20 +131,54 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return math.max(0, cur - now)`;
 
-/** A 429 seen by any worker pauses every worker: the pause lives in Redis. */
+const pauseScript = luaScript(PAUSE_SCRIPT, 1);
+const waitScript = luaScript(WAIT_SCRIPT, 1);
+
+/** How long a worker takes the gate as open after Redis said so, before it asks again. */
+export const GATE_RECHECK_MS = 100;
+
+/**
+ * A 429 seen by any worker pauses every worker: the pause lives in Redis. Asking Redis before every request was a
+ * round trip per request; a worker now asks at most every GATE_RECHECK_MS (its jobs in flight share one answer),
+ * so another worker's 429 reaches it within that time, and its own 429 at once.
+ */
 export class RedisGate implements Gate {
+  private openUntil = 0;
+  private localUntil = 0;
+  private asking: Promise<number> | undefined;
+
   constructor(private readonly redis: Redis) {}
 
   pause(ms: number): void {
-    this.redis.eval(PAUSE_SCRIPT, 1, LIMIT_KEYS.pause, Math.max(1, Math.round(ms))).catch(() => undefined);
+    const wait = Math.max(1, Math.round(ms));
+    this.localUntil = Math.max(this.localUntil, Date.now() + wait);
+    this.openUntil = 0;
+    pauseScript(this.redis, LIMIT_KEYS.pause, wait).catch(() => undefined);
   }
 
   async ready(signal?: AbortSignal): Promise<void> {
     for (;;) {
-      const wait = Number(await this.redis.eval(WAIT_SCRIPT, 1, LIMIT_KEYS.pause));
-      if (!(wait > 0)) return;
+      const now = Date.now();
+      let wait = this.localUntil - now;
+      if (wait <= 0) {
+        if (now < this.openUntil) return;
+        wait = await this.ask();
+        if (!(wait > 0)) return;
+      }
       await sleep(wait, signal);
     }
+  }
+
+  /** The pause left in Redis (ms); one question at a time, shared by every job that asks meanwhile. */
+  private ask(): Promise<number> {
+    this.asking ??= waitScript(this.redis, LIMIT_KEYS.pause)
+      .then((w) => {
+        const wait = Number(w);
+        if (!(wait > 0)) this.openUntil = Date.now() + GATE_RECHECK_MS;
+        return wait;
+      })
+      .finally(() => (this.asking = undefined));
+    return this.asking;
   }
 }
 
@@ -152,6 +203,9 @@ const SETTLE_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('INCRBYFLOAT', KEYS[1], ARGV[1]) end
 return 0`;
 
+const acquireScript = luaScript(ACQUIRE_SCRIPT, 2);
+const settleScript = luaScript(SETTLE_SCRIPT, 1);
+
 export class RedisPacer implements Pacer {
   constructor(
     private readonly redis: Redis,
@@ -162,7 +216,7 @@ export class RedisPacer implements Pacer {
     if (!this.limits.rpm && !this.limits.tpm) return;
     const cost = costMs(this.limits, tokens);
     for (;;) {
-      const wait = Number(await this.redis.eval(ACQUIRE_SCRIPT, 2, LIMIT_KEYS.requestTat, LIMIT_KEYS.tokenTat, cost.request, cost.tokens));
+      const wait = Number(await acquireScript(this.redis, LIMIT_KEYS.requestTat, LIMIT_KEYS.tokenTat, cost.request, cost.tokens));
       if (!(wait > 0)) return;
       // Look again soon: another worker's settle may have given back capacity.
       await sleep(Math.min(wait, RECHECK_MS), signal);
@@ -172,6 +226,6 @@ export class RedisPacer implements Pacer {
   settle(reserved: number, actual: number): void {
     if (!this.limits.tpm) return;
     const delta = costMs(this.limits, actual).tokens - costMs(this.limits, reserved).tokens;
-    this.redis.eval(SETTLE_SCRIPT, 1, LIMIT_KEYS.tokenTat, delta).catch(() => undefined);
+    settleScript(this.redis, LIMIT_KEYS.tokenTat, delta).catch(() => undefined);
   }
 }

@@ -8,7 +8,7 @@
  */
 import type { Redis } from 'ioredis';
 import { USAGE_FIELDS, type Row } from '../row.js';
-import { RUNS_KEY, runKeys } from './redis.js';
+import { luaScript, RUNS_KEY, runKeys } from './redis.js';
 
 /** How many of the newest row paths a run keeps (a capped list: memory stays flat whatever the run's size). */
 export const LATEST_CAP = 50;
@@ -74,6 +74,8 @@ export interface RunTotals {
   spent: { requests: number; tokens: number; cost: number };
 }
 
+const saveRowScript = luaScript(SAVE_ROW_SCRIPT, 6);
+
 export class RunResults {
   readonly keys: ReturnType<typeof runKeys>;
 
@@ -90,7 +92,7 @@ export class RunResults {
    */
   async save(row: Row, bullId = ''): Promise<void> {
     const k = this.keys;
-    await this.redis.eval(SAVE_ROW_SCRIPT, 6, k.rows, k.totals, k.pending, k.meta, k.latest, k.examples, row.path, JSON.stringify(row), bullId, LATEST_CAP);
+    await saveRowScript(this.redis, k.rows, k.totals, k.pending, k.meta, k.latest, k.examples, row.path, JSON.stringify(row), bullId, LATEST_CAP);
   }
 
   /** The newest rows, newest first (at most LATEST_CAP). */
