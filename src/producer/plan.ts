@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { OmniError, type ErrorCode } from '../shared/errors.js';
 import { estimateCost, estimateJob } from '../shared/estimate.js';
 import { formatInstructions } from '../shared/answer-schema.js';
-import type { AnswerOptions, Job, JobMedia, JobSource, MediaFacts, PreprocessOptions } from '../shared/job.js';
+import { KEEP_CONTENT_BYTES, type AnswerOptions, type Job, type JobMedia, type JobSource, type MediaFacts, type PreprocessOptions } from '../shared/job.js';
 import { orientedSize, planImage } from '../shared/media-plan.js';
 import { requireModel } from '../shared/models.js';
 import { looksLikeText, probeContent, probeImage } from '../shared/probe.js';
@@ -51,9 +51,6 @@ export function jobId(parts: unknown): string {
  * the planning time (a 2,000-file text run spent 0.18 ms per file in read() alone).
  */
 const WHOLE_READ_BYTES = 8 * 1024 * 1024;
-
-/** Media files up to this size keep their bytes with the plan (see Planned): at most a few per job slot. */
-const KEEP_CONTENT_BYTES = 2 * 1024 * 1024;
 
 /** Text files up to this size keep their content in the job (see JobMedia `text_file`). */
 export const INLINE_TEXT_BYTES = 64 * 1024;

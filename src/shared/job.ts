@@ -87,6 +87,13 @@ export interface AnswerOptions {
   readonly thinking: boolean;
 }
 
+/**
+ * Local images up to this size are read once and their bytes kept with the job while it is worked on (planning
+ * hands them to the in-process worker; a queue worker reads them once itself): the probe, the end-marker check,
+ * a resize and the request all use them. At most one file per job slot is held.
+ */
+export const KEEP_CONTENT_BYTES = 2 * 1024 * 1024;
+
 export const PLAIN_ANSWER: AnswerOptions = { format: undefined, audio: undefined, thinking: false };
 
 /** Prompt tokens by modality, estimated before any call. */

@@ -3,13 +3,13 @@
  * model (CPU work, in its own concurrency and temp folder), check it fits, build the messages, stream each turn
  * (with retries, in the API concurrency), and turn the outcome into a row that says what was done.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type OpenAI from 'openai';
 import { costOf } from '../shared/cost.js';
 import { retryPrompt } from '../shared/answer-schema.js';
 import { isFatalForRun, OmniError, type ErrorCode } from '../shared/errors.js';
-import type { Job } from '../shared/job.js';
+import { KEEP_CONTENT_BYTES, type Job } from '../shared/job.js';
 import { promptTotal } from '../shared/estimate.js';
 import { modelInfo, requireModel } from '../shared/models.js';
 import { wavNameFor, writeWav } from '../shared/output/wav.js';
@@ -102,6 +102,12 @@ export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer)
   // Local image, audio and video files are worked on in a folder of their own, made only when a step writes a file.
   let made: Promise<string> | undefined;
   const dir = () => (made ??= mkdtemp(path.join(ctx.tmpDir, 'job-')));
+  const m = job.media;
+  // A small local image is read once (unless planning handed its bytes over): checked, maybe resized, and sent
+  // from memory. When the read fails, the steps that need the file say why.
+  if (!content && m?.type === 'image' && 'file' in m.source && (job.facts.bytes ?? Infinity) <= KEEP_CONTENT_BYTES) {
+    content = await readFile(m.source.file).catch(() => undefined);
+  }
   try {
     let prepared: Prepared;
     try {
@@ -114,7 +120,7 @@ export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer)
     // What preprocessing made must fit; if it does not, that is our bug, and it costs a row, not a 400.
     const misfit = checkFits({ ...job, media: prepared.media, facts: prepared.facts }, requireModel(job.model).limits);
     if (misfit) return { ...rowWithoutAnswer(job, 'skipped', misfit.code, `${misfit.message} (after preprocessing: ${prepared.note})`), ...mediaColumns(job, prepared) };
-    const original = job.media && 'source' in job.media && 'file' in job.media.source ? job.media.source.file : undefined;
+    const original = m && 'source' in m && 'file' in m.source ? m.source.file : undefined;
     const held = content && original !== undefined ? { file: original, bytes: content } : undefined;
     const row = await ctx.runApi(() => {
       // A job that waited for an API slot through a hard stop must not start a request.
