@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from '../shared/fast-fs.js';
 import { pipeline } from 'node:stream/promises';
 import { OmniError, type ErrorCode } from '../shared/errors.js';
 import { estimateCost, estimateJob } from '../shared/estimate.js';

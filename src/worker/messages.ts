@@ -4,7 +4,7 @@
  * travel as base64 data URLs (`data:image/...;base64,` for images, `data:;base64,` for audio and video); URLs
  * pass through untouched. Assistant turns in the history are text parts.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile } from '../shared/fast-fs.js';
 import type { ChatCompletionContentPart, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { OmniError } from '../shared/errors.js';
 import type { Job, JobMedia, JobSource } from '../shared/job.js';

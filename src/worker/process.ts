@@ -3,10 +3,11 @@
  * model (CPU work, in its own concurrency and temp folder), check it fits, build the messages, stream each turn
  * (with retries, in the API concurrency), and turn the outcome into a row that says what was done.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type OpenAI from 'openai';
 import { costOf } from '../shared/cost.js';
+import { readFile } from '../shared/fast-fs.js';
 import { retryPrompt } from '../shared/answer-schema.js';
 import { isFatalForRun, OmniError, type ErrorCode } from '../shared/errors.js';
 import { KEEP_CONTENT_BYTES, type Job } from '../shared/job.js';
