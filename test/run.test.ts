@@ -2,6 +2,7 @@
  * End to end: the built CLI, the real `openai` SDK, real HTTP to the local DashScope stand-in, real files.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -109,6 +110,22 @@ describe('omni-batch run against the DashScope stand-in', () => {
         for (const f of p.video) assert.match(f, /^data:image\/jpeg;base64,/);
       }
     }
+    // An image sent as it is arrives byte for byte (planning read it once and handed the bytes on).
+    let asIs = 0;
+    for (const c of userContents.filter((c) => typeof c !== 'string')) {
+      const [media, text] = c as Rec[];
+      if (media?.type !== 'image_url' || !String(media.image_url.url).startsWith('data:')) continue;
+      const name = /^What is in (.+)\?/.exec(String(text?.text))?.[1];
+      const row = rows.find((x) => path.basename(String(x.path)) === name && String(x.preprocess).startsWith('as is'));
+      if (!row) continue;
+      const original = (await readFile(path.isAbsolute(String(row.path)) ? String(row.path) : path.join(dir, String(row.path)))).toString('base64');
+      // The stand-in records a long data URL as its length and the SHA-256 of its base64 payload.
+      const url = String(media.image_url.url);
+      if (url.includes(',…(')) assert.match(url, new RegExp(`,…\\(\\d+ chars, sha256 ${createHash('sha256').update(original).digest('hex')}\\)$`), `${name} as sent`);
+      else assert.equal(url.slice(url.indexOf(',') + 1), original, `${name} as sent`);
+      asIs++;
+    }
+    assert.ok(asIs >= 2, `images sent as they are and checked: ${asIs}`);
     // A text file's content follows the prompt as plain text input.
     const texts = userContents.filter((c) => typeof c === 'string');
     assert.ok(texts.some((t: string) => t.startsWith('What is in review.txt?\n\n') && t.length > 100));

@@ -2,6 +2,7 @@
 // It validates requests the way API.md says the real service does, streams answers in the real
 // chunk shape, and can be told to misbehave (faults, latency, rate limits) so the client code can
 // be tested against every failure mode without the network.
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { ApiError, errors, invalidParameter } from './errors.js';
@@ -382,13 +383,17 @@ function authorized(req: IncomingMessage, apiKey: string): boolean {
   return m?.[1]?.trim() === apiKey;
 }
 
-/** Copy of a body with long data URLs replaced by their length, so recorded bodies stay small. */
+/**
+ * Copy of a body with long data URLs replaced by their length and the SHA-256 of their base64 payload, so recorded
+ * bodies stay small and tests can still tell exactly what was sent.
+ */
 function redactDataUrls(value: unknown): unknown {
   if (typeof value === 'string') {
     if (!value.startsWith('data:') || value.length <= RECORDED_DATA_URL_MAX) return value;
     // Keep the header (`data:image/png;base64,`) so tests can check it; drop the payload.
     const comma = value.indexOf(',');
-    return `${comma > 0 && comma < 100 ? value.slice(0, comma + 1) : 'data:'}…(${value.length} chars)`;
+    const payload = createHash('sha256').update(comma > 0 ? value.slice(comma + 1) : value).digest('hex');
+    return `${comma > 0 && comma < 100 ? value.slice(0, comma + 1) : 'data:'}…(${value.length} chars, sha256 ${payload})`;
   }
   if (Array.isArray(value)) return value.map(redactDataUrls);
   if (typeof value === 'object' && value !== null) {
