@@ -21,7 +21,7 @@ export async function overhead(argv: string[] = []): Promise<void> {
   });
   const n = { text: Number(values.text ?? DEFAULTS.text), images: Number(values.images ?? DEFAULTS.images) };
   const c = Number(values.concurrency ?? DEFAULTS.concurrency);
-  const rounds = Math.max(1, Number(values.rounds ?? DEFAULTS.rounds));
+  const rounds = Math.max(1, Math.floor(Number(values.rounds ?? DEFAULTS.rounds)) || 1);
   requireBuild();
   const dirs = { text: await textTree(n.text), image: await imageTree(n.images) };
   const api = await startStandInProcess({ latencyMs: 0 });
@@ -60,7 +60,7 @@ export async function overhead(argv: string[] = []): Promise<void> {
           target === undefined ? '1.00' : ratio(r),
           target === undefined ? '' : perRound,
           target === undefined ? '' : `>= ${target.toFixed(2)}`,
-          target === undefined ? '' : complete ? verdict(r, target) : `incomplete: ${m.ok} ok of ${jobs}`,
+          target === undefined ? '' : complete ? verdict(r, target) : `incomplete: ${all.map((x) => x.ok).join(' / ')} ok of ${jobs}`,
           cpu.toFixed(2),
           ratio(cpu / (base.cpuMs / base.jobs)),
           (m.wallMs / 1000).toFixed(1),

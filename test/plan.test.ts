@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { copyFile, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
@@ -7,7 +7,10 @@ import { planItem, type PlanContext } from '../src/producer/plan.js';
 import { scan } from '../src/producer/scan.js';
 import { PLAIN_ANSWER } from '../src/shared/job.js';
 import { compileTemplate } from '../src/producer/template.js';
-import { misfitRow } from '../src/worker/process.js';
+import OpenAI from 'openai';
+import type { Job } from '../src/shared/job.js';
+import { LocalPacer, PauseGate } from '../src/shared/rate-limit.js';
+import { misfitRow, processJob, type WorkerContext } from '../src/worker/process.js';
 import { FIXTURES, tempDir } from './helpers.js';
 
 const ctx = (prompt = 'Describe {{file.name}} ({{media.kind}}, {{media.durationSec}} s)'): PlanContext => ({
@@ -134,5 +137,39 @@ describe('images sent as they are', () => {
       checked++;
     }
     assert.equal(checked, 1);
+  });
+
+  test('an image gone by the time a queue worker takes its job gets a file_unreadable row naming it, before any request', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'gone.jpg');
+    await copyFile(path.join(FIXTURES, 'ok-photo.jpg'), file);
+    let job: Job | undefined;
+    for await (const item of scan({ inputs: [file], include: [], exclude: [], never: [], cwd: dir })) {
+      const planned = await planItem(item, ctx());
+      assert.ok('job' in planned);
+      job = planned.job;
+    }
+    assert.ok(job);
+    await unlink(file);
+    let requests = 0;
+    const worker: WorkerContext = {
+      // Never reached: the row is made before any request (a request here would fail to connect).
+      client: new OpenAI({ apiKey: 'sk-unused', baseURL: 'http://127.0.0.1:9/v1', maxRetries: 0 }),
+      idleTimeoutMs: 1000,
+      retry: { retries: 0, baseMs: 1, maxMs: 1 },
+      gate: new PauseGate(),
+      pacer: new LocalPacer({ rpm: undefined, tpm: undefined }),
+      signal: new AbortController().signal,
+      onRequest: () => void requests++,
+      runCpu: (fn) => fn(),
+      runApi: (fn) => fn(),
+      tmpDir: dir,
+    };
+    // As a queue worker calls it: no bytes from planning.
+    const row = await processJob(job, worker);
+    assert.equal(row.status, 'failed');
+    assert.equal(row.error_code, 'file_unreadable');
+    assert.equal(row.error_message, `${job.path}: no such file`);
+    assert.equal(requests, 0);
   });
 });

@@ -181,7 +181,7 @@ async function measure(item: Item): Promise<Measured> {
   const content =
     bytes <= WHOLE_READ_BYTES
       ? await readFile(source.file).catch((err: NodeJS.ErrnoException) => {
-          throw new Skip('failed', 'file_unreadable', `${label}: cannot read (${err.code})`, hinted);
+          throw new Skip('failed', 'file_unreadable', `${label}: ${err.code === 'ENOENT' ? 'no such file' : `cannot read (${err.code})`}`, hinted);
         })
       : undefined;
   const probed = await probeContent(source.file, label, content);

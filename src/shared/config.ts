@@ -373,10 +373,10 @@ export async function readJobFile(file: string): Promise<JobFile> {
   } catch (err) {
     throw new ConfigError(`${file}: cannot read the job file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
+  // Loaded here: a run from flags alone does not pay for the YAML parser at start-up.
+  const { parse: parseYaml } = await import('yaml');
   let data: unknown;
   try {
-    // Loaded here: a run from flags alone does not pay for the YAML parser at start-up.
-    const { parse: parseYaml } = await import('yaml');
     data = parseYaml(text);
   } catch (err) {
     throw new ConfigError(`${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);

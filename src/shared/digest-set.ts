@@ -1,10 +1,11 @@
 /**
  * A set of strings that keeps a 95-bit digest of each (SHA-1, cut) in one typed array, open addressing with
- * linear probing: 12 bytes a slot, at most half the slots used, so 12-24 bytes a member where a Set of path
+ * linear probing: 12 bytes a slot, at most half the slots used, so 24-48 bytes a member where a Set of path
  * strings took about 150 (the string, its hash-table entry). A run keeps one member per file to its end (one row
- * per path, one row per real file), so at 200,000 files this is 5 MB instead of 30.
+ * per path, one row per real file), so at 200,000 files this is 6.3 MB (9.4 MB while it grows) instead of 30.
  *
- * Two different strings are taken as the same with a chance of about n^2 / 2^96: 5e-19 at a million members.
+ * Two different strings are taken as the same with a chance of about n^2 / 2^96: 5e-19 at 200,000 members,
+ * 1.3e-17 at a million.
  */
 import { createHash } from 'node:crypto';
 

@@ -88,9 +88,10 @@ export interface AnswerOptions {
 }
 
 /**
- * Local images up to this size are read once and their bytes kept with the job while it is worked on (planning
- * hands them to the in-process worker; a queue worker reads them once itself): the probe, the end-marker check,
- * a resize and the request all use them. At most one file per job slot is held.
+ * Local media files up to this size are read once and their bytes kept with the job while it is worked on
+ * (planning hands them to the in-process worker; a queue worker reads a small image once itself): the probe, the
+ * id, an image's end-marker check and resize, and a request that sends the file as it is all use them. At most
+ * one file per job slot is held.
  */
 export const KEEP_CONTENT_BYTES = 2 * 1024 * 1024;
 

@@ -105,9 +105,14 @@ export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer)
   const dir = () => (made ??= mkdtemp(path.join(ctx.tmpDir, 'job-')));
   const m = job.media;
   // A small local image is read once (unless planning handed its bytes over): checked, maybe resized, and sent
-  // from memory. When the read fails, the steps that need the file say why.
+  // from memory.
   if (!content && m?.type === 'image' && 'file' in m.source && (job.facts.bytes ?? Infinity) <= KEEP_CONTENT_BYTES) {
-    content = await readFile(m.source.file).catch(() => undefined);
+    try {
+      content = await readFile(m.source.file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      return { ...rowWithoutAnswer(job, 'failed', 'file_unreadable', `${job.path}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${code})`}`), ...mediaColumns(job, undefined) };
+    }
   }
   try {
     let prepared: Prepared;
