@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from '../shared/fast-fs.js';
 import { pipeline } from 'node:stream/promises';
-import { OmniError, type ErrorCode } from '../shared/errors.js';
+import { OmniError, unreadableMessage, type ErrorCode } from '../shared/errors.js';
 import { estimateCost, estimateJob } from '../shared/estimate.js';
 import { formatInstructions } from '../shared/answer-schema.js';
 import { KEEP_CONTENT_BYTES, type AnswerOptions, type Job, type JobMedia, type JobSource, type MediaFacts, type PreprocessOptions } from '../shared/job.js';
@@ -108,7 +108,7 @@ class Skip extends Error {
 
 async function statFile(file: string, label: string, kind: MediaKind): Promise<number> {
   const st = await stat(file).catch((err: NodeJS.ErrnoException) => {
-    throw new Skip('failed', 'file_unreadable', `${label}: ${err.code === 'ENOENT' ? 'no such file' : `cannot read (${err.code})`}`, kind);
+    throw new Skip('failed', 'file_unreadable', unreadableMessage(label, err), kind);
   });
   if (!st.isFile()) throw new Skip('failed', 'file_unreadable', `${label}: not a regular file`, kind);
   return st.size;
@@ -180,8 +180,8 @@ async function measure(item: Item): Promise<Measured> {
   // A small file is read once, here: the probe, the id and (in-process) the request all use these bytes.
   const content =
     bytes <= WHOLE_READ_BYTES
-      ? await readFile(source.file).catch((err: NodeJS.ErrnoException) => {
-          throw new Skip('failed', 'file_unreadable', `${label}: ${err.code === 'ENOENT' ? 'no such file' : `cannot read (${err.code})`}`, hinted);
+      ? await readFile(source.file).catch((err: unknown) => {
+          throw new Skip('failed', 'file_unreadable', unreadableMessage(label, err), hinted);
         })
       : undefined;
   const probed = await probeContent(source.file, label, content);

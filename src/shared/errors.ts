@@ -76,6 +76,12 @@ export class OmniError extends Error {
   }
 }
 
+/** The `file_unreadable` message for a local file that could not be stat'ed or read: `PATH: no such file` or `PATH: cannot read (EACCES)`. */
+export function unreadableMessage(label: string, err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  return `${label}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${code})`}`;
+}
+
 /**
  * A problem with the run's configuration (flags, job file, template, output path).
  * The CLI prints its message as one line and exits with `exitCode`.

@@ -9,7 +9,7 @@ import type OpenAI from 'openai';
 import { costOf } from '../shared/cost.js';
 import { readFile } from '../shared/fast-fs.js';
 import { retryPrompt } from '../shared/answer-schema.js';
-import { isFatalForRun, OmniError, type ErrorCode } from '../shared/errors.js';
+import { isFatalForRun, OmniError, unreadableMessage, type ErrorCode } from '../shared/errors.js';
 import { KEEP_CONTENT_BYTES, type Job } from '../shared/job.js';
 import { promptTotal } from '../shared/estimate.js';
 import { modelInfo, requireModel } from '../shared/models.js';
@@ -110,8 +110,7 @@ export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer)
     try {
       content = await readFile(m.source.file);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      return { ...rowWithoutAnswer(job, 'failed', 'file_unreadable', `${job.path}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${code})`}`), ...mediaColumns(job, undefined) };
+      return { ...rowWithoutAnswer(job, 'failed', 'file_unreadable', unreadableMessage(job.path, err)), ...mediaColumns(job, undefined) };
     }
   }
   try {
@@ -135,8 +134,9 @@ export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer)
     });
     return { ...row, ...mediaColumns(job, prepared) };
   } finally {
-    const made_ = made && (await made.catch(() => undefined));
-    if (made_) await rm(made_, { recursive: true, force: true });
+    // A folder that could not be made needs no removing (its error has already reached the step that asked).
+    const folder = await made?.catch(() => undefined);
+    if (folder) await rm(folder, { recursive: true, force: true });
   }
 }
 
