@@ -8,12 +8,11 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { parse } from 'csv-parse/sync';
 import { schemaFromLabels } from '../src/shared/answer-schema.js';
 import { parseAnswer } from '../src/worker/parse-answer.js';
 import { startStandIn, type StandIn } from './stand-in/server.js';
 import { LABELER_COUNTS, labeler, RETRY } from './stand-in/scripted-answers.js';
-import { EXAMPLES, ROOT, runCli, tempDir } from './helpers.js';
+import { EXAMPLES, ROOT, readOutputRows, runCli, tempDir } from './helpers.js';
 
 const KEY = 'sk-test-answers';
 let api: StandIn;
@@ -24,12 +23,6 @@ after(() => api.close());
 const env = () => ({ DASHSCOPE_API_KEY: KEY, DASHSCOPE_BASE_URL: api.baseURL });
 
 type Rec = Record<string, any>;
-const csvRows = async (file: string): Promise<Rec[]> => parse<Rec>(await readFile(file, 'utf8'), { columns: true });
-const jsonlRows = async (file: string): Promise<Rec[]> =>
-  (await readFile(file, 'utf8'))
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Rec);
 
 describe('structured answers', () => {
   test('a labeling job ends every row with a valid label or invalid_answer, asks again in the same conversation, and the counts add up', async () => {
@@ -39,7 +32,7 @@ describe('structured answers', () => {
     const from = api.requests.length;
     const r = await runCli(['run', path.join(ROOT, 'jobs', 'label-dataset-schema.yaml'), '--out', out], { env: env() });
     assert.equal(r.code, 0, r.stderr);
-    const rows = await csvRows(out);
+    const rows = await readOutputRows(out);
     assert.equal(rows.length, 8);
     const byId = new Map(rows.map((x) => [x.path.split('#')[1], x]));
     for (const row of rows) {
@@ -110,11 +103,11 @@ describe('structured answers', () => {
     assert.equal(b.code, 0, b.stderr);
     const header = (await readFile(csv, 'utf8')).split('\n')[0] ?? '';
     assert.match(header, /^id,path,source,kind,status,answer,sentiment,topics,language,stars,parsed,error_code,/);
-    const [row] = await csvRows(csv);
+    const [row] = await readOutputRows(csv);
     assert.equal(row?.sentiment, 'negative');
     assert.equal(row?.topics, 'shipping;quality');
     assert.equal(row?.stars, '2');
-    const [line] = await jsonlRows(jsonl);
+    const [line] = await readOutputRows(jsonl);
     assert.deepEqual(line?.parsed, { sentiment: 'negative', topics: ['shipping', 'quality'], language: 'en', stars: 2 });
     const totals = JSON.parse(await readFile(path.join(dir, 'tags.totals.json'), 'utf8')) as Rec;
     assert.equal(totals.labels.sentiment.negative, 2);
@@ -157,7 +150,7 @@ describe('spoken answers and thinking mode', () => {
       env: env(),
     });
     assert.equal(r.code, 0, r.stderr);
-    const rows = await csvRows(out);
+    const rows = await readOutputRows(out);
     assert.equal(rows.length, 2);
     for (const q of api.requests.slice(from)) {
       assert.deepEqual(q.body.modalities, ['text', 'audio']);
@@ -196,7 +189,7 @@ describe('spoken answers and thinking mode', () => {
     const r = await runCli(['run', '--input', path.join(EXAMPLES, 'texts'), '--prompt', 'Title for {{file.name}}?', '--model', 'qwen3-omni-flash', '--thinking', '--out', out], { env: env() });
     assert.equal(r.code, 0, r.stderr);
     for (const q of api.requests.slice(from)) assert.equal(q.body.enable_thinking, true);
-    for (const row of await jsonlRows(out)) {
+    for (const row of await readOutputRows(out)) {
       assert.equal(row.reasoning, 'Thinking about turn 1.');
       assert.doesNotMatch(row.answer as string, /Thinking/);
       assert.match(row.answer as string, /^Answer 1: Title for/);

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { startStandIn, type StandIn } from './stand-in/server.js';
-import { runCli, tempDir, waitFor, type CliResult } from './helpers.js';
+import { readOutputRows, runCli, tempDir, waitFor, type CliResult } from './helpers.js';
 import { launchChromium, NO_CHROMIUM } from './browser.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
@@ -180,7 +180,7 @@ describe('omni-batch dashboard', { skip: NO_CHROMIUM }, () => {
 
       // The latest rows are the run's rows, and a file named like HTML is shown as text, never run.
       const latest = await page.locator('[data-field="latest-row"] td:first-child').allTextContents();
-      const rows = (await readFile(out, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      const rows = await readOutputRows(out);
       assert.deepEqual([...latest].sort(), rows.map((r) => r.path as string).sort());
       assert.ok(latest.some((p) => p.endsWith(HTML_NAME)), 'the HTML-named file is listed by its name');
       assert.equal(await page.locator('#run img, #runs img').count(), 0);

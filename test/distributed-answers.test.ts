@@ -7,10 +7,9 @@ import type { ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parse } from 'csv-parse/sync';
 import { startStandIn, type StandIn } from './stand-in/server.js';
 import { LABELER_COUNTS, labeler } from './stand-in/scripted-answers.js';
-import { ROOT, runCli, tempDir, waitFor, type CliResult } from './helpers.js';
+import { ROOT, readOutputRows, runCli, tempDir, waitFor, type CliResult } from './helpers.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
 const KEY = 'sk-distributed-answers-test';
@@ -49,7 +48,7 @@ describe('structured answers on BullMQ workers', () => {
     });
     api.setOptions({ answer: undefined });
     assert.equal(r.code, 0, r.stderr);
-    const rows = parse<Rec>(await readFile(out, 'utf8'), { columns: true });
+    const rows = await readOutputRows(out);
     assert.equal(rows.length, 8);
     const byId = new Map(rows.map((x) => [x.path.split('#')[1], x]));
     assert.equal(byId.get('3')?.label, 'negative', 'fixed when asked again');
@@ -80,14 +79,14 @@ describe('structured answers on BullMQ workers', () => {
       api.setOptions({ answer: undefined });
     }
     assert.match((await readFile(csv, 'utf8')).split('\n')[0] ?? '', /^id,path,source,kind,status,answer,sentiment,topics,language,stars,parsed,error_code,/);
-    const rows = parse<Rec>(await readFile(csv, 'utf8'), { columns: true });
+    const rows = await readOutputRows(csv);
     assert.equal(rows.length, 3);
     for (const row of rows) assert.deepEqual([row.status, row.sentiment, row.topics, row.stars], ['ok', 'mixed', 'price', '3']);
     // The same run collected again as JSONL: the column layout travels with the run in Redis.
     const jsonl = path.join(dir, 'tags.jsonl');
     const col2 = await runCli(['collect', runId, '--out', jsonl, '--redis', redis.url]);
     assert.equal(col2.code, 0, col2.stderr);
-    const lines = (await readFile(jsonl, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Rec);
+    const lines = await readOutputRows(jsonl);
     assert.equal(lines.length, 3);
     for (const line of lines) assert.deepEqual(line.parsed, { sentiment: 'mixed', topics: ['price'], language: 'de', stars: 3 });
     const totals = JSON.parse(await readFile(path.join(dir, 'tags.totals.json'), 'utf8')) as Rec;

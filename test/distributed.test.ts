@@ -8,10 +8,9 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { parse } from 'csv-parse/sync';
 import type { Redis } from 'ioredis';
 import { startStandIn, type StandIn } from './stand-in/server.js';
-import { FIXTURES, runCli, tempDir, waitFor, type CliResult } from './helpers.js';
+import { FIXTURES, readOutputRows, runCli, tempDir, waitFor, type CliResult } from './helpers.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
 const KEY = 'sk-SENTINEL-distributed-4b1d9e7f0a2c';
@@ -60,13 +59,6 @@ async function textFiles(n: number, prefix = 'f'): Promise<string> {
   return dir;
 }
 
-async function readJsonl(file: string): Promise<Record<string, any>[]> {
-  return (await readFile(file, 'utf8'))
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, any>);
-}
-
 /** Every value of every key in Redis, as text, to search for a secret. */
 async function dumpRedis(c: Redis): Promise<string> {
   const parts: string[] = [];
@@ -102,7 +94,7 @@ describe('distributed runs on BullMQ', () => {
       timeoutMs: 120_000,
     });
     assert.equal(r.code, 0, r.stderr);
-    const rows = await readJsonl(out);
+    const rows = await readOutputRows(out);
     assert.equal(rows.length, 40);
     assert.equal(new Set(rows.map((x) => x.path)).size, 40);
     assert.ok(rows.every((x) => x.status === 'ok'));
@@ -144,7 +136,7 @@ describe('distributed runs on BullMQ', () => {
       await stopWorker(second);
       const col = await runCli(['collect', runId, '--redis', redis.url]);
       assert.equal(col.code, 0, col.stderr);
-      const rows = await readJsonl(out);
+      const rows = await readOutputRows(out);
       assert.equal(rows.length, 1);
       assert.equal(rows[0]?.status, 'ok');
     } finally {
@@ -170,7 +162,7 @@ describe('distributed runs on BullMQ', () => {
       await waitFor(async () => (await c2.scard(`{omni-batch}:run:${runId}:pending`)) === 0, 'the run to finish after the restart', 90_000);
       const col = await runCli(['collect', runId, '--redis', redis.url]);
       assert.equal(col.code, 0, col.stderr);
-      const rows = await readJsonl(out);
+      const rows = await readOutputRows(out);
       assert.equal(rows.length, 24);
       assert.ok(rows.every((x) => x.status === 'ok'), JSON.stringify(rows.filter((x) => x.status !== 'ok')));
     } finally {
@@ -202,7 +194,7 @@ describe('distributed runs on BullMQ', () => {
       assert.equal(changed.code, 0, changed.stderr);
       assert.match(changed.stderr, /3 files, 1 enqueued, 2 already done/);
       assert.equal(api.requests.length - from, 4);
-      const rows = await readJsonl(path.join(dir, 'out.jsonl'));
+      const rows = await readOutputRows(path.join(dir, 'out.jsonl'));
       assert.equal(rows.length, 3);
       assert.match(rows.find((x) => x.path.endsWith('#2'))?.answer ?? '', /CHANGED/);
     } finally {
@@ -224,7 +216,7 @@ describe('distributed runs on BullMQ', () => {
       assert.equal(again.code, 0, again.stderr);
       assert.match(again.stderr, /3 files, 0 enqueued, 3 already done/);
       assert.equal(api.requests.length - from, 0);
-      const rows = await readJsonl(path.join(dir, 'out.jsonl'));
+      const rows = await readOutputRows(path.join(dir, 'out.jsonl'));
       assert.equal(rows.length, 3);
       const byPath = (p: string) => rows.find((x) => String(x.path).endsWith(p));
       assert.equal(byPath('media/renamed.txt')?.status, 'ok');
@@ -321,7 +313,7 @@ describe('distributed runs end as in-process runs do', () => {
       assert.match(r.stdout, /re-run only the failures \(ok rows are kept\): omni-batch retry out\/res\.csv\n/);
       assert.match(r.stdout, /through the queue, on the workers: +omni-batch retry out\/res\.csv --redis URL/);
       assert.match(r.stdout, /sidecars \(\.txt\): 3 written next to the files/);
-      const rows = parse<Record<string, string>>(await readFile(path.join(dir, 'out', 'res.csv'), 'utf8'), { columns: true });
+      const rows = await readOutputRows(path.join(dir, 'out', 'res.csv'));
       assert.equal(await readFile(path.join(dir, 'media', 'photo.txt'), 'utf8'), `${rows.find((x) => x.path === 'media/photo.jpg')?.answer}\n`);
       // A text input's sidecar would be the input itself: it gets a name of its own instead.
       assert.equal(await readFile(path.join(dir, 'media', 'mix000.txt'), 'utf8'), 'text mix 0');
@@ -373,7 +365,7 @@ describe('distributed runs end as in-process runs do', () => {
       assert.equal(api.requests.length - from, 1, 'only the failed row went through the queue');
       assert.match(q.stdout, /4 rows in res\.jsonl: 4 ok, 0 failed/);
       assert.match(q.stdout, /this run: 1 files found, 1 rows written, 0 already done, 1 API requests/);
-      const rows = await readJsonl(path.join(dir, 'res.jsonl'));
+      const rows = await readOutputRows(path.join(dir, 'res.jsonl'));
       assert.equal(rows.length, 4);
       assert.ok(rows.every((x) => x.status === 'ok'));
       // The output changed behind Redis's back: a retry through the queue would overwrite it, and says so.

@@ -1,15 +1,26 @@
 /** Shared test helpers: temporary folders and running the built CLI as a user would. */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { parse } from 'csv-parse/sync';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'media');
 export const EXAMPLES = path.join(ROOT, 'examples');
 export const CLI = path.join(ROOT, 'dist', 'cli.js');
+
+/** The rows of an output file as the CLI wrote them: CSV records (by the .csv extension) or JSONL objects. */
+export async function readOutputRows(file: string): Promise<Record<string, any>[]> {
+  const text = await readFile(file, 'utf8');
+  if (file.endsWith('.csv')) return parse(text, { columns: true });
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
 
 /** A fresh folder, removed when the test file ends. */
 export async function tempDir(prefix = 'omni-batch-test-'): Promise<string> {

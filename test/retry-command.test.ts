@@ -3,9 +3,8 @@ import assert from 'node:assert/strict';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parse } from 'csv-parse/sync';
 import { startStandIn, type StandIn } from './stand-in/server.js';
-import { FIXTURES, runCli, tempDir } from './helpers.js';
+import { FIXTURES, readOutputRows, runCli, tempDir } from './helpers.js';
 
 const KEY = 'sk-retry-test-SENTINEL-1234567';
 let api: StandIn;
@@ -15,7 +14,6 @@ before(async () => {
 after(() => api.close());
 const env = () => ({ DASHSCOPE_API_KEY: KEY, DASHSCOPE_BASE_URL: api.baseURL });
 
-const rows = async (file: string) => parse<Record<string, string>>(await readFile(file, 'utf8'), { columns: true });
 
 /** ok files, one that moderation blocks (final), one the server fails (transient), one unreadable image. */
 async function failingRun(): Promise<{ dir: string; out: string; first: Awaited<ReturnType<typeof runCli>> }> {
@@ -52,14 +50,14 @@ describe('omni-batch retry', () => {
 
   test('--codes re-runs only the rows failed with those codes, in place, and keeps every other row untouched', async () => {
     const { dir, out } = await failingRun();
-    const before = await rows(out);
+    const before = await readOutputRows(out);
     const from = api.requests.length;
     // From another folder, as an operator might: the recorded settings say where everything is.
     const r = await runCli(['retry', out, '--codes', 'server_error'], { env: env(), cwd: path.dirname(dir) });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /retrying 1 failed rows of .*res\.csv \(server_error 1\)/);
     assert.equal(api.requests.length - from, 1, 'one request: the flaky file only');
-    const after = await rows(out);
+    const after = await readOutputRows(out);
     assert.equal(after.length, before.length);
     const byPath = (list: Record<string, string>[], p: string) => list.find((x) => x.path === p);
     assert.equal(byPath(after, 'media/flaky.txt')?.status, 'ok');
@@ -74,7 +72,7 @@ describe('omni-batch retry', () => {
     assert.equal(r.code, 0, r.stderr);
     // bad.txt and flaky.txt reach the API (the stand-in no longer refuses them); truncated.jpg fails again before any call.
     assert.equal(api.requests.length - from, 2);
-    const after = await rows(out);
+    const after = await readOutputRows(out);
     assert.deepEqual(after.filter((x) => x.status === 'failed').map((x) => x.path), ['media/truncated.jpg']);
     const again = await runCli(['retry', out, '--codes', 'rate_limited,timeout'], { env: env() });
     assert.equal(again.code, 0, again.stderr);

@@ -6,9 +6,8 @@ import { createHash } from 'node:crypto';
 import { cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parse } from 'csv-parse/sync';
 import { randomFaults, startStandIn, type StandIn } from './stand-in/server.js';
-import { EXAMPLES, FIXTURES, ROOT, runCli, tempDir } from './helpers.js';
+import { EXAMPLES, FIXTURES, ROOT, readOutputRows, runCli, tempDir } from './helpers.js';
 
 const KEY = 'sk-SENTINEL-7f3a9c2e51d84b6fa0c1e2d3';
 
@@ -21,15 +20,6 @@ after(() => api.close());
 const env = () => ({ DASHSCOPE_API_KEY: KEY, DASHSCOPE_BASE_URL: api.baseURL });
 
 type Rec = Record<string, any>;
-
-async function readRows(file: string): Promise<Rec[]> {
-  const text = await readFile(file, 'utf8');
-  if (file.endsWith('.csv')) return parse<Rec>(text, { columns: true });
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Rec);
-}
 
 /** Requests the stand-in received since `from` (an index into api.requests). */
 const since = (from: number) => api.requests.slice(from);
@@ -68,7 +58,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
       { env: env(), cwd: dir },
     );
     assert.equal(r.code, 0, r.stderr);
-    const rows = await readRows(out);
+    const rows = await readOutputRows(out);
     // 4 images + 2 audio + 2 videos + 2 texts, and 7 manifest rows: a manifest row is its own row (it may ask
     // about a file the folders hold too, with its own columns), its file or URL in `source`.
     assert.equal(rows.length, 17);
@@ -152,7 +142,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
       { env: env(), cwd: dir },
     );
     assert.equal(r.code, 0, r.stderr);
-    const rows = await readRows(out);
+    const rows = await readOutputRows(out);
     assert.equal(rows.length, 2);
     for (const row of rows) {
       assert.match(row.answer, /^Answer 1: Label r00\d: /);
@@ -188,7 +178,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
     }
     const reqs = since(from);
     assert.ok(reqs.some((q) => q.outcome === 'http429') && reqs.some((q) => q.outcome === 'cut'), 'faults were injected');
-    const rows = await readRows(out);
+    const rows = await readOutputRows(out);
     assert.equal(rows.length, n);
     assert.equal(new Set(rows.map((x) => x.path)).size, n);
     assert.deepEqual(rows.filter((x) => x.status !== 'ok').map((x) => x.error_message), []);
@@ -199,7 +189,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
     const r2 = await runCli(['run', job], { env: env(), cwd: dir });
     assert.equal(r2.code, 0, r2.stderr);
     assert.equal(api.requests.length - again, 0, 'the second run made no API call');
-    assert.equal((await readRows(out)).length, n);
+    assert.equal((await readOutputRows(out)).length, n);
     assert.match(r2.stdout, new RegExp(`${n} already done, 0 API requests`));
     const dry = await runCli(['run', job, '--dry-run'], { cwd: dir });
     assert.equal(dry.code, 0, dry.stderr);
@@ -233,7 +223,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
       api.setOptions({ faults: undefined });
     }
     assert.deepEqual([...firstSeen].sort(), [...faults].sort());
-    const rows = await readRows(path.join(dir, 'out.jsonl'));
+    const rows = await readOutputRows(path.join(dir, 'out.jsonl'));
     assert.equal(rows.length, faults.length);
     for (const row of rows) {
       assert.equal(row.status, 'ok', `${row.path}: ${row.error_message}`);
@@ -258,7 +248,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
     } finally {
       api.setOptions({ faults: undefined });
     }
-    const rows = await readRows(path.join(dir, 'out.csv'));
+    const rows = await readOutputRows(path.join(dir, 'out.csv'));
     const bad = rows.find((x) => x.path === 'media/bad.txt');
     assert.equal(bad?.status, 'failed');
     assert.equal(bad?.error_code, 'moderation_blocked');
@@ -279,11 +269,11 @@ describe('omni-batch run against the DashScope stand-in', () => {
     assert.match(r.stderr, /auth_failed.*DASHSCOPE_API_KEY.*region/);
     assert.ok(!r.stderr.includes(wrongKey) && !r.stdout.includes(wrongKey));
     assert.ok(since(from).length <= 4, `stopped after ${since(from).length} requests`);
-    const partial = await readRows(path.join(dir, 'out.csv'));
+    const partial = await readOutputRows(path.join(dir, 'out.csv'));
     assert.ok(partial.every((x) => x.status === 'ok'), 'no row is written for files the 401 stopped');
     const r2 = await runCli(['run', job], { env: env(), cwd: dir });
     assert.equal(r2.code, 0, r2.stderr);
-    const rows = await readRows(path.join(dir, 'out.csv'));
+    const rows = await readOutputRows(path.join(dir, 'out.csv'));
     assert.equal(rows.length, 20);
     assert.ok(rows.every((x) => x.status === 'ok'));
   });
@@ -301,13 +291,13 @@ describe('omni-batch run against the DashScope stand-in', () => {
     } finally {
       api.setOptions({ faults: undefined });
     }
-    const failed = await readRows(path.join(dir, 'out.csv'));
+    const failed = await readOutputRows(path.join(dir, 'out.csv'));
     assert.deepEqual(failed.map((x) => x.error_code), Array(5).fill('server_error'));
     const from = api.requests.length;
     const r2 = await runCli(['run', job], { env: env(), cwd: dir });
     assert.equal(r2.code, 0, r2.stderr);
     assert.equal(since(from).length, 5);
-    const rows = await readRows(path.join(dir, 'out.csv'));
+    const rows = await readOutputRows(path.join(dir, 'out.csv'));
     assert.equal(rows.length, 5);
     assert.ok(rows.every((x) => x.status === 'ok'));
   });
@@ -324,7 +314,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
     const r2 = await runCli(['run', job], { env: env(), cwd: dir });
     assert.equal(r2.code, 0, r2.stderr);
     assert.equal(since(from).length, 1, 'only the new row was sent');
-    const rows = await readRows(path.join(dir, 'out.csv'));
+    const rows = await readOutputRows(path.join(dir, 'out.csv'));
     const by = Object.fromEntries(rows.map((x) => [x.path, x.answer]));
     assert.deepEqual(by, {
       'rows.csv#1': 'Answer 1: Q: new first',
@@ -351,7 +341,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
       api.setOptions({ faults: undefined });
     }
     assert.equal(r.code, 0, r.stderr);
-    const rows = await readRows(path.join(dir, 'out.csv'));
+    const rows = await readOutputRows(path.join(dir, 'out.csv'));
     assert.ok(rows.some((x) => x.status === 'failed'), 'some rows failed, so error messages were written');
     for (const file of await readdir(dir)) {
       if (file.endsWith('.csv') || file.endsWith('.json')) assert.ok(!(await readFile(path.join(dir, file), 'utf8')).includes(KEY), file);
@@ -366,7 +356,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
     const from = api.requests.length;
     const r = await runCli(['run', '--input', FIXTURES, '--include', '*.{png,mp4,mp3,webm}', '--prompt', 'Describe', '--out', out], { env: env(), cwd: dir });
     assert.equal(r.code, 0, r.stderr);
-    const rows = await readRows(out);
+    const rows = await readOutputRows(out);
     const by: Record<string, Rec> = Object.fromEntries(rows.map((x) => [path.basename(x.path), x]));
     const st = (name: string) => `${by[name]?.status} ${by[name]?.error_code}`;
     assert.equal(st('tiny-8x8.png'), 'ok ');
