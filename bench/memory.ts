@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { RunResults } from '../src/shared/queue/results.js';
+import { RunResults } from '../src/engine/bullmq/results.js';
 import { emptyUsage, type Row } from '../src/shared/row.js';
 import { textManifest, textTree } from './lib/datasets.js';
 import { inProcess, type OmniMeasured } from './lib/engines.js';

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The command line: parse, validate, call the library, map errors to one line and an exit code. */
 import { Command, CommanderError, Option } from 'commander';
-import { DASHBOARD_DEFAULTS } from './dashboard/defaults.js';
+import { DASHBOARD_DEFAULTS } from './commands/dashboard/defaults.js';
 import { displayOptions } from './commands/progress.js';
 import { sidecarOptions } from './shared/output/sidecar.js';
 import { runCommand } from './commands/run.js';

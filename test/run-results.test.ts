@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { RUNS_KEY } from '../src/shared/queue/redis.js';
-import { LATEST_CAP, RunResults } from '../src/shared/queue/results.js';
-import { listOlderRuns, listRunIds } from '../src/shared/queue/snapshot.js';
+import { RUNS_KEY } from '../src/engine/bullmq/redis.js';
+import { LATEST_CAP, RunResults } from '../src/engine/bullmq/results.js';
+import { listOlderRuns, listRunIds } from '../src/engine/bullmq/snapshot.js';
 import { rowWithoutAnswer, type Row } from '../src/shared/row.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 

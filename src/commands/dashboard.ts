@@ -3,10 +3,10 @@
  * validates the flags, opens Redis (one clear line and exit 2 when it cannot), starts the server, prints the URL.
  */
 import { EXIT, ConfigError } from '../shared/errors.js';
-import { connectRedis, describeRedisUrl } from '../shared/queue/redis.js';
-import { listOlderRuns } from '../shared/queue/snapshot.js';
-import { DASHBOARD_DEFAULTS } from '../dashboard/defaults.js';
-import { startDashboard } from '../dashboard/server.js';
+import { connectRedis, describeRedisUrl } from '../engine/bullmq/redis.js';
+import { listOlderRuns } from '../engine/bullmq/snapshot.js';
+import { DASHBOARD_DEFAULTS } from './dashboard/defaults.js';
+import { startDashboard } from './dashboard/server.js';
 import { redisUrl } from './redis-url.js';
 import type { Io } from './run.js';
 

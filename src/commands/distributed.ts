@@ -1,6 +1,6 @@
 /**
  * The distributed commands: enqueue, worker, status, collect, schedule, and `run --redis` (enqueue + follow +
- * collect). Thin: they resolve flags, open Redis, call the engine in shared/queue/bullmq.ts, and print.
+ * collect). Thin: they resolve flags, open Redis, call the engine in engine/bullmq/, and print.
  */
 import path from 'node:path';
 import type { Redis } from 'ioredis';
@@ -9,9 +9,9 @@ import { ConfigError, EXIT } from '../shared/errors.js';
 import { modelInfo } from '../shared/models.js';
 import { writeRunFile } from '../shared/output/run-file.js';
 import { ledgerPathFor, SidecarWriter } from '../shared/output/sidecar.js';
-import { collectRun, enqueuedConfig, enqueueRun, jobsQueue, progress, queueStats, runIdFor, scheduleRun, startWorker, unscheduleRun, type EnqueueResult, type Progress } from '../shared/queue/bullmq.js';
-import { connectRedis } from '../shared/queue/redis.js';
-import { RunResults } from '../shared/queue/results.js';
+import { collectRun, enqueuedConfig, enqueueRun, jobsQueue, progress, queueStats, runIdFor, scheduleRun, startWorker, unscheduleRun, type EnqueueResult, type Progress } from '../engine/bullmq/engine.js';
+import { connectRedis } from '../engine/bullmq/redis.js';
+import { RunResults } from '../engine/bullmq/results.js';
 import { sleep } from '../shared/rate-limit.js';
 import { displayOptions, ProgressDisplay, type ProgressCounts, type Terminal } from './progress.js';
 import { finishOutput, type Io } from './run.js';

@@ -2,7 +2,7 @@
 import { resolveConfig, type Flags, type RunConfig } from '../shared/config.js';
 import { EXIT } from '../shared/errors.js';
 import type { Job } from '../shared/job.js';
-import { startRun, type RunEstimate, type RunResult } from '../shared/queue/in-process.js';
+import { startRun, type RunEstimate, type RunResult } from '../engine/in-process.js';
 import type { Row } from '../shared/row.js';
 import { displayOptions, ProgressDisplay, type DisplayOptions, type Terminal } from './progress.js';
 import { renderSummary, summarizeOutput } from './summary.js';

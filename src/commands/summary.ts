@@ -3,12 +3,13 @@
  * runs included): a table by kind with tokens per modality and cost, the top failure reasons each with an example
  * path, where the files are, and the command that re-runs only the failures.
  */
-import { displayPath } from '../producer/item.js';
+import { displayPath } from '../shared/display-path.js';
 import type { OutputFormat } from '../shared/config.js';
 import { isRetried, type ErrorCode } from '../shared/errors.js';
 import { formatFor } from '../shared/output/format.js';
 import type { Totals } from '../shared/output/totals.js';
-import { unflatten, type MediaKind } from '../shared/row.js';
+import { unflatten } from '../shared/row.js';
+import type { MediaKind } from '../shared/job.js';
 
 interface KindLine {
   files: number;

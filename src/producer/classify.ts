@@ -2,7 +2,7 @@
  * Classifies a file by its extension. Content probing replaces this with the preprocessing work; until then the
  * extension decides the kind, and whether the API takes the format as it is.
  */
-import type { MediaKind } from '../shared/row.js';
+import type { MediaKind } from '../shared/job.js';
 
 export interface Classification {
   kind: MediaKind;

@@ -33,12 +33,6 @@ export interface Item {
   readonly skip?: { readonly code: ErrorCode; readonly message: string };
 }
 
-/** The path a user would type from the working directory (absolute when outside it). */
-export function displayPath(abs: string, cwd: string): string {
-  const rel = path.relative(cwd, abs);
-  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel.split(path.sep).join('/') : abs;
-}
-
 export function fileVars(relPath: string): FileVars {
   const posix = relPath.split(path.sep).join('/');
   const slash = posix.lastIndexOf('/');

@@ -14,7 +14,8 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parse } from 'csv-parse';
 import { ConfigError } from '../shared/errors.js';
-import { displayPath, fileVars, NO_FILE, urlFileVars, type Item, type Source } from './item.js';
+import { displayPath } from '../shared/display-path.js';
+import { fileVars, NO_FILE, urlFileVars, type Item, type Source } from './item.js';
 
 export interface ManifestRow {
   /** 1-based data row number (the header is not counted). */

@@ -14,7 +14,8 @@ import { KEEP_CONTENT_BYTES, type AnswerOptions, type Job, type JobMedia, type J
 import { orientedSize, planImage } from '../shared/media-plan.js';
 import { requireModel } from '../shared/models.js';
 import { looksLikeText, probeContent, probeImage } from '../shared/probe.js';
-import { rowWithoutAnswer, type MediaKind, type Row } from '../shared/row.js';
+import { rowWithoutAnswer, type Row } from '../shared/row.js';
+import type { MediaKind } from '../shared/job.js';
 import { classify, type Classification } from './classify.js';
 import type { Item, Source } from './item.js';
 import { MissingVariableError, render, type Template } from './template.js';

@@ -14,7 +14,8 @@ import path from 'node:path';
 import fg from 'fast-glob';
 import picomatch from 'picomatch';
 import { ConfigError } from '../shared/errors.js';
-import { displayPath, fileVars, type Item } from './item.js';
+import { displayPath } from '../shared/display-path.js';
+import { fileVars, type Item } from './item.js';
 import { DigestSet } from '../shared/digest-set.js';
 
 export interface ScanOptions {

@@ -3,7 +3,9 @@
  * secrets), so the same object can travel through an in-process queue or a Redis queue.
  */
 import type { AnswerSchema } from './answer-schema.js';
-import type { MediaKind } from './row.js';
+
+/** What a file is, as classification decides and the rows and totals count it. */
+export type MediaKind = 'image' | 'audio' | 'video' | 'text' | 'unknown';
 
 export type JobSource = { readonly file: string } | { readonly url: string };
 

@@ -4,11 +4,10 @@
  */
 import { answerFields, countedFields } from './answer-schema.js';
 import type { ErrorCode } from './errors.js';
-import type { AnswerOptions } from './job.js';
+import type { AnswerOptions, MediaKind } from './job.js';
 
 /** `planned`: a --dry-run estimate row (never in a run's output file). */
 export type RowStatus = 'ok' | 'failed' | 'skipped' | 'planned';
-export type MediaKind = 'image' | 'audio' | 'video' | 'text' | 'unknown';
 
 /**
  * Token counts as the API reported them; the modality fields are the prompt side (input), except

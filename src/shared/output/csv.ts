@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { parse } from 'csv-parse';
 import { stringify } from 'csv-stringify/sync';
 import type { FlatRecord } from '../row.js';
-import type { RowFormat } from './format.js';
+import type { RowFormat } from './row-format.js';
 
 export const csvFormat: RowFormat = {
   header(columns) {

@@ -2,7 +2,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { FlatRecord } from '../row.js';
-import type { RowFormat } from './format.js';
+import type { RowFormat } from './row-format.js';
 
 export const jsonlFormat: RowFormat = {
   header() {

@@ -9,7 +9,8 @@ import type { OutputFormat } from '../config.js';
 import { alive } from '../pid.js';
 import { ConfigError, EXIT } from '../errors.js';
 import { asLayout, columnsFor, flatten, unflatten, type Row, type RowLayout, type RowStatus } from '../row.js';
-import { formatFor, type RowFormat } from './format.js';
+import { formatFor } from './format.js';
+import type { RowFormat } from './row-format.js';
 import { TotalsAccumulator } from './totals.js';
 
 export interface PriorRow {

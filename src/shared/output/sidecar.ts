@@ -16,7 +16,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { ConfigError } from '../errors.js';
-import { displayPath } from '../../producer/item.js';
+import { displayPath } from '../display-path.js';
 import type { OutputFormat } from '../config.js';
 import { unflatten, type Row } from '../row.js';
 import { formatFor } from './format.js';

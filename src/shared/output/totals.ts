@@ -1,7 +1,8 @@
 /** Totals over an output file's rows: counts by status and kind, every token field, cost, errors, label counts. */
 import { writeFile, rename } from 'node:fs/promises';
 import path from 'node:path';
-import { USAGE_FIELDS, emptyUsage, addUsage, type MediaKind, type Row, type RowStatus, type Usage } from '../row.js';
+import { USAGE_FIELDS, emptyUsage, addUsage, type Row, type RowStatus, type Usage } from '../row.js';
+import type { MediaKind } from '../job.js';
 
 export interface KindCounts {
   files: number;

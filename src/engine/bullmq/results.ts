@@ -7,7 +7,7 @@
  * live view needs and the totals cannot give: the newest rows in order, and an example of each error code.
  */
 import type { Redis } from 'ioredis';
-import { USAGE_FIELDS, type Row } from '../row.js';
+import { USAGE_FIELDS, type Row } from '../../shared/row.js';
 import { luaScript, RUNS_KEY, runKeys } from './redis.js';
 
 /** How many of the newest row paths a run keeps (a capped list: memory stays flat whatever the run's size). */

@@ -4,8 +4,9 @@
  * it comes from a worker's environment, so the API key cannot be in it.
  */
 import type { Redis } from 'ioredis';
-import type { MediaKind, RowStatus } from '../row.js';
-import { progress, type QueueStats } from './bullmq.js';
+import type { RowStatus } from '../../shared/row.js';
+import type { MediaKind } from '../../shared/job.js';
+import { progress, type QueueStats } from './engine.js';
 import { PREFIX, RUNS_KEY } from './redis.js';
 import { LATEST_CAP, RunResults } from './results.js';
 

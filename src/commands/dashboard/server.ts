@@ -16,9 +16,9 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
-import { ConfigError } from '../shared/errors.js';
-import { controlQueue, jobsQueue, queueStats, type QueueStats } from '../shared/queue/bullmq.js';
-import { listRunIds, runSnapshot, type QueueSummary, type RunSummary } from '../shared/queue/snapshot.js';
+import { ConfigError } from '../../shared/errors.js';
+import { controlQueue, jobsQueue, queueStats, type QueueStats } from '../../engine/bullmq/engine.js';
+import { listRunIds, runSnapshot, type QueueSummary, type RunSummary } from '../../engine/bullmq/snapshot.js';
 import { dashboardPage } from './page.js';
 
 export interface DashboardOptions {

@@ -12,26 +12,27 @@
  */
 import { setMaxListeners } from 'node:events';
 import { rm } from 'node:fs/promises';
-import { makeTempDir } from '../temp-dir.js';
+import { makeTempDir } from '../shared/temp-dir.js';
 import pLimit from 'p-limit';
-import { discover, eachDiscovered } from '../../producer/discover.js';
-import type { Item } from '../../producer/item.js';
-import { jobId, planItem, withoutInlineText, type PlanContext, type Planned } from '../../producer/plan.js';
-import { checkInputs } from '../../producer/scan.js';
-import { planContext } from '../../producer/templates.js';
-import { misfitRow, processJob, RunFatalError, type WorkerContext } from '../../worker/process.js';
-import { checkFfmpeg } from '../../worker/preprocess/ffmpeg.js';
-import { createClient } from '../../worker/qwen-omni.js';
-import type { RunConfig } from '../config.js';
-import { ConfigError, EXIT, OmniError } from '../errors.js';
-import { promptTotal } from '../estimate.js';
-import type { Job, TokenEstimate } from '../job.js';
-import { modelInfo } from '../models.js';
-import { ResultFile, type PriorRow } from '../output/result-file.js';
-import { writeRunFile } from '../output/run-file.js';
-import { writeTotals, type Totals } from '../output/totals.js';
-import { LocalPacer, PauseGate } from '../rate-limit.js';
-import { noMedia, rowLayout, rowWithoutAnswer, type MediaKind, type Row } from '../row.js';
+import { discover, eachDiscovered } from '../producer/discover.js';
+import type { Item } from '../producer/item.js';
+import { jobId, planItem, withoutInlineText, type PlanContext, type Planned } from '../producer/plan.js';
+import { checkInputs } from '../producer/scan.js';
+import { planContext } from '../producer/templates.js';
+import { misfitRow, processJob, RunFatalError, type WorkerContext } from '../worker/process.js';
+import { checkFfmpeg } from '../worker/preprocess/ffmpeg.js';
+import { createClient } from '../worker/qwen-omni.js';
+import type { RunConfig } from '../shared/config.js';
+import { ConfigError, EXIT, OmniError } from '../shared/errors.js';
+import { promptTotal } from '../shared/estimate.js';
+import type { Job, TokenEstimate } from '../shared/job.js';
+import { modelInfo } from '../shared/models.js';
+import { ResultFile, type PriorRow } from '../shared/output/result-file.js';
+import { writeRunFile } from '../shared/output/run-file.js';
+import { writeTotals, type Totals } from '../shared/output/totals.js';
+import { LocalPacer, PauseGate } from '../shared/rate-limit.js';
+import { noMedia, rowLayout, rowWithoutAnswer, type Row } from '../shared/row.js';
+import type { MediaKind } from '../shared/job.js';
 
 export interface RunHooks {
   /** A line for the operator (stderr in the CLI). Never receives the API key. */
