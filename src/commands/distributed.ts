@@ -12,7 +12,7 @@ import { ledgerPathFor, SidecarWriter } from '../shared/output/sidecar.js';
 import { collectRun, enqueuedConfig, enqueueRun, jobsQueue, progress, queueStats, runIdFor, scheduleRun, startWorker, unscheduleRun, type EnqueueResult, type Progress } from '../engine/bullmq/engine.js';
 import { connectRedis } from '../engine/bullmq/redis.js';
 import { RunResults } from '../engine/bullmq/results.js';
-import { sleep } from '../shared/rate-limit.js';
+import { sleep } from '../shared/clock.js';
 import { displayOptions, ProgressDisplay, type ProgressCounts, type Terminal } from './progress.js';
 import { finishOutput, type Io } from './run.js';
 import { WorkerLog } from './worker-log.js';

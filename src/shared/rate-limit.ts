@@ -10,6 +10,7 @@
  * Both come in a local flavour (one process) and a Redis flavour (many workers on many machines), behind the
  * same interfaces, so the pipeline does not know which engine runs it.
  */
+import { sleep } from './clock.js';
 
 export interface Gate {
   /** Holds new requests back for at least `ms` from now. */
@@ -97,19 +98,3 @@ export const NO_PACING: Pacer = {
   acquire: () => Promise.resolve(),
   settle: () => undefined,
 };
-
-/** setTimeout as a promise that an AbortSignal can cut short (it then rejects with the signal's reason). */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason as Error);
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}

@@ -3,7 +3,8 @@
  * jitter, never shorter than the server's Retry-After. A rate limit pauses the whole run through the gate.
  */
 import { isRetried, OmniError } from '../shared/errors.js';
-import { sleep, type Gate } from '../shared/rate-limit.js';
+import { sleep } from '../shared/clock.js';
+import type { Gate } from '../shared/rate-limit.js';
 
 export interface RetryPolicy {
   /** Retries after the first attempt, for everything but rate limits. */

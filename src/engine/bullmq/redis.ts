@@ -8,7 +8,8 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { ConfigError, EXIT } from '../../shared/errors.js';
-import { costMs, RECHECK_MS, sleep, type Gate, type Limits, type Pacer } from '../../shared/rate-limit.js';
+import { sleep } from '../../shared/clock.js';
+import { costMs, RECHECK_MS, type Gate, type Limits, type Pacer } from '../../shared/rate-limit.js';
 
 export const PREFIX = '{omni-batch}';
 /** The queue of file jobs and the queue of control jobs (scheduled enqueues). */
