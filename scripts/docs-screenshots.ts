@@ -10,13 +10,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { launchChromium } from '../test/browser.js';
 import { waitFor } from '../test/helpers.js';
 import { startStandIn } from '../test/stand-in/server.js';
 import { startRedis } from '../test/redis-server.js';
+import { projectRoot } from './project-root.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = projectRoot(import.meta.url);
 const until = (what: string, cond: () => Promise<boolean> | boolean) => waitFor(cond, what, 120_000);
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const OUT = path.join(ROOT, 'docs', 'dashboard.png');

@@ -10,12 +10,12 @@ import { execFileSync } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { launchChromium } from '../test/browser.js';
 import { waitFor } from '../test/helpers.js';
 import { startStandIn } from '../test/stand-in/server.js';
+import { projectRoot } from './project-root.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = projectRoot(import.meta.url);
 const until = (what: string, cond: () => Promise<boolean> | boolean) => waitFor(cond, what, 120_000);
 const OUT = path.join(ROOT, 'docs', 'progress.png');
 const KEY = 'sk-docs-screenshot';

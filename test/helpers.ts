@@ -4,10 +4,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'csv-parse/sync';
+import { projectRoot } from '../scripts/project-root.js';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const ROOT = projectRoot(import.meta.url);
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'media');
 export const EXAMPLES = path.join(ROOT, 'examples');
 export const CLI = path.join(ROOT, 'dist', 'cli.js');

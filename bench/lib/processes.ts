@@ -8,13 +8,13 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { freePort } from '../../test/redis-server.js';
 import type { StandInOptions } from '../../test/stand-in/server.js';
 import type { Stats } from '../stand-in-process.js';
+import { projectRoot } from '../../scripts/project-root.js';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const ROOT = projectRoot(import.meta.url);
 /** The built CLI; BENCH_CLI points a benchmark at another build (a patched copy, to measure a fix before it lands). */
 export const CLI = process.env.BENCH_CLI ? path.resolve(process.env.BENCH_CLI) : path.join(ROOT, 'dist', 'cli.js');
 export const KEY = 'sk-bench-0000';
