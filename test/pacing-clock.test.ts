@@ -28,6 +28,22 @@ async function admitted(pacer: LocalPacer, clock: ManualClock, workers: number, 
   return at.filter((t) => t <= ms);
 }
 
+const TPM = { rpm: undefined, tpm: 60_000 };
+
+/**
+ * A 60,000-tokens-per-minute pacer after one request reserved 500 tokens and `then` ran; `next`: when a
+ * second request of 10 tokens starts (ms after the first).
+ */
+async function afterReserving500(then: (pacer: LocalPacer) => void) {
+  const clock = new ManualClock();
+  const pacer = new LocalPacer(TPM, clock);
+  const t0 = clock.now();
+  await pacer.acquire(500);
+  then(pacer);
+  const next = pacer.acquire(10).then(() => clock.now() - t0);
+  return { clock, pacer, next };
+}
+
 describe('pacing on a manual clock', () => {
   test('60 requests per minute over 3 minutes admit exactly what the GCRA allows, never 61 in a minute', async () => {
     const clock = new ManualClock();
@@ -56,35 +72,21 @@ describe('pacing on a manual clock', () => {
   });
 
   test('tokens per minute hold the next request back by the tokens reserved', async () => {
-    const clock = new ManualClock();
-    const pacer = new LocalPacer({ rpm: undefined, tpm: 60_000 }, clock);
-    const t0 = clock.now();
-    await pacer.acquire(500);
-    const next = pacer.acquire(10).then(() => clock.now() - t0);
+    const { clock, next } = await afterReserving500(() => undefined);
     await clock.runAll();
     // 500 tokens at 1,000 per second (less the margin) are half a second and a bit.
-    assert.ok(Math.abs((await next) - costMs({ rpm: undefined, tpm: 60_000 }, 500).tokens) < 1e-3);
+    assert.ok(Math.abs((await next) - costMs(TPM, 500).tokens) < 1e-3);
   });
 
   test('tokens are reserved before a call and settled with the real usage after it', async () => {
-    const clock = new ManualClock();
-    const limits = { rpm: undefined, tpm: 60_000 };
-    const pacer = new LocalPacer(limits, clock);
-    const t0 = clock.now();
-    await pacer.acquire(500);
     // The call used only 50: most of the half-second wait is given back.
-    pacer.settle(500, 50);
-    const next = pacer.acquire(10).then(() => clock.now() - t0);
+    const { clock, next } = await afterReserving500((pacer) => pacer.settle(500, 50));
     await clock.runAll();
-    assert.ok(Math.abs((await next) - costMs(limits, 50).tokens) < 1e-3, `waited ${await next} ms`);
+    assert.ok(Math.abs((await next) - costMs(TPM, 50).tokens) < 1e-3, `waited ${await next} ms`);
   });
 
   test('a request already waiting takes the capacity a settle gives back at its next look', async () => {
-    const clock = new ManualClock();
-    const pacer = new LocalPacer({ rpm: undefined, tpm: 60_000 }, clock);
-    const t0 = clock.now();
-    await pacer.acquire(500);
-    const next = pacer.acquire(10).then(() => clock.now() - t0);
+    const { clock, pacer, next } = await afterReserving500(() => undefined);
     await clock.advance(10);
     pacer.settle(500, 50);
     await clock.runAll();
