@@ -10,7 +10,7 @@
  * Both come in a local flavour (one process) and a Redis flavour (many workers on many machines), behind the
  * same interfaces, so the pipeline does not know which engine runs it.
  */
-import { sleep } from './clock.js';
+import { systemClock, type Clock } from './clock.js';
 
 export interface Gate {
   /** Holds new requests back for at least `ms` from now. */
@@ -35,15 +35,18 @@ export interface Limits {
 export class PauseGate implements Gate {
   private until = 0;
 
+  /** `clock`: where time comes from (default: the system clock). */
+  constructor(private readonly clock: Clock = systemClock) {}
+
   pause(ms: number): void {
-    this.until = Math.max(this.until, Date.now() + ms);
+    this.until = Math.max(this.until, this.clock.now() + ms);
   }
 
   async ready(signal?: AbortSignal): Promise<void> {
     for (;;) {
-      const wait = this.until - Date.now();
+      const wait = this.until - this.clock.now();
       if (wait <= 0) return;
-      await sleep(wait, signal);
+      await this.clock.sleep(wait, signal);
     }
   }
 }
@@ -65,32 +68,61 @@ export function costMs(limits: Limits, tokens: number): { request: number; token
   };
 }
 
-/** One process: two theoretical arrival times kept in memory. */
-export class LocalPacer implements Pacer {
-  private requestTat = 0;
-  private tokenTat = 0;
+/**
+ * What every GCRA pacer does alike, wherever its theoretical arrival times live: ask to reserve, and while the
+ * answer is "not yet", sleep and ask again; turn a settle into a shift of the token time. A subclass only says
+ * how to reserve and how to shift.
+ */
+export abstract class GcraPacer implements Pacer {
+  /** `clock`: where time comes from (default: the system clock). */
+  constructor(
+    protected readonly limits: Limits,
+    protected readonly clock: Clock = systemClock,
+  ) {}
 
-  constructor(private readonly limits: Limits) {}
+  /**
+   * Reserves `cost` and returns 0 when the request may start now; otherwise reserves nothing and returns the
+   * milliseconds until it may.
+   */
+  protected abstract tryReserve(cost: { request: number; tokens: number }): Promise<number> | number;
+
+  /** Moves the token arrival time by `deltaMs` (negative: capacity given back). */
+  protected abstract shiftTokens(deltaMs: number): void;
 
   async acquire(tokens: number, signal?: AbortSignal): Promise<void> {
     if (!this.limits.rpm && !this.limits.tpm) return;
     const cost = costMs(this.limits, tokens);
     for (;;) {
-      const now = Date.now();
-      const wait = Math.max(this.requestTat - now, this.tokenTat - now, 0);
-      if (wait <= 0) {
-        this.requestTat = Math.max(this.requestTat, now) + cost.request;
-        this.tokenTat = Math.max(this.tokenTat, now) + cost.tokens;
-        return;
-      }
-      // Wake up to look again: a settle may give back capacity that an inflated reservation held.
-      await sleep(Math.min(wait, RECHECK_MS), signal);
+      const wait = await this.tryReserve(cost);
+      if (!(wait > 0)) return;
+      // Wake up to look again: a settle (here or in another worker) may give back capacity that an inflated
+      // reservation held.
+      await this.clock.sleep(Math.min(wait, RECHECK_MS), signal);
     }
   }
 
   settle(reserved: number, actual: number): void {
     if (!this.limits.tpm) return;
-    this.tokenTat += costMs(this.limits, actual).tokens - costMs(this.limits, reserved).tokens;
+    this.shiftTokens(costMs(this.limits, actual).tokens - costMs(this.limits, reserved).tokens);
+  }
+}
+
+/** One process: two theoretical arrival times kept in memory. */
+export class LocalPacer extends GcraPacer {
+  private requestTat = 0;
+  private tokenTat = 0;
+
+  protected tryReserve(cost: { request: number; tokens: number }): number {
+    const now = this.clock.now();
+    const wait = Math.max(this.requestTat - now, this.tokenTat - now, 0);
+    if (wait > 0) return wait;
+    this.requestTat = Math.max(this.requestTat, now) + cost.request;
+    this.tokenTat = Math.max(this.tokenTat, now) + cost.tokens;
+    return 0;
+  }
+
+  protected shiftTokens(deltaMs: number): void {
+    this.tokenTat += deltaMs;
   }
 }
 

@@ -6,6 +6,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type OpenAI from 'openai';
+import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type { Clock } from '../shared/clock.js';
 import { costOf } from '../shared/cost.js';
 import { readFile } from '../shared/fast-fs.js';
 import { retryPrompt } from '../shared/answer-schema.js';
@@ -42,6 +44,8 @@ export interface WorkerContext {
   readonly runApi: <T>(fn: () => Promise<T>) => Promise<T>;
   /** The run's temp folder: each job works in its own subfolder and removes it; the engine removes the rest. */
   readonly tmpDir: string;
+  /** Where the waits between retries take their time from (default: the system clock). */
+  readonly clock?: Clock | undefined;
 }
 
 /** Raised for errors that end the whole run (401, unknown model): every other job would fail the same way. */
@@ -140,35 +144,129 @@ export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer)
   }
 }
 
+/** Asks the model about one prepared file, and makes the row of what came back. */
 async function ask(job: Job, prepared: Prepared, ctx: WorkerContext, held: HeldFile | undefined): Promise<Row> {
-  const prices = modelInfo(job.model)?.prices;
-  const afterMedia = job.media !== undefined && job.media.type !== 'text_file';
-
-  let messages;
+  let messages: ChatCompletionMessageParam[];
   try {
     messages = await firstTurnMessages(job, prepared.media, held);
   } catch (err) {
     if (err instanceof OmniError) return rowWithoutAnswer(job, 'failed', err.code, err.message);
     throw err;
   }
+  const talk = new Conversation(job, ctx, messages);
+  const stopped = await talk.askEveryTurn();
+  if (stopped) return stopped;
+  const checked = await talk.checkAnswer();
+  if ('row' in checked) return checked.row;
+  const spoken = await talk.writeSpeech();
+  if ('row' in spoken) return spoken.row;
+  if (checked.invalid !== undefined) return talk.failed('invalid_answer', checked.invalid, spoken.audioPath);
+  return talk.okRow(checked.parsed, spoken.audioPath, prepared);
+}
 
-  const { format, audio: spoken, thinking } = job.answer;
-  const answers: string[] = [];
-  const reasoning: string[] = [];
-  const usage = emptyUsage();
-  let attempts = 0;
-  let latency = 0;
-  let ttft: number | null = null;
-  let speech: Buffer | null = null;
-  const base: TurnOptions = { idleTimeoutMs: ctx.idleTimeoutMs, signal: ctx.signal, undetailedModality: undetailed(job), thinking };
-  // Speech is asked for the answer only (the last turn, and its retry), not for turns that lead up to it.
-  const answering: TurnOptions = spoken ? { ...base, audio: { voice: spoken.voice, format: spoken.format } } : base;
-  const lastTurn = job.prompts.length - 1;
-  const reserve = reservationTokens(job);
-  const paced = (opts: TurnOptions) => async () => {
+/** A turn that came back, or the row of a file that failed. */
+type Asked = { turn: TurnResult } | { row: Row };
+
+/** One job's conversation with the model: its turns in order, and what they add up to (usage, attempts, time). */
+class Conversation {
+  private readonly answers: string[] = [];
+  private readonly reasoning: string[] = [];
+  private readonly usage = emptyUsage();
+  private attempts = 0;
+  private latency = 0;
+  private ttft: number | null = null;
+  /** The decoded speech of the answer (the last turn, or its re-ask). */
+  private speech: Buffer | null = null;
+  private readonly base: TurnOptions;
+  /** Speech is asked for the answer only (the last turn, and its retry), not for turns that lead up to it. */
+  private readonly answering: TurnOptions;
+  private readonly lastTurn: number;
+  private readonly reserve: number;
+
+  constructor(
+    private readonly job: Job,
+    private readonly ctx: WorkerContext,
+    private readonly messages: ChatCompletionMessageParam[],
+  ) {
+    const { audio: spoken, thinking } = job.answer;
+    this.base = { idleTimeoutMs: ctx.idleTimeoutMs, signal: ctx.signal, undetailedModality: undetailed(job), thinking };
+    this.answering = spoken ? { ...this.base, audio: { voice: spoken.voice, format: spoken.format } } : this.base;
+    this.lastTurn = job.prompts.length - 1;
+    this.reserve = reservationTokens(job);
+  }
+
+  /** Every prompt in turn, each after the answer to the one before; a failed file's row, or undefined when all came back. */
+  async askEveryTurn(): Promise<Row | undefined> {
+    const { prompts } = this.job;
+    for (const [turn, prompt] of prompts.entries()) {
+      if (turn > 0) nextTurn(this.messages, this.answers[turn - 1] ?? '', prompt);
+      const r = await this.request(turn === this.lastTurn ? this.answering : this.base, prompts.length > 1 ? ` (turn ${turn + 1} of ${prompts.length})` : '');
+      if ('row' in r) return r.row;
+      this.answers.push(r.turn.text);
+      if (turn === 0) this.ttft = r.turn.ttftMs;
+      if (turn === this.lastTurn) this.speech = r.turn.audio;
+    }
+    return undefined;
+  }
+
+  /**
+   * Checks a structured answer against its format, asking once more when it does not parse: the parsed answer,
+   * why it is still invalid, or the row of a file whose re-ask failed.
+   */
+  async checkAnswer(): Promise<{ parsed: Record<string, unknown> | null; invalid?: string } | { row: Row }> {
+    const format = this.job.answer.format;
+    if (!format) return { parsed: null };
+    const answer = this.answers[this.lastTurn] ?? '';
+    const check = parseAnswer(answer, format);
+    if (check.ok) return { parsed: check.value };
+    // Once more, in the same conversation, with the error quoted: models fix what they are shown.
+    nextTurn(this.messages, answer, retryPrompt(check.error));
+    const r = await this.request(this.answering, ' (asked again after an invalid answer)');
+    if ('row' in r) return r;
+    this.answers[this.lastTurn] = r.turn.text;
+    if (this.job.answer.audio) this.speech = r.turn.audio;
+    const again = parseAnswer(r.turn.text, format);
+    return again.ok ? { parsed: again.value } : { parsed: null, invalid: `${check.error}; asked again: ${again.error}` };
+  }
+
+  /** Writes the spoken answer as a WAV file: its path ('' when there is none), or the row of a file it failed for. */
+  async writeSpeech(): Promise<{ audioPath: string } | { row: Row }> {
+    const spoken = this.job.answer.audio;
+    if (!spoken || !this.speech || this.speech.length === 0) return { audioPath: '' };
+    const file = path.join(spoken.dir, wavNameFor(this.job.path, this.job.id));
+    try {
+      await writeWav(file, this.speech);
+      return { audioPath: file };
+    } catch (err) {
+      return { row: this.failed('audio_unwritable', `${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`) };
+    }
+  }
+
+  /** One request with retries: the turn, or the row of a file that failed (run-ending errors are thrown). */
+  private async request(opts: TurnOptions, note: string): Promise<Asked> {
+    const { ctx } = this;
+    try {
+      const { value, attempts } = await withRetries(() => this.paced(opts), { policy: ctx.retry, gate: ctx.gate, signal: ctx.signal, onAttempt: ctx.onRequest, clock: ctx.clock });
+      this.attempts += attempts;
+      addUsage(this.usage, value.usage);
+      this.latency += value.latencyMs;
+      if (value.reasoning) this.reasoning.push(value.reasoning);
+      return { turn: value };
+    } catch (err) {
+      if (!(err instanceof GaveUp)) throw err;
+      this.attempts += err.attempts;
+      if (isFatalForRun(err.error.code)) throw new RunFatalError(err.error);
+      if (err.error.code === 'interrupted') throw err.error;
+      return { row: this.failed(err.error.code, `${err.error.message}${note} (${err.attempts} attempt${err.attempts === 1 ? '' : 's'})`) };
+    }
+  }
+
+  /** One attempt within the pacer: tokens reserved before, settled with the real usage after. */
+  private async paced(opts: TurnOptions): Promise<TurnResult> {
+    const { ctx, reserve } = this;
     await ctx.pacer.acquire(reserve, ctx.signal);
     try {
-      const result = await streamTurn(ctx.client, job.model, messages, opts);
+      const result = await streamTurn(ctx.client, this.job.model, this.messages, opts);
       ctx.pacer.settle(reserve, result.usage.total_tokens);
       return result;
     } catch (err) {
@@ -176,92 +274,49 @@ async function ask(job: Job, prepared: Prepared, ctx: WorkerContext, held: HeldF
       if (err instanceof OmniError && err.status !== undefined && err.status >= 400 && err.status < 500) ctx.pacer.settle(reserve, 0);
       throw err;
     }
-  };
-  const failed = (code: ErrorCode, message: string, audioPath = ''): Row => ({
-    ...rowWithoutAnswer(job, 'failed', code, message, attempts),
-    answers,
-    reasoning: reasoning.join('\n\n'),
-    audio_path: audioPath,
-    usage,
-    cost: usage.total_tokens > 0 ? costOf(usage, prices, afterMedia) : null,
-    latency_ms: answers.length ? latency : null,
-    ttft_ms: ttft,
-  });
-  /** One request with retries: the turn, or the row of a file that failed (run-ending errors are thrown). */
-  const request = async (opts: TurnOptions, note: string): Promise<{ turn: TurnResult } | { row: Row }> => {
-    try {
-      const { value, attempts: n } = await withRetries(paced(opts), ctx.retry, ctx.gate, ctx.signal, ctx.onRequest);
-      attempts += n;
-      addUsage(usage, value.usage);
-      latency += value.latencyMs;
-      if (value.reasoning) reasoning.push(value.reasoning);
-      return { turn: value };
-    } catch (err) {
-      if (!(err instanceof GaveUp)) throw err;
-      attempts += err.attempts;
-      if (isFatalForRun(err.error.code)) throw new RunFatalError(err.error);
-      if (err.error.code === 'interrupted') throw err.error;
-      return { row: failed(err.error.code, `${err.error.message}${note} (${err.attempts} attempt${err.attempts === 1 ? '' : 's'})`) };
-    }
-  };
-
-  for (const [turn, prompt] of job.prompts.entries()) {
-    if (turn > 0) nextTurn(messages, answers[turn - 1] ?? '', prompt);
-    const r = await request(turn === lastTurn ? answering : base, job.prompts.length > 1 ? ` (turn ${turn + 1} of ${job.prompts.length})` : '');
-    if ('row' in r) return r.row;
-    answers.push(r.turn.text);
-    if (turn === 0) ttft = r.turn.ttftMs;
-    if (turn === lastTurn) speech = r.turn.audio;
   }
 
-  let parsed: Record<string, unknown> | null = null;
-  let invalid: string | undefined;
-  if (format) {
-    let check = parseAnswer(answers[lastTurn] ?? '', format);
-    if (!check.ok) {
-      // Once more, in the same conversation, with the error quoted: models fix what they are shown.
-      const first = check.error;
-      nextTurn(messages, answers[lastTurn] ?? '', retryPrompt(first));
-      const r = await request(answering, ' (asked again after an invalid answer)');
-      if ('row' in r) return r.row;
-      answers[lastTurn] = r.turn.text;
-      if (spoken) speech = r.turn.audio;
-      check = parseAnswer(r.turn.text, format);
-      if (!check.ok) invalid = `${first}; asked again: ${check.error}`;
-    }
-    if (check.ok) parsed = check.value;
+  /** The row of a file that failed part-way: what did come back (answers, usage, cost) is kept. */
+  failed(code: ErrorCode, message: string, audioPath = ''): Row {
+    const job = this.job;
+    return {
+      ...rowWithoutAnswer(job, 'failed', code, message, this.attempts),
+      answers: this.answers,
+      reasoning: this.reasoning.join('\n\n'),
+      audio_path: audioPath,
+      usage: this.usage,
+      cost: this.usage.total_tokens > 0 ? costOf(this.usage, modelInfo(job.model)?.prices, afterMedia(job)) : null,
+      latency_ms: this.answers.length ? this.latency : null,
+      ttft_ms: this.ttft,
+    };
   }
 
-  let audioPath = '';
-  if (spoken && speech && speech.length > 0) {
-    const file = path.join(spoken.dir, wavNameFor(job.path, job.id));
-    try {
-      await writeWav(file, speech);
-      audioPath = file;
-    } catch (err) {
-      return failed('audio_unwritable', `${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
+  okRow(parsed: Record<string, unknown> | null, audioPath: string, prepared: Prepared): Row {
+    const job = this.job;
+    return {
+      id: job.id,
+      path: job.path,
+      source: job.source,
+      kind: job.kind,
+      model: job.model,
+      status: 'ok',
+      answers: this.answers,
+      parsed,
+      reasoning: this.reasoning.join('\n\n'),
+      audio_path: audioPath,
+      error_code: '',
+      error_message: '',
+      usage: this.usage,
+      cost: costOf(this.usage, modelInfo(job.model)?.prices, afterMedia(job)),
+      attempts: this.attempts,
+      latency_ms: this.latency,
+      ttft_ms: this.ttft,
+      ...mediaColumns(job, prepared),
+    };
   }
-  if (invalid !== undefined) return failed('invalid_answer', invalid, audioPath);
+}
 
-  return {
-    id: job.id,
-    path: job.path,
-    source: job.source,
-    kind: job.kind,
-    model: job.model,
-    status: 'ok',
-    answers,
-    parsed,
-    reasoning: reasoning.join('\n\n'),
-    audio_path: audioPath,
-    error_code: '',
-    error_message: '',
-    usage,
-    cost: costOf(usage, prices, afterMedia),
-    attempts,
-    latency_ms: latency,
-    ttft_ms: ttft,
-    ...mediaColumns(job, prepared),
-  };
+/** Whether the answer follows media: its text is then priced as output after media. */
+function afterMedia(job: Job): boolean {
+  return job.media !== undefined && job.media.type !== 'text_file';
 }

@@ -7,7 +7,7 @@
  * `idleTimeoutMs` (the SDK's own timeout stops counting once headers arrive). DashScope's in-band
  * `event:error` frame reaches us as a chunk without `choices`: it is an error too.
  */
-import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import OpenAI, { type ClientOptions, APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { OmniError, type ErrorCode } from '../shared/errors.js';
 import { emptyUsage, type Usage } from '../shared/row.js';
@@ -67,9 +67,12 @@ interface OmniDelta {
   audio?: { data?: string; transcript?: string } | null;
 }
 
-/** Builds the SDK client. Retries are ours (with a run-wide backoff), so the SDK's are off. */
-export function createClient(apiKey: string, baseURL: string): OpenAI {
-  return new OpenAI({ apiKey, baseURL, maxRetries: 0, timeout: 10 * 60 * 1000 });
+/**
+ * Builds the SDK client. Retries are ours (with a run-wide backoff), so the SDK's are off. `fetch`: the SDK's
+ * own option, for a test that hands it responses without a server (default: the global fetch).
+ */
+export function createClient(apiKey: string, baseURL: string, fetch?: ClientOptions['fetch']): OpenAI {
+  return new OpenAI({ apiKey, baseURL, maxRetries: 0, timeout: 10 * 60 * 1000, ...(fetch ? { fetch } : {}) });
 }
 
 interface UsageChunk {
@@ -97,6 +100,71 @@ function toUsage(u: UsageChunk, undetailed: TurnOptions['undetailedModality']): 
 }
 
 /**
+ * The chunks of one turn, added as they arrive: the answer text, the reasoning, the speech, the finish_reason and
+ * the usage. Knows when the turn is complete and what is missing when it is not.
+ */
+export class TurnAccumulator {
+  private text = '';
+  private reasoning = '';
+  private transcript = '';
+  private readonly audio: Base64Collector | null;
+  private finishReason: string | null = null;
+  private usage: Usage | null = null;
+  private ttftMs: number | null = null;
+
+  /** `started`: performance.now() when the request was sent, the zero of ttft and latency. */
+  constructor(
+    private readonly opts: Pick<TurnOptions, 'audio' | 'undetailedModality'>,
+    private readonly started = performance.now(),
+  ) {
+    this.audio = opts.audio ? new Base64Collector() : null;
+  }
+
+  /** Adds one chunk. A chunk without `choices` is DashScope's in-band error, thrown as an OmniError. */
+  add(chunk: ChatCompletionChunk): void {
+    const c = chunk as ChatCompletionChunk & { code?: unknown; message?: unknown };
+    if (!Array.isArray(c.choices)) throw inBandError(c);
+    for (const choice of c.choices) {
+      const delta = choice.delta as OmniDelta | undefined;
+      const piece = delta?.content;
+      if (piece) {
+        if (this.ttftMs === null) this.ttftMs = Math.round(performance.now() - this.started);
+        this.text += piece;
+      }
+      if (delta?.reasoning_content) this.reasoning += delta.reasoning_content;
+      if (delta?.audio?.data) this.audio?.push(delta.audio.data);
+      if (delta?.audio?.transcript) this.transcript += delta.audio.transcript;
+      if (choice.finish_reason) this.finishReason = choice.finish_reason;
+    }
+    if (c.usage) this.usage = toUsage(c.usage, this.opts.undetailedModality);
+  }
+
+  /** Both a finish_reason and the usage chunk arrived: the answer is whole and paid for. */
+  get complete(): boolean {
+    return this.finishReason !== null && this.usage !== null;
+  }
+
+  /** The error of a stream that ended before it was complete, naming what is missing. */
+  incomplete(): OmniError {
+    const missing = [this.finishReason === null ? 'finish_reason' : '', this.usage === null ? 'the usage chunk' : ''].filter(Boolean).join(' and ');
+    return new OmniError('stream_incomplete', `the stream ended without ${missing} after ${this.text.length} characters`);
+  }
+
+  result(): TurnResult {
+    return {
+      // Older turbo streams may carry the words only as `delta.audio.transcript` (API.md, inferred).
+      text: this.text || this.transcript,
+      reasoning: this.reasoning,
+      audio: this.audio ? this.audio.bytes() : null,
+      finishReason: this.finishReason ?? '',
+      usage: this.usage ?? emptyUsage(),
+      ttftMs: this.ttftMs,
+      latencyMs: Math.round(performance.now() - this.started),
+    };
+  }
+}
+
+/**
  * Once a turn is complete (finish_reason and usage arrived), how long the rest of the stream (`[DONE]`, the end
  * of the body) may take before it is cut. Reading a stream to its end, rather than leaving the loop at once,
  * spares an abort per request (the SDK aborts a stream left early: a DOMException and the request torn down,
@@ -105,92 +173,84 @@ function toUsage(u: UsageChunk, undetailed: TurnOptions['undetailedModality']): 
  */
 export const LINGER_MS = 1_000;
 
+/** The ways one turn's request is aborted: the caller's hard stop, the idle timer, and the linger once complete. */
+class TurnAborts {
+  private readonly ac = new AbortController();
+  /** Whether the idle timer fired (the abort was a stall, not a stop). */
+  idle = false;
+  private readonly idleTimer: NodeJS.Timeout;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  private readonly onOuterAbort = () => this.ac.abort();
+
+  constructor(private readonly opts: TurnOptions) {
+    opts.signal?.addEventListener('abort', this.onOuterAbort);
+    // One timer for the whole turn, pushed back by every chunk.
+    this.idleTimer = setTimeout(() => {
+      this.idle = true;
+      this.ac.abort();
+    }, opts.idleTimeoutMs);
+  }
+
+  get signal(): AbortSignal {
+    return this.ac.signal;
+  }
+
+  /** Data arrived: the idle timer starts over (refresh() reuses it: no new timer per chunk). */
+  arm(): void {
+    this.idleTimer.refresh();
+  }
+
+  /** The turn is complete: no more idle timeout, the rest of the stream gets at most LINGER_MS. */
+  linger(): void {
+    clearTimeout(this.idleTimer);
+    this.lingerTimer = setTimeout(() => this.ac.abort(), Math.min(LINGER_MS, this.opts.idleTimeoutMs));
+  }
+
+  close(): void {
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.lingerTimer);
+    this.opts.signal?.removeEventListener('abort', this.onOuterAbort);
+  }
+}
+
+/** The request body: streaming with usage, speech when asked for, thinking when asked for. */
+function turnParams(model: string, messages: ChatCompletionMessageParam[], opts: TurnOptions): ChatCompletionCreateParamsStreaming {
+  // `enable_thinking` is DashScope's own top-level field: the SDK sends body fields it does not know as they are.
+  return {
+    model,
+    messages,
+    modalities: opts.audio ? ['text', 'audio'] : ['text'],
+    ...(opts.audio ? { audio: { voice: opts.audio.voice, format: opts.audio.format } } : {}),
+    ...(opts.thinking ? { enable_thinking: true } : {}),
+    stream: true,
+    stream_options: { include_usage: true },
+  };
+}
+
 export async function streamTurn(client: OpenAI, model: string, messages: ChatCompletionMessageParam[], opts: TurnOptions): Promise<TurnResult> {
-  const ac = new AbortController();
-  let idle = false;
-  let complete = false;
-  const onOuterAbort = () => ac.abort();
-  opts.signal?.addEventListener('abort', onOuterAbort);
-  // One timer for the whole turn, pushed back by every chunk (refresh() reuses it: no new timer per chunk).
-  const timer = setTimeout(() => {
-    idle = true;
-    ac.abort();
-  }, opts.idleTimeoutMs);
-  const arm = () => void timer.refresh();
-  const started = performance.now();
-  let text = '';
-  let reasoning = '';
-  let transcript = '';
-  const audio = opts.audio ? new Base64Collector() : null;
-  let finishReason: string | null = null;
-  let usage: Usage | null = null;
-  let ttftMs: number | null = null;
-  let lingerTimer: NodeJS.Timeout | undefined;
-  // Older turbo streams may carry the words only as `delta.audio.transcript` (API.md, inferred).
-  const done = (): TurnResult => ({
-    text: text || transcript,
-    reasoning,
-    audio: audio ? audio.bytes() : null,
-    finishReason: finishReason ?? '',
-    usage: usage ?? emptyUsage(),
-    ttftMs,
-    latencyMs: Math.round(performance.now() - started),
-  });
+  const aborts = new TurnAborts(opts);
+  const turn = new TurnAccumulator(opts);
   try {
-    // `enable_thinking` is DashScope's own top-level field: the SDK sends body fields it does not know as they are.
-    const params = {
-      model,
-      messages,
-      modalities: opts.audio ? ['text', 'audio'] : ['text'],
-      ...(opts.audio ? { audio: { voice: opts.audio.voice, format: opts.audio.format } } : {}),
-      ...(opts.thinking ? { enable_thinking: true } : {}),
-      stream: true,
-      stream_options: { include_usage: true },
-    } as ChatCompletionCreateParamsStreaming;
-    const stream = await client.chat.completions.create(params, { signal: ac.signal });
+    const stream = await client.chat.completions.create(turnParams(model, messages, opts), { signal: aborts.signal });
     for await (const chunk of stream) {
-      if (complete) continue;
-      arm();
-      const c = chunk as ChatCompletionChunk & { code?: unknown; message?: unknown };
-      if (!Array.isArray(c.choices)) throw inBandError(c);
-      for (const choice of c.choices) {
-        const delta = choice.delta as OmniDelta | undefined;
-        const piece = delta?.content;
-        if (piece) {
-          if (ttftMs === null) ttftMs = Math.round(performance.now() - started);
-          text += piece;
-        }
-        if (delta?.reasoning_content) reasoning += delta.reasoning_content;
-        if (delta?.audio?.data) audio?.push(delta.audio.data);
-        if (delta?.audio?.transcript) transcript += delta.audio.transcript;
-        if (choice.finish_reason) finishReason = choice.finish_reason;
-      }
-      if (c.usage) usage = toUsage(c.usage, opts.undetailedModality);
+      if (turn.complete) continue;
+      aborts.arm();
+      turn.add(chunk);
       // Complete: the answer is kept whatever happens to the rest of the stream. The rest is read, for at most
       // LINGER_MS (a server that keeps the connection open after [DONE] must not turn a paid answer into a timeout).
-      if (finishReason !== null && usage !== null) {
-        complete = true;
-        clearTimeout(timer);
-        lingerTimer = setTimeout(() => ac.abort(), Math.min(LINGER_MS, opts.idleTimeoutMs));
-      }
+      if (turn.complete) aborts.linger();
     }
-    if (finishReason !== null && usage !== null) return done();
+    if (turn.complete) return turn.result();
     // An abort ends the SDK's loop silently: find out which abort it was.
-    if (idle) throw new OmniError('timeout', `no data for ${opts.idleTimeoutMs / 1000} s: the stream was aborted`);
+    if (aborts.idle) throw new OmniError('timeout', `no data for ${opts.idleTimeoutMs / 1000} s: the stream was aborted`);
     if (opts.signal?.aborted) throw new OmniError('interrupted', 'stopped by the user');
-    if (finishReason === null || usage === null) {
-      const missing = [finishReason === null ? 'finish_reason' : '', usage === null ? 'the usage chunk' : ''].filter(Boolean).join(' and ');
-      throw new OmniError('stream_incomplete', `the stream ended without ${missing} after ${text.length} characters`);
-    }
-    return done();
+    throw turn.incomplete();
   } catch (err) {
     // The rest of a complete stream broke or was cut (by the linger timer, or a hard stop): the answer stands.
-    if (complete) return done();
-    throw toOmniError(err, idle, opts);
+    if (turn.complete) return turn.result();
+    throw toOmniError(err, aborts.idle, opts);
   } finally {
-    clearTimeout(timer);
-    clearTimeout(lingerTimer);
-    opts.signal?.removeEventListener('abort', onOuterAbort);
+    aborts.close();
   }
 }
 

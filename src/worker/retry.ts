@@ -3,7 +3,7 @@
  * jitter, never shorter than the server's Retry-After. A rate limit pauses the whole run through the gate.
  */
 import { isRetried, OmniError } from '../shared/errors.js';
-import { sleep } from '../shared/clock.js';
+import { systemClock, type Clock } from '../shared/clock.js';
 import type { Gate } from '../shared/rate-limit.js';
 
 export interface RetryPolicy {
@@ -42,42 +42,74 @@ export class GaveUp extends Error {
   }
 }
 
-export async function withRetries<T>(
-  fn: () => Promise<T>,
-  policy: RetryPolicy,
-  gate: Gate,
-  signal: AbortSignal | undefined,
-  onAttempt: () => void,
-): Promise<Attempted<T>> {
-  let retriesUsed = 0;
-  let rateLimits = 0;
-  let rateLimitedMs = 0;
+/** What withRetries works with besides the call itself. */
+export interface RetryOptions {
+  readonly policy: RetryPolicy;
+  /** The run-wide pause: every attempt waits for it; a rate limit sets it. */
+  readonly gate: Gate;
+  /** A hard stop: the waits end and the job gives up with `interrupted`. */
+  readonly signal?: AbortSignal | undefined;
+  /** Called before every attempt (for counting requests). */
+  readonly onAttempt?: (() => void) | undefined;
+  /** Where the waits between attempts take their time from (default: the system clock). */
+  readonly clock?: Clock | undefined;
+  /** The jitter's source of randomness (default: Math.random). */
+  readonly random?: (() => number) | undefined;
+}
+
+const interrupted = (attempts: number) => new GaveUp(new OmniError('interrupted', 'stopped by the user'), attempts);
+
+/**
+ * Calls `fn` until it succeeds, the error is final, or the retries (or, for rate limits, the patience) run out;
+ * then throws GaveUp with the last error.
+ */
+export async function withRetries<T>(fn: () => Promise<T>, opts: RetryOptions): Promise<Attempted<T>> {
+  const { gate, signal } = opts;
+  const clock = opts.clock ?? systemClock;
+  const waits = new RetryWaits(opts.policy, gate, opts.random ?? Math.random);
   for (let attempt = 1; ; attempt++) {
     await gate.ready(signal).catch(() => {
-      throw new GaveUp(new OmniError('interrupted', 'stopped by the user'), attempt - 1);
+      throw interrupted(attempt - 1);
     });
-    onAttempt();
+    opts.onAttempt?.();
     try {
       return { value: await fn(), attempts: attempt };
     } catch (err) {
       const error = err instanceof OmniError ? err : new OmniError('server_error', String(err), { cause: err });
       if (!isRetried(error.code) || signal?.aborted) throw new GaveUp(error, attempt);
-      let wait: number;
-      if (error.code === 'rate_limited') {
-        if (rateLimitedMs >= (policy.rateLimitPatienceMs ?? DEFAULT_RATE_LIMIT_PATIENCE_MS)) throw new GaveUp(error, attempt);
-        // Never hammer a limit with a near-zero jittered wait: at least one base step.
-        wait = Math.max(policy.baseMs, backoffMs(++rateLimits, policy, error.retryAfterMs));
-        rateLimitedMs += wait;
-        gate.pause(wait);
-      } else {
-        if (++retriesUsed > policy.retries) throw new GaveUp(error, attempt);
-        wait = backoffMs(retriesUsed, policy, error.retryAfterMs);
-      }
-      try {
-        await sleep(wait, signal);
-      } catch {
-        throw new GaveUp(new OmniError('interrupted', 'stopped by the user'), attempt);
-      }
+      const wait = waits.next(error);
+      if (wait === undefined) throw new GaveUp(error, attempt);
+      await clock.sleep(wait, signal).catch(() => {
+        throw interrupted(attempt);
+      });
     }
+  }
+}
+
+/** The wait before each retry of one job, and when it must give up instead. */
+class RetryWaits {
+  private retriesUsed = 0;
+  private rateLimits = 0;
+  private rateLimitedMs = 0;
+
+  constructor(
+    private readonly policy: RetryPolicy,
+    private readonly gate: Gate,
+    private readonly random: () => number,
+  ) {}
+
+  /** The wait before retrying after `error` (a retried one), or undefined when it is time to give up. */
+  next(error: OmniError): number | undefined {
+    const policy = this.policy;
+    if (error.code !== 'rate_limited') {
+      if (++this.retriesUsed > policy.retries) return undefined;
+      return backoffMs(this.retriesUsed, policy, error.retryAfterMs, this.random);
+    }
+    if (this.rateLimitedMs >= (policy.rateLimitPatienceMs ?? DEFAULT_RATE_LIMIT_PATIENCE_MS)) return undefined;
+    // Never hammer a limit with a near-zero jittered wait: at least one base step.
+    const wait = Math.max(policy.baseMs, backoffMs(++this.rateLimits, policy, error.retryAfterMs, this.random));
+    this.rateLimitedMs += wait;
+    this.gate.pause(wait);
+    return wait;
   }
 }

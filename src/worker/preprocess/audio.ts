@@ -6,11 +6,10 @@
  */
 import path from 'node:path';
 import { OmniError } from '../../shared/errors.js';
-import type { MediaFacts, PreprocessOptions } from '../../shared/job.js';
+import type { PreprocessOptions } from '../../shared/job.js';
 import { audioWindow } from '../../shared/media-plan.js';
-import type { ModelInfo } from '../../shared/models.js';
 import { FfmpegError, runFfmpeg, secArg } from './ffmpeg.js';
-import { dataUrlBudget, s1, sizeOf, type Prepared, type WorkDir } from './prepared.js';
+import { dataUrlBudget, s1, sizeOf, type PrepareInput, type Prepared } from './prepared.js';
 
 /** ffprobe container name -> `input_audio.format`, for the formats API.md lists. */
 const AS_IS: Record<string, string> = { mp3: 'mp3', wav: 'wav', aac: 'aac', amr: 'amr' };
@@ -24,15 +23,7 @@ const LADDER = [
   { kbps: 8, rate: 8_000, channels: 1 },
 ] as const;
 
-export async function prepareAudio(
-  file: string,
-  facts: MediaFacts,
-  info: ModelInfo,
-  opts: PreprocessOptions['audio'],
-  dir: WorkDir,
-  signal: AbortSignal,
-  label: string,
-): Promise<Prepared> {
+export async function prepareAudio({ file, facts, info, opts, dir, signal, label }: PrepareInput<PreprocessOptions['audio']>): Promise<Prepared> {
   const total = facts.durationSec ?? 0;
   const w = audioWindow(facts, opts, info.limits);
   const trimmed = w.startSec > 0 || w.durationSec < total - 0.05;

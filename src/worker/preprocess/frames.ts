@@ -7,11 +7,9 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { OmniError } from '../../shared/errors.js';
-import type { MediaFacts, PreprocessOptions } from '../../shared/job.js';
 import { frameCount, frameSize, framesWindow, frameTimes } from '../../shared/media-plan.js';
-import type { ModelInfo } from '../../shared/models.js';
 import { FfmpegError, runFfmpeg, secArg } from './ffmpeg.js';
-import { dims, s1, sizeOf, type Prepared, type WorkDir } from './prepared.js';
+import { dims, s1, sizeOf, type Prepared, type VideoInput } from './prepared.js';
 
 export type FrameMethod = 'seek' | 'pass';
 
@@ -53,16 +51,7 @@ export async function extractFrames(
   return files;
 }
 
-export async function prepareFrames(
-  file: string,
-  facts: MediaFacts,
-  info: ModelInfo,
-  opts: PreprocessOptions['video'],
-  dir: WorkDir,
-  signal: AbortSignal,
-  label: string,
-  why: string,
-): Promise<Prepared> {
+export async function prepareFrames({ file, facts, info, opts, dir, signal, label, why }: VideoInput): Promise<Prepared> {
   const { limits, tokens: rules } = info;
   const w = framesWindow(facts, opts);
   const n = frameCount(w, opts, limits, rules);

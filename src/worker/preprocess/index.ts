@@ -23,17 +23,16 @@ export async function preprocess(job: Job, dir: WorkDir, signal: AbortSignal, co
   const info = requireModel(job.model);
   const untouched: Prepared = { media: m, facts: job.facts, note: '' };
   if (!m || m.type === 'text_file' || m.type === 'frames' || !('file' in m.source)) return untouched;
-  const file = m.source.file;
+  const input = { file: m.source.file, facts: job.facts, info, dir, signal, label: job.path };
   switch (m.type) {
     case 'image':
-      return prepareImage(file, job.facts, info, job.options.image, dir, signal, job.path, content);
+      return prepareImage({ ...input, opts: job.options.image, content });
     case 'audio':
-      return prepareAudio(file, job.facts, info, job.options.audio, dir, signal, job.path);
+      return prepareAudio({ ...input, opts: job.options.audio });
     case 'video_file': {
       const { mode, why } = chooseVideoMode(job.facts, job.options.video, info.limits);
-      return mode === 'file'
-        ? prepareVideoFile(file, job.facts, info, job.options.video, dir, signal, job.path, why)
-        : prepareFrames(file, job.facts, info, job.options.video, dir, signal, job.path, why);
+      const video = { ...input, opts: job.options.video, why };
+      return mode === 'file' ? prepareVideoFile(video) : prepareFrames(video);
     }
   }
 }

@@ -1,6 +1,7 @@
 /** What preprocessing hands to the message builder, and what the row records about it. */
 import { stat } from 'node:fs/promises';
-import type { JobMedia, MediaFacts } from '../../shared/job.js';
+import type { JobMedia, MediaFacts, PreprocessOptions } from '../../shared/job.js';
+import type { ModelInfo } from '../../shared/models.js';
 
 export interface Prepared {
   /** What is sent: the original file, or files in the job's temp folder. */
@@ -9,6 +10,28 @@ export interface Prepared {
   readonly facts: MediaFacts;
   /** One line for the row's `preprocess` column. */
   readonly note: string;
+}
+
+/** What every preparation step starts from; `O` is the job's options for that kind of media. */
+export interface PrepareInput<O> {
+  /** The local file. */
+  readonly file: string;
+  /** What probing found in it. */
+  readonly facts: MediaFacts;
+  /** The model it is made to fit: limits and token rules. */
+  readonly info: ModelInfo;
+  readonly opts: O;
+  /** Where made files go. */
+  readonly dir: WorkDir;
+  /** A hard stop: ffmpeg is killed and the step ends with `interrupted`. */
+  readonly signal: AbortSignal;
+  /** The file as error messages and notes name it (the job's path). */
+  readonly label: string;
+}
+
+/** Video, either way it is sent; `why`: why that way (for the note). */
+export interface VideoInput extends PrepareInput<PreprocessOptions['video']> {
+  readonly why: string;
 }
 
 /** The budget of one base64 data URL item in raw bytes: 3 bytes become 4 characters, minus the prefix. */
