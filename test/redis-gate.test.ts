@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { GATE_RECHECK_MS, RedisGate } from '../src/engine/bullmq/redis.js';
+import { GATE_RECHECK_MS, RedisGate } from '../src/engine/bullmq/gate.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
 describe('the shared pause gate of distributed workers (a real redis-server)', () => {
