@@ -93,6 +93,9 @@ describe('startRun: the in-process engine driven as a library', () => {
     assert.equal(result.totals?.run?.alreadyDone, 1);
   });
 
+});
+
+describe('startRun: what a run is handed from outside', () => {
   test('the run is timed by the clock it is given', async () => {
     const { cfg } = await textRun({ 'a.txt': 'alpha' });
     const start = Date.parse('2030-01-01T00:00:00.000Z');
