@@ -3,8 +3,7 @@
  * validates the flags, opens Redis (one clear line and exit 2 when it cannot), starts the server, prints the URL.
  */
 import { EXIT, ConfigError } from '../shared/errors.js';
-import { connectRedis, describeRedisUrl } from '../engine/bullmq/redis.js';
-import { listOlderRuns } from '../engine/bullmq/snapshot.js';
+import { connectRedis, describeRedisUrl } from '../engine/bullmq/connection.js';
 import { DASHBOARD_DEFAULTS } from './dashboard/defaults.js';
 import { startDashboard } from './dashboard/server.js';
 import { redisUrl } from './redis-url.js';
@@ -34,7 +33,6 @@ export async function dashboardCommand(flags: DashboardFlags, io: Io): Promise<n
   const url = redisUrl(flags.redis, io.env);
   const redis = await connectRedis(url);
   try {
-    await listOlderRuns(redis);
     const dashboard = await startDashboard({ redis, redisLabel: describeRedisUrl(url), host, port, allowHosts: flags.allowHost ?? [] });
     io.out(`omni-batch dashboard: ${dashboard.url} (queues: ${dashboard.queuesUrl}); Ctrl-C stops it`);
     if (host !== DASHBOARD_DEFAULTS.host && host !== 'localhost' && host !== '::1')

@@ -9,10 +9,17 @@ import { ConfigError, EXIT } from '../shared/errors.js';
 import { modelInfo } from '../shared/models.js';
 import { writeRunFile } from '../shared/output/run-file.js';
 import { ledgerPathFor, SidecarWriter } from '../shared/output/sidecar.js';
-import { collectRun, enqueuedConfig, enqueueRun, jobsQueue, progress, queueStats, runIdFor, scheduleRun, startWorker, unscheduleRun, type EnqueueResult, type Progress } from '../engine/bullmq/engine.js';
-import { connectRedis } from '../engine/bullmq/redis.js';
-import { RunResults } from '../engine/bullmq/results.js';
+import { collectRun, enqueuedConfig } from '../engine/bullmq/collect.js';
+import { connectRedis } from '../engine/bullmq/connection.js';
+import { enqueueRun, type EnqueueResult } from '../engine/bullmq/enqueue.js';
+import { runIdFor } from '../engine/bullmq/keys.js';
+import { jobsQueue } from '../engine/bullmq/queues.js';
+import { RunResults, type RunTotals } from '../engine/bullmq/results.js';
+import { scheduleRun, unscheduleRun } from '../engine/bullmq/schedule.js';
+import { progress, queueStats, type Progress } from '../engine/bullmq/status.js';
+import { startWorker } from '../engine/bullmq/worker-host.js';
 import { sleep } from '../shared/clock.js';
+import type { Queue } from 'bullmq';
 import { displayOptions, ProgressDisplay, type ProgressCounts, type Terminal } from './progress.js';
 import { finishOutput, type Io } from './run.js';
 import { WorkerLog } from './worker-log.js';
@@ -35,7 +42,7 @@ export interface DistributedFlags extends Flags {
 export async function enqueueCommand(jobFile: string | undefined, flags: DistributedFlags, io: Io): Promise<number> {
   const cfg = await resolveConfig(jobFile, flags, io.env, io.cwd);
   const runId = flags.runId ?? runIdFor(cfg);
-  await withRedis(redisUrl(flags.redis, io.env), (redis) => enqueueRun(cfg, redis, runId, (l) => io.err(`omni-batch: ${l}`)));
+  await withRedis(redisUrl(flags.redis, io.env), (redis) => enqueueRun(cfg, redis, { runId, log: (l) => io.err(`omni-batch: ${l}`) }));
   io.out(runId);
   return EXIT.ok;
 }
@@ -62,13 +69,12 @@ export async function collectCommand(runId: string, flags: DistributedFlags, io:
     const out = flags.out ? path.resolve(io.cwd, flags.out) : meta.out;
     if (!out) throw new ConfigError(`no run ${runId} in this Redis (omni-batch enqueue prints the run id)`);
     const format = formatOf(out, flags.format ?? (flags.out ? undefined : meta.format), '--format');
-    const enqueued = enqueuedConfig(meta);
-    if (!enqueued) io.err(`omni-batch: run ${runId} was enqueued by an older omni-batch: its settings are not in Redis, so retry cannot use this output (enqueue it again to record them)`);
+    const enqueued = enqueuedConfig(runId, meta);
     const cfg = { out, format, totalsPath: totalsPathFor(out), estimatePath: estimatePathFor(out) };
     // Row paths are relative to the folder the producer ran in: sidecars are placed from there.
-    const sidecars = io.sidecar ? new SidecarWriter(io.sidecar, ledgerPathFor(out), enqueued?.cwd ?? io.cwd, enqueued?.inputs ?? []) : undefined;
-    const totals = await collectRun(redis, runId, out, format, cfg.totalsPath, undefined, (line) => io.err(`omni-batch: ${line}`));
-    if (enqueued) await recordSettings({ ...enqueued, ...cfg }, runId, io);
+    const sidecars = io.sidecar ? new SidecarWriter(io.sidecar, ledgerPathFor(out), enqueued.cwd, enqueued.inputs) : undefined;
+    const totals = await collectRun(redis, { runId, out, format, totalsPath: cfg.totalsPath, log: (line) => io.err(`omni-batch: ${line}`) });
+    await recordSettings({ ...enqueued, ...cfg }, runId, io);
     await finishOutput(cfg, totals, sidecars, io, true);
   });
   return EXIT.ok;
@@ -97,84 +103,122 @@ export async function followRun(resolved: RunConfig, runId: string, url: string,
   const term: Terminal = io.terminal ?? { write: (t) => io.err(t.replace(/\n$/, '')), isTTY: false, columns: undefined };
   const display = new ProgressDisplay(term, io.display ?? displayOptions({}, io.env), modelInfo(cfg.model)?.prices?.currency ?? null);
   return withRedis(url, async (redis) => {
-    const results = new RunResults(redis, runId);
-    const before = await results.totals();
     const startedAt = new Date();
-    let stop = false;
-    const remove = io.onSignal?.(() => {
-      stop = true;
-      if (!enqueueDone) display.note(`stopping: enqueueing the ${pass.discovered} files found so far, then stopping (the rest: run the same command again)`);
-      display.note(`stopped following; the jobs stay queued. Later: omni-batch status ${runId} / omni-batch collect ${runId}`);
-    });
-    const pass: EnqueueResult = { runId, discovered: 0, enqueued: 0, alreadyDone: 0, rowsWritten: 0 };
-    let enqueueDone = false;
-    let enqueueError: Error | undefined;
-    const enqueued = enqueueRun(cfg, redis, runId, (l) => display.note(l), pass, () => stop).then(
-      () => void (enqueueDone = true),
+    const follower = new Follower(redis, runId, display, await new RunResults(redis, runId).totals());
+    const counts = await follower.follow(cfg, io);
+    if (!counts) return EXIT.interrupted;
+    const pass = { startedAt: startedAt.toISOString(), wallMs: Date.now() - startedAt.getTime(), ...counts };
+    const totals = await collectRun(redis, { runId, out: cfg.out, format: cfg.format, totalsPath: cfg.totalsPath, pass });
+    await recordSettings(cfg, runId, io);
+    await finishOutput(cfg, totals, sidecars, io, true);
+    return EXIT.ok;
+  });
+}
+
+/** The enqueue pass of `run --redis`, running while the run is followed: its counts so far, and how it ended. */
+class BackgroundEnqueue {
+  counts: Readonly<EnqueueResult>;
+  done = false;
+  error: Error | undefined;
+  stopped = false;
+  readonly finished: Promise<void>;
+
+  constructor(cfg: RunConfig, redis: Redis, runId: string, note: (line: string) => void) {
+    this.counts = { runId, discovered: 0, enqueued: 0, alreadyDone: 0, rowsWritten: 0 };
+    const onProgress = (c: Readonly<EnqueueResult>) => void (this.counts = c);
+    this.finished = enqueueRun(cfg, redis, { runId, log: note, onProgress, shouldStop: () => this.stopped }).then(
+      () => void (this.done = true),
       (err: unknown) => {
-        enqueueError = err instanceof Error ? err : new Error(String(err));
-        enqueueDone = true;
+        this.error = err instanceof Error ? err : new Error(String(err));
+        this.done = true;
       },
     );
-    let counts: ProgressCounts = { discovered: 0, discoveryDone: false, alreadyDone: 0, rowsWritten: 0, apiRequests: 0 };
-    display.start(() => counts);
+  }
+}
+
+/** What `run --redis` counts for its totals file: this pass's files, and what the workers did for it. */
+type PassCounts = Pick<ProgressCounts, 'discovered' | 'alreadyDone' | 'rowsWritten' | 'apiRequests'>;
+
+/** Follows a run while it is enqueued and worked on: the progress display, until every job has its row or a Ctrl-C. */
+class Follower {
+  private readonly results: RunResults;
+  private counts: ProgressCounts = { discovered: 0, discoveryDone: false, alreadyDone: 0, rowsWritten: 0, apiRequests: 0 };
+  private readonly startedAt = Date.now();
+  private warnedNoWorker = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly runId: string,
+    private readonly display: ProgressDisplay,
+    /** The run's totals before this pass: what it spent is the difference. */
+    private readonly before: RunTotals,
+  ) {
+    this.results = new RunResults(redis, runId);
+  }
+
+  /** Enqueues `cfg` and follows the run; the pass's counts once every job has its row, undefined when stopped. */
+  async follow(cfg: RunConfig, io: Io): Promise<PassCounts | undefined> {
+    const { display, runId } = this;
+    const enqueue = new BackgroundEnqueue(cfg, this.redis, runId, (l) => display.note(l));
+    const remove = io.onSignal?.(() => {
+      enqueue.stopped = true;
+      if (!enqueue.done) display.note(`stopping: enqueueing the ${enqueue.counts.discovered} files found so far, then stopping (the rest: run the same command again)`);
+      display.note(`stopped following; the jobs stay queued. Later: omni-batch status ${runId} / omni-batch collect ${runId}`);
+    });
+    display.start(() => this.counts);
     display.note(`run ${runId}; following it (workers: omni-batch worker --redis ...)`);
-    let warnedNoWorker = false;
     // One Queue for the whole follow loop (it polls 4 times a second), not one opened and closed per poll.
-    const jobs = jobsQueue(redis);
+    const jobs = jobsQueue(this.redis);
     try {
-      for (;;) {
-        if (enqueueError) throw enqueueError;
-        if (stop) {
-          await enqueued;
-          return EXIT.interrupted;
-        }
-        // Until the pass has reset the run's counters, they are the previous pass's.
-        if (enqueueDone || pass.discovered > 0) {
-          // Read before the pending count: the last batch's jobs are in the pending set once the enqueue is done.
-          const allEnqueued = enqueueDone;
-          const p = await progress(redis, runId, () => queueStats(jobs));
-          const t = await results.totals();
-          counts = {
-            discovered: pass.discovered,
-            discoveryDone: enqueueDone,
-            alreadyDone: pass.alreadyDone,
-            rowsWritten: pass.rowsWritten + Number(p.meta.finished ?? 0),
-            apiRequests: t.spent.requests - before.spent.requests,
-            running: p.active,
-            workers: p.workers,
-          };
-          // Tokens and cost this run spent; failures as the run's rows have them now.
-          display.setTally({
-            tokens: t.spent.tokens - before.spent.tokens,
-            cost: t.spent.cost - before.spent.cost,
-            failures: new Map(Object.entries(t.failures)),
-          });
-          if (allEnqueued && p.pending === 0) break;
-          if (p.workers === 0 && !warnedNoWorker && Date.now() - startedAt.getTime() > 3_000) {
-            display.note('no worker is connected: start one with omni-batch worker --redis URL');
-            warnedNoWorker = true;
-          }
-        }
-        await sleep(250);
-      }
+      return await this.loop(enqueue, jobs);
     } finally {
       remove?.();
       display.stop();
       await jobs.close();
     }
-    const totals = await collectRun(redis, runId, cfg.out, cfg.format, cfg.totalsPath, {
-      startedAt: startedAt.toISOString(),
-      wallMs: Date.now() - startedAt.getTime(),
-      discovered: counts.discovered,
-      alreadyDone: counts.alreadyDone,
-      rowsWritten: counts.rowsWritten,
-      apiRequests: counts.apiRequests,
-    });
-    await recordSettings(cfg, runId, io);
-    await finishOutput(cfg, totals, sidecars, io, true);
-    return EXIT.ok;
-  });
+  }
+
+  private async loop(enqueue: BackgroundEnqueue, jobs: Queue): Promise<PassCounts | undefined> {
+    for (;;) {
+      if (enqueue.error) throw enqueue.error;
+      if (enqueue.stopped) {
+        await enqueue.finished;
+        return undefined;
+      }
+      // Until the pass has reset the run's counters, they are the previous pass's.
+      if ((enqueue.done || enqueue.counts.discovered > 0) && (await this.poll(enqueue, jobs))) {
+        const { discovered, alreadyDone, rowsWritten, apiRequests } = this.counts;
+        return { discovered, alreadyDone, rowsWritten, apiRequests };
+      }
+      await sleep(250);
+    }
+  }
+
+  /** Reads the run's numbers into the display; true once the pass is enqueued and every job of it has its row. */
+  private async poll(enqueue: BackgroundEnqueue, jobs: Queue): Promise<boolean> {
+    // Read before the pending count: the last batch's jobs are in the pending set once the enqueue is done.
+    const allEnqueued = enqueue.done;
+    const p = await progress(this.redis, this.runId, () => queueStats(jobs));
+    const t = await this.results.totals();
+    const pass = enqueue.counts;
+    this.counts = {
+      discovered: pass.discovered,
+      discoveryDone: enqueue.done,
+      alreadyDone: pass.alreadyDone,
+      rowsWritten: pass.rowsWritten + Number(p.meta.finished ?? 0),
+      apiRequests: t.spent.requests - this.before.spent.requests,
+      running: p.active,
+      workers: p.workers,
+    };
+    // Tokens and cost this run spent; failures as the run's rows have them now.
+    this.display.setTally({ tokens: t.spent.tokens - this.before.spent.tokens, cost: t.spent.cost - this.before.spent.cost, failures: new Map(Object.entries(t.failures)) });
+    if (allEnqueued && p.pending === 0) return true;
+    if (p.workers === 0 && !this.warnedNoWorker && Date.now() - this.startedAt > 3_000) {
+      this.display.note('no worker is connected: start one with omni-batch worker --redis URL');
+      this.warnedNoWorker = true;
+    }
+    return false;
+  }
 }
 
 export interface WorkerFlags {

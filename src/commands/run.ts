@@ -2,7 +2,8 @@
 import { resolveConfig, type Flags, type RunConfig } from '../shared/config.js';
 import { EXIT } from '../shared/errors.js';
 import type { Job } from '../shared/job.js';
-import { startRun, type RunEstimate, type RunResult } from '../engine/in-process.js';
+import { startRun, type RunResult } from '../engine/in-process/index.js';
+import type { RunEstimate } from '../engine/in-process/estimate.js';
 import type { Row } from '../shared/row.js';
 import { displayOptions, ProgressDisplay, type DisplayOptions, type Terminal } from './progress.js';
 import { renderSummary, summarizeOutput } from './summary.js';
@@ -85,7 +86,8 @@ export async function runResolved(resolved: RunConfig, io: Io): Promise<number> 
   const term: Terminal = io.terminal ?? { write: (t) => io.err(t.replace(/\n$/, '')), isTTY: false, columns: undefined };
   const display = cfg.dryRun ? undefined : new ProgressDisplay(term, io.display ?? displayOptions({}, io.env), modelInfo(cfg.model)?.prices?.currency ?? null);
   const note = (line: string) => (display ? display.note(line) : io.err(`omni-batch: ${line}`));
-  const { control, done } = startRun(cfg, cfg.dryRun ? undefined : apiKey, {
+  const { control, done } = startRun(cfg, {
+    apiKey: cfg.dryRun ? undefined : apiKey,
     log: note,
     onRow: (row) => {
       if (!display) return io.out(describeRow(row));

@@ -6,8 +6,8 @@
 import type { Redis } from 'ioredis';
 import type { RowStatus } from '../../shared/row.js';
 import type { MediaKind } from '../../shared/job.js';
-import { progress, type QueueStats } from './engine.js';
-import { PREFIX, RUNS_KEY } from './redis.js';
+import { RUNS_KEY } from './keys.js';
+import { progress, type QueueStats } from './status.js';
 import { LATEST_CAP, RunResults } from './results.js';
 
 /** Longest answer text a latest row carries (the page shows a line of it). */
@@ -129,25 +129,4 @@ export async function runSnapshot(redis: Redis, runId: string, latest = LATEST_C
 /** Run ids, newest first. */
 export async function listRunIds(redis: Redis, limit: number): Promise<string[]> {
   return redis.zrevrange(RUNS_KEY, 0, limit - 1);
-}
-
-/**
- * Lists runs enqueued before runs were listed (an older omni-batch): one SCAN over the run keys. Returns how
- * many were added.
- */
-export async function listOlderRuns(redis: Redis): Promise<number> {
-  const prefix = `${PREFIX}:run:`;
-  let added = 0;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*:meta`, 'COUNT', 1000);
-    cursor = next;
-    for (const key of keys) {
-      const runId = key.slice(prefix.length, -':meta'.length);
-      const createdAt = Date.parse((await redis.hget(key, 'createdAt')) ?? '');
-      if (!runId || !Number.isFinite(createdAt)) continue;
-      added += await redis.zadd(RUNS_KEY, 'NX', createdAt, runId);
-    }
-  } while (cursor !== '0');
-  return added;
 }

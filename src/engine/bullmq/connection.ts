@@ -1,0 +1,72 @@
+/**
+ * Connections to Redis. Connection settings (TLS with rediss://, user, password, db number) come from the URL;
+ * the password never appears in a message.
+ */
+import { Redis } from 'ioredis';
+import { ConfigError, EXIT } from '../../shared/errors.js';
+
+/** Redacts the password of a Redis URL for messages. */
+export function describeRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    // ioredis also takes options from the query (?password=...): every value there is hidden.
+    for (const key of [...u.searchParams.keys()]) u.searchParams.set(key, '***');
+    return u.toString();
+  } catch {
+    return '(an invalid Redis URL)';
+  }
+}
+
+function checkRedisUrl(url: string): void {
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw new Error('protocol');
+  } catch {
+    throw new ConfigError(`--redis: expected a redis:// or rediss:// URL, received ${JSON.stringify(describeRedisUrl(url))}`);
+  }
+}
+
+/**
+ * Opens a connection for BullMQ and our own keys. BullMQ needs `maxRetriesPerRequest: null` so blocking
+ * commands survive reconnects (a Redis restart mid-run). Fails with one clear line when Redis cannot be reached.
+ */
+export async function connectRedis(url: string, opts: { connectTimeoutMs?: number } = {}): Promise<Redis> {
+  checkRedisUrl(url);
+  const redis = new Redis(url, {
+    maxRetriesPerRequest: null,
+    lazyConnect: true,
+    // Keep retrying after the first connection: a Redis restart must not end a worker.
+    retryStrategy: (times) => Math.min(200 * times, 2_000),
+  });
+  redis.on('error', () => {
+    // Reconnects are handled by ioredis; a lost connection is reported where a command fails.
+  });
+  try {
+    await withTimeout(redis.connect(), opts.connectTimeoutMs ?? 5_000);
+    await redis.ping();
+  } catch (err) {
+    redis.disconnect();
+    throw new ConfigError(
+      `cannot reach Redis at ${describeRedisUrl(url)} (${(err as Error).message}); start one (docker compose up -d redis) or fix --redis`,
+      EXIT.config,
+    );
+  }
+  return redis;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}

@@ -1,0 +1,196 @@
+/**
+ * A worker of the distributed engine: runs file jobs through processJob (the same pipeline the in-process engine
+ * runs) and saves their rows to Redis, and runs scheduled enqueues from the control queue.
+ *
+ * Retries: API errors are retried inside processJob with backoff and the run-wide gate, exactly as in-process;
+ * BullMQ's own attempts cover what happens around it (a worker that crashed, Redis that went away). A job
+ * whose data cannot be processed at all fails with UnrecoverableError, so it is not retried.
+ */
+import { setMaxListeners } from 'node:events';
+import { rm } from 'node:fs/promises';
+import os from 'node:os';
+import { DelayedError, UnrecoverableError, Worker, type Job as BullJob } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type OpenAI from 'openai';
+import pLimit from 'p-limit';
+import { processJob, RunFatalError } from '../../worker/process.js';
+import { createClient } from '../../worker/qwen-omni.js';
+import { systemClock, type Clock } from '../../shared/clock.js';
+import { OmniError } from '../../shared/errors.js';
+import type { Job } from '../../shared/job.js';
+import { rowWithoutAnswer, type Row } from '../../shared/row.js';
+import { makeTempDir } from '../../shared/temp-dir.js';
+import { limitsOf, redactor, workerContext } from '../common.js';
+import { enqueueRun } from './enqueue.js';
+import { RedisGate } from './gate.js';
+import { CONTROL_QUEUE, JOBS_QUEUE, PREFIX } from './keys.js';
+import { RedisPacer } from './pacer.js';
+import type { ControlJobData, FileJobData } from './queues.js';
+import { RunResults } from './results.js';
+
+export interface WorkerOptions {
+  readonly redis: Redis;
+  /** Opens more connections like `redis` (BullMQ needs its own blocking connection per worker). */
+  readonly connect: () => Promise<Redis>;
+  /** This worker's key: it never travels through Redis, and is redacted from every row it saves. */
+  readonly apiKey: string;
+  readonly concurrency: number;
+  /** How long a job's lock lasts without renewal; a worker that dies loses its jobs to others after this. */
+  readonly lockDurationMs: number;
+  readonly log: (line: string) => void;
+  /** Every row this worker saved, after it is in Redis. */
+  readonly onRow?: (row: Row, runId: string) => void;
+  /** The API client for a run's base URL (asked once per URL). Default: the `openai` SDK with `apiKey`. */
+  readonly clientFor?: (baseURL: string) => OpenAI;
+  /** How the shared gate and pacer tell time and wait. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+export interface RunningWorker {
+  /** Stops taking jobs and waits for the active ones (up to `deadlineMs`, then stops them hard). */
+  drain(deadlineMs: number): Promise<void>;
+  /** Aborts active jobs at once; they go back to the queue for another worker. */
+  stopNow(): Promise<void>;
+  /** Resolves with an exit code when the worker stopped on its own (a refused key). */
+  readonly stopped: Promise<number>;
+}
+
+/** Runs file jobs and scheduled enqueues until drained or stopped. */
+export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
+  const hard = new AbortController();
+  // One listener per job in flight (up to --concurrency): not a leak, so no MaxListenersExceededWarning.
+  setMaxListeners(0, hard.signal);
+  const tmpDir = await makeTempDir('worker');
+  let stopWith: (code: number) => void = () => undefined;
+  const stopped = new Promise<number>((resolve) => (stopWith = resolve));
+  const processFile = fileProcessor(opts, { signal: hard.signal, tmpDir, stop: (code) => stopWith(code) });
+  const [workerConnection, controlConnection] = [await opts.connect(), await opts.connect()];
+  const worker = new Worker<FileJobData, string>(JOBS_QUEUE, processFile, {
+    connection: workerConnection,
+    prefix: PREFIX,
+    concurrency: opts.concurrency,
+    lockDuration: opts.lockDurationMs,
+    stalledInterval: Math.max(1_000, Math.round(opts.lockDurationMs / 2)),
+    maxStalledCount: 3,
+  });
+  rowForFailedJobs(worker, opts);
+  worker.on('error', (err) => opts.log(`worker: ${err.message}`));
+  const control = controlWorker(opts, controlConnection);
+  const closeAll = async (force: boolean) => {
+    await Promise.all([worker.close(force), control.close(force)]);
+    workerConnection.disconnect();
+    controlConnection.disconnect();
+    await rm(tmpDir, { recursive: true, force: true });
+  };
+  return {
+    async drain(deadlineMs) {
+      const timer = setTimeout(() => hard.abort(new OmniError('interrupted', 'drain deadline passed')), deadlineMs);
+      await closeAll(false);
+      clearTimeout(timer);
+    },
+    async stopNow() {
+      hard.abort(new OmniError('interrupted', 'stopped'));
+      await closeAll(false);
+    },
+    stopped,
+  };
+}
+
+/** The API client per base URL, made once each. */
+function clientCache(opts: Pick<WorkerOptions, 'apiKey' | 'clientFor'>): (baseURL: string) => OpenAI {
+  const clients = new Map<string, OpenAI>();
+  const make = opts.clientFor ?? ((baseURL: string) => createClient(opts.apiKey, baseURL));
+  return (baseURL) => {
+    let c = clients.get(baseURL);
+    if (!c) clients.set(baseURL, (c = make(baseURL)));
+    return c;
+  };
+}
+
+interface HostParts {
+  readonly signal: AbortSignal;
+  readonly tmpDir: string;
+  /** Stops the worker with an exit code (its key was refused). */
+  readonly stop: (code: number) => void;
+}
+
+/** What the worker does with a file job: runs the pipeline and saves the row (or hands the job back). */
+function fileProcessor(opts: WorkerOptions, host: HostParts): (bull: BullJob<FileJobData>, token?: string) => Promise<string> {
+  const client = clientCache(opts);
+  const clock = opts.clock ?? systemClock;
+  const gate = new RedisGate(opts.redis, clock);
+  // Preprocessing (sharp, ffmpeg) gets one slot per core; the worker's concurrency bounds the API calls.
+  const cpu = pLimit(Math.max(1, os.availableParallelism()));
+  const redact = redactor(opts.apiKey);
+  const hostname = os.hostname();
+  return async (bull, token) => {
+    const data = bull.data;
+    if (!data?.job?.path || !data.runId || !data.settings) throw new UnrecoverableError(`job ${bull.id}: not an omni-batch file job`);
+    const s = data.settings;
+    const ctx = workerContext(s, {
+      client: client(s.baseURL),
+      gate,
+      pacer: new RedisPacer(opts.redis, limitsOf(s), clock),
+      signal: host.signal,
+      runCpu: (fn) => cpu(fn),
+      runApi: (fn) => fn(),
+      tmpDir: host.tmpDir,
+    });
+    const row = await processJob(data.job, ctx).catch((err: unknown) => rowOrHandBack(err, { bull, token, job: data.job, opts, host }));
+    if (row.error_code === 'file_unreadable') row.error_message = `${row.error_message} (on worker host ${hostname})`;
+    row.error_message = redact(row.error_message);
+    await new RunResults(opts.redis, data.runId).save(row, bull.id ?? '');
+    opts.onRow?.(row, data.runId);
+    return row.status;
+  };
+}
+
+/**
+ * A job's pipeline threw: an error that ends a run becomes the job's failed row; a refused key or a hard stop
+ * hands the job back to the queue (throws DelayedError); anything else is BullMQ's to retry.
+ */
+async function rowOrHandBack(err: unknown, at: { bull: BullJob<FileJobData>; token: string | undefined; job: Job; opts: WorkerOptions; host: HostParts }): Promise<Row> {
+  if (err instanceof RunFatalError && err.error.code === 'auth_failed') {
+    // This worker's key is refused: leave the job for a worker whose key works, and stop.
+    await at.bull.moveToDelayed(Date.now() + 5_000, at.token);
+    at.opts.log(`the API key of this worker was refused (${err.error.message}); check DASHSCOPE_API_KEY and its region; worker stopping`);
+    at.host.stop(3);
+    throw new DelayedError();
+  }
+  if (err instanceof RunFatalError) return rowWithoutAnswer(at.job, 'failed', err.error.code, err.error.message, 1);
+  if (err instanceof OmniError && err.code === 'interrupted') {
+    // A hard stop: the job goes straight back to the queue, without using up an attempt.
+    await at.bull.moveToDelayed(Date.now(), at.token);
+    throw new DelayedError();
+  }
+  throw err;
+}
+
+/** A job that failed for good around the pipeline (not an API error: those become rows) still gets its row. */
+function rowForFailedJobs(worker: Worker<FileJobData, string>, opts: WorkerOptions): void {
+  const redact = redactor(opts.apiKey);
+  worker.on('failed', (bull, err) => {
+    if (!bull?.data?.job || err instanceof DelayedError) return;
+    const attempts = bull.opts.attempts ?? 1;
+    if (!(err instanceof UnrecoverableError) && bull.attemptsMade < attempts) return;
+    const row = rowWithoutAnswer(bull.data.job, 'failed', 'internal_error', redact(`${bull.data.job.path}: ${err.message}`));
+    new RunResults(opts.redis, bull.data.runId)
+      .save(row, bull.id ?? '')
+      .then(() => opts.onRow?.(row, bull.data.runId))
+      .catch(() => undefined);
+  });
+}
+
+/** Runs scheduled enqueues (one at a time), on a connection of its own. */
+function controlWorker(opts: WorkerOptions, connection: Redis): Worker<ControlJobData, string> {
+  const control = new Worker<ControlJobData, string>(
+    CONTROL_QUEUE,
+    async (bull) => {
+      const r = await enqueueRun(bull.data.config, opts.redis, { runId: bull.data.runId, log: opts.log });
+      return `${r.enqueued} enqueued`;
+    },
+    { connection, prefix: PREFIX, concurrency: 1, lockDuration: Math.max(opts.lockDurationMs, 60_000) },
+  );
+  control.on('error', (err) => opts.log(`control: ${err.message}`));
+  return control;
+}

@@ -1,0 +1,107 @@
+/**
+ * What every engine does alike, written once: whether a job is already answered, the context the worker runs a
+ * job in, the totals file, the first failure of a planning pass, and keeping the API key out of messages.
+ */
+import type OpenAI from 'openai';
+import type { WorkerContext } from '../worker/process.js';
+import type { RunConfig } from '../shared/config.js';
+import type { Job } from '../shared/job.js';
+import type { ResultFile } from '../shared/output/result-file.js';
+import { writeTotals, type RunStats, type Totals } from '../shared/output/totals.js';
+import type { Limits, Gate, Pacer } from '../shared/rate-limit.js';
+import type { RowStatus } from '../shared/row.js';
+
+/** Replaces the key wherever it might have slipped into a message. */
+export function redactor(secret: string | undefined): (text: string) => string {
+  if (!secret || secret.length < 4) return (t) => t;
+  return (t) => t.split(secret).join('***');
+}
+
+/** True when the row a path already has is this very job (same id), answered: the file is left alone. */
+export function alreadyDone(prior: { readonly id: string; readonly status: RowStatus } | undefined, job: Job): boolean {
+  return prior !== undefined && prior.id === job.id && prior.status === 'ok';
+}
+
+/**
+ * The path whose `ok` row answers the same job (same content, prompts, model) under another path, if any: a file
+ * renamed or copied, a manifest row that moved. Its answer is copied, not paid for again.
+ */
+export function answeredElsewhere(okIds: ReadonlyMap<string, string>, job: Job): string | undefined {
+  const other = okIds.get(job.id);
+  return other !== undefined && other !== job.path ? other : undefined;
+}
+
+/** The settings of a run that the worker needs to run one of its jobs (plain data: a queue job carries them). */
+export type WorkerSettings = Pick<RunConfig, 'baseURL' | 'idleTimeoutMs' | 'retries' | 'retryBaseMs' | 'retryMaxMs' | 'rpm' | 'tpm'>;
+
+export function workerSettings(cfg: RunConfig): WorkerSettings {
+  const { baseURL, idleTimeoutMs, retries, retryBaseMs, retryMaxMs, rpm, tpm } = cfg;
+  return { baseURL, idleTimeoutMs, retries, retryBaseMs, retryMaxMs, rpm, tpm };
+}
+
+/** The pacer's limits of a run: 0 (the default) is no limit. */
+export function limitsOf(s: Pick<WorkerSettings, 'rpm' | 'tpm'>): Limits {
+  return { rpm: s.rpm || undefined, tpm: s.tpm || undefined };
+}
+
+/** What an engine hands the worker besides the run's settings: where the job runs and what it shares. */
+export interface WorkerParts {
+  readonly client: OpenAI;
+  readonly gate: Gate;
+  readonly pacer: Pacer;
+  readonly signal: AbortSignal;
+  readonly tmpDir: string;
+  readonly runCpu: WorkerContext['runCpu'];
+  readonly runApi: WorkerContext['runApi'];
+  readonly onRequest?: () => void;
+}
+
+export function workerContext(s: WorkerSettings, parts: WorkerParts): WorkerContext {
+  return {
+    client: parts.client,
+    idleTimeoutMs: s.idleTimeoutMs,
+    retry: { retries: s.retries, baseMs: s.retryBaseMs, maxMs: s.retryMaxMs },
+    gate: parts.gate,
+    pacer: parts.pacer,
+    signal: parts.signal,
+    onRequest: parts.onRequest ?? (() => undefined),
+    runCpu: parts.runCpu,
+    runApi: parts.runApi,
+    tmpDir: parts.tmpDir,
+  };
+}
+
+/**
+ * Finishes an output file (compacted to one row per path) and writes the totals file beside it: totals over the
+ * whole output, and `run`, what this run did (asked once the file is finished, so its end time is the end).
+ */
+export async function finishWithTotals(
+  file: ResultFile,
+  where: { readonly out: string; readonly totalsPath: string; readonly currency: string | null },
+  run: () => RunStats | Promise<RunStats>,
+): Promise<Totals> {
+  const acc = await file.finish();
+  const totals: Totals = { ...acc.result(where.out, where.currency), run: await run() };
+  await writeTotals(where.totalsPath, totals);
+  return totals;
+}
+
+/**
+ * The first error of a pass over many files (planning them in parallel): the pass stops taking files once there is
+ * one, lets the ones in flight finish, then throws it.
+ */
+export class FirstFailure {
+  private error: Error | undefined;
+
+  capture(err: unknown): void {
+    this.error ??= err instanceof Error ? err : new Error(String(err));
+  }
+
+  get failed(): boolean {
+    return this.error !== undefined;
+  }
+
+  throwIfAny(): void {
+    if (this.error) throw this.error;
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * The in-process engine: discovery streams items, p-limit keeps `concurrency` jobs in flight, and every job goes
+ * through planItem + processJob, the same pipeline the BullMQ engine runs. Rows are appended as they finish;
+ * files that already have an `ok` row for the same id are left alone (resume).
+ *
+ * Two limits: `concurrency` API requests, and `cpuConcurrency` preprocessing jobs (ffmpeg, sharp), so that files
+ * are being fitted while others are being asked about. Temp files live in one run folder, removed at the end and
+ * on interrupt (each job also removes its own subfolder when it finishes or fails).
+ *
+ * Stopping: `drain()` (first Ctrl-C) stops taking new files and lets in-flight ones finish and be written;
+ * `abortNow()` (second Ctrl-C) aborts in-flight streams at once. Either way every line in the output is whole.
+ *
+ * The outside world comes in as options: the API client and the clock, so a test drives a whole run in-process.
+ */
+import { setMaxListeners } from 'node:events';
+import type OpenAI from 'openai';
+import type { PlanContext } from '../../producer/plan.js';
+import { checkInputs } from '../../producer/scan.js';
+import { planContext } from '../../producer/templates.js';
+import { checkFfmpeg } from '../../worker/preprocess/ffmpeg.js';
+import { createClient } from '../../worker/qwen-omni.js';
+import { systemClock, type Clock } from '../../shared/clock.js';
+import type { RunConfig } from '../../shared/config.js';
+import { ConfigError, OmniError } from '../../shared/errors.js';
+import { modelInfo } from '../../shared/models.js';
+import { ResultFile, type PriorRow } from '../../shared/output/result-file.js';
+import { writeRunFile } from '../../shared/output/run-file.js';
+import type { Totals } from '../../shared/output/totals.js';
+import { rowLayout } from '../../shared/row.js';
+import { makeTempDir } from '../../shared/temp-dir.js';
+import { finishWithTotals, redactor } from '../common.js';
+import { emptyEstimate, type RunEstimate } from './estimate.js';
+import { checkMaxCost } from './max-cost.js';
+import { InProcessRun, type RunCounts, type RunHooks } from './run.js';
+
+export interface RunOptions extends RunHooks {
+  /** The DashScope key: required unless `cfg.dryRun`; redacted from every row and line. */
+  readonly apiKey: string | undefined;
+  /** The API client. Default: the `openai` SDK with `apiKey` at `cfg.baseURL`. */
+  readonly client?: OpenAI;
+  /** Times the run (startedAt, wallMs). Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+export interface RunResult {
+  readonly exitCode: number;
+  /** One line saying why the run ended early (fatal API error), if it did. */
+  readonly fatal: string | undefined;
+  readonly interrupted: boolean;
+  /** Totals over the whole output file (undefined for a dry run). */
+  readonly totals: Totals | undefined;
+  /** Dry run: planned jobs and rows that would be written without a call. */
+  readonly planned: number;
+  /** Files left alone because the output already has an `ok` row for the same id. */
+  readonly alreadyDone: number;
+  /** What the jobs to send were estimated at, before any call (dry run and real run alike). */
+  readonly estimate: RunEstimate;
+}
+
+export interface RunControl {
+  drain(): void;
+  abortNow(): void;
+  /** What the run has done so far, for a progress display (all zero until the run has started working). */
+  counts(): RunCounts;
+}
+
+const NOTHING_YET: RunCounts = { discovered: 0, discoveryDone: false, alreadyDone: 0, rowsWritten: 0, apiRequests: 0, inFlight: 0, preparing: 0 };
+
+/** Starts a run in this process; `done` settles when it has ended (a ConfigError when it could not run at all). */
+export function startRun(cfg: RunConfig, opts: RunOptions): { control: RunControl; done: Promise<RunResult> } {
+  const hard = new AbortController();
+  // Every request in flight listens to the hard stop: up to --concurrency listeners, not a leak (without this,
+  // node warns "MaxListenersExceededWarning" at concurrency 11 and up).
+  setMaxListeners(0, hard.signal);
+  let draining = false;
+  let running: InProcessRun | undefined;
+  const control: RunControl = {
+    counts: () => running?.counts() ?? { ...NOTHING_YET },
+    drain: () => {
+      draining = true;
+    },
+    abortNow: () => {
+      draining = true;
+      hard.abort(new OmniError('interrupted', 'stopped by the user'));
+    },
+  };
+  const done = execute(cfg, opts, { hard, isDraining: () => draining, onStarted: (r) => (running = r) });
+  return { control, done };
+}
+
+interface Stops {
+  readonly hard: AbortController;
+  readonly isDraining: () => boolean;
+  readonly onStarted: (run: InProcessRun) => void;
+}
+
+async function execute(cfg: RunConfig, opts: RunOptions, stops: Stops): Promise<RunResult> {
+  const clock = opts.clock ?? systemClock;
+  const startedAt = clock.now();
+  const ctx = await preflight(cfg, opts.apiKey);
+  const info = modelInfo(cfg.model);
+  const currency = info?.prices?.currency ?? null;
+  const prior = cfg.dryRun || cfg.maxCost !== undefined ? await ResultFile.readPrior(cfg.out, cfg.format) : undefined;
+  const preplanned = cfg.maxCost !== undefined && !cfg.dryRun ? await checkMaxCost({ ...cfg, maxCost: cfg.maxCost }, ctx, prior ?? new Map(), info?.prices) : undefined;
+  const files = await openFiles(cfg, prior, opts.log);
+  const estimate = emptyEstimate(currency);
+  const worker = opts.apiKey ? { client: opts.client ?? createClient(opts.apiKey, cfg.baseURL), tmpDir: await makeTempDir('run') } : undefined;
+  const run = new InProcessRun({ cfg, ctx, hooks: opts, redact: redactor(opts.apiKey), ...files, estimate, worker, hard: stops.hard, isDraining: stops.isDraining });
+  stops.onStarted(run);
+  await run.discoverAll(preplanned);
+  if (files.estimateFile) await files.estimateFile.finish();
+  const interrupted = run.interrupted;
+  const totals = files.out
+    ? await finishWithTotals(files.out, { out: cfg.out, totalsPath: cfg.totalsPath, currency }, () => run.stats(startedAt, clock.now(), interrupted))
+    : undefined;
+  return { exitCode: run.exitCode, fatal: run.fatal, interrupted, totals, planned: run.planned, alreadyDone: run.counts().alreadyDone, estimate };
+}
+
+/** What must hold before anything is read or written: templates that render, inputs that exist, a key, ffmpeg. */
+async function preflight(cfg: RunConfig, apiKey: string | undefined): Promise<PlanContext> {
+  const ctx = await planContext(cfg);
+  await checkInputs(cfg.inputs);
+  if (!cfg.dryRun && !apiKey) {
+    throw new ConfigError('DASHSCOPE_API_KEY is not set: export DASHSCOPE_API_KEY=sk-... (a key from the region of --region/--base-url), or use --dry-run');
+  }
+  const missing = await checkFfmpeg();
+  if (missing) throw new ConfigError(missing);
+  return ctx;
+}
+
+/** The output (not in a dry run) with the settings file beside it, or the dry run's estimate file; and the rows already there. */
+async function openFiles(cfg: RunConfig, prior: Map<string, PriorRow> | undefined, log: (line: string) => void) {
+  const layout = rowLayout(1 + cfg.followUps.length, cfg.answer);
+  const out = cfg.dryRun ? undefined : await ResultFile.open(cfg.out, cfg.format, layout);
+  // Beside the output, so that `omni-batch retry OUTPUT` can re-run its failures with the same settings.
+  if (out) await writeRunFile(cfg).catch((err: unknown) => log(`cannot write the run settings beside the output (retry will not find them): ${String(err)}`));
+  const priorRows: Map<string, PriorRow> = out?.prior ?? prior ?? new Map<string, PriorRow>();
+  const estimateFile = cfg.dryRun ? await ResultFile.open(cfg.estimatePath, cfg.format, layout, { fresh: true }) : undefined;
+  return { out, estimateFile, priorRows };
+}
