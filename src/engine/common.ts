@@ -10,6 +10,7 @@ import type { ResultFile } from '../shared/output/result-file.js';
 import { writeTotals, type RunStats, type Totals } from '../shared/output/totals.js';
 import type { Limits, Gate, Pacer } from '../shared/rate-limit.js';
 import type { RowStatus } from '../shared/row.js';
+import type { Clock } from '../shared/clock.js';
 
 /** Replaces the key wherever it might have slipped into a message. */
 export function redactor(secret: string | undefined): (text: string) => string {
@@ -54,6 +55,8 @@ export interface WorkerParts {
   readonly runCpu: WorkerContext['runCpu'];
   readonly runApi: WorkerContext['runApi'];
   readonly onRequest?: () => void;
+  /** What retries wait by (default: the system clock). */
+  readonly clock?: Clock;
 }
 
 export function workerContext(s: WorkerSettings, parts: WorkerParts): WorkerContext {
@@ -68,6 +71,7 @@ export function workerContext(s: WorkerSettings, parts: WorkerParts): WorkerCont
     runCpu: parts.runCpu,
     runApi: parts.runApi,
     tmpDir: parts.tmpDir,
+    ...(parts.clock ? { clock: parts.clock } : {}),
   };
 }
 

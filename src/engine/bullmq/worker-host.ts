@@ -135,6 +135,7 @@ function fileProcessor(opts: WorkerOptions, host: HostParts): (bull: BullJob<Fil
       runCpu: (fn) => cpu(fn),
       runApi: (fn) => fn(),
       tmpDir: host.tmpDir,
+      clock,
     });
     const row = await processJob(data.job, ctx).catch((err: unknown) => rowOrHandBack(err, { bull, token, job: data.job, opts, host }));
     if (row.error_code === 'file_unreadable') row.error_message = `${row.error_message} (on worker host ${hostname})`;

@@ -38,7 +38,7 @@ export interface RunOptions extends RunHooks {
   readonly apiKey: string | undefined;
   /** The API client. Default: the `openai` SDK with `apiKey` at `cfg.baseURL`. */
   readonly client?: OpenAI;
-  /** Times the run (startedAt, wallMs). Default: the system clock. */
+  /** Times the run (startedAt, wallMs), and what retries and pacing wait by. Default: the system clock. */
   readonly clock?: Clock;
 }
 
@@ -104,7 +104,7 @@ async function execute(cfg: RunConfig, opts: RunOptions, stops: Stops): Promise<
   const preplanned = cfg.maxCost !== undefined && !cfg.dryRun ? await checkMaxCost({ ...cfg, maxCost: cfg.maxCost }, ctx, prior ?? new Map(), info?.prices) : undefined;
   const files = await openFiles(cfg, prior, opts.log);
   const estimate = emptyEstimate(currency);
-  const worker = opts.apiKey ? { client: opts.client ?? createClient(opts.apiKey, cfg.baseURL), tmpDir: await makeTempDir('run') } : undefined;
+  const worker = opts.apiKey ? { client: opts.client ?? createClient(opts.apiKey, cfg.baseURL), tmpDir: await makeTempDir('run'), clock } : undefined;
   const run = new InProcessRun({ cfg, ctx, hooks: opts, redact: redactor(opts.apiKey), ...files, estimate, worker, hard: stops.hard, isDraining: stops.isDraining });
   stops.onStarted(run);
   await run.discoverAll(preplanned);

@@ -54,7 +54,7 @@ export interface RunParts {
   readonly priorRows: ReadonlyMap<string, PriorRow>;
   readonly estimate: RunEstimate;
   /** The API client and temp folder; undefined without a key (a dry run). */
-  readonly worker: Pick<WorkerParts, 'client' | 'tmpDir'> | undefined;
+  readonly worker: Pick<WorkerParts, 'client' | 'tmpDir' | 'clock'> | undefined;
   readonly hard: AbortController;
   readonly isDraining: () => boolean;
 }
@@ -80,14 +80,14 @@ export class InProcessRun {
     this.worker = p.worker && this.workerFor(p.worker);
   }
 
-  private workerFor(w: Pick<WorkerParts, 'client' | 'tmpDir'>): WorkerContext {
+  private workerFor(w: Pick<WorkerParts, 'client' | 'tmpDir' | 'clock'>): WorkerContext {
     const cfg = this.p.cfg;
     return workerContext(cfg, {
       ...w,
       runCpu: (fn) => this.runCpu(fn),
       runApi: (fn) => this.runApi(fn),
-      gate: new PauseGate(),
-      pacer: new LocalPacer(limitsOf(cfg)),
+      gate: new PauseGate(w.clock),
+      pacer: new LocalPacer(limitsOf(cfg), w.clock),
       signal: this.p.hard.signal,
       onRequest: () => void this.apiRequests++,
     });
