@@ -6,7 +6,7 @@ import { displayOptions } from './commands/progress.js';
 import { sidecarOptions } from './shared/output/sidecar.js';
 import { runCommand } from './commands/run.js';
 import { DEFAULTS } from './shared/config.js';
-import { ConfigError, EXIT } from './shared/errors.js';
+import { EXIT, OperatorError } from './shared/errors.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -206,7 +206,7 @@ export async function main(argv: string[], io: Parameters<typeof runCommand>[2])
     return code;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.config;
-    if (err instanceof ConfigError) {
+    if (err instanceof OperatorError) {
       io.err(`omni-batch: ${err.message}`);
       return err.exitCode;
     }

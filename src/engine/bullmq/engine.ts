@@ -30,7 +30,7 @@ import { modelInfo } from '../../shared/models.js';
 import { ResultFile } from '../../shared/output/result-file.js';
 import { recordedSettings } from '../../shared/output/run-file.js';
 import { writeTotals, type RunStats, type Totals } from '../../shared/output/totals.js';
-import { rowLayout, rowWithoutAnswer, type Row, type RowLayout } from '../../shared/row.js';
+import { rowLayout, rowWithoutAnswer, textLayout, type Row, type RowLayout } from '../../shared/row.js';
 import { CONTROL_QUEUE, JOBS_QUEUE, PREFIX, RedisGate, RedisPacer } from './redis.js';
 import { RunResults, type RunTotals } from './results.js';
 
@@ -432,7 +432,7 @@ export async function collectRun(
   if (adopted) log(`${adopted} ok rows of ${out} that Redis had as not done (fixed by an in-process retry) were kept and saved to Redis`);
   const turns = Math.max(1, Number(meta.turns ?? 1));
   // Runs enqueued before layouts were stored have plain-text answers.
-  const layout: RowLayout | number = meta.layout ? (JSON.parse(meta.layout) as RowLayout) : turns;
+  const layout: RowLayout = meta.layout ? (JSON.parse(meta.layout) as RowLayout) : textLayout(turns);
   const file = await ResultFile.open(out, format, layout, { fresh: true });
   let rows = 0;
   try {
