@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 /** The command line: parse, validate, call the library, map errors to one line and an exit code. */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DASHBOARD_DEFAULTS } from './commands/dashboard/defaults.js';
-import { displayOptions } from './commands/progress.js';
-import { sidecarOptions } from './shared/output/sidecar.js';
+import type { DashboardFlags } from './commands/dashboard.js';
+import type { DistributedFlags, ScheduleFlags, WorkerFlags } from './commands/distributed.js';
+import { displayOptions, LOG_MODES, type LogMode } from './commands/progress.js';
+import type { RetryFlags } from './commands/retry.js';
 import { runCommand } from './commands/run.js';
-import { DEFAULTS } from './shared/config.js';
-import { ConfigError, EXIT } from './shared/errors.js';
+import { DEFAULTS, describeRange, OUTPUT_FORMATS, RANGES, readNumber, REGION_NAMES, VIDEO_MODES, type NumberRange } from './shared/config.js';
+import { ERROR_CODES, EXIT, OperatorError, type ErrorCode } from './shared/errors.js';
+import { SIDECAR_FORMATS, sidecarOptions, type SidecarFlags } from './shared/output/sidecar.js';
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
+type Io = Parameters<typeof runCommand>[2];
 
 // The Redis side (bullmq, ioredis) and the dashboard (express, Bull Board) are loaded by the commands that use
 // them: an in-process run, or a mistyped flag, started in 1.0 s of CPU with them loaded up front.
@@ -59,87 +62,151 @@ Exit codes: 0 every file has a row (some may be failed or skipped), 2 bad flags/
 3 the API refused the key (401), the account (403) or the model (404), 4 the output cannot be written, 130 interrupted.
 `;
 
-export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCommand>[2], setExit: (code: number) => void): Command {
-  const program = new Command();
-  program
-    .name('omni-batch')
-    .description("Send folders of images, audio, video and text through Alibaba's Qwen-Omni models; one result row per file.")
-    .showHelpAfterError('(run omni-batch run --help for the flags and examples)')
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
+/*
+ * Flag values are parsed here, by commander, into numbers, choices and sets: a bad one stops before any command
+ * runs, as `error: option '--concurrency <n>' argument '0' is invalid. expected a whole number from 1 to 256`
+ * (the flag, what arrived, what was expected) and exit 2. The commands get typed values.
+ */
 
-  const runLike = (name: string, description: string) =>
-    program
-      .command(name)
-      .description(description)
-      .argument('[job-file]', 'a YAML job file (see jobs/); flags override its fields')
-      .addOption(new Option('-i, --input <dir|glob>', 'folder, file or glob to scan (repeatable)').argParser(collect))
-      .addOption(new Option('--include <glob>', 'only files matching this glob, relative to each input folder (repeatable)').argParser(collect))
-      .addOption(new Option('--exclude <glob>', 'leave out files matching this glob (repeatable)').argParser(collect))
-      .option('-m, --manifest <file>', 'CSV or JSONL manifest: a path, url or frames column per row, other columns for {{row.*}}')
-      .option('-p, --prompt <text>', 'prompt template for each file')
-      .option('--prompt-file <file>', 'read the prompt template from a file')
-      .option('--system <text>', 'system prompt (a template too)')
-      .addOption(new Option('--follow-up <text>', 'a further question in the same conversation (repeatable)').argParser(collect))
-      .option('-o, --out <file>', `output file, .csv or .jsonl (default ${DEFAULTS.out})`)
-      .option('--format <csv|jsonl>', 'output format (default: from the extension)')
-      .option('--model <name>', `model (default ${DEFAULTS.model})`)
-      .option('--region <cn|intl|us>', 'DashScope region: Beijing (default), Singapore, US')
-      .option('--base-url <url>', 'API base URL (overrides --region; env DASHSCOPE_BASE_URL too)')
-      .option('-c, --concurrency <n>', `requests in flight at once (default ${DEFAULTS.concurrency})`)
-      .option('--max-files <n>', 'stop discovering after n files')
-      .option('--idle-timeout <sec>', `abort and retry a stream that sends nothing for this long (default ${DEFAULTS.idleTimeoutSec})`)
-      .option('--retries <n>', `retries for rate limits, 5xx, timeouts and cut streams (default ${DEFAULTS.retries})`)
-      .option('--rpm <n>', `requests per minute to pace at, all workers together, 0 for none (default ${DEFAULTS.rpm}; env OMNI_BATCH_RPM)`)
-      .option('--tpm <n>', `tokens per minute to pace at, all workers together, 0 for none (default ${DEFAULTS.tpm}; env OMNI_BATCH_TPM)`)
-      .option('--cpu-concurrency <n>', `preprocessing jobs at once: image resizing, ffmpeg (default: one per core, ${DEFAULTS.cpuConcurrency} here)`)
-      .option('--video-mode <auto|file|frames>', `send videos as the file (the model hears it), as frames, or pick per file (default ${DEFAULTS.videoMode})`)
-      .option('--audio-out <dir>', 'spoken answers: ask for speech too and write one WAV file (24 kHz, 16-bit mono) per input into this folder')
-      .option('--voice <name>', `voice of the spoken answers (default ${DEFAULTS.voice}; turbo: Cherry, Serena, Ethan, Chelsie)`)
-      .option('--thinking', 'qwen3-omni-flash thinking mode (enable_thinking); the reasoning goes to a reasoning column')
-      .option('--redis <url>', 'Redis for the distributed engine (env OMNI_BATCH_REDIS_URL)')
-      .option('--run-id <id>', 'name the distributed run (default: from the output path)');
-  const flagsOf = (opts: Record<string, unknown>) => Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
-  const withSidecarFlags = (cmd: Command) =>
-    cmd
-      .option('--sidecar <txt|json>', 'also write each ok answer next to its file (photos/a.jpg -> photos/a.txt), the layout training tools read')
-      .option('--sidecar-dir <dir>', 'write the sidecars into this folder instead, mirroring the input folders (and URLs by host/path)')
-      .option('--sidecar-skip-existing', 'leave every existing sidecar alone, even one omni-batch wrote')
-      .option('--overwrite', 'replace existing sidecars omni-batch did not write (by default they are kept and counted in the summary)');
+const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-  withSidecarFlags(
-    runLike('run', 'process every file of the inputs (or every manifest row), resumably; in this process, or on BullMQ workers with --redis')
-      .option('--max-cost <amount>', 'refuse to start when the estimated cost of the files not yet done is over this (price table currency, CNY)')
-      .option('--dry-run', 'estimate tokens and cost per kind, write <out>.estimate.csv (status planned); needs no key, sends nothing')
-      .option('--log <text|json>', 'text: a live progress line on a terminal, a plain line every 10 s otherwise; json: one JSON line per finished file and per note (default text)')
-      .option('-q, --quiet', 'print only the final summary (and an error that ends the run)'),
-  )
+/** A number in `range`. */
+function numberIn(range: NumberRange): (value: string) => number {
+  return (value) => {
+    const n = readNumber(value, range);
+    if (n === undefined) throw new InvalidArgumentError(`expected ${describeRange(range)}`);
+    return n;
+  };
+}
+
+/** Error codes separated by commas, each one that rows can carry. */
+function errorCodes(value: string): ReadonlySet<ErrorCode> {
+  const codes = value
+    .split(',')
+    .map((c) => c.trim())
+    .filter(Boolean);
+  const unknown = codes.filter((c) => !(c in ERROR_CODES));
+  if (unknown.length || codes.length === 0) {
+    throw new InvalidArgumentError(`expected error codes separated by commas (e.g. rate_limited,timeout; see --help)${unknown.length ? `; unknown: ${unknown.join(', ')}` : ''}`);
+  }
+  return new Set(codes as ErrorCode[]);
+}
+
+/** Seconds for the worker's and the schedule's timings. */
+const SECONDS: NumberRange = { whole: false, min: 0.001, max: Number.MAX_SAFE_INTEGER };
+/** Jobs in flight in one worker: its machine is the limit, not a number chosen here. */
+const WORKER_CONCURRENCY: NumberRange = { whole: true, min: 1, max: Number.MAX_SAFE_INTEGER };
+const PORT: NumberRange = { whole: true, min: 0, max: 65535 };
+
+const numberOption = (flags: string, description: string, range: NumberRange) => new Option(flags, description).argParser(numberIn(range));
+const choiceOption = (flags: string, description: string, values: readonly string[]) => new Option(flags, description).choices(values);
+const listOption = (flags: string, description: string) => new Option(flags, description).argParser(collect);
+
+/** The options of a command as commander parsed them, without the ones not given; their types come from the options defined. */
+const flagsOf = <T>(opts: Record<string, unknown>): T => Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as T;
+
+/** --log, --quiet and the sidecar flags. */
+interface OutputFlags extends SidecarFlags {
+  log?: LogMode;
+  quiet?: boolean;
+}
+
+/** Takes the display and sidecar flags out of a command's flags, into the Io the command gets. */
+function withOutputFlags<T>(io: Io, opts: Record<string, unknown>): { flags: T; io: Io } {
+  const { log, quiet, sidecar, sidecarDir, sidecarSkipExisting, overwrite, ...flags } = flagsOf<OutputFlags>(opts);
+  const display = displayOptions({ log, quiet }, io.env);
+  return { flags: flags as T, io: { ...io, display, sidecar: sidecarOptions({ sidecar, sidecarDir, sidecarSkipExisting, overwrite }, io.cwd) } };
+}
+
+/** What every command's builder needs. */
+interface Cli {
+  readonly program: Command;
+  readonly io: Io;
+  readonly setExit: (code: number) => void;
+  readonly run: typeof runCommand;
+}
+
+/** A command that takes a job file and the flags that override its fields: run, enqueue, schedule. */
+function jobCommand({ program }: Cli, name: string, description: string): Command {
+  return program
+    .command(name)
+    .description(description)
+    .argument('[job-file]', 'a YAML job file (see jobs/); flags override its fields')
+    .addOption(listOption('-i, --input <dir|glob>', 'folder, file or glob to scan (repeatable)'))
+    .addOption(listOption('--include <glob>', 'only files matching this glob, relative to each input folder (repeatable)'))
+    .addOption(listOption('--exclude <glob>', 'leave out files matching this glob (repeatable)'))
+    .option('-m, --manifest <file>', 'CSV or JSONL manifest: a path, url or frames column per row, other columns for {{row.*}}')
+    .option('-p, --prompt <text>', 'prompt template for each file')
+    .option('--prompt-file <file>', 'read the prompt template from a file')
+    .option('--system <text>', 'system prompt (a template too)')
+    .addOption(listOption('--follow-up <text>', 'a further question in the same conversation (repeatable)'))
+    .option('-o, --out <file>', `output file, .csv or .jsonl (default ${DEFAULTS.out})`)
+    .addOption(choiceOption('--format <csv|jsonl>', 'output format (default: from the extension)', OUTPUT_FORMATS))
+    .option('--model <name>', `model (default ${DEFAULTS.model})`)
+    .addOption(choiceOption('--region <cn|intl|us>', 'DashScope region: Beijing (default), Singapore, US', REGION_NAMES))
+    .option('--base-url <url>', 'API base URL (overrides --region; env DASHSCOPE_BASE_URL too)')
+    .addOption(numberOption('-c, --concurrency <n>', `requests in flight at once (default ${DEFAULTS.concurrency})`, RANGES.concurrency))
+    .addOption(numberOption('--max-files <n>', 'stop discovering after n files', RANGES.maxFiles))
+    .addOption(numberOption('--idle-timeout <sec>', `abort and retry a stream that sends nothing for this long (default ${DEFAULTS.idleTimeoutSec})`, RANGES.idleTimeoutSec))
+    .addOption(numberOption('--retries <n>', `retries for rate limits, 5xx, timeouts and cut streams (default ${DEFAULTS.retries})`, RANGES.retries))
+    .addOption(numberOption('--rpm <n>', `requests per minute to pace at, all workers together, 0 for none (default ${DEFAULTS.rpm}; env OMNI_BATCH_RPM)`, RANGES.rpm))
+    .addOption(numberOption('--tpm <n>', `tokens per minute to pace at, all workers together, 0 for none (default ${DEFAULTS.tpm}; env OMNI_BATCH_TPM)`, RANGES.tpm))
+    .addOption(numberOption('--cpu-concurrency <n>', `preprocessing jobs at once: image resizing, ffmpeg (default: one per core, ${DEFAULTS.cpuConcurrency} here)`, RANGES.cpuConcurrency))
+    .addOption(choiceOption('--video-mode <auto|file|frames>', `send videos as the file (the model hears it), as frames, or pick per file (default ${DEFAULTS.videoMode})`, VIDEO_MODES))
+    .option('--audio-out <dir>', 'spoken answers: ask for speech too and write one WAV file (24 kHz, 16-bit mono) per input into this folder')
+    .option('--voice <name>', `voice of the spoken answers (default ${DEFAULTS.voice}; turbo: Cherry, Serena, Ethan, Chelsie)`)
+    .option('--thinking', 'qwen3-omni-flash thinking mode (enable_thinking); the reasoning goes to a reasoning column')
+    .option('--redis <url>', 'Redis for the distributed engine (env OMNI_BATCH_REDIS_URL)')
+    .option('--run-id <id>', 'name the distributed run (default: from the output path)');
+}
+
+function withSidecarFlags(cmd: Command): Command {
+  return cmd
+    .addOption(choiceOption('--sidecar <txt|json>', 'also write each ok answer next to its file (photos/a.jpg -> photos/a.txt), the layout training tools read', SIDECAR_FORMATS))
+    .option('--sidecar-dir <dir>', 'write the sidecars into this folder instead, mirroring the input folders (and URLs by host/path)')
+    .option('--sidecar-skip-existing', 'leave every existing sidecar alone, even one omni-batch wrote')
+    .option('--overwrite', 'replace existing sidecars omni-batch did not write (by default they are kept and counted in the summary)');
+}
+
+const logOption = (description: string) => choiceOption('--log <text|json>', description, LOG_MODES);
+
+function addRun(cli: Cli): void {
+  withSidecarFlags(jobCommand(cli, 'run', 'process every file of the inputs (or every manifest row), resumably; in this process, or on BullMQ workers with --redis'))
+    .addOption(numberOption('--max-cost <amount>', 'refuse to start when the estimated cost of the files not yet done is over this (price table currency, CNY)', RANGES.maxCost))
+    .option('--dry-run', 'estimate tokens and cost per kind, write <out>.estimate.csv (status planned); needs no key, sends nothing')
+    .addOption(logOption('text: a live progress line on a terminal, a plain line every 10 s otherwise; json: one JSON line per finished file and per note (default text)'))
+    .option('-q, --quiet', 'print only the final summary (and an error that ends the run)')
     .addHelpText('after', RUN_HELP)
     .action(async (jobFile: string | undefined, opts: Record<string, unknown>) => {
-      const { log, quiet, sidecar, sidecarDir, sidecarSkipExisting, overwrite, ...flags } = flagsOf(opts);
-      const runIo = { ...io, display: displayOptions({ log, quiet }, io.env), sidecar: sidecarOptions({ sidecar, sidecarDir, sidecarSkipExisting, overwrite }, io.cwd) };
-      setExit(await (flags.redis !== undefined ? (await distributed()).runDistributed(jobFile, flags, runIo) : run(jobFile, flags, runIo)));
+      const { flags, io } = withOutputFlags<DistributedFlags>(cli.io, opts);
+      cli.setExit(await (flags.redis !== undefined ? (await distributed()).runDistributed(jobFile, flags, io) : cli.run(jobFile, flags, io)));
     });
+}
 
-  runLike('enqueue', 'put one job per file into the Redis queue and print the run id (files with an ok row are left alone)').action(
-    async (jobFile: string | undefined, opts: Record<string, unknown>) => setExit(await (await distributed()).enqueueCommand(jobFile, flagsOf(opts), io)),
+function addEnqueue(cli: Cli): void {
+  jobCommand(cli, 'enqueue', 'put one job per file into the Redis queue and print the run id (files with an ok row are left alone)').action(
+    async (jobFile: string | undefined, opts: Record<string, unknown>) => cli.setExit(await (await distributed()).enqueueCommand(jobFile, flagsOf<DistributedFlags>(opts), cli.io)),
   );
+}
 
-  runLike('schedule', 're-enqueue a job file on a cron pattern or an interval; workers run it; only new or changed files are sent')
+function addSchedule(cli: Cli): void {
+  jobCommand(cli, 'schedule', 're-enqueue a job file on a cron pattern or an interval; workers run it; only new or changed files are sent')
     .option('--cron <pattern>', 'cron pattern, e.g. "0 3 * * *" (every night at 3)')
-    .option('--every <sec>', 'interval in seconds')
+    .addOption(numberOption('--every <sec>', 'interval in seconds', SECONDS))
     .option('--remove', 'remove the schedule of this job file')
-    .action(async (jobFile: string | undefined, opts: Record<string, unknown>) => setExit(await (await distributed()).scheduleCommand(jobFile, flagsOf(opts), io)));
+    .action(async (jobFile: string | undefined, opts: Record<string, unknown>) => cli.setExit(await (await distributed()).scheduleCommand(jobFile, flagsOf<ScheduleFlags>(opts), cli.io)));
+}
 
+function addRetry(cli: Cli): void {
   withSidecarFlags(
-    program
+    cli.program
       .command('retry')
       .description('re-run only the failed rows of an output, with the settings its run recorded in <out>.run.json; every other row is kept')
       .argument('<output>', 'the CSV/JSONL output of an earlier run (in process, run --redis or collect)')
-      .option('--codes <list>', 'only rows failed with these error codes, comma-separated (e.g. rate_limited,timeout,server_error)')
-      .option('-c, --concurrency <n>', 'requests in flight at once (default: as the run had it; in process only)')
+      .addOption(new Option('--codes <list>', 'only rows failed with these error codes, comma-separated (e.g. rate_limited,timeout,server_error)').argParser(errorCodes))
+      .addOption(numberOption('-c, --concurrency <n>', 'requests in flight at once (default: as the run had it; in process only)', RANGES.concurrency))
       .option('--redis <url>', 'retry through the queue: re-enqueue the failed rows into the run that made the output, follow, collect (workers do the work)')
-      .option('--log <text|json>', 'as for run (default text)')
+      .addOption(logOption('as for run (default text)'))
       .option('-q, --quiet', 'print only the final summary'),
   )
     .addHelpText(
@@ -147,54 +214,72 @@ export function buildProgram(run: typeof runCommand, io: Parameters<typeof runCo
       '\nThe retried rows are replaced in place (ok rows are not sent again, skipped rows are left alone); the summary\nat the end shows what is still failed. Without --redis the retry runs in this process, also for an output\nof a distributed run. Exit codes as for run.',
     )
     .action(async (output: string, opts: Record<string, unknown>) => {
-      const { log, quiet, sidecar, sidecarDir, sidecarSkipExisting, overwrite, ...flags } = flagsOf(opts);
-      const sidecars = sidecarOptions({ sidecar, sidecarDir, sidecarSkipExisting, overwrite }, io.cwd);
-      setExit(await (await import('./commands/retry.js')).retryOutput(output, flags, { ...io, display: displayOptions({ log, quiet }, io.env), sidecar: sidecars }));
+      const { flags, io } = withOutputFlags<RetryFlags>(cli.io, opts);
+      cli.setExit(await (await import('./commands/retry.js')).retryOutput(output, flags, io));
     });
+}
 
-  program
+function addWorker(cli: Cli): void {
+  cli.program
     .command('worker')
-    .description('process queued jobs (start one per machine; DASHSCOPE_API_KEY comes from this machine\'s environment)')
+    .description("process queued jobs (start one per machine; DASHSCOPE_API_KEY comes from this machine's environment)")
     .option('--redis <url>', 'Redis URL (env OMNI_BATCH_REDIS_URL)')
-    .option('-c, --concurrency <n>', 'jobs in flight at once in this worker (default 4)')
-    .option('--lock-duration <sec>', 'a job whose worker stops renewing its lock for this long goes to another worker (default 60)')
-    .option('--drain-timeout <sec>', 'on Ctrl-C / SIGTERM, how long to wait for the jobs in hand (default 120)')
-    .option('--log <text|json>', 'text: notes, failed files and a totals line every 30 s; json: pino lines, one per finished job (default text)')
-    .action(async (opts: Record<string, unknown>) => setExit(await (await distributed()).workerCommand(flagsOf(opts), io)));
+    .addOption(numberOption('-c, --concurrency <n>', 'jobs in flight at once in this worker (default 4)', WORKER_CONCURRENCY))
+    .addOption(numberOption('--lock-duration <sec>', 'a job whose worker stops renewing its lock for this long goes to another worker (default 60)', SECONDS))
+    .addOption(numberOption('--drain-timeout <sec>', 'on Ctrl-C / SIGTERM, how long to wait for the jobs in hand (default 120)', SECONDS))
+    .addOption(logOption('text: notes, failed files and a totals line every 30 s; json: pino lines, one per finished job (default text)'))
+    .action(async (opts: Record<string, unknown>) => cli.setExit(await (await distributed()).workerCommand(flagsOf<WorkerFlags>(opts), cli.io)));
+}
 
-  program
+function addStatus(cli: Cli): void {
+  cli.program
     .command('status')
     .description('progress of a distributed run: rows, failures, tokens, cost, ETA')
     .argument('<run-id>')
     .option('--redis <url>', 'Redis URL (env OMNI_BATCH_REDIS_URL)')
-    .action(async (runId: string, opts: Record<string, unknown>) => setExit(await (await distributed()).statusCommand(runId, flagsOf(opts), io)));
+    .action(async (runId: string, opts: Record<string, unknown>) => cli.setExit(await (await distributed()).statusCommand(runId, flagsOf<DistributedFlags>(opts), cli.io)));
+}
 
+function addCollect(cli: Cli): void {
   withSidecarFlags(
-    program
+    cli.program
       .command('collect')
       .description('write the rows of a distributed run to CSV/JSONL plus the totals and settings files (the same files run writes), and the summary')
       .argument('<run-id>')
       .option('--redis <url>', 'Redis URL (env OMNI_BATCH_REDIS_URL)')
       .option('-o, --out <file>', 'output file (default: the one the run was enqueued with)')
-      .option('--format <csv|jsonl>', 'output format (default: from the extension)'),
+      .addOption(choiceOption('--format <csv|jsonl>', 'output format (default: from the extension)', OUTPUT_FORMATS)),
   ).action(async (runId: string, opts: Record<string, unknown>) => {
-    const { sidecar, sidecarDir, sidecarSkipExisting, overwrite, ...flags } = flagsOf(opts);
-    setExit(await (await distributed()).collectCommand(runId, flags, { ...io, sidecar: sidecarOptions({ sidecar, sidecarDir, sidecarSkipExisting, overwrite }, io.cwd) }));
+    const { flags, io } = withOutputFlags<DistributedFlags>(cli.io, opts);
+    cli.setExit(await (await distributed()).collectCommand(runId, flags, io));
   });
+}
 
-  program
+function addDashboard(cli: Cli): void {
+  cli.program
     .command('dashboard')
     .description('serve a web page of the distributed runs (progress, tokens, cost, failures, latest rows) and of the queues (Bull Board)')
     .option('--redis <url>', 'Redis URL (env OMNI_BATCH_REDIS_URL)')
-    .option('--port <n>', `port to listen on, 0 for a free one (default ${DASHBOARD_DEFAULTS.port})`)
+    .addOption(numberOption('--port <n>', `port to listen on, 0 for a free one (default ${DASHBOARD_DEFAULTS.port})`, PORT))
     .option('--host <address>', `address to listen on (default ${DASHBOARD_DEFAULTS.host}: this machine only; the page has no login)`)
-    .addOption(new Option('--allow-host <name>', 'another Host name the page may be opened under, e.g. a reverse proxy\'s (repeatable; loopback and this machine\'s names always work)').argParser(collect))
+    .addOption(listOption('--allow-host <name>', "another Host name the page may be opened under, e.g. a reverse proxy's (repeatable; loopback and this machine's names always work)"))
     .addHelpText('after', '\nOpen the printed URL: / lists the runs and follows one live (it refreshes every 2 s), /queues is Bull Board,\nread-only. The page reads Redis only; the API key is never in Redis. Ctrl-C / SIGTERM stops it (exit 0).')
-    .action(async (opts: Record<string, unknown>) => setExit(await (await import('./commands/dashboard.js')).dashboardCommand(flagsOf(opts), io)));
+    .action(async (opts: Record<string, unknown>) => cli.setExit(await (await import('./commands/dashboard.js')).dashboardCommand(flagsOf<DashboardFlags>(opts), cli.io)));
+}
+
+export function buildProgram(run: typeof runCommand, io: Io, setExit: (code: number) => void): Command {
+  const program = new Command()
+    .name('omni-batch')
+    .description("Send folders of images, audio, video and text through Alibaba's Qwen-Omni models; one result row per file.")
+    .showHelpAfterError('(run omni-batch run --help for the flags and examples)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
+  const cli: Cli = { program, io, setExit, run };
+  for (const add of [addRun, addEnqueue, addSchedule, addRetry, addWorker, addStatus, addCollect, addDashboard]) add(cli);
   return program;
 }
 
-export async function main(argv: string[], io: Parameters<typeof runCommand>[2]): Promise<number> {
+export async function main(argv: string[], io: Io): Promise<number> {
   let code: number = EXIT.ok;
   const program = buildProgram(runCommand, io, (c) => (code = c));
   try {
@@ -206,7 +291,7 @@ export async function main(argv: string[], io: Parameters<typeof runCommand>[2])
     return code;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.config;
-    if (err instanceof ConfigError) {
+    if (err instanceof OperatorError) {
       io.err(`omni-batch: ${err.message}`);
       return err.exitCode;
     }

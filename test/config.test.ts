@@ -2,17 +2,25 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { main } from '../src/cli.js';
 import { REGIONS, resolveConfig } from '../src/shared/config.js';
 import { ConfigError } from '../src/shared/errors.js';
 import { runCli, tempDir } from './helpers.js';
 
-describe('job files and flags', () => {
+/** The CLI in this process: its exit code and what it printed on stderr. */
+async function cliInProcess(args: string[], cwd: string): Promise<{ code: number; stderr: string }> {
+  const err: string[] = [];
+  const code = await main(args, { out: () => undefined, err: (t) => err.push(t), env: {}, cwd });
+  return { code, stderr: err.join('\n') };
+}
+
+describe('job files', () => {
   test('a job file resolves its paths against its own folder, and flags override it', async () => {
     const dir = await tempDir();
     const job = path.join(dir, 'jobs', 'j.yaml');
     await (await import('node:fs/promises')).mkdir(path.dirname(job));
     await writeFile(job, 'inputs: [../media]\nprompt: Describe {{file.name}}\nconcurrency: 3\noutput: ../out/r.jsonl\n');
-    const cfg = await resolveConfig(job, { concurrency: '7' }, {}, '/somewhere/else');
+    const cfg = await resolveConfig(job, { concurrency: 7 }, {}, '/somewhere/else');
     assert.deepEqual(cfg.inputs, [path.join(dir, 'media')]);
     assert.equal(cfg.out, path.join(dir, 'out', 'r.jsonl'));
     assert.equal(cfg.format, 'jsonl');
@@ -40,6 +48,9 @@ describe('job files and flags', () => {
     await assert.rejects(resolveConfig(job, {}, {}, dir), /typo\.yaml: unknown field "promt" \(did you mean "prompt"\?\)/);
   });
 
+});
+
+describe('flags and the environment', () => {
   test('region picks the documented base URL; --base-url wins; DASHSCOPE_BASE_URL is the fallback', async () => {
     const dir = await tempDir();
     const base = { input: [dir], prompt: 'p' };
@@ -47,12 +58,27 @@ describe('job files and flags', () => {
     assert.equal((await resolveConfig(undefined, { ...base, region: 'us' }, {}, dir)).baseURL, REGIONS.us);
     assert.equal((await resolveConfig(undefined, { ...base, region: 'us', baseUrl: 'http://127.0.0.1:1/v1' }, {}, dir)).baseURL, 'http://127.0.0.1:1/v1');
     assert.equal((await resolveConfig(undefined, base, { DASHSCOPE_BASE_URL: 'http://127.0.0.1:2/v1' }, dir)).baseURL, 'http://127.0.0.1:2/v1');
-    await assert.rejects(resolveConfig(undefined, { ...base, region: 'eu' }, {}, dir), /--region: expected cn, intl or us, received "eu"/);
+    const eu = await cliInProcess(['run', '--input', dir, '--prompt', 'p', '--region', 'eu'], dir);
+    assert.equal(eu.code, 2);
+    assert.match(eu.stderr, /option '--region <cn\|intl\|us>' argument 'eu' is invalid\. Allowed choices are cn, intl, us\./);
   });
 
-  test('numeric flags say what they expected', async () => {
+  test('numeric flags and variables say what they expected and what arrived', async () => {
     const dir = await tempDir();
-    await assert.rejects(resolveConfig(undefined, { input: [dir], prompt: 'p', concurrency: '0' }, {}, dir), /--concurrency: expected a whole number from 1 to 256, received "0"/);
+    const zero = await cliInProcess(['run', '--input', dir, '--prompt', 'p', '--concurrency', '0'], dir);
+    assert.equal(zero.code, 2);
+    assert.match(zero.stderr, /option '-c, --concurrency <n>' argument '0' is invalid\. expected a whole number from 1 to 256/);
+    const half = await cliInProcess(['run', '--input', dir, '--prompt', 'p', '--retries', '2.5'], dir);
+    assert.equal(half.code, 2);
+    assert.match(half.stderr, /option '--retries <n>' argument '2\.5' is invalid\. expected a whole number from 0 to 20/);
+    const cost = await cliInProcess(['run', '--input', dir, '--prompt', 'p', '--max-cost', 'lots'], dir);
+    assert.equal(cost.code, 2);
+    assert.match(cost.stderr, /option '--max-cost <amount>' argument 'lots' is invalid\. expected a number, at least 0/);
+    await assert.rejects(
+      resolveConfig(undefined, { input: [dir], prompt: 'p' }, { OMNI_BATCH_RPM: 'fast' }, dir),
+      /OMNI_BATCH_RPM \(environment\): expected a whole number from 0 to 1000000, received "fast"/,
+    );
+    assert.equal((await resolveConfig(undefined, { input: [dir], prompt: 'p' }, { OMNI_BATCH_TPM: '5000' }, dir)).tpm, 5000);
     await assert.rejects(resolveConfig(undefined, { input: [dir], prompt: 'p', out: 'x.txt' }, {}, dir), /cannot tell the output format/);
     await assert.rejects(resolveConfig(undefined, { input: [dir], prompt: 'p', model: 'gpt-4o' }, {}, dir), /--model: unknown model "gpt-4o"/);
   });

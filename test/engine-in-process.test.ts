@@ -33,7 +33,7 @@ async function textRun(files: Record<string, string>, flags: Flags = {}): Promis
   const dir = await tempDir();
   await mkdir(path.join(dir, 'media'));
   for (const [name, text] of Object.entries(files)) await writeFile(path.join(dir, 'media', name), text);
-  const cfg = await resolveConfig(undefined, { input: ['media'], prompt: 'Read {{file.name}}', out: 'out.jsonl', retries: '0', ...flags }, {}, dir);
+  const cfg = await resolveConfig(undefined, { input: ['media'], prompt: 'Read {{file.name}}', out: 'out.jsonl', retries: 0, ...flags }, {}, dir);
   return { dir, cfg };
 }
 

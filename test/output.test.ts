@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import { ResultFile } from '../src/shared/output/result-file.js';
-import { emptyUsage, noMedia, type Row } from '../src/shared/row.js';
+import { TotalsAccumulator, writeTotals } from '../src/shared/output/totals.js';
+import { OutputError } from '../src/shared/errors.js';
+import { emptyUsage, noMedia, textLayout, type Row } from '../src/shared/row.js';
 import { tempDir } from './helpers.js';
 
 function row(p: string, status: Row['status'], answers: string[] = [], id = `id-${p}`): Row {
@@ -42,7 +44,7 @@ describe('output files', () => {
   test('CSV rows survive quotes, commas, newlines and unicode exactly (RFC 4180)', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'o.csv');
-    const rf = await ResultFile.open(file, 'csv', 2);
+    const rf = await ResultFile.open(file, 'csv', textLayout(2));
     const tricky = 'He said "hi", then\nleft; café ☕';
     rf.append(row('dir/"q", name.jpg', 'ok', [tricky, 'second']));
     await rf.finish();
@@ -58,7 +60,7 @@ describe('output files', () => {
     for (const format of ['csv', 'jsonl'] as const) {
       const dir = await tempDir();
       const file = path.join(dir, `o.${format}`);
-      let rf = await ResultFile.open(file, format, 1);
+      let rf = await ResultFile.open(file, format, textLayout(1));
       rf.append(row('a.jpg', 'failed'));
       rf.append(row('b.jpg', 'ok', ['B']));
       rf.append(row('a.jpg', 'ok', ['A']));
@@ -67,7 +69,7 @@ describe('output files', () => {
       assert.deepEqual(totals.byStatus, { ok: 2, failed: 0, skipped: 0, planned: 0 });
       assert.deepEqual(totals.byKind.image, { files: 2, ok: 2, failed: 0, skipped: 0, planned: 0, estimated_tokens: 20, prompt_tokens: 20 }, 'estimated vs actual prompt tokens per kind');
       assert.equal(totals.tokens.total_tokens, 30);
-      rf = await ResultFile.open(file, format, 1);
+      rf = await ResultFile.open(file, format, textLayout(1));
       assert.deepEqual(rf.prior.get('a.jpg'), { id: 'id-a.jpg', status: 'ok' });
       rf.closeNow();
     }
@@ -76,11 +78,11 @@ describe('output files', () => {
   test('a line cut short by a crash is dropped and the next append starts on a fresh line', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'o.jsonl');
-    const rf = await ResultFile.open(file, 'jsonl', 1);
+    const rf = await ResultFile.open(file, 'jsonl', textLayout(1));
     rf.append(row('a.jpg', 'ok', ['A']));
     rf.closeNow();
     await appendFile(file, '{"id":"id-b.jpg","path":"b.jpg","sta');
-    const again = await ResultFile.open(file, 'jsonl', 1);
+    const again = await ResultFile.open(file, 'jsonl', textLayout(1));
     assert.equal(again.prior.size, 1);
     again.append(row('c.jpg', 'ok', ['C']));
     await again.finish();
@@ -91,24 +93,14 @@ describe('output files', () => {
   test('a CSV written with fewer answer columns is rewritten to the new header', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'o.csv');
-    const one = await ResultFile.open(file, 'csv', 1);
+    const one = await ResultFile.open(file, 'csv', textLayout(1));
     one.append(row('a.jpg', 'ok', ['A']));
     await one.finish();
-    const two = await ResultFile.open(file, 'csv', 2);
+    const two = await ResultFile.open(file, 'csv', textLayout(2));
     two.append(row('b.jpg', 'ok', ['B', 'B2']));
     await two.finish();
     const recs = parse<Record<string, string>>(await readFile(file), { columns: true });
     assert.deepEqual(recs.map((r) => [r.path, r.answer, r.answer_2]), [['a.jpg', 'A', ''], ['b.jpg', 'B', 'B2']]);
-  });
-
-  test('an output that cannot be written is a clear error naming the file', async () => {
-    const dir = await tempDir();
-    await writeFile(path.join(dir, 'file'), 'x');
-    await assert.rejects(ResultFile.open(path.join(dir, 'file', 'o.csv'), 'csv', 1), (err: unknown) => {
-      assert.match((err as Error).message, /file\/o\.csv: cannot write the output file \((ENOTDIR|EEXIST)\)/);
-      assert.equal((err as { exitCode: number }).exitCode, 4);
-      return true;
-    });
   });
 });
 
@@ -118,19 +110,20 @@ describe('output files that are not ours, and crashes', () => {
     const file = path.join(dir, 'reviews.csv');
     const original = 'id,review\nr1,"great, really"\nr2,bad\n';
     await writeFile(file, original);
-    await assert.rejects(ResultFile.open(file, 'csv', 1), (err: unknown) => {
+    await assert.rejects(ResultFile.open(file, 'csv', textLayout(1)), (err: unknown) => {
+      assert.ok(err instanceof OutputError, String(err));
       assert.match((err as Error).message, /reviews\.csv exists and is not an omni-batch output/);
       assert.equal((err as { exitCode: number }).exitCode, 4);
       return true;
     });
-    await assert.rejects(ResultFile.open(file, 'csv', 1, { fresh: true }), /is not an omni-batch output/);
+    await assert.rejects(ResultFile.open(file, 'csv', textLayout(1), { fresh: true }), /is not an omni-batch output/);
     assert.equal(await readFile(file, 'utf8'), original);
   });
 
   test('a CSV row cut short by a crash is not taken for done, even when what is left still parses', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'o.csv');
-    const rf = await ResultFile.open(file, 'csv', 1);
+    const rf = await ResultFile.open(file, 'csv', textLayout(1));
     rf.append(row('a.jpg', 'ok', ['A']));
     rf.append({ ...row('b.jpg', 'ok', ['B']), estimated_tokens: 120, estimated_cost: 0.0012 });
     rf.closeNow();
@@ -147,18 +140,49 @@ describe('output files that are not ours, and crashes', () => {
     assert.deepEqual([...(await ResultFile.readPrior(file, 'csv')).keys()], ['a.jpg']);
     assert.equal(await readFile(file, 'utf8'), cutInLastField);
     await writeFile(file, cut);
-    const again = await ResultFile.open(file, 'csv', 1);
+    const again = await ResultFile.open(file, 'csv', textLayout(1));
     assert.deepEqual([...again.prior.keys()], ['a.jpg']);
     again.closeNow();
+  });
+});
+
+describe('outputs that cannot be written: exit 4, one line naming the file', () => {
+  test('an output that cannot be written is a clear error naming the file', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'file'), 'x');
+    await assert.rejects(ResultFile.open(path.join(dir, 'file', 'o.csv'), 'csv', textLayout(1)), (err: unknown) => {
+      assert.ok(err instanceof OutputError, String(err));
+      assert.match((err as Error).message, /file\/o\.csv: cannot write the output file \((ENOTDIR|EEXIST)\)/);
+      assert.equal((err as { exitCode: number }).exitCode, 4);
+      return true;
+    });
   });
 
   test('two runs cannot write the same output at once', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'o.jsonl');
-    const first = await ResultFile.open(file, 'jsonl', 1);
-    await assert.rejects(ResultFile.open(file, 'jsonl', 1), /another omni-batch \(pid \d+\) is writing this output/);
+    const first = await ResultFile.open(file, 'jsonl', textLayout(1));
+    await assert.rejects(ResultFile.open(file, 'jsonl', textLayout(1)), (err: unknown) => {
+      assert.ok(err instanceof OutputError, String(err));
+      assert.match(err.message, /another omni-batch \(pid \d+\) is writing this output/);
+      assert.equal(err.exitCode, 4);
+      return true;
+    });
     await first.finish();
-    const second = await ResultFile.open(file, 'jsonl', 1);
+    const second = await ResultFile.open(file, 'jsonl', textLayout(1));
     second.closeNow();
+  });
+
+  test('a totals file that cannot be written is an error naming it, and leaves no temporary file behind', async () => {
+    const dir = await tempDir();
+    const totals = path.join(dir, 'o.totals.json');
+    await mkdir(totals);
+    await assert.rejects(writeTotals(totals, new TotalsAccumulator().result('o.csv', null)), (err: unknown) => {
+      assert.ok(err instanceof OutputError, String(err));
+      assert.match(err.message, /o\.totals\.json: cannot write the totals file \(EISDIR\)/);
+      assert.equal(err.exitCode, 4);
+      return true;
+    });
+    assert.deepEqual(await readdir(dir), ['o.totals.json']);
   });
 });

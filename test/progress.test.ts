@@ -138,7 +138,7 @@ describe('live progress', () => {
     assert.ok(rows.filter((e) => e.status === 'ok').every((e) => e.level === 'info'));
     const bad = await runCli([...args, '--log', 'xml'], { env: env() });
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--log: expected text or json, received "xml"/);
+    assert.match(bad.stderr, /option '--log <text\|json>' argument 'xml' is invalid\. Allowed choices are text, json\./);
   });
 
   test('--quiet prints only the final summary', async () => {

@@ -83,7 +83,7 @@ describe('omni-batch retry', () => {
     const { out } = await failingRun();
     const bad = await runCli(['retry', out, '--codes', 'rate_limit'], { env: env() });
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--codes: expected error codes separated by commas .*received "rate_limit"/);
+    assert.match(bad.stderr, /option '--codes <list>' argument 'rate_limit' is invalid\. expected error codes separated by commas .*unknown: rate_limit/);
     await rm(out.replace(/\.csv$/, '.run.json'));
     const none = await runCli(['retry', out], { env: env() });
     assert.equal(none.code, 2);

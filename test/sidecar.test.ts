@@ -93,7 +93,7 @@ describe('sidecar captions', () => {
     const dir = await photos();
     const bad = await runCli(['run', '--input', 'photos', '--prompt', 'p', '--sidecar', 'csv'], { env: env(), cwd: dir });
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--sidecar: expected txt or json, received "csv"/);
+    assert.match(bad.stderr, /option '--sidecar <txt\|json>' argument 'csv' is invalid\. Allowed choices are txt, json\./);
     const alone = await runCli(['run', '--input', 'photos', '--prompt', 'p', '--overwrite'], { env: env(), cwd: dir });
     assert.equal(alone.code, 2);
     assert.match(alone.stderr, /--overwrite need --sidecar txt\|json/);

@@ -68,6 +68,6 @@ describe('worker logs', () => {
     assert.match(r.stderr, /^omni-batch worker: 4 jobs done since start: 3 ok, 1 failed \(moderation_blocked 1\); [\d.]+\/s$/m);
     const bad = await runCli(['worker', '--redis', redis.url, '--log', 'xml'], { env: { DASHSCOPE_API_KEY: KEY } });
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--log: expected text or json, received "xml"/);
+    assert.match(bad.stderr, /option '--log <text\|json>' argument 'xml' is invalid\. Allowed choices are text, json\./);
   });
 });

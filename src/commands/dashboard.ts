@@ -2,7 +2,7 @@
  * `omni-batch dashboard`: serves the runs page and Bull Board for a Redis until Ctrl-C / SIGTERM. Thin: it
  * validates the flags, opens Redis (one clear line and exit 2 when it cannot), starts the server, prints the URL.
  */
-import { EXIT, ConfigError } from '../shared/errors.js';
+import { EXIT } from '../shared/errors.js';
 import { connectRedis, describeRedisUrl } from '../engine/bullmq/connection.js';
 import { DASHBOARD_DEFAULTS } from './dashboard/defaults.js';
 import { startDashboard } from './dashboard/server.js';
@@ -11,24 +11,16 @@ import type { Io } from './run.js';
 
 export interface DashboardFlags {
   redis?: string;
-  /** Default 7070; 0 picks a free port. */
-  port?: string;
+  /** Default 7070; 0 picks a free port. Checked by commander. */
+  port?: number;
   /** Default 127.0.0.1 (this machine only). */
   host?: string;
   /** More Host names the page answers to (repeatable). */
   allowHost?: string[];
 }
 
-
-function portOf(v: string | undefined): number {
-  if (v === undefined) return DASHBOARD_DEFAULTS.port;
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || n > 65535) throw new ConfigError(`--port: expected a port number 0..65535 (0 picks a free one), received ${JSON.stringify(v)}`);
-  return n;
-}
-
 export async function dashboardCommand(flags: DashboardFlags, io: Io): Promise<number> {
-  const port = portOf(flags.port);
+  const port = flags.port ?? DASHBOARD_DEFAULTS.port;
   const host = flags.host ?? DASHBOARD_DEFAULTS.host;
   const url = redisUrl(flags.redis, io.env);
   const redis = await connectRedis(url);

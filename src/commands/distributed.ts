@@ -221,28 +221,26 @@ class Follower {
   }
 }
 
+/** As the CLI parsed them: typed and in range (commander checks them). */
 export interface WorkerFlags {
   redis?: string;
-  concurrency?: string;
-  lockDuration?: string;
-  drainTimeout?: string;
-  log?: string;
-}
-
-function positive(name: string, v: string | undefined, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`--${name}: expected a positive number, received ${JSON.stringify(v)}`);
-  return n;
+  /** Jobs in flight at once in this worker. Default 4. */
+  concurrency?: number;
+  /** Seconds. Default 60. */
+  lockDuration?: number;
+  /** Seconds. Default 120. */
+  drainTimeout?: number;
+  /** As progress.ts's LogMode. */
+  log?: 'text' | 'json';
 }
 
 export async function workerCommand(flags: WorkerFlags, io: Io): Promise<number> {
   const url = redisUrl(flags.redis, io.env);
   const apiKey = io.env.DASHSCOPE_API_KEY?.trim();
   if (!apiKey) throw new ConfigError('DASHSCOPE_API_KEY is not set: every worker needs the key in its own environment (it never travels through Redis)');
-  const concurrency = Math.round(positive('concurrency', flags.concurrency, 4));
-  const lockDurationMs = positive('lock-duration', flags.lockDuration, 60) * 1000;
-  const drainMs = positive('drain-timeout', flags.drainTimeout, 120) * 1000;
+  const concurrency = flags.concurrency ?? 4;
+  const lockDurationMs = (flags.lockDuration ?? 60) * 1000;
+  const drainMs = (flags.drainTimeout ?? 120) * 1000;
   // A worker's totals line every 30 s (OMNI_BATCH_PROGRESS_MS overrides it, as for run's progress).
   const { log: mode, intervalMs } = displayOptions({ log: flags.log }, io.env, 30_000);
   const redis = await connectRedis(url);
@@ -286,7 +284,8 @@ export async function workerCommand(flags: WorkerFlags, io: Io): Promise<number>
 
 export interface ScheduleFlags extends DistributedFlags {
   cron?: string;
-  every?: string;
+  /** Seconds. */
+  every?: number;
   remove?: boolean;
 }
 
@@ -300,7 +299,7 @@ export async function scheduleCommand(jobFile: string | undefined, flags: Schedu
       return EXIT.ok;
     }
     if (!flags.cron === !flags.every) throw new ConfigError('schedule: give --cron "0 3 * * *" or --every SECONDS (one of them)');
-    const everyMs = flags.every ? positive('every', flags.every, 1) * 1000 : undefined;
+    const everyMs = flags.every ? flags.every * 1000 : undefined;
     await scheduleRun(redis, cfg, runId, flags.cron ? { cron: flags.cron } : { everyMs: everyMs ?? 0 });
     io.out(runId);
     io.err(`omni-batch: ${runId} re-enqueues ${flags.cron ? `on "${flags.cron}"` : `every ${everyMs! / 1000} s`}; workers run it; only new or changed files are sent`);

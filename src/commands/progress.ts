@@ -9,7 +9,6 @@
  * - `--quiet`: nothing until the final summary (errors that end the run are still printed).
  */
 import { pino, type Logger } from 'pino';
-import { ConfigError } from '../shared/errors.js';
 import type { Row } from '../shared/row.js';
 
 /** The stream the display draws on (stderr in the CLI). */
@@ -20,7 +19,8 @@ export interface Terminal {
   readonly columns: number | undefined;
 }
 
-export type LogMode = 'text' | 'json';
+export const LOG_MODES = ['text', 'json'] as const;
+export type LogMode = (typeof LOG_MODES)[number];
 
 export interface DisplayOptions {
   /** `text` (default) or `json`. */
@@ -37,12 +37,10 @@ const MAX_FAILURE_LINES = 20;
 const REDRAW_MS = 200;
 const CLEAR = '\r\x1b[2K';
 
-/** `--log` and `--quiet` as the CLI parsed them -> options, refused with the expected values. */
-export function displayOptions(flags: { log?: unknown; quiet?: unknown }, env: NodeJS.ProcessEnv, defaultIntervalMs = 10_000): DisplayOptions {
-  const log = flags.log ?? 'text';
-  if (log !== 'text' && log !== 'json') throw new ConfigError(`--log: expected text or json, received ${JSON.stringify(log)}`);
+/** `--log` and `--quiet` as the CLI parsed them (commander checks --log's choices) -> options. */
+export function displayOptions(flags: { log?: LogMode | undefined; quiet?: boolean | undefined }, env: NodeJS.ProcessEnv, defaultIntervalMs = 10_000): DisplayOptions {
   const fromEnv = Number(env.OMNI_BATCH_PROGRESS_MS);
-  return { log, quiet: flags.quiet === true, intervalMs: Number.isFinite(fromEnv) && fromEnv > 0 ? fromEnv : defaultIntervalMs };
+  return { log: flags.log ?? 'text', quiet: flags.quiet === true, intervalMs: Number.isFinite(fromEnv) && fromEnv > 0 ? fromEnv : defaultIntervalMs };
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { ConfigError, ERROR_CODES, EXIT } from '../shared/errors.js';
+import { ConfigError, EXIT, type ErrorCode } from '../shared/errors.js';
 import type { OutputFormat } from '../shared/config.js';
 import { ResultFile } from '../shared/output/result-file.js';
 import { readRunRecord } from '../shared/output/run-file.js';
@@ -18,28 +18,16 @@ import { redisUrl } from './redis-url.js';
 import { runResolved, type Io } from './run.js';
 
 export interface RetryFlags {
-  /** Comma-separated error codes; default: every failed row. */
-  codes?: string;
-  concurrency?: string;
+  /** Only rows failed with these codes (commander checks them); default: every failed row. */
+  codes?: ReadonlySet<ErrorCode>;
+  /** Requests in flight at once; default: as the run had it. */
+  concurrency?: number;
   /** Retry through the queue of the distributed run that made the output; default: in this process. */
   redis?: string;
 }
 
-function parseCodes(value: string | undefined): ReadonlySet<string> | undefined {
-  if (value === undefined) return undefined;
-  const codes = value
-    .split(',')
-    .map((c) => c.trim())
-    .filter(Boolean);
-  const unknown = codes.filter((c) => !(c in ERROR_CODES));
-  if (unknown.length || codes.length === 0) {
-    throw new ConfigError(`--codes: expected error codes separated by commas (e.g. rate_limited,timeout; see --help), received ${JSON.stringify(value)}`);
-  }
-  return new Set(codes);
-}
-
 export async function retryOutput(output: string, flags: RetryFlags, io: Io): Promise<number> {
-  const codes = parseCodes(flags.codes);
+  const codes: ReadonlySet<string> | undefined = flags.codes;
   const out = path.resolve(io.cwd, output);
   const { config: saved, origin } = await readRunRecord(out);
   if (path.resolve(saved.out) !== out) {
@@ -68,11 +56,7 @@ export async function retryOutput(output: string, flags: RetryFlags, io: Io): Pr
     await checkSameRun(url, runId, latest, output, saved.format);
     return followRun({ ...saved, only: failed }, runId, url, io);
   }
-  const concurrency = flags.concurrency === undefined ? saved.concurrency : Number(flags.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
-    throw new ConfigError(`--concurrency: expected a whole number from 1 to 256, received ${JSON.stringify(flags.concurrency)}`);
-  }
-  return runResolved({ ...saved, concurrency, only: failed }, io);
+  return runResolved({ ...saved, concurrency: flags.concurrency ?? saved.concurrency, only: failed }, io);
 }
 
 /**

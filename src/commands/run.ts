@@ -7,6 +7,7 @@ import type { RunEstimate } from '../engine/in-process/estimate.js';
 import type { Row } from '../shared/row.js';
 import { displayOptions, ProgressDisplay, type DisplayOptions, type Terminal } from './progress.js';
 import { renderSummary, summarizeOutput } from './summary.js';
+import { table } from './table.js';
 import { modelInfo } from '../shared/models.js';
 import { ledgerPathFor, SidecarWriter, type SidecarOptions } from '../shared/output/sidecar.js';
 import type { Totals } from '../shared/output/totals.js';
@@ -57,9 +58,7 @@ export function estimateTable(e: RunEstimate): string {
     for (const key of ['text', 'image', 'audio', 'video'] as const) sum[key] += t[key];
   }
   rows.push(['total', String(sum.files), String(sum.send), String(sum.text), String(sum.image), String(sum.audio), String(sum.video), String(e.tokens), e.currency ? e.cost.toFixed(4) : '-']);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
-  return [line(head), ...rows.map(line)].join('\n');
+  return table(head, rows);
 }
 
 /**

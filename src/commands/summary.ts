@@ -9,6 +9,7 @@ import { isRetried, type ErrorCode } from '../shared/errors.js';
 import { formatFor } from '../shared/output/format.js';
 import type { Totals } from '../shared/output/totals.js';
 import { unflatten } from '../shared/row.js';
+import { table } from './table.js';
 import type { MediaKind } from '../shared/job.js';
 
 interface KindLine {
@@ -63,13 +64,6 @@ export async function summarizeOutput(file: string, format: OutputFormat): Promi
     }
   }
   return { byKind, reasons };
-}
-
-/** Right-aligned columns after a left-aligned first one, two spaces apart. */
-export function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd();
-  return [line(head), ...rows.map(line)].join('\n');
 }
 
 /** A path as a shell would take it: quoted only when it needs to be. */

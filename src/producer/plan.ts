@@ -123,51 +123,50 @@ interface Measured {
   content?: Buffer | undefined;
 }
 
+/** What is sent for an item, and the facts and digest its estimate and id come from. */
 async function measure(item: Item): Promise<Measured> {
   const m = item.media;
   if (!m) return { kind: 'text', media: undefined, facts: {}, digest: '' };
-  if (m.type === 'frames') {
-    const frames: { source: JobSource; mime: string | undefined }[] = [];
-    const facts: NonNullable<MediaFacts['frames']> = [];
-    const digests: string[] = [];
-    for (const [i, source] of m.frames.entries()) {
-      const c = classifySource(source, undefined);
-      const label = `${item.path}: frame ${i + 1} (${'file' in source ? source.file : source.url})`;
-      if (c.kind !== 'image' || !c.sendable) throw new Skip('skipped', 'unsupported_format', `${label}: frames must be JPEG, PNG or WebP images`, 'video');
-      if ('file' in source) {
-        const bytes = await statFile(source.file, label, 'video');
-        const img = await probeImage(source.file, label).catch(rethrowAs('video'));
-        facts.push({ bytes, width: img.width, height: img.height });
-        digests.push(await fileDigest(source.file, bytes));
-      } else digests.push(source.url);
-      frames.push({ source, mime: c.format });
-    }
-    return { kind: 'video', media: { type: 'frames', frames }, facts: { frames: facts }, digest: digests.join(',') };
-  }
+  if (m.type === 'frames') return measureFrames(item.path, m.frames);
+  const c = classifySource(m.source, item.row);
+  return 'url' in m.source ? measureUrl(item.path, m.source, c) : measureFile(item.path, m.source, c);
+}
 
-  const source = m.source;
-  const c = classifySource(source, item.row);
-  const label = item.path;
-  if ('url' in source) {
-    if (c.kind === 'unknown') {
-      throw new Skip('skipped', 'unsupported_type', `${label}: ${c.ext ? `".${c.ext}" is not` : 'a name without an extension is not'} an image, audio, video or text file`, 'unknown');
-    }
-    if (!c.sendable) {
-      throw new Skip('skipped', 'unsupported_format', `${label}: the API does not take .${c.ext} ${c.kind} as it is, and URLs are passed through untouched (download it, or convert it)`, c.kind);
-    }
-    const media: JobMedia =
-      c.kind === 'image'
-        ? { type: 'image', source, mime: c.format }
-        : c.kind === 'audio'
-          ? { type: 'audio', source, format: c.format ?? 'mp3' }
-          : c.kind === 'video'
-            ? { type: 'video_file', source }
-            : (() => {
-                throw new Skip('skipped', 'unsupported_type', `${label}: text is read from local files only, not from URLs`, 'text');
-              })();
-    return { kind: c.kind, media, facts: {}, digest: `url:${source.url}` };
+/** A frame list: every frame a JPEG, PNG or WebP image; local frames probed and hashed, URLs taken as named. */
+async function measureFrames(itemPath: string, sources: readonly Source[]): Promise<Measured> {
+  const frames: { source: JobSource; mime: string | undefined }[] = [];
+  const facts: NonNullable<MediaFacts['frames']> = [];
+  const digests: string[] = [];
+  for (const [i, source] of sources.entries()) {
+    const c = classifySource(source, undefined);
+    const label = `${itemPath}: frame ${i + 1} (${'file' in source ? source.file : source.url})`;
+    if (c.kind !== 'image' || !c.sendable) throw new Skip('skipped', 'unsupported_format', `${label}: frames must be JPEG, PNG or WebP images`, 'video');
+    if ('file' in source) {
+      const bytes = await statFile(source.file, label, 'video');
+      const img = await probeImage(source.file, label).catch(rethrowAs('video'));
+      facts.push({ bytes, width: img.width, height: img.height });
+      digests.push(await fileDigest(source.file, bytes));
+    } else digests.push(source.url);
+    frames.push({ source, mime: c.format });
   }
+  return { kind: 'video', media: { type: 'frames', frames }, facts: { frames: facts }, digest: digests.join(',') };
+}
 
+/** A URL is passed through untouched: its kind and format come from its name (or the manifest's kind column). */
+function measureUrl(label: string, source: Extract<Source, { url: string }>, c: Classification): Measured {
+  if (c.kind === 'unknown') {
+    throw new Skip('skipped', 'unsupported_type', `${label}: ${c.ext ? `".${c.ext}" is not` : 'a name without an extension is not'} an image, audio, video or text file`, 'unknown');
+  }
+  if (!c.sendable) {
+    throw new Skip('skipped', 'unsupported_format', `${label}: the API does not take .${c.ext} ${c.kind} as it is, and URLs are passed through untouched (download it, or convert it)`, c.kind);
+  }
+  if (c.kind === 'text') throw new Skip('skipped', 'unsupported_type', `${label}: text is read from local files only, not from URLs`, 'text');
+  const media: JobMedia = c.kind === 'image' ? { type: 'image', source, mime: c.format } : c.kind === 'audio' ? { type: 'audio', source, format: c.format ?? 'mp3' } : { type: 'video_file', source };
+  return { kind: c.kind, media, facts: {}, digest: `url:${source.url}` };
+}
+
+/** A local file: text by its name; media by its content (probed), whatever its name says. */
+async function measureFile(label: string, source: Extract<Source, { file: string }>, c: Classification): Promise<Measured> {
   const hinted: MediaKind = c.kind;
   const bytes = await statFile(source.file, label, hinted);
   // Text is known by its name: its content is sent as it is, and any bytes are valid text to the model.
@@ -186,16 +185,7 @@ async function measure(item: Item): Promise<Measured> {
         })
       : undefined;
   const probed = await probeContent(source.file, label, content);
-  if (probed.kind === 'none') {
-    if (await looksLikeText(content ?? source.file)) {
-      if (hinted === 'unknown') throw new Skip('skipped', 'unsupported_type', `${label}: plain text without a text extension (name it .txt to send its content)`, 'unknown');
-      throw new Skip('failed', 'media_unreadable', `${label}: plain text, not ${hinted === 'audio' || hinted === 'image' ? 'an' : 'a'} ${hinted} (named .${c.ext})`, hinted);
-    }
-    if (hinted === 'unknown') {
-      throw new Skip('skipped', 'unsupported_type', `${label}: ${c.ext ? `".${c.ext}" is not` : 'a name without an extension is not'} an image, audio, video or text file, and its content is not media either`, 'unknown');
-    }
-    throw new Skip('failed', 'media_unreadable', `${label}: not readable as media (${probed.reason})`, hinted);
-  }
+  if (probed.kind === 'none') throw await notMedia(label, content ?? source.file, c, probed.reason);
   const facts: MediaFacts = { bytes: content?.length ?? bytes, ...probed.facts };
   const media: JobMedia =
     probed.kind === 'image'
@@ -205,6 +195,19 @@ async function measure(item: Item): Promise<Measured> {
         : { type: 'video_file', source };
   const digest = content ? sha256(content) : await fileDigest(source.file, bytes);
   return { kind: probed.kind, media, facts, digest, content: content && content.length <= KEEP_CONTENT_BYTES ? content : undefined };
+}
+
+/** Why a local file whose content is no media the probe knows is not sent: plain text, or unreadable. */
+async function notMedia(label: string, content: Buffer | string, c: Classification, reason: string): Promise<Skip> {
+  const hinted = c.kind;
+  if (await looksLikeText(content)) {
+    if (hinted === 'unknown') return new Skip('skipped', 'unsupported_type', `${label}: plain text without a text extension (name it .txt to send its content)`, 'unknown');
+    return new Skip('failed', 'media_unreadable', `${label}: plain text, not ${hinted === 'audio' || hinted === 'image' ? 'an' : 'a'} ${hinted} (named .${c.ext})`, hinted);
+  }
+  if (hinted === 'unknown') {
+    return new Skip('skipped', 'unsupported_type', `${label}: ${c.ext ? `".${c.ext}" is not` : 'a name without an extension is not'} an image, audio, video or text file, and its content is not media either`, 'unknown');
+  }
+  return new Skip('failed', 'media_unreadable', `${label}: not readable as media (${reason})`, hinted);
 }
 
 function rethrowAs(kind: MediaKind) {

@@ -18,6 +18,12 @@ export const REGIONS = {
   us: 'https://dashscope-us.aliyuncs.com/compatible-mode/v1',
 } as const;
 export type Region = keyof typeof REGIONS;
+export const REGION_NAMES = Object.keys(REGIONS) as [Region, ...Region[]];
+
+export const OUTPUT_FORMATS = ['csv', 'jsonl'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+export const VIDEO_MODES = ['auto', 'file', 'frames'] as const satisfies readonly PreprocessOptions['video']['mode'][];
 
 /** Every default, in one place. */
 export const DEFAULTS = {
@@ -111,7 +117,7 @@ export const JobFileSchema = z
       flag: '--follow-up',
     }),
     model: doc(z.string().min(1).optional(), { description: `The model: ${KNOWN_MODELS.join(', ')}.`, default: DEFAULTS.model, flag: '--model' }),
-    region: doc(z.enum(['cn', 'intl', 'us']).optional(), {
+    region: doc(z.enum(REGION_NAMES).optional(), {
       description: 'DashScope region: cn (Beijing), intl (Singapore), us. A key works only in its own region.',
       default: DEFAULTS.region,
       flag: '--region',
@@ -171,7 +177,7 @@ export const JobFileSchema = z
     video: doc(
       z
         .object({
-          mode: doc(z.enum(['auto', 'file', 'frames']).optional(), {
+          mode: doc(z.enum(VIDEO_MODES).optional(), {
             description: 'Send the video file (the model hears its sound too), a list of frames, or pick per file.',
             default: DEFAULTS.videoMode,
             flag: '--video-mode',
@@ -227,7 +233,7 @@ export const JobFileSchema = z
       z
         .union([
           z.string().min(1),
-          z.object({ path: z.string().min(1), format: z.enum(['csv', 'jsonl']).optional() }).strict(),
+          z.object({ path: z.string().min(1), format: z.enum(OUTPUT_FORMATS).optional() }).strict(),
         ])
         .optional(),
       { description: 'The output file, or { path, format }; the format comes from the extension unless given.', default: DEFAULTS.out, flag: '--out, --format' },
@@ -237,7 +243,7 @@ export const JobFileSchema = z
 
 export type JobFile = z.infer<typeof JobFileSchema>;
 
-/** Flags as the CLI parsed them (strings already coerced where commander can). */
+/** Flags as the CLI parsed them: already typed and in range (commander checks them), only merged here. */
 export interface Flags {
   input?: string[];
   include?: string[];
@@ -248,26 +254,69 @@ export interface Flags {
   system?: string;
   followUp?: string[];
   out?: string;
-  format?: string;
+  format?: OutputFormat;
   model?: string;
   baseUrl?: string;
-  region?: string;
-  concurrency?: string;
-  maxFiles?: string;
-  idleTimeout?: string;
-  retries?: string;
-  rpm?: string;
-  tpm?: string;
+  region?: Region;
+  concurrency?: number;
+  maxFiles?: number;
+  /** Seconds. */
+  idleTimeout?: number;
+  retries?: number;
+  rpm?: number;
+  tpm?: number;
   dryRun?: boolean;
-  maxCost?: string;
-  cpuConcurrency?: string;
-  videoMode?: string;
+  maxCost?: number;
+  cpuConcurrency?: number;
+  videoMode?: PreprocessOptions['video']['mode'];
   audioOut?: string;
   voice?: string;
   thinking?: boolean;
 }
 
-export type OutputFormat = 'csv' | 'jsonl';
+/** The values a number set by a flag or an environment variable may take (the job-file schema keeps the same). */
+export interface NumberRange {
+  /** Digits only: no sign, point or exponent. */
+  readonly whole: boolean;
+  readonly min: number;
+  readonly max: number;
+}
+
+const wholeFrom = (min: number, max = Number.MAX_SAFE_INTEGER): NumberRange => ({ whole: true, min, max });
+
+/** The ranges of the run's numeric flags and environment variables. */
+export const RANGES = {
+  concurrency: wholeFrom(1, 256),
+  maxFiles: wholeFrom(1),
+  idleTimeoutSec: { whole: false, min: 0.001, max: 3600 },
+  retries: wholeFrom(0, 20),
+  rpm: wholeFrom(0, 1_000_000),
+  tpm: wholeFrom(0, 100_000_000),
+  cpuConcurrency: wholeFrom(1, 256),
+  maxCost: { whole: false, min: 0, max: Number.MAX_SAFE_INTEGER },
+} as const satisfies Record<string, NumberRange>;
+
+/** `text` as a number in `range`, or undefined when it is not one. */
+export function readNumber(text: string, range: NumberRange): number | undefined {
+  const n = Number(text);
+  const shaped = range.whole ? /^\d+$/.test(text.trim()) && Number.isSafeInteger(n) : text.trim() !== '' && Number.isFinite(n);
+  return shaped && n >= range.min && n <= range.max ? n : undefined;
+}
+
+/** What `range` expects, as a message says it: `a whole number from 1 to 256`. */
+export function describeRange(range: NumberRange): string {
+  const what = range.whole ? 'a whole number' : 'a number';
+  return range.max === Number.MAX_SAFE_INTEGER ? `${what}, at least ${range.min}` : `${what} from ${range.min} to ${range.max}`;
+}
+
+/** A number from the environment: undefined when unset, a ConfigError naming the variable when it is not in `range`. */
+function envNumber(env: NodeJS.ProcessEnv, name: string, range: NumberRange): number | undefined {
+  const text = env[name];
+  if (text === undefined) return undefined;
+  const n = readNumber(text, range);
+  if (n === undefined) throw new ConfigError(`${name} (environment): expected ${describeRange(range)}, received ${JSON.stringify(text)}`);
+  return n;
+}
 
 /** The one validated configuration a run works from. All paths are absolute. */
 export interface RunConfig {
@@ -389,25 +438,7 @@ export async function readJobFile(file: string): Promise<JobFile> {
   return parsed.data;
 }
 
-function intFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
-    throw new ConfigError(`--${name}: expected a whole number from ${min} to ${max}, received ${JSON.stringify(value)}`);
-  }
-  return n;
-}
-
-function numberFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
-    throw new ConfigError(`--${name}: expected a number from ${min} to ${max}, received ${JSON.stringify(value)}`);
-  }
-  return n;
-}
-
-/** The output format: the explicit one (checked), else from the extension. */
+/** The output format: the explicit one (checked: it may come from Redis), else from the extension. */
 export function formatOf(out: string, explicit: string | undefined, where: string): OutputFormat {
   if (explicit !== undefined) {
     if (explicit !== 'csv' && explicit !== 'jsonl') throw new ConfigError(`${where}: expected csv or jsonl, received ${JSON.stringify(explicit)}`);
@@ -431,125 +462,170 @@ export function estimatePathFor(out: string): string {
   return `${out.slice(0, out.length - ext.length)}.estimate${ext}`;
 }
 
+/** The job file as read, and where each side's paths are relative to. */
+interface Sides {
+  readonly job: JobFile;
+  /** For messages: the job file as given, or `job file` without one. */
+  readonly where: string;
+  /** Job-file paths are relative to the job file's folder, flag paths to the working directory. */
+  readonly fromJob: (p: string) => string;
+  readonly fromCwd: (p: string) => string;
+}
+
 /**
  * Merges a job file (optional) with flags into one RunConfig. Flags win over the job file; the job file wins over
- * DASHSCOPE_BASE_URL; that wins over the default region. Job-file paths are relative to the job file's folder,
- * flag paths to the working directory.
+ * the environment (DASHSCOPE_BASE_URL, OMNI_BATCH_RPM, OMNI_BATCH_TPM); that wins over the defaults. Job-file
+ * paths are relative to the job file's folder, flag paths to the working directory.
  */
 export async function resolveConfig(jobFilePath: string | undefined, flags: Flags, env: NodeJS.ProcessEnv, cwd: string): Promise<RunConfig> {
-  const job: JobFile = jobFilePath ? await readJobFile(path.resolve(cwd, jobFilePath)) : {};
-  const jobDir = jobFilePath ? path.dirname(path.resolve(cwd, jobFilePath)) : cwd;
-  const fromJob = (p: string) => path.resolve(jobDir, p);
-  const fromCwd = (p: string) => path.resolve(cwd, p);
+  const jobFile = jobFilePath === undefined ? undefined : path.resolve(cwd, jobFilePath);
+  const sides: Sides = {
+    job: jobFile ? await readJobFile(jobFile) : {},
+    where: jobFilePath ?? 'job file',
+    fromJob: (p) => path.resolve(jobFile ? path.dirname(jobFile) : cwd, p),
+    fromCwd: (p) => path.resolve(cwd, p),
+  };
+  const { job } = sides;
+  const sources = resolveSources(flags, sides);
+  const prompt = await resolvePrompt(flags, sides);
+  const model = resolveModel(flags, job);
+  return {
+    ...sources,
+    prompt,
+    system: flags.system ?? job.system,
+    followUps: flags.followUp?.length ? flags.followUp : (job.followUps ?? []),
+    model,
+    baseURL: resolveBaseUrl(flags, job, env),
+    ...resolveLimits(flags, job, env),
+    ...resolveOutput(flags, sides),
+    dryRun: flags.dryRun ?? false,
+    preprocess: preprocessOptions(flags, job),
+    answer: answerOptions(flags, sides, model),
+    maxCost: flags.maxCost ?? job.maxCost,
+    estimateAnswerTokens: DEFAULTS.estimateAnswerTokens,
+    cwd,
+  };
+}
 
+/** Inputs, filters and manifest: flags replace the job file's lists; at least an input or a manifest. */
+function resolveSources(flags: Flags, { job, fromJob, fromCwd }: Sides): Pick<RunConfig, 'inputs' | 'include' | 'exclude' | 'manifest'> {
   const inputs = flags.input?.length ? flags.input.map(fromCwd) : (job.inputs ?? []).map(fromJob);
   const manifest = flags.manifest !== undefined ? fromCwd(flags.manifest) : job.manifest !== undefined ? fromJob(job.manifest) : undefined;
   if (inputs.length === 0 && manifest === undefined) {
     throw new ConfigError('nothing to process: give --input DIR|GLOB (repeatable) or --manifest FILE, or a job file with inputs/manifest');
   }
+  return {
+    inputs,
+    include: flags.include?.length ? flags.include : (job.include ?? []),
+    exclude: flags.exclude?.length ? flags.exclude : (job.exclude ?? []),
+    manifest,
+  };
+}
 
+/** The first turn's template: --prompt, --prompt-file, then the job file's prompt or promptFile (one per side). */
+async function resolvePrompt(flags: Flags, { job, where, fromJob, fromCwd }: Sides): Promise<string> {
+  if (flags.prompt !== undefined && flags.promptFile !== undefined) throw new ConfigError('--prompt and --prompt-file: give one, not both');
+  if (job.prompt !== undefined && job.promptFile !== undefined) throw new ConfigError(`${where}: fields "prompt" and "promptFile": give one, not both`);
   let prompt: string | undefined;
   if (flags.prompt !== undefined) prompt = flags.prompt;
   else if (flags.promptFile !== undefined) prompt = await readPromptFile(fromCwd(flags.promptFile), '--prompt-file');
   else if (job.prompt !== undefined) prompt = job.prompt;
-  else if (job.promptFile !== undefined) prompt = await readPromptFile(fromJob(job.promptFile), `${jobFilePath}: field "promptFile"`);
-  if (flags.prompt !== undefined && flags.promptFile !== undefined) throw new ConfigError('--prompt and --prompt-file: give one, not both');
-  if (job.prompt !== undefined && job.promptFile !== undefined) throw new ConfigError(`${jobFilePath}: fields "prompt" and "promptFile": give one, not both`);
+  else if (job.promptFile !== undefined) prompt = await readPromptFile(fromJob(job.promptFile), `${where}: field "promptFile"`);
   if (prompt === undefined || prompt.trim() === '') throw new ConfigError('no prompt: give --prompt TEXT or --prompt-file FILE, or "prompt" in the job file');
+  return prompt;
+}
 
+function resolveModel(flags: Flags, job: JobFile): string {
   const model = flags.model ?? job.model ?? DEFAULTS.model;
   if (!modelInfo(model)) {
     throw new ConfigError(`--model: unknown model ${JSON.stringify(model)}; expected one of ${KNOWN_MODELS.join(', ')} (or a -latest / dated snapshot of one)`);
   }
+  return model;
+}
 
-  let region: Region | undefined;
-  if (flags.region !== undefined) {
-    if (!(flags.region in REGIONS)) throw new ConfigError(`--region: expected cn, intl or us, received ${JSON.stringify(flags.region)}`);
-    region = flags.region as Region;
-  }
+/** --base-url, --region, the job file's baseUrl and region, DASHSCOPE_BASE_URL, the default region: the first given. */
+function resolveBaseUrl(flags: Flags, job: JobFile, env: NodeJS.ProcessEnv): string {
   const envBase = env.DASHSCOPE_BASE_URL?.trim() ? env.DASHSCOPE_BASE_URL.trim() : undefined;
-  const baseURL =
-    flags.baseUrl ?? (region ? REGIONS[region] : undefined) ?? job.baseUrl ?? (job.region ? REGIONS[job.region] : undefined) ?? envBase ?? REGIONS[DEFAULTS.region];
+  const regionUrl = (region: Region | undefined) => (region ? REGIONS[region] : undefined);
+  const baseURL = flags.baseUrl ?? regionUrl(flags.region) ?? job.baseUrl ?? regionUrl(job.region) ?? envBase ?? REGIONS[DEFAULTS.region];
   try {
     const u = new URL(baseURL);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('protocol');
   } catch {
     throw new ConfigError(`--base-url: expected an http(s) URL, received ${JSON.stringify(baseURL)}`);
   }
+  return baseURL;
+}
 
-  const outRaw = flags.out !== undefined ? fromCwd(flags.out) : typeof job.output === 'string' ? fromJob(job.output) : job.output ? fromJob(job.output.path) : fromCwd(DEFAULTS.out);
-  const format = formatOf(
-    outRaw,
-    flags.format ?? (typeof job.output === 'object' ? job.output.format : undefined),
-    flags.format !== undefined ? '--format' : `${jobFilePath}: field "output.format"`,
-  );
+type Limits = Pick<RunConfig, 'concurrency' | 'maxFiles' | 'idleTimeoutMs' | 'retries' | 'retryBaseMs' | 'retryMaxMs' | 'rpm' | 'tpm' | 'cpuConcurrency'>;
 
+/** How much runs at once, how fast, and how patiently. */
+function resolveLimits(flags: Flags, job: JobFile, env: NodeJS.ProcessEnv): Limits {
   const retryBaseMs = job.retryBaseMs ?? DEFAULTS.retryBaseMs;
-  const answer = answerOptions(job, jobFilePath, flags, model, fromJob, fromCwd);
   return {
-    inputs,
-    include: flags.include?.length ? flags.include : (job.include ?? []),
-    exclude: flags.exclude?.length ? flags.exclude : (job.exclude ?? []),
-    manifest,
-    prompt,
-    system: flags.system ?? job.system,
-    followUps: flags.followUp?.length ? flags.followUp : (job.followUps ?? []),
-    model,
-    baseURL,
-    concurrency: intFlag('concurrency', flags.concurrency, 1, 256) ?? job.concurrency ?? DEFAULTS.concurrency,
-    maxFiles: intFlag('max-files', flags.maxFiles, 1, Number.MAX_SAFE_INTEGER) ?? job.maxFiles,
-    idleTimeoutMs: Math.round((numberFlag('idle-timeout', flags.idleTimeout, 0.001, 3600) ?? job.idleTimeoutSec ?? DEFAULTS.idleTimeoutSec) * 1000),
-    retries: intFlag('retries', flags.retries, 0, 20) ?? job.retries ?? DEFAULTS.retries,
+    concurrency: flags.concurrency ?? job.concurrency ?? DEFAULTS.concurrency,
+    maxFiles: flags.maxFiles ?? job.maxFiles,
+    idleTimeoutMs: Math.round((flags.idleTimeout ?? job.idleTimeoutSec ?? DEFAULTS.idleTimeoutSec) * 1000),
+    retries: flags.retries ?? job.retries ?? DEFAULTS.retries,
     retryBaseMs,
     retryMaxMs: Math.max(job.retryMaxMs ?? DEFAULTS.retryMaxMs, retryBaseMs),
-    rpm: intFlag('rpm', flags.rpm, 0, 1_000_000) ?? job.rpm ?? intFlag('rpm (env OMNI_BATCH_RPM)', env.OMNI_BATCH_RPM, 0, 1_000_000) ?? DEFAULTS.rpm,
-    tpm: intFlag('tpm', flags.tpm, 0, 100_000_000) ?? job.tpm ?? intFlag('tpm (env OMNI_BATCH_TPM)', env.OMNI_BATCH_TPM, 0, 100_000_000) ?? DEFAULTS.tpm,
-    out: outRaw,
-    format,
-    totalsPath: totalsPathFor(outRaw),
-    estimatePath: estimatePathFor(outRaw),
-    dryRun: flags.dryRun ?? false,
-    cpuConcurrency: intFlag('cpu-concurrency', flags.cpuConcurrency, 1, 256) ?? job.cpuConcurrency ?? DEFAULTS.cpuConcurrency,
-    preprocess: {
-      image: { fix: job.image?.fix ?? DEFAULTS.imageFix },
-      video: {
-        mode: videoModeFlag(flags.videoMode) ?? job.video?.mode ?? DEFAULTS.videoMode,
-        startSec: job.video?.startSec ?? 0,
-        windowSec: job.video?.windowSec ?? null,
-        frames: job.video?.frames ?? null,
-        autoMaxTrimSec: job.video?.autoMaxTrimSec ?? DEFAULTS.videoAutoMaxTrimSec,
-      },
-      audio: { startSec: job.audio?.startSec ?? 0 },
+    rpm: flags.rpm ?? job.rpm ?? envNumber(env, 'OMNI_BATCH_RPM', RANGES.rpm) ?? DEFAULTS.rpm,
+    tpm: flags.tpm ?? job.tpm ?? envNumber(env, 'OMNI_BATCH_TPM', RANGES.tpm) ?? DEFAULTS.tpm,
+    cpuConcurrency: flags.cpuConcurrency ?? job.cpuConcurrency ?? DEFAULTS.cpuConcurrency,
+  };
+}
+
+/** The output file, its format, and the files beside it. */
+function resolveOutput(flags: Flags, { job, where, fromJob, fromCwd }: Sides): Pick<RunConfig, 'out' | 'format' | 'totalsPath' | 'estimatePath'> {
+  const out = flags.out !== undefined ? fromCwd(flags.out) : typeof job.output === 'string' ? fromJob(job.output) : job.output ? fromJob(job.output.path) : fromCwd(DEFAULTS.out);
+  const format = formatOf(out, flags.format ?? (typeof job.output === 'object' ? job.output.format : undefined), flags.format !== undefined ? '--format' : `${where}: field "output.format"`);
+  return { out, format, totalsPath: totalsPathFor(out), estimatePath: estimatePathFor(out) };
+}
+
+function preprocessOptions(flags: Flags, job: JobFile): PreprocessOptions {
+  return {
+    image: { fix: job.image?.fix ?? DEFAULTS.imageFix },
+    video: {
+      mode: flags.videoMode ?? job.video?.mode ?? DEFAULTS.videoMode,
+      startSec: job.video?.startSec ?? 0,
+      windowSec: job.video?.windowSec ?? null,
+      frames: job.video?.frames ?? null,
+      autoMaxTrimSec: job.video?.autoMaxTrimSec ?? DEFAULTS.videoAutoMaxTrimSec,
     },
-    answer,
-    maxCost: numberFlag('max-cost', flags.maxCost, 0, Number.MAX_SAFE_INTEGER) ?? job.maxCost,
-    estimateAnswerTokens: DEFAULTS.estimateAnswerTokens,
-    cwd,
+    audio: { startSec: job.audio?.startSec ?? 0 },
   };
 }
 
 /** Labels or schema, spoken answers and thinking mode, checked against each other and against the model. */
-function answerOptions(
-  job: JobFile,
-  jobFilePath: string | undefined,
-  flags: Flags,
-  model: string,
-  fromJob: (p: string) => string,
-  fromCwd: (p: string) => string,
-): AnswerOptions {
-  const where = `${jobFilePath ?? 'job file'}`;
-  let format: AnswerSchema | undefined;
+function answerOptions(flags: Flags, sides: Sides, model: string): AnswerOptions {
+  const format = answerFormat(sides);
+  const audio = spokenAnswers(flags, sides, model);
+  const { job, where } = sides;
+  const thinking = flags.thinking ?? job.enableThinking ?? false;
+  if (thinking && !modelInfo(model)?.thinking) {
+    throw new ConfigError(`${flags.thinking ? '--thinking' : `${where}: field "enableThinking"`}: thinking mode is for qwen3-omni-flash, not ${model}`);
+  }
+  if (thinking && audio) {
+    throw new ConfigError('thinking mode and spoken answers: the API refuses audio output with enable_thinking; drop one of them');
+  }
+  return { format, audio, thinking };
+}
+
+/** The answer schema of the job file's labels or schema (one of them), if any. */
+function answerFormat({ job, where }: Sides): AnswerSchema | undefined {
   if (job.labels && job.schema) throw new ConfigError(`${where}: fields "labels" and "schema": give one, not both`);
   if (job.multi !== undefined && !job.labels) throw new ConfigError(`${where}: field "multi": only goes with "labels"`);
-  if (job.labels) format = schemaFromLabels(job.labels, job.multi ?? false);
-  if (job.schema) {
-    try {
-      format = schemaFromJsonSchema(job.schema);
-    } catch (err) {
-      throw new ConfigError(`${where}: field "schema": ${(err as Error).message}`);
-    }
+  if (job.labels) return schemaFromLabels(job.labels, job.multi ?? false);
+  if (!job.schema) return undefined;
+  try {
+    return schemaFromJsonSchema(job.schema);
+  } catch (err) {
+    throw new ConfigError(`${where}: field "schema": ${(err as Error).message}`);
   }
+}
 
+/** Spoken answers: a folder for the WAV files, and a voice the model has. */
+function spokenAnswers(flags: Flags, { job, where, fromJob, fromCwd }: Sides, model: string): AnswerOptions['audio'] {
   const info = modelInfo(model);
   const dir = flags.audioOut !== undefined ? fromCwd(flags.audioOut) : job.audio?.out !== undefined ? fromJob(job.audio.out) : undefined;
   const voice = flags.voice ?? job.audio?.voice;
@@ -561,22 +637,7 @@ function answerOptions(
       `${flags.voice !== undefined ? '--voice' : `${where}: field "audio.voice"`}: ${model} has no voice ${JSON.stringify(voice)}; expected one of ${info.voices.join(', ')}`,
     );
   }
-  const audio = dir === undefined ? undefined : { voice: voice ?? DEFAULTS.voice, format: job.audio?.format ?? DEFAULTS.audioFormat, dir };
-
-  const thinking = flags.thinking ?? job.enableThinking ?? false;
-  if (thinking && !info?.thinking) {
-    throw new ConfigError(`${flags.thinking ? '--thinking' : `${where}: field "enableThinking"`}: thinking mode is for qwen3-omni-flash, not ${model}`);
-  }
-  if (thinking && audio) {
-    throw new ConfigError('thinking mode and spoken answers: the API refuses audio output with enable_thinking; drop one of them');
-  }
-  return { format, audio, thinking };
-}
-
-function videoModeFlag(value: string | undefined): PreprocessOptions['video']['mode'] | undefined {
-  if (value === undefined) return undefined;
-  if (value !== 'auto' && value !== 'file' && value !== 'frames') throw new ConfigError(`--video-mode: expected auto, file or frames, received ${JSON.stringify(value)}`);
-  return value;
+  return dir === undefined ? undefined : { voice: voice ?? DEFAULTS.voice, format: job.audio?.format ?? DEFAULTS.audioFormat, dir };
 }
 
 async function readPromptFile(file: string, where: string): Promise<string> {

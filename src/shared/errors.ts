@@ -83,15 +83,31 @@ export function unreadableMessage(label: string, err: unknown): string {
 }
 
 /**
- * A problem with the run's configuration (flags, job file, template, output path).
- * The CLI prints its message as one line and exits with `exitCode`.
+ * An error the operator can act on: the CLI prints its message as one line (never a stack trace) and exits with
+ * `exitCode`. Throw one of the subclasses, which say what kind of problem it is.
  */
-export class ConfigError extends Error {
+export abstract class OperatorError extends Error {
   readonly exitCode: number;
-  constructor(message: string, exitCode: number = EXIT.config) {
+  constructor(message: string, exitCode: number) {
     super(message);
-    this.name = 'ConfigError';
+    this.name = new.target.name;
     this.exitCode = exitCode;
+  }
+}
+
+/**
+ * A problem with the run's configuration (flags, job file, template, manifest, inputs): exit 2.
+ */
+export class ConfigError extends OperatorError {
+  constructor(message: string) {
+    super(message, EXIT.config);
+  }
+}
+
+/** The output (or a file beside it) cannot be written or locked: a disk, permission or ownership problem, exit 4. */
+export class OutputError extends OperatorError {
+  constructor(message: string) {
+    super(message, EXIT.output);
   }
 }
 

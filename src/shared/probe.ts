@@ -5,7 +5,7 @@
  */
 import { open } from 'node:fs/promises';
 import sharp from 'sharp';
-import { ConfigError, EXIT, OmniError } from './errors.js';
+import { ConfigError, OmniError } from './errors.js';
 import type { MediaFacts } from './job.js';
 import { FFPROBE, spawnTool } from './tools.js';
 
@@ -85,7 +85,7 @@ function ffprobe(file: string): Promise<FfprobeData> {
 
 export async function probeAv(file: string, label: string): Promise<AvFacts> {
   const data = await ffprobe(file).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') throw new ToolMissingError(`ffprobe not found: ${FFMPEG_ADVICE}`, EXIT.config);
+    if (err.code === 'ENOENT') throw new ToolMissingError(`ffprobe not found: ${FFMPEG_ADVICE}`);
     throw new OmniError('media_unreadable', `${label}: not readable as audio/video (${lastMeaningfulLine(err.message)})`);
   });
   const video = data.streams.find((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1);

@@ -116,13 +116,9 @@ export function rowLayout(turns: number, answer: AnswerOptions): RowLayout {
   };
 }
 
-/** A plain-text layout: free answers over `turns` turns (what a number means wherever a layout is taken). */
+/** A plain-text layout: free answers over `turns` turns, no schema, reasoning or audio columns. */
 export function textLayout(turns: number): RowLayout {
   return { turns, fields: [], counted: [], reasoning: false, audio: false };
-}
-
-export function asLayout(layout: RowLayout | number): RowLayout {
-  return typeof layout === 'number' ? textLayout(layout) : layout;
 }
 
 /** `answer`, then `answer_2` ... one per follow-up turn. */
@@ -137,8 +133,7 @@ function answerFormatColumns(l: RowLayout): string[] {
   return [...l.fields, ...(l.fields.length ? ['parsed'] : []), ...(l.reasoning ? ['reasoning'] : []), ...(l.audio ? ['audio_path'] : [])];
 }
 
-export function columnsFor(layoutOrTurns: RowLayout | number): string[] {
-  const layout = asLayout(layoutOrTurns);
+export function columnsFor(layout: RowLayout): string[] {
   return [
     'id',
     'path',
@@ -172,8 +167,7 @@ function cell(value: unknown): string | number | null {
 }
 
 /** Row -> flat record with exactly `columnsFor(layout)` keys. */
-export function flatten(row: Row, layoutOrTurns: RowLayout | number): FlatRecord {
-  const layout = asLayout(layoutOrTurns);
+export function flatten(row: Row, layout: RowLayout): FlatRecord {
   const rec: FlatRecord = { id: row.id, path: row.path, source: row.source, kind: row.kind, status: row.status };
   answerColumns(layout.turns).forEach((col, i) => (rec[col] = row.answers[i] ?? ''));
   for (const f of layout.fields) rec[f] = cell(row.parsed?.[f]);

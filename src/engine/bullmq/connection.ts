@@ -3,7 +3,7 @@
  * the password never appears in a message.
  */
 import { Redis } from 'ioredis';
-import { ConfigError, EXIT } from '../../shared/errors.js';
+import { ConfigError } from '../../shared/errors.js';
 
 /** Redacts the password of a Redis URL for messages. */
 export function describeRedisUrl(url: string): string {
@@ -49,7 +49,6 @@ export async function connectRedis(url: string, opts: { connectTimeoutMs?: numbe
     redis.disconnect();
     throw new ConfigError(
       `cannot reach Redis at ${describeRedisUrl(url)} (${(err as Error).message}); start one (docker compose up -d redis) or fix --redis`,
-      EXIT.config,
     );
   }
   return redis;

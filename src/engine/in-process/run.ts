@@ -9,7 +9,7 @@ import type { Item } from '../../producer/item.js';
 import { jobId, planItem, type PlanContext, type Planned } from '../../producer/plan.js';
 import { misfitRow, processJob, RunFatalError, type WorkerContext } from '../../worker/process.js';
 import type { RunConfig } from '../../shared/config.js';
-import { ConfigError, EXIT, OmniError } from '../../shared/errors.js';
+import { EXIT, OmniError, OperatorError, OutputError } from '../../shared/errors.js';
 import type { Job } from '../../shared/job.js';
 import type { PriorRow, ResultFile } from '../../shared/output/result-file.js';
 import type { RunStats } from '../../shared/output/totals.js';
@@ -69,7 +69,7 @@ export class InProcessRun {
   planned = 0;
   /** One line saying why the run ended early (fatal API error), if it did. */
   fatal: string | undefined;
-  private configFailure: ConfigError | undefined;
+  private configFailure: OperatorError | undefined;
   private readonly runCpu: ReturnType<typeof pLimit>;
   private readonly runApi: ReturnType<typeof pLimit>;
   private readonly worker: WorkerContext | undefined;
@@ -120,7 +120,7 @@ export class InProcessRun {
 
   /**
    * Takes every discovered item (or the plans --max-cost kept) through the pipeline, then removes the temp folder.
-   * Throws the ConfigError that stopped the run (output not writable, a manifest that cannot be read).
+   * Throws the OperatorError (ConfigError or OutputError) that stopped the run (output not writable, a manifest that cannot be read).
    */
   async discoverAll(preplanned: Preplanned[] | undefined): Promise<void> {
     // Jobs in flight: the API slots plus the preprocessing slots, so that the next files are being fitted while
@@ -136,7 +136,7 @@ export class InProcessRun {
       );
     } catch (err) {
       // Discovery failed (a manifest that is not CSV, ...): what was in flight has finished; report.
-      if (err instanceof ConfigError) this.configFailure ??= err;
+      if (err instanceof OperatorError) this.configFailure ??= err;
       else throw err;
     } finally {
       if (this.p.worker) await rm(this.p.worker.tmpDir, { recursive: true, force: true });
@@ -207,14 +207,14 @@ export class InProcessRun {
     } catch (err) {
       // Disk full, file too large, the folder gone: nothing more can be recorded, so nothing more is sent.
       const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      this.stopWith(new ConfigError(`${this.p.cfg.out}: cannot write the output file any more (${why}); the rows written so far are kept, rerun to finish`, EXIT.output));
+      this.stopWith(new OutputError(`${this.p.cfg.out}: cannot write the output file any more (${why}); the rows written so far are kept, rerun to finish`));
       return;
     }
     this.rowsWritten++;
     this.p.hooks.onRow?.(row);
   }
 
-  private stopWith(err: ConfigError): void {
+  private stopWith(err: OperatorError): void {
     this.configFailure ??= err;
     this.p.hard.abort(err);
   }
@@ -226,7 +226,7 @@ export class InProcessRun {
       if (this.fatal) return;
       this.fatal = redact(`${err.error.message} (${err.error.code}): ${advice(err.error.code, cfg.baseURL)}`);
       this.p.hard.abort(err.error);
-    } else if (err instanceof ConfigError) {
+    } else if (err instanceof OperatorError) {
       this.stopWith(err);
     } else if (!(err instanceof OmniError && err.code === 'interrupted')) {
       // (A hard stop gives this file no row now; the next run does it.) Anything else is our bug: a row says so.

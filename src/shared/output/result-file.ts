@@ -7,8 +7,8 @@ import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { OutputFormat } from '../config.js';
 import { alive } from '../pid.js';
-import { ConfigError, EXIT } from '../errors.js';
-import { asLayout, columnsFor, flatten, unflatten, type Row, type RowLayout, type RowStatus } from '../row.js';
+import { OutputError } from '../errors.js';
+import { columnsFor, flatten, unflatten, type Row, type RowLayout, type RowStatus } from '../row.js';
 import { formatFor } from './format.js';
 import type { RowFormat } from './row-format.js';
 import { TotalsAccumulator } from './totals.js';
@@ -49,12 +49,11 @@ export class ResultFile {
 
   /**
    * Opens (or creates) the output. An existing file is compacted to the current columns first, so that rows
-   * appended now line up with the header. Throws ConfigError (exit 4) when the file cannot be written.
-   * `layout`: the run's columns (a number = plain-text answers over that many turns).
+   * appended now line up with the header. Throws OutputError (exit 4) when the file cannot be written.
+   * `layout`: the run's columns.
    */
-  static async open(file: string, format: OutputFormat, layoutOrTurns: RowLayout | number, opts: { fresh?: boolean } = {}): Promise<ResultFile> {
+  static async open(file: string, format: OutputFormat, layout: RowLayout, opts: { fresh?: boolean } = {}): Promise<ResultFile> {
     const fmt = formatFor(format);
-    const layout = asLayout(layoutOrTurns);
     const columns = columnsFor(layout);
     let index = new Map<string, PriorRow>();
     let okIds = new Map<string, string>();
@@ -79,9 +78,9 @@ export class ResultFile {
       return rf;
     } catch (err) {
       if (lock) releaseLock(lock);
-      if (err instanceof ConfigError) throw err;
+      if (err instanceof OutputError) throw err;
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      throw new ConfigError(`${file}: cannot write the output file (${code})`, EXIT.output);
+      throw new OutputError(`${file}: cannot write the output file (${code})`);
     }
   }
 
@@ -204,14 +203,13 @@ async function takeLock(file: string): Promise<string> {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
       if (pid > 0 && alive(pid)) {
-        throw new ConfigError(`${file}: another omni-batch (pid ${pid}) is writing this output; wait for it or choose another --out`, EXIT.output);
+        throw new OutputError(`${file}: another omni-batch (pid ${pid}) is writing this output; wait for it or choose another --out`);
       }
       await rm(lock, { force: true });
     }
   }
-  throw new ConfigError(`${file}: cannot take the output lock`, EXIT.output);
+  throw new OutputError(`${file}: cannot take the output lock`);
 }
-
 
 function releaseLock(lock: string): void {
   try {
@@ -219,6 +217,41 @@ function releaseLock(lock: string): void {
   } catch {
     // already gone
   }
+}
+
+/** What one read of an output found: the last row of each path, and whether the file must be rewritten. */
+interface Scan {
+  /** Where the whole lines end (undefined: the whole file); a line a crash cut short is never read. */
+  end: number | undefined;
+  /** Path -> index of its last row among the rows of ours. */
+  last: Map<string, number>;
+  index: Map<string, PriorRow>;
+  totals: TotalsAccumulator;
+  /** Rows of ours, and records that are not (no id, path and status). */
+  records: number;
+  foreign: number;
+  /** The file ends with a newline, holds only rows of ours, and its header is `columns`. */
+  sameColumns: boolean;
+}
+
+/** Reads an output once, keeping one small entry per path. */
+async function scanOutput(file: string, fmt: RowFormat, columns: readonly string[], layout: RowLayout): Promise<Scan> {
+  const complete = await endsWithNewline(file);
+  const scan: Scan = { end: complete ? undefined : await lastNewline(file), last: new Map(), index: new Map(), totals: new TotalsAccumulator(layout.counted), records: 0, foreign: 0, sameColumns: complete };
+  for await (const rec of fmt.read(file, scan.end)) {
+    const row = unflatten(rec);
+    if (!row) {
+      scan.foreign++;
+      scan.sameColumns = false; // something that is not a row of ours: rewrite without it
+      continue;
+    }
+    if (scan.records === 0) scan.sameColumns &&= sameKeys(Object.keys(rec), columns);
+    scan.last.set(row.path, scan.records);
+    scan.index.set(row.path, { id: row.id, status: row.status });
+    scan.totals.add(row);
+    scan.records++;
+  }
+  return scan;
 }
 
 /**
@@ -236,65 +269,21 @@ async function compact(
   checkOnly: boolean,
   aliases: ReadonlyMap<string, readonly Alias[]>,
 ): Promise<CompactResult> {
-  const complete = await endsWithNewline(file);
-  const last = new Map<string, number>();
-  const index = new Map<string, PriorRow>();
-  let totals = new TotalsAccumulator(layout.counted);
-  let records = 0;
-  let foreign = 0;
-  let sameColumns = complete;
-  let i = 0;
-  const accept = (rec: Record<string, unknown>) => {
-    const row = unflatten(rec);
-    if (!row) {
-      foreign++;
-      sameColumns = false; // something that is not a row of ours: rewrite without it
-      return;
-    }
-    if (i === 0) sameColumns &&= sameKeys(Object.keys(rec), columns);
-    last.set(row.path, i);
-    index.set(row.path, { id: row.id, status: row.status });
-    totals.add(row);
-    records++;
-    i++;
-  };
-  const end = complete ? undefined : await lastNewline(file);
-  for await (const rec of fmt.read(file, end)) accept(rec);
-  if (records === 0 && foreign > 0) {
-    throw new ConfigError(`${file} exists and is not an omni-batch output (no id, path and status columns): choose another --out, or move the file away`, EXIT.output);
+  const scan = await scanOutput(file, fmt, columns, layout);
+  if (scan.records === 0 && scan.foreign > 0) {
+    throw new OutputError(`${file} exists and is not an omni-batch output (no id, path and status columns): choose another --out, or move the file away`);
   }
+  const { index } = scan;
   const okIds = new Map<string, string>();
   for (const [p, prior] of index) if (prior.status === 'ok' && !okIds.has(prior.id)) okIds.set(prior.id, p);
-  if (checkOnly) return { index, okIds, totals };
-  const clean = records > 0 && sameColumns && records === last.size && aliases.size === 0;
-  if (clean) return { index, okIds, totals };
-  const aliasTargets = new Set([...aliases.values()].flat().map((a) => a.path));
-  const copied = new Set<string>();
-  totals = new TotalsAccumulator(layout.counted);
+  const clean = scan.records > 0 && scan.sameColumns && scan.records === scan.last.size && aliases.size === 0;
+  if (checkOnly || clean) return { index, okIds, totals: scan.totals };
   // Hidden, so that an output kept inside an input folder is never scanned as an input.
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.compact-${process.pid}`);
   const out = openSync(tmp, 'w');
+  let totals: TotalsAccumulator;
   try {
-    writeSync(out, fmt.header(columns));
-    let j = 0;
-    for await (const rec of fmt.read(file, end)) {
-      const row = unflatten(rec);
-      if (!row) continue;
-      if (last.get(row.path) === j && !aliasTargets.has(row.path)) {
-        writeSync(out, fmt.line(flatten(row, layout), columns));
-        totals.add(row);
-      }
-      // The copies come from the row that had the answer, even when its own path has a newer row now.
-      if (row.status === 'ok' && !copied.has(row.id)) {
-        for (const a of aliases.get(row.id) ?? []) {
-          const copy = { ...row, path: a.path, source: a.source };
-          writeSync(out, fmt.line(flatten(copy, layout), columns));
-          totals.add(copy);
-        }
-        copied.add(row.id);
-      }
-      j++;
-    }
+    totals = await writeCompacted({ file, fmt, columns, layout, end: scan.end, last: scan.last, aliases }, (text) => writeSync(out, text));
   } catch (err) {
     closeSync(out);
     await rm(tmp, { force: true });
@@ -303,6 +292,41 @@ async function compact(
   closeSync(out);
   await rename(tmp, file);
   return { index, okIds, totals };
+}
+
+interface Rewrite {
+  file: string;
+  fmt: RowFormat;
+  columns: readonly string[];
+  layout: RowLayout;
+  end: number | undefined;
+  last: ReadonlyMap<string, number>;
+  aliases: ReadonlyMap<string, readonly Alias[]>;
+}
+
+/** Writes the header, the last row of each path, and the copies for aliased paths; returns totals over them. */
+async function writeCompacted(r: Rewrite, write: (text: string) => void): Promise<TotalsAccumulator> {
+  const aliasTargets = new Set([...r.aliases.values()].flat().map((a) => a.path));
+  const copied = new Set<string>();
+  const totals = new TotalsAccumulator(r.layout.counted);
+  const keep = (row: Row) => {
+    write(r.fmt.line(flatten(row, r.layout), r.columns));
+    totals.add(row);
+  };
+  write(r.fmt.header(r.columns));
+  let j = 0;
+  for await (const rec of r.fmt.read(r.file, r.end)) {
+    const row = unflatten(rec);
+    if (!row) continue;
+    if (r.last.get(row.path) === j && !aliasTargets.has(row.path)) keep(row);
+    // The copies come from the row that had the answer, even when its own path has a newer row now.
+    if (row.status === 'ok' && !copied.has(row.id)) {
+      for (const a of r.aliases.get(row.id) ?? []) keep({ ...row, path: a.path, source: a.source });
+      copied.add(row.id);
+    }
+    j++;
+  }
+  return totals;
 }
 
 function sameKeys(keys: readonly string[], columns: readonly string[]): boolean {

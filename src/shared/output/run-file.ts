@@ -3,11 +3,12 @@
  * `omni-batch retry OUTPUT` can re-run its failures without the original command line. Nothing secret is in a
  * RunConfig (the key comes from the environment and is never part of it); credentials in a base URL are removed.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import type { RunConfig } from '../config.js';
+import { RANGES, type RunConfig } from '../config.js';
 import { ConfigError } from '../errors.js';
+import { replaceFile } from './replace-file.js';
 
 const VERSION = 1;
 
@@ -40,13 +41,10 @@ export interface RunOrigin {
   readonly runId?: string;
 }
 
-/** Written whole, then renamed, like the totals file. */
+/** Written whole, like the totals file; OutputError (exit 4) when it cannot be. */
 export async function writeRunFile(cfg: RunConfig, origin: RunOrigin = {}): Promise<void> {
-  const file = runFilePathFor(cfg.out);
   const body = { version: VERSION, writtenAt: new Date().toISOString(), ...(origin.runId ? { runId: origin.runId } : {}), config: recordedSettings(cfg) };
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
-  await writeFile(tmp, `${JSON.stringify(body, null, 2)}\n`);
-  await rename(tmp, file);
+  await replaceFile(runFilePathFor(cfg.out), `${JSON.stringify(body, null, 2)}\n`, 'run settings');
 }
 
 const RunFileSchema = z.object({
@@ -61,6 +59,8 @@ const RunFileSchema = z.object({
       followUps: z.array(z.string()),
       model: z.string(),
       baseURL: z.string(),
+      // retry runs with it unless --concurrency says otherwise.
+      concurrency: z.number().int().min(RANGES.concurrency.min).max(RANGES.concurrency.max),
       out: z.string(),
       format: z.enum(['csv', 'jsonl']),
       totalsPath: z.string(),

@@ -21,9 +21,11 @@ import type { OutputFormat } from '../config.js';
 import { unflatten, type Row } from '../row.js';
 import { formatFor } from './format.js';
 
+export const SIDECAR_FORMATS = ['txt', 'json'] as const;
+
 export interface SidecarOptions {
   /** `txt`: the answer(s) as plain text (follow-up answers after a blank line); `json`: path, id, model, answers. */
-  readonly format: 'txt' | 'json';
+  readonly format: (typeof SIDECAR_FORMATS)[number];
   /** Mirror folder (absolute); undefined: next to each file. */
   readonly dir: string | undefined;
   /** Leave every existing sidecar alone, even one omni-batch wrote. Default false. */
@@ -32,19 +34,26 @@ export interface SidecarOptions {
   readonly overwrite: boolean;
 }
 
-/** The CLI flags -> options, refused with the expected values. Undefined when --sidecar is not given. */
-export function sidecarOptions(flags: { sidecar?: unknown; sidecarDir?: unknown; sidecarSkipExisting?: unknown; overwrite?: unknown }, cwd: string): SidecarOptions | undefined {
+/** The sidecar flags as the CLI parsed them. */
+export interface SidecarFlags {
+  sidecar?: SidecarOptions['format'] | undefined;
+  sidecarDir?: string | undefined;
+  sidecarSkipExisting?: boolean | undefined;
+  overwrite?: boolean | undefined;
+}
+
+/** The CLI flags -> options (commander checks --sidecar's choices; here, how they go together). Undefined without --sidecar. */
+export function sidecarOptions(flags: SidecarFlags, cwd: string): SidecarOptions | undefined {
   if (flags.sidecar === undefined) {
     if (flags.sidecarDir !== undefined || flags.sidecarSkipExisting !== undefined || flags.overwrite !== undefined) {
       throw new ConfigError('--sidecar-dir, --sidecar-skip-existing and --overwrite need --sidecar txt|json');
     }
     return undefined;
   }
-  if (flags.sidecar !== 'txt' && flags.sidecar !== 'json') throw new ConfigError(`--sidecar: expected txt or json, received ${JSON.stringify(flags.sidecar)}`);
   if (flags.sidecarSkipExisting === true && flags.overwrite === true) throw new ConfigError('--sidecar-skip-existing and --overwrite: give one, not both');
   return {
     format: flags.sidecar,
-    dir: typeof flags.sidecarDir === 'string' ? path.resolve(cwd, flags.sidecarDir) : undefined,
+    dir: flags.sidecarDir === undefined ? undefined : path.resolve(cwd, flags.sidecarDir),
     skipExisting: flags.sidecarSkipExisting === true,
     overwrite: flags.overwrite === true,
   };

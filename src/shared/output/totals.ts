@@ -1,8 +1,7 @@
 /** Totals over an output file's rows: counts by status and kind, every token field, cost, errors, label counts. */
-import { writeFile, rename } from 'node:fs/promises';
-import path from 'node:path';
 import { USAGE_FIELDS, emptyUsage, addUsage, type Row, type RowStatus, type Usage } from '../row.js';
 import type { MediaKind } from '../job.js';
+import { replaceFile } from './replace-file.js';
 
 export interface KindCounts {
   files: number;
@@ -110,9 +109,7 @@ export class TotalsAccumulator {
   }
 }
 
-/** Written whole to a temporary file, then renamed, so a reader never sees half a totals file. */
+/** Written whole, so a reader never sees half a totals file; OutputError (exit 4) when it cannot be. */
 export async function writeTotals(file: string, totals: Totals): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
-  await writeFile(tmp, `${JSON.stringify(totals, null, 2)}\n`);
-  await rename(tmp, file);
+  await replaceFile(file, `${JSON.stringify(totals, null, 2)}\n`, 'totals file');
 }
