@@ -33,22 +33,28 @@ function checkRedisUrl(url: string): void {
  */
 export async function connectRedis(url: string, opts: { connectTimeoutMs?: number } = {}): Promise<Redis> {
   checkRedisUrl(url);
+  let connected = false;
   const redis = new Redis(url, {
     maxRetriesPerRequest: null,
     lazyConnect: true,
-    // Keep retrying after the first connection: a Redis restart must not end a worker.
-    retryStrategy: (times) => Math.min(200 * times, 2_000),
+    // Keep retrying once connected: a Redis restart must not end a worker. The first connection is not retried:
+    // a Redis that refuses it (nothing listening, a wrong port) is a wrong --redis, said at once, not after seconds.
+    retryStrategy: (times) => (connected ? Math.min(200 * times, 2_000) : null),
   });
-  redis.on('error', () => {
-    // Reconnects are handled by ioredis; a lost connection is reported where a command fails.
-  });
+  // Reconnects are handled by ioredis; a lost connection is reported where a command fails. The first connection's
+  // error says why it failed (ECONNREFUSED, ENOTFOUND), where connect() itself only says the connection closed.
+  let firstError: Error | undefined;
+  redis.on('error', (err: Error) => void (firstError ??= err));
   try {
     await withTimeout(redis.connect(), opts.connectTimeoutMs ?? 5_000);
     await redis.ping();
+    connected = true;
   } catch (err) {
-    redis.disconnect();
+    // Not after a refused connection ('end'): ioredis would then arm a 2-s timer for a socket already closed,
+    // and the process would wait it out before exiting.
+    if (redis.status !== 'end') redis.disconnect();
     throw new ConfigError(
-      `cannot reach Redis at ${describeRedisUrl(url)} (${(err as Error).message}); start one (docker compose up -d redis) or fix --redis`,
+      `cannot reach Redis at ${describeRedisUrl(url)} (${(firstError ?? (err as Error)).message}); start one (docker compose up -d redis) or fix --redis`,
     );
   }
   return redis;
