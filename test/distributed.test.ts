@@ -248,23 +248,24 @@ describe('distributed runs on BullMQ', () => {
     }
   });
 
-  test('three workers under a 60 RPM account limit get no 429 and use at least 90% of the limit', { timeout: 240_000 }, async () => {
-    // A stand-in of its own: its 60-second window must not count the other tests' requests.
-    const limited = await startStandIn({ apiKey: KEY, rpm: 60 });
-    const dir = await textFiles(72, 'rpm');
+  test('three workers share one request budget: none of them is refused under an account limit their sum would break', async () => {
+    // The 60-per-minute case in a tenth of the time: the stand-in counts a 6-s window (40 requests in it, 400 a
+    // minute), and the run paces at 240 a minute (24 in a window). Three workers that each paced on their own would
+    // send the 48 files in about 4 s and be refused; sharing the pace in Redis, they take about 12 s and never are.
+    // How close pacing comes to the limit is measured by npm run bench:ratelimit and, on a manual clock, by
+    // test/pacing-clock.test.ts: a fraction of the limit reached in wall time depends on how busy the machine is.
+    const limited = await startStandIn({ apiKey: KEY, rpm: 40, limitWindowMs: 6_000 });
+    const dir = await textFiles(48, 'rpm');
     const job = path.join(dir, 'job.yaml');
-    await writeFile(job, `inputs: [media]\nprompt: Read\noutput: out.jsonl\nbaseUrl: ${limited.baseURL}\nrpm: 60\ntpm: 0\n`);
+    await writeFile(job, `inputs: [media]\nprompt: Read\noutput: out.jsonl\nbaseUrl: ${limited.baseURL}\nrpm: 240\ntpm: 0\n`);
     const workers = [spawnWorker(), spawnWorker(), spawnWorker()];
     try {
       const r = await runCli(['run', job, '--redis', redis.url], { env: { DASHSCOPE_API_KEY: KEY }, timeoutMs: 200_000 });
       assert.equal(r.code, 0, r.stderr);
       const reqs = limited.requests;
       assert.equal(reqs.filter((q) => q.status === 429).length, 0, 'no request was refused');
-      assert.equal(reqs.length, 72);
-      // Achieved rate between the first and the last request, against 60 per minute.
-      const spanMin = ((reqs.at(-1)?.at ?? 0) - (reqs[0]?.at ?? 0)) / 60_000;
-      const rate = (reqs.length - 1) / spanMin;
-      assert.ok(rate >= 54, `achieved ${rate.toFixed(1)} requests per minute`);
+      assert.equal(reqs.length, 48);
+      assert.equal((await readOutputRows(path.join(dir, 'out.jsonl'))).filter((row) => row.status === 'ok').length, 48);
     } finally {
       await Promise.all(workers.map(stopWorker));
       await limited.close();

@@ -35,6 +35,11 @@ export interface StandInOptions {
   rpm?: number | undefined;
   /** Tokens per minute (prompt + completion) -> 429 insufficient_quota with Retry-After. */
   tpm?: number | undefined;
+  /**
+   * The window `rpm` and `tpm` count over, in ms. Default 60,000 (a minute, as DashScope counts); a test scales it
+   * down to prove pacing in seconds instead of minutes.
+   */
+  limitWindowMs?: number | undefined;
   /** Which http(s) media URLs fail with "Failed to download multimodal content". Default none. */
   urlFail?: ((url: string) => boolean) | undefined;
 }
@@ -85,7 +90,7 @@ type Reply =
   | { kind: 'stream'; frames: Frame[]; fault: Fault | null };
 
 export async function startStandIn(opts: StandInOptions): Promise<StandIn> {
-  const state: State = { opts: { ...opts }, requests: [], count: 0, inFlight: 0, window: new SlidingWindow() };
+  const state: State = { opts: { ...opts }, requests: [], count: 0, inFlight: 0, window: new SlidingWindow(opts.limitWindowMs) };
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => void handle(req, res, state));
   server.on('connection', (s) => {
