@@ -12,7 +12,7 @@ import { schemaFromLabels } from '../src/shared/answer-schema.js';
 import { parseAnswer } from '../src/worker/parse-answer.js';
 import { startStandIn, type StandIn } from './stand-in/server.js';
 import { LABELER_COUNTS, labeler, RETRY } from './stand-in/scripted-answers.js';
-import { EXAMPLES, ROOT, readOutputRows, runCli, tempDir } from './helpers.js';
+import { EXAMPLES, ROOT, readOutputRows, runMain, tempDir } from './helpers.js';
 
 const KEY = 'sk-test-answers';
 let api: StandIn;
@@ -30,7 +30,7 @@ describe('structured answers', () => {
     const dir = await tempDir();
     const out = path.join(dir, 'labels.csv');
     const from = api.requests.length;
-    const r = await runCli(['run', path.join(ROOT, 'jobs', 'label-dataset-schema.yaml'), '--out', out], { env: env() });
+    const r = await runMain(['run', path.join(ROOT, 'jobs', 'label-dataset-schema.yaml'), '--out', out], { env: env() });
     assert.equal(r.code, 0, r.stderr);
     const rows = await readOutputRows(out);
     assert.equal(rows.length, 8);
@@ -84,7 +84,7 @@ describe('structured answers', () => {
     assert.match(r.stdout, /invalid_answer +1 /);
 
     // The same job again is done; another label set is another job, so every row is asked again.
-    const again = await runCli(['run', path.join(ROOT, 'jobs', 'label-dataset-schema.yaml'), '--out', out], { env: env() });
+    const again = await runMain(['run', path.join(ROOT, 'jobs', 'label-dataset-schema.yaml'), '--out', out], { env: env() });
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /7 already done/);
     api.setOptions({ answer: undefined });
@@ -96,8 +96,8 @@ describe('structured answers', () => {
     const job = path.join(ROOT, 'jobs', 'tag-reviews-schema.yaml');
     const csv = path.join(dir, 'tags.csv');
     const jsonl = path.join(dir, 'tags.jsonl');
-    const a = await runCli(['run', job, '--out', csv, '--max-files', '2'], { env: env() });
-    const b = await runCli(['run', job, '--out', jsonl, '--max-files', '2'], { env: env() });
+    const a = await runMain(['run', job, '--out', csv, '--max-files', '2'], { env: env() });
+    const b = await runMain(['run', job, '--out', jsonl, '--max-files', '2'], { env: env() });
     api.setOptions({ answer: undefined });
     assert.equal(a.code, 0, a.stderr);
     assert.equal(b.code, 0, b.stderr);
@@ -132,7 +132,7 @@ describe('structured answers', () => {
     const file = path.join(dir, 'job.yaml');
     const { writeFile } = await import('node:fs/promises');
     await writeFile(file, `inputs: [${JSON.stringify(path.join(EXAMPLES, 'texts'))}]\nprompt: Tag it.\nschema:\n  type: object\n  properties:\n    tag: { type: string }\n  requird: [tag]\n`);
-    const r = await runCli(['run', file, '--out', path.join(dir, 'o.csv')], { env: env() });
+    const r = await runMain(['run', file, '--out', path.join(dir, 'o.csv')], { env: env() });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /field "schema": not a valid JSON Schema: strict mode: unknown keyword: "requird"/);
   });
@@ -146,7 +146,7 @@ describe('spoken answers and thinking mode', () => {
     const out = path.join(dir, 'spoken.csv');
     const speech = path.join(dir, 'speech');
     const from = api.requests.length;
-    const r = await runCli(['run', '--input', path.join(EXAMPLES, 'texts'), '--prompt', 'Read {{file.name}} aloud in one sentence.', '--out', out, '--audio-out', speech, '--voice', 'Ethan'], {
+    const r = await runMain(['run', '--input', path.join(EXAMPLES, 'texts'), '--prompt', 'Read {{file.name}} aloud in one sentence.', '--out', out, '--audio-out', speech, '--voice', 'Ethan'], {
       env: env(),
     });
     assert.equal(r.code, 0, r.stderr);
@@ -175,10 +175,10 @@ describe('spoken answers and thinking mode', () => {
   test('voices are checked per model before any call', async () => {
     const dir = await tempDir();
     const args = ['run', '--input', path.join(EXAMPLES, 'texts'), '--prompt', 'Hi', '--out', path.join(dir, 'o.csv'), '--audio-out', dir, '--voice', 'Nofish', '--dry-run'];
-    const turbo = await runCli(args, { env: env() });
+    const turbo = await runMain(args, { env: env() });
     assert.equal(turbo.code, 2);
     assert.match(turbo.stderr, /--voice: qwen-omni-turbo has no voice "Nofish"; expected one of Cherry, Serena, Ethan, Chelsie/);
-    const qwen3 = await runCli([...args, '--model', 'qwen3-omni-flash'], { env: env() });
+    const qwen3 = await runMain([...args, '--model', 'qwen3-omni-flash'], { env: env() });
     assert.equal(qwen3.code, 0, qwen3.stderr);
   });
 
@@ -186,7 +186,7 @@ describe('spoken answers and thinking mode', () => {
     const dir = await tempDir();
     const out = path.join(dir, 'think.jsonl');
     const from = api.requests.length;
-    const r = await runCli(['run', '--input', path.join(EXAMPLES, 'texts'), '--prompt', 'Title for {{file.name}}?', '--model', 'qwen3-omni-flash', '--thinking', '--out', out], { env: env() });
+    const r = await runMain(['run', '--input', path.join(EXAMPLES, 'texts'), '--prompt', 'Title for {{file.name}}?', '--model', 'qwen3-omni-flash', '--thinking', '--out', out], { env: env() });
     assert.equal(r.code, 0, r.stderr);
     for (const q of api.requests.slice(from)) assert.equal(q.body.enable_thinking, true);
     for (const row of await readOutputRows(out)) {
@@ -194,10 +194,10 @@ describe('spoken answers and thinking mode', () => {
       assert.doesNotMatch(row.answer as string, /Thinking/);
       assert.match(row.answer as string, /^Answer 1: Title for/);
     }
-    const both = await runCli(['run', '--input', path.join(EXAMPLES, 'texts'), '--prompt', 'Hi', '--model', 'qwen3-omni-flash', '--thinking', '--audio-out', dir, '--out', out], { env: env() });
+    const both = await runMain(['run', '--input', path.join(EXAMPLES, 'texts'), '--prompt', 'Hi', '--model', 'qwen3-omni-flash', '--thinking', '--audio-out', dir, '--out', out], { env: env() });
     assert.equal(both.code, 2);
     assert.match(both.stderr, /the API refuses audio output with enable_thinking/);
-    const turbo = await runCli(['run', '--input', path.join(EXAMPLES, 'texts'), '--prompt', 'Hi', '--thinking', '--out', out], { env: env() });
+    const turbo = await runMain(['run', '--input', path.join(EXAMPLES, 'texts'), '--prompt', 'Hi', '--thinking', '--out', out], { env: env() });
     assert.equal(turbo.code, 2);
     assert.match(turbo.stderr, /thinking mode is for qwen3-omni-flash, not qwen-omni-turbo/);
   });

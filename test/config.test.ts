@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { main } from '../src/cli.js';
 import { REGIONS, resolveConfig } from '../src/shared/config.js';
 import { ConfigError } from '../src/shared/errors.js';
-import { runCli, tempDir } from './helpers.js';
+import { runMain, tempDir } from './helpers.js';
 
 /** The CLI in this process: its exit code and what it printed on stderr. */
 async function cliInProcess(args: string[], cwd: string): Promise<{ code: number; stderr: string }> {
@@ -85,7 +85,7 @@ describe('flags and the environment', () => {
 
   test('the CLI exits 2 with one line for a config error, before touching the network', async () => {
     const dir = await tempDir();
-    const r = await runCli(['run', '--input', dir, '--prompt', 'Caption {{file.size}}', '--out', path.join(dir, 'o.csv')], {
+    const r = await runMain(['run', '--input', dir, '--prompt', 'Caption {{file.size}}', '--out', path.join(dir, 'o.csv')], {
       env: { DASHSCOPE_API_KEY: 'sk-test', DASHSCOPE_BASE_URL: 'http://127.0.0.1:9/v1' },
     });
     assert.equal(r.code, 2);
@@ -96,10 +96,10 @@ describe('flags and the environment', () => {
   test('the CLI refuses a missing key with advice, and --dry-run needs none', async () => {
     const dir = await tempDir();
     await writeFile(path.join(dir, 'a.txt'), 'hello');
-    const missing = await runCli(['run', '--input', dir, '--prompt', 'p', '--out', path.join(dir, 'o.csv')]);
+    const missing = await runMain(['run', '--input', dir, '--prompt', 'p', '--out', path.join(dir, 'o.csv')]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /DASHSCOPE_API_KEY is not set/);
-    const dry = await runCli(['run', '--input', dir, '--prompt', 'Title for {{file.name}}', '--out', path.join(dir, 'o.csv'), '--dry-run']);
+    const dry = await runMain(['run', '--input', dir, '--prompt', 'Title for {{file.name}}', '--out', path.join(dir, 'o.csv'), '--dry-run']);
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /would send +text +.*a\.txt/);
     assert.match(dry.stdout, /"Title for a\.txt"/);

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { startStandIn, type StandIn } from './stand-in/server.js';
-import { readOutputRows, runCli, tempDir, waitFor, type CliResult } from './helpers.js';
+import { readOutputRows, runCli, runMain, tempDir, waitFor, type CliResult } from './helpers.js';
 import { launchChromium, NO_CHROMIUM } from './browser.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
@@ -119,7 +119,7 @@ describe('omni-batch dashboard', { skip: NO_CHROMIUM }, () => {
     await writeFile(path.join(media, 'echo.txt'), 'ECHOKEY please');
     await writeFile(path.join(media, HTML_NAME), 'a file named like markup');
     const out = path.join(dir, 'out.jsonl');
-    const enq = await runCli(['enqueue', '--input', media, '--prompt', 'Read {{file.name}}', '--out', out, '--redis', redis.url, '--base-url', api.baseURL]);
+    const enq = await runMain(['enqueue', '--input', media, '--prompt', 'Read {{file.name}}', '--out', out, '--redis', redis.url, '--base-url', api.baseURL]);
     assert.equal(enq.code, 0, enq.stderr);
     const runId = enq.stdout.trim();
 
@@ -149,7 +149,7 @@ describe('omni-batch dashboard', { skip: NO_CHROMIUM }, () => {
       assert.deepEqual([...seen].sort((a, b) => a - b), seen, `done only rises: ${seen.join(', ')}`);
       assert.ok(seen.some((n) => n > 0 && n < FILES), `the page showed the run between start and end: ${seen.join(', ')}`);
 
-      const col = await runCli(['collect', runId, '--redis', redis.url]);
+      const col = await runMain(['collect', runId, '--redis', redis.url]);
       assert.equal(col.code, 0, col.stderr);
       const totals = JSON.parse(await readFile(path.join(dir, 'out.totals.json'), 'utf8'));
       assert.equal(totals.rows, FILES);

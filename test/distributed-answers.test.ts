@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startStandIn, type StandIn } from './stand-in/server.js';
 import { LABELER_COUNTS, labeler } from './stand-in/scripted-answers.js';
-import { ROOT, readOutputRows, runCli, tempDir, waitFor, type CliResult } from './helpers.js';
+import { ROOT, readOutputRows, runCli, runMain, tempDir, waitFor, type CliResult } from './helpers.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
 const KEY = 'sk-distributed-answers-test';
@@ -43,7 +43,7 @@ describe('structured answers on BullMQ workers', () => {
     const dir = await tempDir();
     const out = path.join(dir, 'labels.csv');
     const from = api.requests.length;
-    const r = await runCli(['run', path.join(ROOT, 'jobs', 'label-dataset-schema.yaml'), '--out', out, '--redis', redis.url, '--base-url', api.baseURL], {
+    const r = await runMain(['run', path.join(ROOT, 'jobs', 'label-dataset-schema.yaml'), '--out', out, '--redis', redis.url, '--base-url', api.baseURL], {
       timeoutMs: 90_000,
     });
     api.setOptions({ answer: undefined });
@@ -68,12 +68,12 @@ describe('structured answers on BullMQ workers', () => {
     const csv = path.join(dir, 'tags.csv');
     let runId = '';
     try {
-      const enq = await runCli(['enqueue', path.join(ROOT, 'jobs', 'tag-reviews-schema.yaml'), '--out', csv, '--max-files', '3', '--redis', redis.url, '--base-url', api.baseURL]);
+      const enq = await runMain(['enqueue', path.join(ROOT, 'jobs', 'tag-reviews-schema.yaml'), '--out', csv, '--max-files', '3', '--redis', redis.url, '--base-url', api.baseURL]);
       assert.equal(enq.code, 0, enq.stderr);
       runId = enq.stdout.trim();
       const c = redis.client();
       await waitFor(async () => (await c.scard(`{omni-batch}:run:${runId}:pending`)) === 0, 'the 3 jobs to be done', 60_000);
-      const col = await runCli(['collect', runId, '--redis', redis.url]);
+      const col = await runMain(['collect', runId, '--redis', redis.url]);
       assert.equal(col.code, 0, col.stderr);
     } finally {
       api.setOptions({ answer: undefined });
@@ -84,7 +84,7 @@ describe('structured answers on BullMQ workers', () => {
     for (const row of rows) assert.deepEqual([row.status, row.sentiment, row.topics, row.stars], ['ok', 'mixed', 'price', '3']);
     // The same run collected again as JSONL: the column layout travels with the run in Redis.
     const jsonl = path.join(dir, 'tags.jsonl');
-    const col2 = await runCli(['collect', runId, '--out', jsonl, '--redis', redis.url]);
+    const col2 = await runMain(['collect', runId, '--out', jsonl, '--redis', redis.url]);
     assert.equal(col2.code, 0, col2.stderr);
     const lines = await readOutputRows(jsonl);
     assert.equal(lines.length, 3);

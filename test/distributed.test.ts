@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { startStandIn, type StandIn } from './stand-in/server.js';
-import { FIXTURES, readOutputRows, runCli, tempDir, waitFor, type CliResult } from './helpers.js';
+import { FIXTURES, readOutputRows, runCli, runMain, tempDir, waitFor, type CliResult } from './helpers.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
 const KEY = 'sk-SENTINEL-distributed-4b1d9e7f0a2c';
@@ -89,7 +89,7 @@ describe('distributed runs on BullMQ', () => {
     const w1 = spawnWorker();
     const w2 = spawnWorker();
     const from = api.requests.length;
-    const r = await runCli(['run', '--input', path.join(dir, 'media'), '--prompt', 'Title for {{file.name}}', '--out', out, '--redis', redis.url, ...base()], {
+    const r = await runMain(['run', '--input', path.join(dir, 'media'), '--prompt', 'Title for {{file.name}}', '--out', out, '--redis', redis.url, ...base()], {
       env: { DASHSCOPE_API_KEY: KEY },
       timeoutMs: 120_000,
     });
@@ -124,7 +124,7 @@ describe('distributed runs on BullMQ', () => {
     api.setOptions({ faults: ({ summary }) => (summary.lastUserText.includes('kill') && stalled++ === 0 ? { type: 'stall', afterChunks: 1 } : null) });
     const first = spawnWorker();
     try {
-      const enq = await runCli(['enqueue', '--input', path.join(dir, 'media'), '--prompt', 'Read', '--out', out, '--redis', redis.url, ...base()]);
+      const enq = await runMain(['enqueue', '--input', path.join(dir, 'media'), '--prompt', 'Read', '--out', out, '--redis', redis.url, ...base()]);
       assert.equal(enq.code, 0, enq.stderr);
       const runId = enq.stdout.trim();
       await waitFor(() => stalled === 1 && api.inFlight >= 1, 'the stream to stall', 60_000);
@@ -134,7 +134,7 @@ describe('distributed runs on BullMQ', () => {
       const c = redis.client();
       await waitFor(async () => (await c.scard(`{omni-batch}:run:${runId}:pending`)) === 0, 'the job to be recovered', 60_000);
       await stopWorker(second);
-      const col = await runCli(['collect', runId, '--redis', redis.url]);
+      const col = await runMain(['collect', runId, '--redis', redis.url]);
       assert.equal(col.code, 0, col.stderr);
       const rows = await readOutputRows(out);
       assert.equal(rows.length, 1);
@@ -150,7 +150,7 @@ describe('distributed runs on BullMQ', () => {
     api.setOptions({ latencyMs: 150 });
     const w = spawnWorker();
     try {
-      const enq = await runCli(['enqueue', '--input', path.join(dir, 'media'), '--prompt', 'Read', '--out', out, '--redis', redis.url, ...base()]);
+      const enq = await runMain(['enqueue', '--input', path.join(dir, 'media'), '--prompt', 'Read', '--out', out, '--redis', redis.url, ...base()]);
       assert.equal(enq.code, 0, enq.stderr);
       const runId = enq.stdout.trim();
       const c = redis.client();
@@ -160,7 +160,7 @@ describe('distributed runs on BullMQ', () => {
       await redis.start();
       const c2 = redis.client();
       await waitFor(async () => (await c2.scard(`{omni-batch}:run:${runId}:pending`)) === 0, 'the run to finish after the restart', 90_000);
-      const col = await runCli(['collect', runId, '--redis', redis.url]);
+      const col = await runMain(['collect', runId, '--redis', redis.url]);
       assert.equal(col.code, 0, col.stderr);
       const rows = await readOutputRows(out);
       assert.equal(rows.length, 24);
@@ -180,17 +180,17 @@ describe('distributed runs on BullMQ', () => {
     const w = spawnWorker();
     try {
       const from = api.requests.length;
-      const first = await runCli(['run', job, '--redis', redis.url], { env: { DASHSCOPE_API_KEY: KEY } });
+      const first = await runMain(['run', job, '--redis', redis.url], { env: { DASHSCOPE_API_KEY: KEY } });
       assert.equal(first.code, 0, first.stderr);
       assert.equal(api.requests.length - from, 3);
-      const again = await runCli(['enqueue', job, '--redis', redis.url]);
+      const again = await runMain(['enqueue', job, '--redis', redis.url]);
       assert.equal(again.code, 0, again.stderr);
       assert.match(again.stderr, /3 files, 0 enqueued, 3 already done/);
       const c = redis.client();
       const counts = await c.zcard('{omni-batch}:jobs:wait').catch(() => 0);
       assert.equal(counts, 0);
       await writeFile(manifest, 'id,q\n1,first question\n2,second question CHANGED\n3,third question\n');
-      const changed = await runCli(['run', job, '--redis', redis.url], { env: { DASHSCOPE_API_KEY: KEY } });
+      const changed = await runMain(['run', job, '--redis', redis.url], { env: { DASHSCOPE_API_KEY: KEY } });
       assert.equal(changed.code, 0, changed.stderr);
       assert.match(changed.stderr, /3 files, 1 enqueued, 2 already done/);
       assert.equal(api.requests.length - from, 4);
@@ -208,11 +208,11 @@ describe('distributed runs on BullMQ', () => {
     await writeFile(job, `inputs: [media]\nprompt: Read\noutput: out.jsonl\nbaseUrl: ${api.baseURL}\n`);
     const w = spawnWorker();
     try {
-      const first = await runCli(['run', job, '--redis', redis.url], { env: { DASHSCOPE_API_KEY: KEY } });
+      const first = await runMain(['run', job, '--redis', redis.url], { env: { DASHSCOPE_API_KEY: KEY } });
       assert.equal(first.code, 0, first.stderr);
       await copyFile(path.join(dir, 'media', 'copy000.txt'), path.join(dir, 'media', 'renamed.txt'));
       const from = api.requests.length;
-      const again = await runCli(['run', job, '--redis', redis.url], { env: { DASHSCOPE_API_KEY: KEY } });
+      const again = await runMain(['run', job, '--redis', redis.url], { env: { DASHSCOPE_API_KEY: KEY } });
       assert.equal(again.code, 0, again.stderr);
       assert.match(again.stderr, /3 files, 0 enqueued, 3 already done/);
       assert.equal(api.requests.length - from, 0);
@@ -233,13 +233,13 @@ describe('distributed runs on BullMQ', () => {
     const w = spawnWorker();
     try {
       const from = api.requests.length;
-      const s = await runCli(['schedule', job, '--every', '2', '--redis', redis.url]);
+      const s = await runMain(['schedule', job, '--every', '2', '--redis', redis.url]);
       assert.equal(s.code, 0, s.stderr);
       const runId = s.stdout.trim();
       const c = redis.client();
       await waitFor(async () => Number(await c.hget(`{omni-batch}:run:${runId}:meta`, 'enqueuePasses')) >= 2, 'two firings', 30_000);
       await waitFor(async () => (await c.scard(`{omni-batch}:run:${runId}:pending`)) === 0, 'the jobs to finish', 60_000);
-      const rm = await runCli(['schedule', job, '--remove', '--redis', redis.url]);
+      const rm = await runMain(['schedule', job, '--remove', '--redis', redis.url]);
       assert.match(rm.stdout, /removed the schedule/);
       assert.equal(api.requests.length - from, 5, 'the second firing sent nothing');
       assert.equal(await c.hget(`{omni-batch}:run:${runId}:meta`, 'alreadyDone'), '5');
@@ -260,7 +260,7 @@ describe('distributed runs on BullMQ', () => {
     await writeFile(job, `inputs: [media]\nprompt: Read\noutput: out.jsonl\nbaseUrl: ${limited.baseURL}\nrpm: 240\ntpm: 0\n`);
     const workers = [spawnWorker(), spawnWorker(), spawnWorker()];
     try {
-      const r = await runCli(['run', job, '--redis', redis.url], { env: { DASHSCOPE_API_KEY: KEY }, timeoutMs: 200_000 });
+      const r = await runMain(['run', job, '--redis', redis.url], { env: { DASHSCOPE_API_KEY: KEY }, timeoutMs: 200_000 });
       assert.equal(r.code, 0, r.stderr);
       const reqs = limited.requests;
       assert.equal(reqs.filter((q) => q.status === 429).length, 0, 'no request was refused');
@@ -297,7 +297,7 @@ describe('distributed runs end as in-process runs do', () => {
     const w = spawnWorker(['--concurrency', '1']);
     try {
       const args = ['run', '--input', 'media', '--prompt', 'Describe {{file.name}}', '--out', 'out/res.csv', '--redis', redis.url, '--sidecar', 'txt', ...base()];
-      const r = await withModeration(() => runCli(args, { cwd: dir, env: { DASHSCOPE_API_KEY: KEY, OMNI_BATCH_PROGRESS_MS: '100' }, timeoutMs: 120_000 }));
+      const r = await withModeration(() => runMain(args, { cwd: dir, env: { DASHSCOPE_API_KEY: KEY, OMNI_BATCH_PROGRESS_MS: '100' }, timeoutMs: 120_000 }));
       assert.equal(r.code, 0, r.stderr);
       // Plain progress lines without a terminal: done/total once enqueued, jobs on the workers, failures by code.
       assert.match(r.stderr, /^omni-batch: progress: \d+(\/4 files| done, \d+ found) +[\d.]+\/s .*(running on 1 worker|no worker connected) +tokens \d+/m);
@@ -325,18 +325,18 @@ describe('distributed runs end as in-process runs do', () => {
 
       // Plain retry runs in process on the distributed output: one request, the failed row replaced in place.
       const from = api.requests.length;
-      const again = await runCli(['retry', 'out/res.csv'], { cwd: dir, env: { DASHSCOPE_API_KEY: KEY } });
+      const again = await runMain(['retry', 'out/res.csv'], { cwd: dir, env: { DASHSCOPE_API_KEY: KEY } });
       assert.equal(again.code, 0, again.stderr);
       assert.equal(api.requests.length - from, 1);
       assert.match(again.stdout, /4 rows in out\/res\.csv: 4 ok, 0 failed/);
       // Collecting again does not throw the answer the in-process retry paid for away: it goes to Redis first.
       const runId = (JSON.parse(saved) as { runId: string }).runId;
       const before = api.requests.length;
-      const col = await runCli(['collect', runId, '--redis', redis.url], { cwd: dir });
+      const col = await runMain(['collect', runId, '--redis', redis.url], { cwd: dir });
       assert.equal(col.code, 0, col.stderr);
       assert.match(col.stderr, /1 ok rows of \S+res\.csv that Redis had as not done \(fixed by an in-process retry\) were kept/);
       assert.match(col.stdout, /4 rows in out\/res\.csv: 4 ok, 0 failed/);
-      const status = await runCli(['status', runId, '--redis', redis.url]);
+      const status = await runMain(['status', runId, '--redis', redis.url]);
       assert.match(status.stdout, /4 ok, 0 failed/);
       assert.equal(api.requests.length, before);
     } finally {
@@ -349,19 +349,19 @@ describe('distributed runs end as in-process runs do', () => {
     const w = spawnWorker();
     try {
       const args = ['run', '--input', 'media', '--prompt', 'Describe {{file.name}}', '--out', 'res.jsonl', '--redis', redis.url, '--quiet', ...base()];
-      const r = await withModeration(() => runCli(args, { cwd: dir, env: { DASHSCOPE_API_KEY: KEY }, timeoutMs: 120_000 }));
+      const r = await withModeration(() => runMain(args, { cwd: dir, env: { DASHSCOPE_API_KEY: KEY }, timeoutMs: 120_000 }));
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stderr, '', '--quiet prints only the summary');
       assert.match(r.stdout, /4 rows in res\.jsonl: 3 ok, 1 failed/);
       // Rows that differ from Redis's with the same counts (a job id changed: an output from elsewhere) are refused too.
       const collected = await readFile(path.join(dir, 'res.jsonl'), 'utf8');
       await writeFile(path.join(dir, 'res.jsonl'), collected.replace(/"id":"(.)/, (_m, c: string) => `"id":"${c === 'a' ? 'b' : 'a'}`));
-      const swapped = await runCli(['retry', 'res.jsonl', '--redis', redis.url], { cwd: dir, env: { DASHSCOPE_API_KEY: KEY } });
+      const swapped = await runMain(['retry', 'res.jsonl', '--redis', redis.url], { cwd: dir, env: { DASHSCOPE_API_KEY: KEY } });
       assert.equal(swapped.code, 2, swapped.stderr);
       assert.match(swapped.stderr, /res\.jsonl \(3 ok, 1 failed, 0 skipped\) differs from its run \S+ in Redis \(3 ok, 1 failed, 0 skipped\)/);
       await writeFile(path.join(dir, 'res.jsonl'), collected);
       const from = api.requests.length;
-      const q = await runCli(['retry', 'res.jsonl', '--redis', redis.url], { cwd: dir, env: { DASHSCOPE_API_KEY: KEY }, timeoutMs: 120_000 });
+      const q = await runMain(['retry', 'res.jsonl', '--redis', redis.url], { cwd: dir, env: { DASHSCOPE_API_KEY: KEY }, timeoutMs: 120_000 });
       assert.equal(q.code, 0, q.stderr);
       assert.equal(api.requests.length - from, 1, 'only the failed row went through the queue');
       assert.match(q.stdout, /4 rows in res\.jsonl: 4 ok, 0 failed/);
@@ -371,7 +371,7 @@ describe('distributed runs end as in-process runs do', () => {
       assert.ok(rows.every((x) => x.status === 'ok'));
       // The output changed behind Redis's back: a retry through the queue would overwrite it, and says so.
       await writeFile(path.join(dir, 'res.jsonl'), (await readFile(path.join(dir, 'res.jsonl'), 'utf8')).replace('"status":"ok"', '"status":"failed","error_code":"timeout"'));
-      const stale = await runCli(['retry', 'res.jsonl', '--redis', redis.url], { cwd: dir, env: { DASHSCOPE_API_KEY: KEY } });
+      const stale = await runMain(['retry', 'res.jsonl', '--redis', redis.url], { cwd: dir, env: { DASHSCOPE_API_KEY: KEY } });
       assert.equal(stale.code, 2);
       assert.match(stale.stderr, /res\.jsonl \(3 ok, 1 failed, 0 skipped\) differs from its run \S+ in Redis \(4 ok, 0 failed, 0 skipped\).*leave out --redis/);
     } finally {
@@ -384,14 +384,14 @@ describe('distributed runs end as in-process runs do', () => {
     const w = spawnWorker();
     try {
       const enq = await withModeration(async () => {
-        const e = await runCli(['enqueue', '--input', 'media', '--prompt', 'Describe', '--out', 'first.csv', '--redis', redis.url, ...base()], { cwd: dir });
+        const e = await runMain(['enqueue', '--input', 'media', '--prompt', 'Describe', '--out', 'first.csv', '--redis', redis.url, ...base()], { cwd: dir });
         assert.equal(e.code, 0, e.stderr);
         const c = redis.client();
         await waitFor(async () => (await c.scard(`{omni-batch}:run:${e.stdout.trim()}:pending`)) === 0, 'the jobs to finish', 60_000);
         return e;
       });
       const runId = enq.stdout.trim();
-      const col = await runCli(['collect', runId, '--out', 'other.csv', '--redis', redis.url, '--sidecar', 'json', '--sidecar-dir', 'caps'], { cwd: dir });
+      const col = await runMain(['collect', runId, '--out', 'other.csv', '--redis', redis.url, '--sidecar', 'json', '--sidecar-dir', 'caps'], { cwd: dir });
       assert.equal(col.code, 0, col.stderr);
       assert.match(col.stdout, /4 rows in other\.csv: 3 ok, 1 failed, 0 skipped/);
       assert.match(col.stdout, /kind +files +ok +failed +skipped/);
@@ -404,7 +404,7 @@ describe('distributed runs end as in-process runs do', () => {
       assert.equal(saved.config.out, path.join(dir, 'other.csv'));
       assert.equal(saved.config.prompt, 'Describe');
       const from = api.requests.length;
-      const again = await runCli(['retry', 'other.csv'], { cwd: dir, env: { DASHSCOPE_API_KEY: KEY } });
+      const again = await runMain(['retry', 'other.csv'], { cwd: dir, env: { DASHSCOPE_API_KEY: KEY } });
       assert.equal(again.code, 0, again.stderr);
       assert.equal(api.requests.length - from, 1);
       assert.match(again.stdout, /4 rows in other\.csv: 4 ok, 0 failed/);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { runCli, tempDir } from './helpers.js';
+import { runCli, runMain, tempDir } from './helpers.js';
 
 const oneLine = (stderr: string) => stderr.trim().split('\n');
 
@@ -15,7 +15,7 @@ describe('errors an operator can act on', () => {
   test('a missing key is one line naming the variable and the way out (--dry-run), exit 2', async () => {
     const dir = await tempDir();
     await writeFile(path.join(dir, 'a.txt'), 'hello');
-    const r = await runCli(['run', '--input', dir, '--prompt', 'p', '--out', path.join(dir, 'o.csv')]);
+    const r = await runMain(['run', '--input', dir, '--prompt', 'p', '--out', path.join(dir, 'o.csv')]);
     assert.equal(r.code, 2);
     assert.equal(oneLine(r.stderr).length, 1, r.stderr);
     assert.match(r.stderr, /DASHSCOPE_API_KEY is not set: export DASHSCOPE_API_KEY=.*or use --dry-run/);
@@ -24,7 +24,7 @@ describe('errors an operator can act on', () => {
   test('a job file with a typo names the file and the field and suggests the right one, exit 2', async () => {
     const dir = await tempDir();
     await writeFile(path.join(dir, 'job.yaml'), 'inputs: [.]\npromt: Caption {{file.name}}\n');
-    const r = await runCli(['run', path.join(dir, 'job.yaml')], { env: { DASHSCOPE_API_KEY: 'sk-test' } });
+    const r = await runMain(['run', path.join(dir, 'job.yaml')], { env: { DASHSCOPE_API_KEY: 'sk-test' } });
     assert.equal(r.code, 2);
     assert.equal(oneLine(r.stderr).length, 1, r.stderr);
     assert.match(r.stderr, /job\.yaml: unknown field "promt" \(did you mean "prompt"\?\)/);
@@ -56,13 +56,13 @@ describe('errors an operator can act on', () => {
       ['status', 'some-run', '--redis', redis],
       ['dashboard', '--redis', redis, '--port', '0'],
     ]) {
-      const r = await runCli(args, { env, timeoutMs: 30_000 });
+      const r = await runMain(args, { env, timeoutMs: 30_000 });
       assert.equal(r.code, 2, `${args[0]}: ${r.stderr}`);
       assert.equal(oneLine(r.stderr).length, 1, r.stderr);
       assert.match(r.stderr, /cannot reach Redis at redis:\/\/127\.0\.0\.1:1 .*start one .* or fix --redis/);
     }
     // A password is never printed, in the URL's user part or in its query (which ioredis also reads).
-    const secret = await runCli(['status', 'some-run', '--redis', 'redis://user:hunter2@127.0.0.1:1/0?password=s3cret&db=0'], { env, timeoutMs: 30_000 });
+    const secret = await runMain(['status', 'some-run', '--redis', 'redis://user:hunter2@127.0.0.1:1/0?password=s3cret&db=0'], { env, timeoutMs: 30_000 });
     assert.equal(secret.code, 2, secret.stderr);
     assert.match(secret.stderr, /cannot reach Redis at redis:\/\/user:\*\*\*@127\.0\.0\.1:1\/0\?password=\*\*\*/);
     assert.ok(!secret.stderr.includes('hunter2') && !secret.stderr.includes('s3cret'), secret.stderr);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import { bigCorpus } from './corpus.js';
-import { FIXTURES, runCli, tempDir } from './helpers.js';
+import { FIXTURES, runCli, runMain, tempDir } from './helpers.js';
 import { startStandIn, type StandIn } from './stand-in/server.js';
 
 const KEY = 'sk-preprocess-test';
@@ -77,7 +77,7 @@ describe('preprocessing the corpus', () => {
     const dir = await tempDir();
     const out = path.join(dir, 'corpus.csv');
     const from = api.requests.length;
-    const r = await runCli(['run', '--input', FIXTURES, '--input', corpus, '--exclude', '*.{md,sh,txt}', '--prompt', 'Describe', '--out', out], { env: env(), cwd: dir, timeoutMs: 180_000 });
+    const r = await runMain(['run', '--input', FIXTURES, '--input', corpus, '--exclude', '*.{md,sh,txt}', '--prompt', 'Describe', '--out', out], { env: env(), cwd: dir, timeoutMs: 180_000 });
     assert.equal(r.code, 0, r.stderr);
     const got = await rows(out);
     for (const [name, want] of Object.entries(EXPECTED)) {
@@ -134,7 +134,7 @@ describe('preprocessing the corpus', () => {
     const dir = await tempDir();
     const out = path.join(dir, 'plan.csv');
     const inputs = ['--input', path.join(FIXTURES, 'ok-photo.jpg'), '--input', path.join(FIXTURES, 'ok-speech.mp3'), '--input', path.join(FIXTURES, 'empty.jpg')];
-    const dry = await runCli(['run', ...inputs, '--prompt', 'Describe', '--out', out, '--dry-run'], { cwd: dir });
+    const dry = await runMain(['run', ...inputs, '--prompt', 'Describe', '--out', out, '--dry-run'], { cwd: dir });
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /kind\s+files\s+send\s+text\s+image\s+audio\s+video\s+tokens\s+cost \(CNY\)/);
     assert.match(dry.stdout, /\ntotal\s+3\s+2\s/);
@@ -143,11 +143,11 @@ describe('preprocessing the corpus', () => {
     assert.ok(Number(planned['ok-photo.jpg']?.estimated_tokens) > 300, 'image patches of a 640x480 photo');
     assert.equal(planned['empty.jpg']?.status, 'failed');
     const from = api.requests.length;
-    const refused = await runCli(['run', ...inputs, '--prompt', 'Describe', '--out', out, '--max-cost', '0.0001'], { env: env(), cwd: dir });
+    const refused = await runMain(['run', ...inputs, '--prompt', 'Describe', '--out', out, '--max-cost', '0.0001'], { env: env(), cwd: dir });
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /--max-cost: the run is estimated at 0\.\d+ CNY .* over the limit of 0\.0001 CNY; nothing was sent/);
     assert.equal(api.requests.length, from);
-    const allowed = await runCli(['run', ...inputs, '--prompt', 'Describe', '--out', out, '--max-cost', '1'], { env: env(), cwd: dir });
+    const allowed = await runMain(['run', ...inputs, '--prompt', 'Describe', '--out', out, '--max-cost', '1'], { env: env(), cwd: dir });
     assert.equal(allowed.code, 0, allowed.stderr);
     assert.equal(api.requests.length - from, 2);
     assert.deepEqual(Object.values(await rows(out)).map((r) => r.status).sort(), ['failed', 'ok', 'ok']);
@@ -158,7 +158,7 @@ describe('preprocessing the corpus', () => {
     assert.equal(flat.code, 0, flat.stderr);
     assert.equal(api.requests.length - from2, 2);
     assert.deepEqual(Object.values(await rows(big)).map((r) => r.status).sort(), ['failed', 'ok', 'ok']);
-    const refusedBig = await runCli(['run', ...inputs, '--prompt', 'Describe', '--out', path.join(dir, 'big2.csv'), '--max-cost', '0.0001'], {
+    const refusedBig = await runMain(['run', ...inputs, '--prompt', 'Describe', '--out', path.join(dir, 'big2.csv'), '--max-cost', '0.0001'], {
       env: { ...env(), OMNI_BATCH_KEEP_PLANNED: '1' },
       cwd: dir,
     });

@@ -4,7 +4,7 @@ import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startStandIn, type StandIn } from './stand-in/server.js';
-import { FIXTURES, readOutputRows, runCli, tempDir } from './helpers.js';
+import { FIXTURES, readOutputRows, runMain, tempDir } from './helpers.js';
 
 const KEY = 'sk-retry-test-SENTINEL-1234567';
 let api: StandIn;
@@ -16,7 +16,7 @@ const env = () => ({ DASHSCOPE_API_KEY: KEY, DASHSCOPE_BASE_URL: api.baseURL });
 
 
 /** ok files, one that moderation blocks (final), one the server fails (transient), one unreadable image. */
-async function failingRun(): Promise<{ dir: string; out: string; first: Awaited<ReturnType<typeof runCli>> }> {
+async function failingRun(): Promise<{ dir: string; out: string; first: Awaited<ReturnType<typeof runMain>> }> {
   const dir = await tempDir();
   const media = path.join(dir, 'media');
   await mkdir(media);
@@ -28,7 +28,7 @@ async function failingRun(): Promise<{ dir: string; out: string; first: Awaited<
     faults: ({ summary }) => (summary.lastUserText.includes('forbidden') ? { type: 'moderation' } : summary.lastUserText.includes('server fails') ? { type: 'http500' } : null),
   });
   try {
-    const first = await runCli(['run', 'job.yaml'], { env: env(), cwd: dir });
+    const first = await runMain(['run', 'job.yaml'], { env: env(), cwd: dir });
     assert.equal(first.code, 0, first.stderr);
     return { dir, out: path.join(dir, 'out', 'res.csv'), first };
   } finally {
@@ -53,7 +53,7 @@ describe('omni-batch retry', () => {
     const before = await readOutputRows(out);
     const from = api.requests.length;
     // From another folder, as an operator might: the recorded settings say where everything is.
-    const r = await runCli(['retry', out, '--codes', 'server_error'], { env: env(), cwd: path.dirname(dir) });
+    const r = await runMain(['retry', out, '--codes', 'server_error'], { env: env(), cwd: path.dirname(dir) });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /retrying 1 failed rows of .*res\.csv \(server_error 1\)/);
     assert.equal(api.requests.length - from, 1, 'one request: the flaky file only');
@@ -68,24 +68,24 @@ describe('omni-batch retry', () => {
   test('without --codes every failed row is sent again; nothing failed means nothing to do', async () => {
     const { out } = await failingRun();
     const from = api.requests.length;
-    const r = await runCli(['retry', out], { env: env() });
+    const r = await runMain(['retry', out], { env: env() });
     assert.equal(r.code, 0, r.stderr);
     // bad.txt and flaky.txt reach the API (the stand-in no longer refuses them); truncated.jpg fails again before any call.
     assert.equal(api.requests.length - from, 2);
     const after = await readOutputRows(out);
     assert.deepEqual(after.filter((x) => x.status === 'failed').map((x) => x.path), ['media/truncated.jpg']);
-    const again = await runCli(['retry', out, '--codes', 'rate_limited,timeout'], { env: env() });
+    const again = await runMain(['retry', out, '--codes', 'rate_limited,timeout'], { env: env() });
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /nothing to retry in .*res\.csv: no failed rows with rate_limited, timeout/);
   });
 
   test('an unknown code or an output without recorded settings is one line saying what to do, exit 2', async () => {
     const { out } = await failingRun();
-    const bad = await runCli(['retry', out, '--codes', 'rate_limit'], { env: env() });
+    const bad = await runMain(['retry', out, '--codes', 'rate_limit'], { env: env() });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /option '--codes <list>' argument 'rate_limit' is invalid\. expected error codes separated by commas .*unknown: rate_limit/);
     await rm(out.replace(/\.csv$/, '.run.json'));
-    const none = await runCli(['retry', out], { env: env() });
+    const none = await runMain(['retry', out], { env: env() });
     assert.equal(none.code, 2);
     assert.equal(none.stderr.trim().split('\n').length, 1);
     assert.match(none.stderr, /res\.run\.json not found: .*rerun the original command instead/);

@@ -7,7 +7,7 @@ import { cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { randomFaults, startStandIn, type StandIn } from './stand-in/server.js';
-import { EXAMPLES, FIXTURES, ROOT, readOutputRows, runCli, tempDir } from './helpers.js';
+import { EXAMPLES, FIXTURES, ROOT, readOutputRows, runMain, tempDir } from './helpers.js';
 
 const KEY = 'sk-SENTINEL-7f3a9c2e51d84b6fa0c1e2d3';
 
@@ -43,7 +43,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
     const dir = await exampleTree();
     const out = path.join(dir, 'out', 'all.jsonl');
     const from = api.requests.length;
-    const r = await runCli(
+    const r = await runMain(
       [
         'run',
         '--input', path.join(dir, 'examples', 'images'),
@@ -137,7 +137,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
     const dir = await tempDir();
     const out = path.join(dir, 'labels.csv');
     const from = api.requests.length;
-    const r = await runCli(
+    const r = await runMain(
       ['run', '--manifest', path.join(EXAMPLES, 'manifests', 'reviews.csv'), '--prompt', 'Label {{row.id}}: {{row.review}}', '--follow-up', 'One word.', '--follow-up', 'Why?', '--out', out, '--max-files', '2'],
       { env: env(), cwd: dir },
     );
@@ -171,7 +171,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
     api.setOptions({ faults: randomFaults(42, { http429: 0.2, cut: 0.1 }, { retryAfterSec: 0 }) });
     const from = api.requests.length;
     try {
-      const r = await runCli(['run', job], { env: env(), cwd: dir });
+      const r = await runMain(['run', job], { env: env(), cwd: dir });
       assert.equal(r.code, 0, r.stderr);
     } finally {
       api.setOptions({ faults: undefined });
@@ -186,12 +186,12 @@ describe('omni-batch run against the DashScope stand-in', () => {
     assert.equal(rows.reduce((s, x) => s + Number(x.attempts), 0), reqs.length);
 
     const again = api.requests.length;
-    const r2 = await runCli(['run', job], { env: env(), cwd: dir });
+    const r2 = await runMain(['run', job], { env: env(), cwd: dir });
     assert.equal(r2.code, 0, r2.stderr);
     assert.equal(api.requests.length - again, 0, 'the second run made no API call');
     assert.equal((await readOutputRows(out)).length, n);
     assert.match(r2.stdout, new RegExp(`${n} already done, 0 API requests`));
-    const dry = await runCli(['run', job, '--dry-run'], { cwd: dir });
+    const dry = await runMain(['run', job, '--dry-run'], { cwd: dir });
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, new RegExp(`${n} already done in`));
     assert.doesNotMatch(dry.stdout, /would send/);
@@ -217,7 +217,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
     const from = api.requests.length;
     const started = Date.now();
     try {
-      const r = await runCli(['run', job], { env: env(), cwd: dir });
+      const r = await runMain(['run', job], { env: env(), cwd: dir });
       assert.equal(r.code, 0, r.stderr);
     } finally {
       api.setOptions({ faults: undefined });
@@ -242,7 +242,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
     await writeFile(path.join(media, 'good.txt'), 'fine words');
     api.setOptions({ faults: ({ summary }) => (summary.lastUserText.includes('forbidden') ? { type: 'moderation' } : null) });
     try {
-      const r = await runCli(['run', await jobFile(dir, 'inputs: [media]\nprompt: Read\noutput: out.csv')], { env: env(), cwd: dir });
+      const r = await runMain(['run', await jobFile(dir, 'inputs: [media]\nprompt: Read\noutput: out.csv')], { env: env(), cwd: dir });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /failed media\/bad\.txt: moderation_blocked/);
     } finally {
@@ -264,14 +264,14 @@ describe('omni-batch run against the DashScope stand-in', () => {
     const job = await jobFile(dir, 'inputs: [media]\nprompt: Read\nconcurrency: 2\noutput: out.csv');
     const from = api.requests.length;
     const wrongKey = 'sk-WRONG-REGION-KEY-0000000000';
-    const r = await runCli(['run', job], { env: { ...env(), DASHSCOPE_API_KEY: wrongKey }, cwd: dir });
+    const r = await runMain(['run', job], { env: { ...env(), DASHSCOPE_API_KEY: wrongKey }, cwd: dir });
     assert.equal(r.code, 3);
     assert.match(r.stderr, /auth_failed.*DASHSCOPE_API_KEY.*region/);
     assert.ok(!r.stderr.includes(wrongKey) && !r.stdout.includes(wrongKey));
     assert.ok(since(from).length <= 4, `stopped after ${since(from).length} requests`);
     const partial = await readOutputRows(path.join(dir, 'out.csv'));
     assert.ok(partial.every((x) => x.status === 'ok'), 'no row is written for files the 401 stopped');
-    const r2 = await runCli(['run', job], { env: env(), cwd: dir });
+    const r2 = await runMain(['run', job], { env: env(), cwd: dir });
     assert.equal(r2.code, 0, r2.stderr);
     const rows = await readOutputRows(path.join(dir, 'out.csv'));
     assert.equal(rows.length, 20);
@@ -286,7 +286,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
     const job = await jobFile(dir, 'inputs: [media]\nprompt: Read\nretries: 0\noutput: out.csv');
     api.setOptions({ faults: () => ({ type: 'http500' }) });
     try {
-      const r = await runCli(['run', job], { env: env(), cwd: dir });
+      const r = await runMain(['run', job], { env: env(), cwd: dir });
       assert.equal(r.code, 0, r.stderr);
     } finally {
       api.setOptions({ faults: undefined });
@@ -294,7 +294,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
     const failed = await readOutputRows(path.join(dir, 'out.csv'));
     assert.deepEqual(failed.map((x) => x.error_code), Array(5).fill('server_error'));
     const from = api.requests.length;
-    const r2 = await runCli(['run', job], { env: env(), cwd: dir });
+    const r2 = await runMain(['run', job], { env: env(), cwd: dir });
     assert.equal(r2.code, 0, r2.stderr);
     assert.equal(since(from).length, 5);
     const rows = await readOutputRows(path.join(dir, 'out.csv'));
@@ -307,11 +307,11 @@ describe('omni-batch run against the DashScope stand-in', () => {
     const manifest = path.join(dir, 'rows.csv');
     await writeFile(manifest, 'q\nalpha\nbeta\ngamma\n');
     const job = await jobFile(dir, 'manifest: rows.csv\nprompt: "Q: {{row.q}}"\noutput: out.csv');
-    const r1 = await runCli(['run', job], { env: env(), cwd: dir });
+    const r1 = await runMain(['run', job], { env: env(), cwd: dir });
     assert.equal(r1.code, 0, r1.stderr);
     await writeFile(manifest, 'q\nnew first\nalpha\nbeta\ngamma\n');
     const from = api.requests.length;
-    const r2 = await runCli(['run', job], { env: env(), cwd: dir });
+    const r2 = await runMain(['run', job], { env: env(), cwd: dir });
     assert.equal(r2.code, 0, r2.stderr);
     assert.equal(since(from).length, 1, 'only the new row was sent');
     const rows = await readOutputRows(path.join(dir, 'out.csv'));
@@ -336,7 +336,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
     api.setOptions({ faults: randomFaults(7, { http429: 0.3, http500: 0.2, 'inband-error': 0.2, moderation: 0.1 }, { retryAfterSec: 0 }) });
     let r;
     try {
-      r = await runCli(['run', await jobFile(dir, 'inputs: [media]\nprompt: Read {{file.name}}\nretries: 1\noutput: out.csv')], { env: env(), cwd: dir });
+      r = await runMain(['run', await jobFile(dir, 'inputs: [media]\nprompt: Read {{file.name}}\nretries: 1\noutput: out.csv')], { env: env(), cwd: dir });
     } finally {
       api.setOptions({ faults: undefined });
     }
@@ -354,7 +354,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
     const dir = await tempDir();
     const out = path.join(dir, 'fixtures.csv');
     const from = api.requests.length;
-    const r = await runCli(['run', '--input', FIXTURES, '--include', '*.{png,mp4,mp3,webm}', '--prompt', 'Describe', '--out', out], { env: env(), cwd: dir });
+    const r = await runMain(['run', '--input', FIXTURES, '--include', '*.{png,mp4,mp3,webm}', '--prompt', 'Describe', '--out', out], { env: env(), cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     const rows = await readOutputRows(out);
     const by: Record<string, Rec> = Object.fromEntries(rows.map((x) => [path.basename(x.path), x]));
@@ -382,7 +382,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
     await writeFile(path.join(dir, 'a.txt'), 'x');
     await writeFile(path.join(dir, 'blocker'), 'x');
     const from = api.requests.length;
-    const r = await runCli(['run', '--input', dir, '--prompt', 'p', '--out', path.join(dir, 'blocker', 'o.csv')], { env: env(), cwd: ROOT });
+    const r = await runMain(['run', '--input', dir, '--prompt', 'p', '--out', path.join(dir, 'blocker', 'o.csv')], { env: env(), cwd: ROOT });
     assert.equal(r.code, 4);
     assert.match(r.stderr, /blocker\/o\.csv: cannot write the output file/);
     assert.equal(since(from).length, 0);
@@ -392,7 +392,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
     const dir = await tempDir();
     await writeFile(path.join(dir, 'a.txt'), 'x');
     const from = api.requests.length;
-    const r = await runCli(['run', '--input', dir, '--prompt', 'Hi {{env.HOME}}', '--out', path.join(dir, 'o.csv')], { env: env() });
+    const r = await runMain(['run', '--input', dir, '--prompt', 'Hi {{env.HOME}}', '--out', path.join(dir, 'o.csv')], { env: env() });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /unknown template variable \{\{env\.HOME\}\}/);
     assert.equal(since(from).length, 0);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import { startStandIn, type StandIn } from './stand-in/server.js';
-import { FIXTURES, runCli, tempDir } from './helpers.js';
+import { FIXTURES, runMain, tempDir } from './helpers.js';
 
 const KEY = 'sk-sidecar-test-SENTINEL-00001';
 let api: StandIn;
@@ -29,14 +29,14 @@ describe('sidecar captions', () => {
   test('--sidecar txt writes photos/a.jpg -> photos/a.txt with the answer, and a rerun neither sends nor reads them as inputs', async () => {
     const dir = await photos();
     const args = ['run', '--input', 'photos', '--prompt', 'Caption {{file.name}}', '--out', 'out.csv', '--sidecar', 'txt'];
-    const r = await runCli(args, { env: env(), cwd: dir });
+    const r = await runMain(args, { env: env(), cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     const rows = await answers(path.join(dir, 'out.csv'));
     assert.equal(await readFile(path.join(dir, 'photos', 'a.txt'), 'utf8'), `${rows.get('photos/a.jpg')}\n`);
     assert.equal(await readFile(path.join(dir, 'photos', 'sub', 'b.txt'), 'utf8'), `${rows.get('photos/sub/b.png')}\n`);
     assert.match(r.stdout, /sidecars \(\.txt\): 2 written next to the files/);
     const from = api.requests.length;
-    const again = await runCli(args, { env: env(), cwd: dir });
+    const again = await runMain(args, { env: env(), cwd: dir });
     assert.equal(again.code, 0, again.stderr);
     assert.equal(api.requests.length, from, 'no request: the images are done and the sidecars are not inputs');
     assert.equal((await answers(path.join(dir, 'out.csv'))).size, 2);
@@ -48,7 +48,7 @@ describe('sidecar captions', () => {
     await mkdir(path.join(dir, 'caps', 'sub'), { recursive: true });
     await writeFile(path.join(dir, 'caps', 'sub', 'b.json'), 'hand-made\n');
     const args = ['run', '--input', 'photos', '--prompt', 'Caption', '--out', 'out.csv', '--sidecar', 'json', '--sidecar-dir', 'caps'];
-    const r = await runCli(args, { env: env(), cwd: dir });
+    const r = await runMain(args, { env: env(), cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     const a = JSON.parse(await readFile(path.join(dir, 'caps', 'a.json'), 'utf8')) as { path: string; answer: string };
     assert.equal(a.path, 'photos/a.jpg');
@@ -56,7 +56,7 @@ describe('sidecar captions', () => {
     assert.equal(await readFile(path.join(dir, 'caps', 'sub', 'b.json'), 'utf8'), 'hand-made\n');
     assert.match(r.stdout, /1 written under .*caps, 1 existing not written by omni-batch left alone \(--overwrite replaces them\)/);
     const from = api.requests.length;
-    const forced = await runCli([...args, '--overwrite'], { env: env(), cwd: dir });
+    const forced = await runMain([...args, '--overwrite'], { env: env(), cwd: dir });
     assert.equal(forced.code, 0, forced.stderr);
     assert.equal(api.requests.length, from, 'sidecars of a finished run cost no request');
     assert.equal((JSON.parse(await readFile(path.join(dir, 'caps', 'sub', 'b.json'), 'utf8')) as { path: string }).path, 'photos/sub/b.png');
@@ -69,7 +69,7 @@ describe('sidecar captions', () => {
       ['path,url,q', 'photos/a.jpg,,What is it?', 'photos/a.jpg,,What colour?', 'photos/sub/b.png,,What is it?', ',https://cdn.example.com/img/cat.jpg?v=2,What is it?', ',,Just text'].join('\n'),
     );
     const args = ['run', '--manifest', 'rows.csv', '--prompt', '{{row.q}}', '--out', 'out.csv', '--sidecar', 'txt'];
-    const r = await runCli(args, { env: env(), cwd: dir });
+    const r = await runMain(args, { env: env(), cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     const rows = await answers(path.join(dir, 'out.csv'));
     assert.equal(rows.size, 5);
@@ -80,7 +80,7 @@ describe('sidecar captions', () => {
     assert.deepEqual((await readdir(dir)).sort(), ['.out.csv.sidecars.jsonl', 'out.csv', 'out.run.json', 'out.totals.json', 'photos', 'rows.csv'], 'nothing beside the manifest');
     assert.match(r.stdout, /sidecars \(\.txt\): 3 written next to the files, 1 without one: URL rows \(--sidecar-dir mirrors them by host and path\), 1 without one: manifest rows without a file \(text only\)/);
 
-    const mirrored = await runCli([...args.slice(0, -1), 'json', '--sidecar-dir', 'caps'], { env: env(), cwd: dir });
+    const mirrored = await runMain([...args.slice(0, -1), 'json', '--sidecar-dir', 'caps'], { env: env(), cwd: dir });
     assert.equal(mirrored.code, 0, mirrored.stderr);
     const cat = JSON.parse(await readFile(path.join(dir, 'caps', 'cdn.example.com', 'img', 'cat.json'), 'utf8')) as { path: string; source: string; answer: string };
     assert.deepEqual([cat.path, cat.source, cat.answer], ['rows.csv#4', 'https://cdn.example.com/img/cat.jpg?v=2', rows.get('rows.csv#4')]);
@@ -91,10 +91,10 @@ describe('sidecar captions', () => {
 
   test('sidecar flags say what they expect', async () => {
     const dir = await photos();
-    const bad = await runCli(['run', '--input', 'photos', '--prompt', 'p', '--sidecar', 'csv'], { env: env(), cwd: dir });
+    const bad = await runMain(['run', '--input', 'photos', '--prompt', 'p', '--sidecar', 'csv'], { env: env(), cwd: dir });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /option '--sidecar <txt\|json>' argument 'csv' is invalid\. Allowed choices are txt, json\./);
-    const alone = await runCli(['run', '--input', 'photos', '--prompt', 'p', '--overwrite'], { env: env(), cwd: dir });
+    const alone = await runMain(['run', '--input', 'photos', '--prompt', 'p', '--overwrite'], { env: env(), cwd: dir });
     assert.equal(alone.code, 2);
     assert.match(alone.stderr, /--overwrite need --sidecar txt\|json/);
   });

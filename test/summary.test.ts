@@ -4,7 +4,7 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startStandIn, type StandIn } from './stand-in/server.js';
-import { FIXTURES, runCli, tempDir } from './helpers.js';
+import { FIXTURES, runMain, tempDir } from './helpers.js';
 
 const KEY = 'sk-summary-test-0000000000';
 let api: StandIn;
@@ -33,7 +33,7 @@ describe('the final summary', () => {
     });
     let r;
     try {
-      r = await runCli(['run', 'job.yaml'], { env: { DASHSCOPE_API_KEY: KEY, DASHSCOPE_BASE_URL: api.baseURL }, cwd: dir });
+      r = await runMain(['run', 'job.yaml'], { env: { DASHSCOPE_API_KEY: KEY, DASHSCOPE_BASE_URL: api.baseURL }, cwd: dir });
     } finally {
       api.setOptions({ faults: undefined });
     }

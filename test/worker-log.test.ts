@@ -8,7 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startStandIn, type StandIn } from './stand-in/server.js';
-import { runCli, tempDir, waitFor, type CliResult } from './helpers.js';
+import { runCli, runMain, tempDir, waitFor, type CliResult } from './helpers.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
 const KEY = 'sk-worker-log-test-7f3a';
@@ -29,7 +29,7 @@ async function workerRun(mode: string): Promise<{ runId: string; r: CliResult }>
   await mkdir(path.join(dir, 'media'));
   for (const n of ['a', 'b', 'c']) await writeFile(path.join(dir, 'media', `${n}.txt`), `text ${n}`);
   await writeFile(path.join(dir, 'media', 'bad.txt'), 'forbidden words');
-  const enq = await runCli(['enqueue', '--input', path.join(dir, 'media'), '--prompt', 'Read', '--out', path.join(dir, 'out.csv'), '--redis', redis.url, '--base-url', api.baseURL]);
+  const enq = await runMain(['enqueue', '--input', path.join(dir, 'media'), '--prompt', 'Read', '--out', path.join(dir, 'out.csv'), '--redis', redis.url, '--base-url', api.baseURL]);
   assert.equal(enq.code, 0, enq.stderr);
   const runId = enq.stdout.trim();
   let child: ChildProcess | undefined;
@@ -66,7 +66,7 @@ describe('worker logs', () => {
     assert.match(r.stderr, /^omni-batch worker: ready/m);
     assert.match(r.stderr, new RegExp(`^omni-batch worker: failed \\S+bad\\.txt \\(run ${runId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\): moderation_blocked: HTTP 400`, 'm'));
     assert.match(r.stderr, /^omni-batch worker: 4 jobs done since start: 3 ok, 1 failed \(moderation_blocked 1\); [\d.]+\/s$/m);
-    const bad = await runCli(['worker', '--redis', redis.url, '--log', 'xml'], { env: { DASHSCOPE_API_KEY: KEY } });
+    const bad = await runMain(['worker', '--redis', redis.url, '--log', 'xml'], { env: { DASHSCOPE_API_KEY: KEY } });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /option '--log <text\|json>' argument 'xml' is invalid\. Allowed choices are text, json\./);
   });
