@@ -249,23 +249,23 @@ describe('distributed runs on BullMQ', () => {
   });
 
   test('three workers share one request budget: none of them is refused under an account limit their sum would break', async () => {
-    // The 60-per-minute case in a tenth of the time: the stand-in counts a 6-s window (40 requests in it, 400 a
-    // minute), and the run paces at 240 a minute (24 in a window). Three workers that each paced on their own would
-    // send the 48 files in about 4 s and be refused; sharing the pace in Redis, they take about 12 s and never are.
+    // The 60-per-minute case in seconds: the stand-in counts a 3-s window (20 requests in it, 400 a minute), and the
+    // run paces at 240 a minute (12 in a window). Three workers that each paced on their own would send the 24 files
+    // in about 2 s and be refused; sharing the pace in Redis, they take about 6 s and never are.
     // How close pacing comes to the limit is measured by npm run bench:ratelimit and, on a manual clock, by
     // test/pacing-clock.test.ts: a fraction of the limit reached in wall time depends on how busy the machine is.
-    const limited = await startStandIn({ apiKey: KEY, rpm: 40, limitWindowMs: 6_000 });
-    const dir = await textFiles(48, 'rpm');
+    const limited = await startStandIn({ apiKey: KEY, rpm: 20, limitWindowMs: 3_000 });
+    const dir = await textFiles(24, 'rpm');
     const job = path.join(dir, 'job.yaml');
-    await writeFile(job, `inputs: [media]\nprompt: Read\noutput: out.jsonl\nbaseUrl: ${limited.baseURL}\nrpm: 240\ntpm: 0\n`);
+    await writeFile(job, `inputs: [media]\noutput: out.jsonl\nprompt: Read\nbaseUrl: ${limited.baseURL}\nrpm: 240\ntpm: 0\n`);
     const workers = [spawnWorker(), spawnWorker(), spawnWorker()];
     try {
       const r = await runMain(['run', job, '--redis', redis.url], { env: { DASHSCOPE_API_KEY: KEY }, timeoutMs: 200_000 });
       assert.equal(r.code, 0, r.stderr);
       const reqs = limited.requests;
       assert.equal(reqs.filter((q) => q.status === 429).length, 0, 'no request was refused');
-      assert.equal(reqs.length, 48);
-      assert.equal((await readOutputRows(path.join(dir, 'out.jsonl'))).filter((row) => row.status === 'ok').length, 48);
+      assert.equal(reqs.length, 24);
+      assert.equal((await readOutputRows(path.join(dir, 'out.jsonl'))).filter((row) => row.status === 'ok').length, 24);
     } finally {
       await Promise.all(workers.map(stopWorker));
       await limited.close();
