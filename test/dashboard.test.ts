@@ -24,12 +24,16 @@ const FILES = 24;
 
 let api: StandIn;
 let redis: TestRedis;
+/** The answers after the first HELD_AFTER wait for this: the page is seen with the run part-way, for sure. */
+const HELD_AFTER = 8;
+let release: () => void = () => undefined;
+const held = new Promise<void>((resolve) => (release = resolve));
+
 before(async () => {
-  // 400 ms per request and a worker of concurrency 2: 24 files take at least 4.8 s, so the page (every 2 s)
-  // sees the run between its start and its end.
   api = await startStandIn({
     apiKey: KEY,
-    latencyMs: 400,
+    latencyMs: 20,
+    hold: (n) => (n > HELD_AFTER ? held : undefined),
     // BLOCKME: refused by moderation. ECHOKEY: a gateway that quotes the request's Authorization header in its error,
     // so the key reaches omni-batch inside an error message and must be masked before it is stored or shown.
     faults: ({ summary }) =>
@@ -137,11 +141,16 @@ describe('omni-batch dashboard', { skip: NO_CHROMIUM }, () => {
 
       worker = spawnCli(['worker', '--redis', redis.url, '--concurrency', '2'], { DASHSCOPE_API_KEY: KEY });
       const seen: number[] = [];
+      const done = async () => int((await field(page, 'done')).split(' / ')[0] ?? '');
+      // The run stops after HELD_AFTER answers (the rest are held): the page must show it there.
+      await waitFor(async () => (await done()) === HELD_AFTER, `the page to show ${HELD_AFTER} files done`, 60_000);
+      seen.push(HELD_AFTER);
+      release();
       await waitFor(
         async () => {
-          const done = int((await field(page, 'done')).split(' / ')[0] ?? '');
-          if (seen.at(-1) !== done) seen.push(done);
-          return done === FILES && (await field(page, 'state')) === 'done';
+          const n = await done();
+          if (seen.at(-1) !== n) seen.push(n);
+          return n === FILES && (await field(page, 'state')) === 'done';
         },
         'the page to show the run done',
         60_000,
@@ -201,6 +210,7 @@ describe('omni-batch dashboard', { skip: NO_CHROMIUM }, () => {
       assert.equal(stopped.code, 0, stopped.stderr);
       for (const text of [...served.map((r) => r.body), stopped.stdout, stopped.stderr]) assert.ok(!text.includes(KEY) && !text.includes(KEY.slice(3, 20)), 'the key leaked');
     } finally {
+      release();
       await page.close();
       if (dash.child.exitCode === null) dash.child.kill('SIGTERM');
       if (worker) {

@@ -25,6 +25,11 @@ export interface StandInOptions {
   port?: number | undefined;
   /** Wait before sending response headers (every response of the chat route). Default 0. */
   latencyMs?: number | undefined;
+  /**
+   * Holds the answer to request `n` (1-based) until the promise it returns settles: a test sees a run stopped
+   * part-way for as long as it needs, instead of racing a latency. Default none.
+   */
+  hold?: ((n: number) => Promise<void> | undefined) | undefined;
   /** Wait between stream chunks. Default 0. */
   chunkDelayMs?: number | undefined;
   /** Answer text; default `Answer ${turn}: ${lastUserText}`. */
@@ -158,6 +163,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, state: State): 
 
   try {
     const reply = await decide(req, record, opts, state);
+    await opts.hold?.(record.n);
     if (!(await sleep(opts.latencyMs ?? 0, gone.signal))) {
       record.outcome = 'aborted';
       return;
