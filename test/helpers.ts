@@ -10,7 +10,11 @@ import { projectRoot } from '../scripts/project-root.js';
 export const ROOT = projectRoot(import.meta.url);
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'media');
 export const EXAMPLES = path.join(ROOT, 'examples');
-export const CLI = path.join(ROOT, 'dist', 'cli.js');
+/**
+ * The CLI as `npm run typecheck` compiled it into build/ (with the same compiler settings as dist/, which
+ * `npm run build` and npm ci's prepare make): the tests run the code just checked, with no second compile.
+ */
+export const CLI = path.join(ROOT, 'build', 'src', 'cli.js');
 
 /** The rows of an output file as the CLI wrote them: CSV records (by the .csv extension) or JSONL objects. */
 export async function readOutputRows(file: string): Promise<Record<string, any>[]> {
@@ -56,8 +60,9 @@ function cliEnv(extra: CliOptions['env']): Record<string, string> {
 }
 
 /**
- * Runs `node dist/cli.js ...args` and collects its output. For what needs a process of its own: signals, a
- * terminal, a crash, a variable read from the process environment (FFMPEG_PATH); otherwise use runMain.
+ * Runs the compiled CLI (`node build/src/cli.js ...args`) and collects its output. For what needs a process of
+ * its own: signals, a terminal, a crash, a variable read from the process environment (FFMPEG_PATH); otherwise
+ * use runMain.
  */
 export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   const env = cliEnv(opts.env);
