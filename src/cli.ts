@@ -59,7 +59,8 @@ that omni-batch did not write is never replaced unless --overwrite is given (the
 one it wrote is updated when the answer changes, unless --sidecar-skip-existing. Sidecars are never inputs.
 
 Exit codes: 0 every file has a row (some may be failed or skipped), 2 bad flags/job file/template,
-3 the API refused the key (401), the account (403) or the model (404), 4 the output cannot be written, 130 interrupted.
+3 the API refused the key (401), the account (403) or the model (404), 4 the output cannot be written,
+5 no input: the inputs matched no file and the manifest had no row (--allow-empty makes that 0), 130 interrupted.
 `;
 
 /*
@@ -136,6 +137,8 @@ function jobCommand({ program }: Cli, name: string, description: string): Comman
     .addOption(listOption('--include <glob>', 'only files matching this glob, relative to each input folder (repeatable)'))
     .addOption(listOption('--exclude <glob>', 'leave out files matching this glob (repeatable)'))
     .option('-m, --manifest <file>', 'CSV or JSONL manifest: a path, url or frames column per row, other columns for {{row.*}}')
+    .option('--manifest-root <dir>', "the folder a manifest's local paths must stay inside (default: the manifest's folder)")
+    .option('--allow-empty', 'exit 0 when the inputs match no file and the manifest has no row (default: say so and exit 5)')
     .option('-p, --prompt <text>', 'prompt template for each file')
     .option('--prompt-file <file>', 'read the prompt template from a file')
     .option('--system <text>', 'system prompt (a template too)')

@@ -51,6 +51,8 @@ describe('omni-batch run against the DashScope stand-in', () => {
         '--input', path.join(dir, 'examples', 'videos'),
         '--input', path.join(dir, 'examples', 'texts'),
         '--manifest', path.join(dir, 'examples', 'manifests', 'mixed.jsonl'),
+        // Its paths reach into the sibling folders of examples/.
+        '--manifest-root', path.join(dir, 'examples'),
         '--system', 'You are terse.',
         '--prompt', 'What is in {{file.name}}?',
         '--out', out,

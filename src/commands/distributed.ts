@@ -21,7 +21,7 @@ import { startWorker } from '../engine/bullmq/worker-host.js';
 import { sleep } from '../shared/clock.js';
 import type { Queue } from 'bullmq';
 import { displayOptions, ProgressDisplay, type ProgressCounts, type Terminal } from './progress.js';
-import { finishOutput, type Io } from './run.js';
+import { emptyPassExit, finishOutput, type Io } from './run.js';
 import { WorkerLog } from './worker-log.js';
 import { redisUrl } from './redis-url.js';
 
@@ -42,9 +42,9 @@ export interface DistributedFlags extends Flags {
 export async function enqueueCommand(jobFile: string | undefined, flags: DistributedFlags, io: Io): Promise<number> {
   const cfg = await resolveConfig(jobFile, flags, io.env, io.cwd);
   const runId = flags.runId ?? runIdFor(cfg);
-  await withRedis(redisUrl(flags.redis, io.env), (redis) => enqueueRun(cfg, redis, { runId, log: (l) => io.err(`omni-batch: ${l}`) }));
+  const counts = await withRedis(redisUrl(flags.redis, io.env), (redis) => enqueueRun(cfg, redis, { runId, log: (l) => io.err(`omni-batch: ${l}`) }));
   io.out(runId);
-  return EXIT.ok;
+  return emptyPassExit(cfg, counts.discovered, EXIT.ok, io);
 }
 
 function fmtProgress(p: Progress): string {
@@ -111,7 +111,7 @@ export async function followRun(resolved: RunConfig, runId: string, url: string,
     const totals = await collectRun(redis, { runId, out: cfg.out, format: cfg.format, totalsPath: cfg.totalsPath, pass });
     await recordSettings(cfg, runId, io);
     await finishOutput(cfg, totals, sidecars, io, true);
-    return EXIT.ok;
+    return emptyPassExit(cfg, counts.discovered, EXIT.ok, io);
   });
 }
 

@@ -11,6 +11,7 @@ import { table } from './table.js';
 import { modelInfo } from '../shared/models.js';
 import { ledgerPathFor, SidecarWriter, type SidecarOptions } from '../shared/output/sidecar.js';
 import type { Totals } from '../shared/output/totals.js';
+import { nothingFound } from '../producer/discover.js';
 
 export interface Io {
   readonly out: (text: string) => void;
@@ -73,6 +74,16 @@ export async function finishOutput(cfg: Pick<RunConfig, 'out' | 'format' | 'tota
   if (sidecarLine) io.out(sidecarLine);
 }
 
+/**
+ * An empty pass (no file, no manifest row) of a command that ended well: the line saying so and EXIT.empty, unless
+ * the run allows it (`--allow-empty`) or only re-runs some rows (`retry`). Otherwise the command's own exit code.
+ */
+export function emptyPassExit(cfg: RunConfig, discovered: number, code: number, io: Pick<Io, 'err'>): number {
+  if (code !== EXIT.ok || discovered > 0 || cfg.allowEmpty || cfg.only) return code;
+  io.err(`omni-batch: ${nothingFound(cfg)}`);
+  return EXIT.empty;
+}
+
 export async function runCommand(jobFile: string | undefined, flags: Flags, io: Io): Promise<number> {
   return runResolved(await resolveConfig(jobFile, flags, io.env, io.cwd), io);
 }
@@ -118,11 +129,11 @@ export async function runResolved(resolved: RunConfig, io: Io): Promise<number> 
     io.out(
       `\nomni-batch: dry run: ${result.planned} files planned for ${cfg.model} at ${cfg.baseURL}${result.alreadyDone ? `, ${result.alreadyDone} already done in ${cfg.out}` : ''}; nothing was sent; estimate rows in ${cfg.estimatePath}`,
     );
-    return EXIT.ok;
+    return emptyPassExit(cfg, result.discovered, EXIT.ok, io);
   }
   if (result.totals) await finishOutput(cfg, result.totals, sidecars, io);
   else await sidecars?.finish();
   if (result.fatal) io.err(`omni-batch: ${result.fatal}`);
   if (result.interrupted) io.err('omni-batch: interrupted; rerun the same command to finish the remaining files');
-  return result.exitCode;
+  return emptyPassExit(cfg, result.discovered, result.exitCode, io);
 }

@@ -1,5 +1,6 @@
 /** All items of a run, in order: scanned files first, then manifest rows; at most `maxFiles` of them (of `only`, when set). */
 import type { RunConfig } from '../shared/config.js';
+import { displayPath } from '../shared/display-path.js';
 import { runFilePathFor } from '../shared/output/run-file.js';
 import type { Item } from './item.js';
 import { manifestItems } from './manifest.js';
@@ -18,7 +19,7 @@ export async function* discover(cfg: RunConfig): AsyncGenerator<Item> {
     }
   }
   if (cfg.manifest) {
-    for await (const item of manifestItems(cfg.manifest, cfg.cwd)) {
+    for await (const item of manifestItems(cfg.manifest, cfg.cwd, cfg.manifestRoot)) {
       if (cfg.only && !cfg.only.has(item.path)) continue;
       yield item;
       if (++n >= limit) return;
@@ -62,4 +63,19 @@ export async function eachDiscovered<T>(items: AsyncIterable<T>, opts: EachOptio
   } finally {
     await Promise.allSettled(inflight);
   }
+}
+
+/**
+ * The one line that says a pass found nothing: which inputs and globs matched no file, or that the manifest had no
+ * row. An empty nightly pass is more often a moved folder or a mistyped glob than a quiet night.
+ */
+export function nothingFound(cfg: Pick<RunConfig, 'inputs' | 'include' | 'exclude' | 'manifest' | 'cwd'>): string {
+  const shown = (p: string) => displayPath(p, cfg.cwd);
+  const parts: string[] = [];
+  if (cfg.inputs.length) {
+    const globs = `include ${cfg.include.length ? cfg.include.join(' ') : 'every file'}; exclude ${cfg.exclude.length ? cfg.exclude.join(' ') : 'nothing'}`;
+    parts.push(`${cfg.inputs.map(shown).join(', ')} matched no file (${globs})`);
+  }
+  if (cfg.manifest) parts.push(`the manifest ${shown(cfg.manifest)} has no row`);
+  return `no input: ${parts.join(', and ')}; nothing was sent (check the paths and globs, or pass --allow-empty / allowEmpty: true when an empty pass is expected)`;
 }

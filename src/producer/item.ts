@@ -29,6 +29,11 @@ export interface Item {
   readonly media: ItemMedia | undefined;
   /** Manifest columns for {{row.*}}; undefined for scanned files. */
   readonly row: Readonly<Record<string, string>> | undefined;
+  /**
+   * Manifest cells too long for any model's input window, by column, with their length in characters: they are
+   * not kept in `row` (their value there is empty); a prompt that uses one gets a `too_large` row.
+   */
+  readonly oversized?: Readonly<Record<string, number>>;
   /** Discovery already decided this item gets a `skipped` row (a broken or escaping symlink). */
   readonly skip?: { readonly code: ErrorCode; readonly message: string };
 }

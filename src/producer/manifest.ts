@@ -1,7 +1,8 @@
 /**
  * Manifest rows -> items. A manifest is CSV (with a header) or JSONL, read as a stream.
  *
- * Columns with a meaning: `path` (a local file, relative to the manifest's folder), `url` (http/https, passed
+ * Columns with a meaning: `path` (a local file, relative to the manifest's folder and inside it, or inside the
+ * job's manifestRoot), `url` (http/https, passed
  * through untouched), `frames` (a frame list: a JSON array in JSONL, `;`-separated in CSV, of paths or URLs).
  * At most one of them per row; a row with none is a text-only row. Every column is also a {{row.<column>}}.
  *
@@ -9,13 +10,15 @@
  * it names goes in `source`: the same image may be asked two different questions on two rows.
  */
 import { createReadStream } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { access, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parse } from 'csv-parse';
 import { ConfigError } from '../shared/errors.js';
 import { displayPath } from '../shared/display-path.js';
+import { MODELS } from '../shared/models.js';
 import { fileVars, NO_FILE, urlFileVars, type Item, type Source } from './item.js';
+import { isInside } from './scan.js';
 
 export interface ManifestRow {
   /** 1-based data row number (the header is not counted). */
@@ -116,58 +119,118 @@ function frameList(raw: string, jsonl: boolean): string[] {
     .filter(Boolean);
 }
 
-/** Turns manifest rows into items. Problems with one row give that row a `skip`, never a stopped run. */
-export async function* manifestItems(file: string, cwd: string): AsyncGenerator<Item> {
-  const dir = path.dirname(file);
-  const jsonl = manifestFormat(file) === 'jsonl';
-  const label = displayPath(file, cwd);
-  const local = (p: string): Source => (isUrl(p) ? { url: p } : { file: path.resolve(dir, p) });
-  for await (const { n, columns } of readRows(file)) {
-    const rowPath = `${label}#${n}`;
-    const bad = (message: string): Item => ({ path: rowPath, file: NO_FILE, media: undefined, row: columns, skip: { code: 'manifest_row_invalid', message: `${rowPath}: ${message}` } });
-    if (columns.__error) {
-      yield bad(columns.__error);
-      continue;
-    }
-    const given = (['path', 'url', 'frames'] as const).filter((k) => columns[k]?.trim());
-    if (given.length > 1) {
-      yield bad(`give one of path, url or frames, not ${given.join(' and ')}`);
-      continue;
-    }
-    const pathCol = columns.path?.trim();
-    const urlCol = columns.url?.trim();
-    const framesCol = columns.frames?.trim();
-    if (pathCol) {
-      if (isUrl(pathCol)) {
-        yield { path: rowPath, source: pathCol, file: urlFileVars(pathCol), media: { type: 'single', source: { url: pathCol } }, row: columns };
-        continue;
-      }
-      const abs = path.resolve(dir, pathCol);
-      yield { path: rowPath, source: displayPath(abs, cwd), file: fileVars(path.relative(dir, abs)), media: { type: 'single', source: { file: abs } }, row: columns };
-    } else if (urlCol) {
-      if (!isUrl(urlCol)) {
-        yield bad(`url ${JSON.stringify(urlCol)} is not an http(s) URL`);
-        continue;
-      }
-      yield { path: rowPath, source: urlCol, file: urlFileVars(urlCol), media: { type: 'single', source: { url: urlCol } }, row: columns };
-    } else if (framesCol) {
-      let frames: string[];
-      try {
-        frames = frameList(framesCol, jsonl);
-      } catch (err) {
-        yield bad((err as Error).message);
-        continue;
-      }
-      const sources = frames.map(local);
-      yield {
-        path: rowPath,
-        source: sources.map((f) => ('file' in f ? displayPath(f.file, cwd) : f.url)).join(';'),
-        file: NO_FILE,
-        media: { type: 'frames', frames: sources },
-        row: columns,
-      };
-    } else {
-      yield { path: rowPath, file: NO_FILE, media: undefined, row: columns };
-    }
+/**
+ * The folder a manifest's local paths must stay inside: by name (`../x`, `/etc/x`) and, for a path that exists,
+ * by where its symlinks lead (the rule folder scans have for symlinks). Checked before anything is read.
+ */
+class ManifestRoot {
+  private constructor(
+    readonly dir: string,
+    readonly real: string,
+  ) {}
+
+  static async of(dir: string): Promise<ManifestRoot> {
+    const abs = path.resolve(dir);
+    return new ManifestRoot(abs, await realpath(abs).catch(() => abs));
   }
+
+  /** Why `abs` (as the row gave it: `given`) may not be read, or undefined when it may. */
+  async refuse(abs: string, given: string): Promise<string | undefined> {
+    if (!isInside(abs, this.dir)) return `path ${JSON.stringify(given)} is outside the manifest root ${this.dir}`;
+    // A missing file passes here and gets its `no such file` row from planning, without anything read.
+    const real = await realpath(abs).catch(() => undefined);
+    if (real !== undefined && !isInside(real, this.real)) return `path ${JSON.stringify(given)} links to ${real}, outside the manifest root ${this.real}`;
+    return undefined;
+  }
+}
+
+/**
+ * A cell longer than this cannot fit any model's input window (4 characters a token): it is not kept in the
+ * item (which may wait in the planning window for a while); a row whose prompt uses it gets `too_large`.
+ */
+export const CELL_MAX_CHARS = 4 * Math.max(...Object.values(MODELS).map((m) => m.limits.inputTokens));
+
+/** What every row of one manifest shares. */
+interface RowContext {
+  readonly dir: string;
+  readonly jsonl: boolean;
+  readonly label: string;
+  readonly cwd: string;
+  readonly root: ManifestRoot;
+}
+
+/**
+ * Turns manifest rows into items. Problems with one row give that row a `skip`, never a stopped run. Local paths
+ * must stay inside `root` (default: the manifest's folder); URLs are passed through.
+ */
+export async function* manifestItems(file: string, cwd: string, root: string = path.dirname(file)): AsyncGenerator<Item> {
+  const rc: RowContext = { dir: path.dirname(file), jsonl: manifestFormat(file) === 'jsonl', label: displayPath(file, cwd), cwd, root: await ManifestRoot.of(root) };
+  for await (const { n, columns } of readRows(file)) yield await rowItem(n, columns, rc);
+}
+
+/** The row's columns without the cells too long for any model (their lengths kept apart), or the reason it is unusable. */
+function withoutHugeCells(columns: Record<string, string>): { row: Record<string, string>; oversized: Record<string, number> | undefined } | string {
+  let row = columns;
+  let oversized: Record<string, number> | undefined;
+  for (const [k, v] of Object.entries(columns)) {
+    if (v.length <= CELL_MAX_CHARS) continue;
+    if (MEDIA_COLUMNS.has(k)) return `column ${k} is ${v.length} characters long`;
+    if (row === columns) row = { ...columns };
+    row[k] = '';
+    (oversized ??= {})[k] = v.length;
+  }
+  return { row, oversized };
+}
+
+const MEDIA_COLUMNS = new Set(['path', 'url', 'frames', 'kind']);
+
+async function rowItem(n: number, columns: Record<string, string>, rc: RowContext): Promise<Item> {
+  const rowPath = `${rc.label}#${n}`;
+  const bad = (message: string, row: Record<string, string> = columns): Item => ({ path: rowPath, file: NO_FILE, media: undefined, row, skip: { code: 'manifest_row_invalid', message: `${rowPath}: ${message}` } });
+  if (columns.__error) return bad(columns.__error);
+  const kept = withoutHugeCells(columns);
+  if (typeof kept === 'string') return bad(kept, {});
+  const { row, oversized } = kept;
+  const base = { path: rowPath, row, ...(oversized ? { oversized } : {}) };
+  const given = (['path', 'url', 'frames'] as const).filter((k) => row[k]?.trim());
+  if (given.length > 1) return bad(`give one of path, url or frames, not ${given.join(' and ')}`, row);
+  const pathCol = row.path?.trim();
+  const urlCol = row.url?.trim();
+  const framesCol = row.frames?.trim();
+  if (pathCol) {
+    if (isUrl(pathCol)) return { ...base, source: pathCol, file: urlFileVars(pathCol), media: { type: 'single', source: { url: pathCol } } };
+    const abs = path.resolve(rc.dir, pathCol);
+    const source = displayPath(abs, rc.cwd);
+    const refused = await rc.root.refuse(abs, pathCol);
+    if (refused) return outside(base, source, refused);
+    return { ...base, source, file: fileVars(path.relative(rc.dir, abs)), media: { type: 'single', source: { file: abs } } };
+  }
+  if (urlCol) {
+    if (!isUrl(urlCol)) return bad(`url ${JSON.stringify(urlCol)} is not an http(s) URL`, row);
+    return { ...base, source: urlCol, file: urlFileVars(urlCol), media: { type: 'single', source: { url: urlCol } } };
+  }
+  if (framesCol) return framesItem(base, framesCol, rc, bad);
+  return { ...base, file: NO_FILE, media: undefined };
+}
+
+/** A row whose local path leaves the manifest root: a `skipped` row naming the path and the root; nothing is read. */
+function outside(base: Pick<Item, 'path' | 'row'>, source: string, why: string): Item {
+  const message = `${base.path}: ${why} (a manifest may only name files inside its folder, or inside manifestRoot / --manifest-root)`;
+  return { path: base.path, row: base.row, source, file: NO_FILE, media: undefined, skip: { code: 'path_outside_root', message } };
+}
+
+async function framesItem(base: Pick<Item, 'path' | 'row'>, raw: string, rc: RowContext, bad: (message: string, row?: Record<string, string>) => Item): Promise<Item> {
+  let frames: string[];
+  try {
+    frames = frameList(raw, rc.jsonl);
+  } catch (err) {
+    return bad((err as Error).message, base.row);
+  }
+  const sources: Source[] = frames.map((p) => (isUrl(p) ? { url: p } : { file: path.resolve(rc.dir, p) }));
+  const source = sources.map((f) => ('file' in f ? displayPath(f.file, rc.cwd) : f.url)).join(';');
+  for (const [i, f] of sources.entries()) {
+    const refused = 'file' in f ? await rc.root.refuse(f.file, frames[i] ?? '') : undefined;
+    if (refused) return outside(base, source, `frame ${i + 1}: ${refused}`);
+  }
+  return { ...base, source, file: NO_FILE, media: { type: 'frames', frames: sources } };
 }

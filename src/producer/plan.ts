@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from '../shared/fast-fs.js';
 import { pipeline } from 'node:stream/promises';
 import { OmniError, unreadableMessage, type ErrorCode } from '../shared/errors.js';
-import { estimateCost, estimateJob } from '../shared/estimate.js';
+import { estimateCost, estimateJob, textTokens } from '../shared/estimate.js';
 import { formatInstructions } from '../shared/answer-schema.js';
 import { KEEP_CONTENT_BYTES, type AnswerOptions, type Job, type JobMedia, type JobSource, type MediaFacts, type PreprocessOptions } from '../shared/job.js';
 import { orientedSize, planImage } from '../shared/media-plan.js';
@@ -217,19 +217,20 @@ function rethrowAs(kind: MediaKind) {
   };
 }
 
-/** Plans one item. Throws only for run-level problems (ffprobe missing); item problems become rows. */
-export async function planItem(item: Item, ctx: PlanContext): Promise<Planned> {
-  const sourceIds = ctx.prompts.map((t) => t.source);
-  const fallbackId = () => jobId([ctx.model, item.path, sourceIds, ctx.system?.source]);
-  if (item.skip) {
-    return { row: rowWithoutAnswer({ id: fallbackId(), path: item.path, source: item.source ?? '', kind: 'unknown', model: ctx.model }, 'skipped', item.skip.code, item.skip.message) };
-  }
-  let measured: Measured;
-  try {
-    measured = await measure(item);
-  } catch (err) {
-    if (!(err instanceof Skip)) throw err;
-    return { row: rowWithoutAnswer({ id: fallbackId(), path: item.path, source: item.source ?? '', kind: err.kind, model: ctx.model }, err.status, err.code, err.message) };
+type RowReason = ['skipped' | 'failed', ErrorCode, string];
+
+/**
+ * The prompts and system prompt of an item, or why it gets a row instead: a template variable the row lacks, or
+ * a text too big for the model's input window (a manifest cell too long to be kept, or the prompts as rendered:
+ * about 4 characters a token, every turn's prompt and an assumed answer per earlier turn, as a conversation's
+ * last request carries them). Such a text is never sent, as a text file too big is not.
+ */
+function renderFor(item: Item, measured: Measured, ctx: PlanContext): { prompts: string[]; system: string | undefined } | { row: RowReason } {
+  const window = requireModel(ctx.model).limits.inputTokens;
+  const templates = ctx.system ? [...ctx.prompts, ctx.system] : ctx.prompts;
+  for (const [column, chars] of Object.entries(item.oversized ?? {})) {
+    if (!templates.some((t) => t.vars.includes(`row.${column}`))) continue;
+    return { row: ['skipped', 'too_large', `${item.path}: column "${column}" holds ${chars} characters, about ${textTokens(chars)} tokens, over ${ctx.model}'s ${window}-token input window`] };
   }
   const values: Record<string, string> = {
     'file.name': item.file.name,
@@ -250,8 +251,31 @@ export async function planItem(item: Item, ctx: PlanContext): Promise<Planned> {
     system = ctx.system ? render(ctx.system, values) : undefined;
   } catch (err) {
     if (!(err instanceof MissingVariableError)) throw err;
-    return { row: rowWithoutAnswer({ id: fallbackId(), path: item.path, source: item.source ?? '', kind: measured.kind, model: ctx.model }, 'failed', 'template_error', `${item.path}: ${err.message}`) };
+    return { row: ['failed', 'template_error', `${item.path}: ${err.message}`] };
   }
+  const chars = prompts.reduce((sum, p) => sum + p.length, system?.length ?? 0);
+  const tokens = textTokens(chars) + (prompts.length - 1) * ctx.answerTokens;
+  if (tokens > window) return { row: ['skipped', 'too_large', `${item.path}: the prompt is about ${tokens} tokens of text, over ${ctx.model}'s ${window}-token input window`] };
+  return { prompts, system };
+}
+
+/** Plans one item. Throws only for run-level problems (ffprobe missing); item problems become rows. */
+export async function planItem(item: Item, ctx: PlanContext): Promise<Planned> {
+  const sourceIds = ctx.prompts.map((t) => t.source);
+  const fallbackId = () => jobId([ctx.model, item.path, sourceIds, ctx.system?.source]);
+  if (item.skip) {
+    return { row: rowWithoutAnswer({ id: fallbackId(), path: item.path, source: item.source ?? '', kind: 'unknown', model: ctx.model }, 'skipped', item.skip.code, item.skip.message) };
+  }
+  let measured: Measured;
+  try {
+    measured = await measure(item);
+  } catch (err) {
+    if (!(err instanceof Skip)) throw err;
+    return { row: rowWithoutAnswer({ id: fallbackId(), path: item.path, source: item.source ?? '', kind: err.kind, model: ctx.model }, err.status, err.code, err.message) };
+  }
+  const rendered = renderFor(item, measured, ctx);
+  if ('row' in rendered) return { row: rowWithoutAnswer({ id: fallbackId(), path: item.path, source: item.source ?? '', kind: measured.kind, model: ctx.model }, ...rendered.row) };
+  const { prompts, system } = rendered;
   const base = { id: '', path: item.path, source: item.source ?? '', kind: measured.kind, model: ctx.model };
   const info = requireModel(ctx.model);
   const m = measured.media;

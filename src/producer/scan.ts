@@ -5,8 +5,9 @@
  *
  * Rules: hidden files and folders are never inputs; the run's own output files are never inputs; a symlink is
  * followed only when its target stays inside the input root, and one that escapes the root, dangles or loops
- * becomes an item with a `skip` reason, so it still gets its row.
+ * becomes an item with a `skip` reason, so it still gets its row; so does a file whose name is not UTF-8.
  */
+import { isUtf8 } from 'node:buffer';
 import { existsSync } from 'node:fs';
 import type { Dirent } from 'node:fs';
 import { lstat, opendir, realpath, stat } from 'node:fs/promises';
@@ -50,7 +51,8 @@ export function splitGlob(input: string): Root {
   return { dir: staticParts.join('/') || '/', pattern: parts.join('/') };
 }
 
-function isInside(child: string, parent: string): boolean {
+/** True when `child` is `parent` or below it (by name; resolve symlinks first to compare where they lead). */
+export function isInside(child: string, parent: string): boolean {
   const rel = path.relative(parent, child);
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
@@ -115,7 +117,11 @@ async function* walk(dir: string, prefix: string, ancestors: Set<string>, w: Wal
   for await (const entry of entries(dir, '', prefix ? undefined : w.pruned)) {
     const rel = prefix ? `${prefix}/${entry.path}` : entry.path;
     const abs = path.join(dir, entry.path);
-    const kind = await kindOf(entry.dirent, abs);
+    const kind = await kindOf(entry.dirent, entry.raw ? Buffer.concat([Buffer.from(dir + path.sep), entry.raw]) : abs);
+    if (entry.raw) {
+      if (kind !== 'other' && w.wanted(rel)) yield notUtf8Item(abs, rel, w);
+      continue;
+    }
     if (kind === 'symlink') {
       yield* followLink(abs, rel, ancestors, w);
       continue;
@@ -126,26 +132,72 @@ async function* walk(dir: string, prefix: string, ancestors: Set<string>, w: Wal
 }
 
 /**
+ * A file whose name (or a folder's above it) is not UTF-8: a `skipped` row naming it with the bad bytes escaped.
+ * Not read: its name cannot be written into a row as it is, so the row could not be matched to it again (resume,
+ * retry, sidecars), and ffmpeg takes its arguments as UTF-8 text.
+ */
+function notUtf8Item(abs: string, rel: string, w: WalkState): Item {
+  const shown = displayPath(abs, w.opts.cwd);
+  const message = `${shown}: the name is not valid UTF-8 (the bad bytes are shown as \\xHH), so it cannot be written into a row as it is; rename it to UTF-8 (e.g. convmv -f latin1 -t utf8 --notest) and run again`;
+  return { path: shown, file: fileVars(rel), media: undefined, row: undefined, skip: { code: 'name_not_utf8', message } };
+}
+
+const SLASH = Buffer.from('/');
+
+/** A name's bytes as text: valid UTF-8 sequences as they are, every other byte as `\xHH` (and `\` as `\\`). */
+export function escapeName(bytes: Buffer): string {
+  let out = '';
+  let i = 0;
+  while (i < bytes.length) {
+    const lead = bytes[i] ?? 0;
+    const len = lead < 0x80 ? 1 : lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0;
+    if (len && i + len <= bytes.length && isUtf8(bytes.subarray(i, i + len))) {
+      const text = bytes.subarray(i, i + len).toString('utf8');
+      out += text === '\\' ? '\\\\' : text;
+      i += len;
+    } else {
+      out += `\\x${lead.toString(16).padStart(2, '0')}`;
+      i++;
+    }
+  }
+  return out;
+}
+
+interface Entry {
+  /** Relative to the walk's folder, with `/`; a name that is not UTF-8 escaped (see escapeName). */
+  readonly path: string;
+  readonly dirent: Dirent;
+  /** The relative path as bytes when it is not UTF-8 (the entry's name or a folder's above it); else undefined. */
+  readonly raw: Buffer | undefined;
+}
+
+/**
  * The visible entries under `dir` (relative paths with `/`), depth first; folders themselves are not yielded.
  * One folder is open at a time and read in small chunks as entries are taken, so memory holds one chunk plus
  * the names of the subfolders still to visit. An unreadable folder is left out, as fast-glob's suppressErrors did.
+ * Names are read as bytes: one that is not UTF-8 would otherwise become U+FFFD, a name no file has.
  */
-async function* entries(dir: string, rel: string, pruned: ((rel: string) => boolean) | undefined): AsyncGenerator<{ path: string; dirent: Dirent }> {
-  const handle = await opendir(rel ? path.join(dir, rel) : dir, { bufferSize: 64 }).catch(() => undefined);
+async function* entries(dir: string, rel: string, pruned: ((rel: string) => boolean) | undefined, rawRel?: Buffer): AsyncGenerator<Entry> {
+  const where = rawRel ? Buffer.concat([Buffer.from(dir + path.sep), rawRel]) : rel ? path.join(dir, rel) : dir;
+  // 'buffer' is a valid encoding for folder listings; the types only name the text ones.
+  const handle = await opendir(where, { bufferSize: 64, encoding: 'buffer' as BufferEncoding }).catch(() => undefined);
   if (!handle) return;
-  const subfolders: string[] = [];
+  const subfolders: { rel: string; raw: Buffer | undefined }[] = [];
   for await (const dirent of handle) {
-    if (dirent.name.startsWith('.')) continue; // hidden files and folders are never inputs
-    const p = rel ? `${rel}/${dirent.name}` : dirent.name;
+    const bytes = dirent.name as unknown as Buffer;
+    if (bytes[0] === 0x2e) continue; // hidden files and folders are never inputs
+    const name = isUtf8(bytes) ? bytes.toString('utf8') : escapeName(bytes);
+    const p = rel ? `${rel}/${name}` : name;
+    const raw = rawRel || !isUtf8(bytes) ? Buffer.concat([rawRel ?? Buffer.from(rel), ...(rel ? [SLASH] : []), bytes]) : undefined;
     if (dirent.isDirectory()) {
-      if (!pruned?.(p)) subfolders.push(p);
-    } else yield { path: p, dirent };
+      if (!pruned?.(p)) subfolders.push({ rel: p, raw });
+    } else yield { path: p, dirent, raw };
   }
-  for (const sub of subfolders) yield* entries(dir, sub, pruned);
+  for (const sub of subfolders) yield* entries(dir, sub.rel, pruned, sub.raw);
 }
 
 /** What an entry is; file systems that do not say in the folder listing (DT_UNKNOWN) are asked with lstat. */
-async function kindOf(dirent: Dirent, abs: string): Promise<'file' | 'symlink' | 'other'> {
+async function kindOf(dirent: Dirent, abs: string | Buffer): Promise<'file' | 'symlink' | 'other'> {
   if (dirent.isFile()) return 'file';
   if (dirent.isSymbolicLink()) return 'symlink';
   if (dirent.isBlockDevice() || dirent.isCharacterDevice() || dirent.isFIFO() || dirent.isSocket() || dirent.isDirectory()) return 'other';

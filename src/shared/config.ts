@@ -109,6 +109,16 @@ export const JobFileSchema = z
       description: 'A CSV or JSONL manifest instead of (or besides) folders: a path, url or frames column per row; the other columns are {{row.*}}.',
       flag: '--manifest',
     }),
+    manifestRoot: doc(z.string().min(1).optional(), {
+      description: "The folder a manifest's local paths (and what their symlinks point to) must stay inside; others get a skipped row (path_outside_root).",
+      defaultText: "the manifest's folder",
+      flag: '--manifest-root',
+    }),
+    allowEmpty: doc(z.boolean().optional(), {
+      description: 'Accept a run that finds no input file and no manifest row (exit 0); otherwise it says so and exits 5.',
+      default: false,
+      flag: '--allow-empty',
+    }),
     prompt: doc(z.string().min(1).optional(), { description: 'The prompt template of the first turn (template variables below).', flag: '--prompt' }),
     promptFile: doc(z.string().min(1).optional(), { description: 'A file holding the prompt template, instead of prompt.', flag: '--prompt-file' }),
     system: doc(z.string().min(1).optional(), { description: 'System prompt; a template as well.', flag: '--system' }),
@@ -249,6 +259,8 @@ export interface Flags {
   include?: string[];
   exclude?: string[];
   manifest?: string;
+  manifestRoot?: string;
+  allowEmpty?: boolean;
   prompt?: string;
   promptFile?: string;
   system?: string;
@@ -325,6 +337,10 @@ export interface RunConfig {
   readonly include: readonly string[];
   readonly exclude: readonly string[];
   readonly manifest: string | undefined;
+  /** A manifest's local paths must stay inside this folder (absolute); undefined: the manifest's own folder. */
+  readonly manifestRoot: string | undefined;
+  /** An empty pass (no file, no manifest row) exits 0 instead of EXIT.empty. */
+  readonly allowEmpty: boolean;
   readonly prompt: string;
   readonly system: string | undefined;
   readonly followUps: readonly string[];
@@ -508,7 +524,7 @@ export async function resolveConfig(jobFilePath: string | undefined, flags: Flag
 }
 
 /** Inputs, filters and manifest: flags replace the job file's lists; at least an input or a manifest. */
-function resolveSources(flags: Flags, { job, fromJob, fromCwd }: Sides): Pick<RunConfig, 'inputs' | 'include' | 'exclude' | 'manifest'> {
+function resolveSources(flags: Flags, { job, fromJob, fromCwd }: Sides): Pick<RunConfig, 'inputs' | 'include' | 'exclude' | 'manifest' | 'manifestRoot' | 'allowEmpty'> {
   const inputs = flags.input?.length ? flags.input.map(fromCwd) : (job.inputs ?? []).map(fromJob);
   const manifest = flags.manifest !== undefined ? fromCwd(flags.manifest) : job.manifest !== undefined ? fromJob(job.manifest) : undefined;
   if (inputs.length === 0 && manifest === undefined) {
@@ -519,6 +535,8 @@ function resolveSources(flags: Flags, { job, fromJob, fromCwd }: Sides): Pick<Ru
     include: flags.include?.length ? flags.include : (job.include ?? []),
     exclude: flags.exclude?.length ? flags.exclude : (job.exclude ?? []),
     manifest,
+    manifestRoot: flags.manifestRoot !== undefined ? fromCwd(flags.manifestRoot) : job.manifestRoot !== undefined ? fromJob(job.manifestRoot) : undefined,
+    allowEmpty: flags.allowEmpty ?? job.allowEmpty ?? false,
   };
 }
 

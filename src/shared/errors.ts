@@ -31,6 +31,8 @@ export const ERROR_CODES = {
   media_unreadable: 'the file could not be read as media',
   file_unreadable: 'the file could not be read',
   symlink_escapes_root: 'a symlink that points outside the input root',
+  path_outside_root: 'a manifest path (or what its symlink points to) outside the manifest root: its folder, or manifestRoot',
+  name_not_utf8: 'a file or folder name that is not valid UTF-8: it cannot be written into a row as it is (rename it)',
   symlink_broken: 'a symlink whose target is missing or loops',
   symlink_hidden: 'a symlink to a hidden file or folder (hidden files are never inputs)',
   duplicate: 'the same file as another input, reached through a symlink',
@@ -122,6 +124,8 @@ export const EXIT = {
   api: 3,
   /** The output or totals file could not be written. */
   output: 4,
+  /** No input: the inputs matched no file and the manifest had no row (run, run --redis, enqueue; --allow-empty makes it 0). */
+  empty: 5,
   /** Stopped by Ctrl-C / SIGTERM; rerun the same command to finish. */
   interrupted: 130,
 } as const;

@@ -22,6 +22,7 @@ import { rowWithoutAnswer, type Row } from '../../shared/row.js';
 import { makeTempDir } from '../../shared/temp-dir.js';
 import { limitsOf, redactor, workerContext } from '../common.js';
 import { enqueueRun } from './enqueue.js';
+import { nothingFound } from '../../producer/discover.js';
 import { RedisGate } from './gate.js';
 import { CONTROL_QUEUE, JOBS_QUEUE, PREFIX } from './keys.js';
 import { RedisPacer } from './pacer.js';
@@ -187,11 +188,16 @@ function controlWorker(opts: WorkerOptions, connection: Redis): Worker<ControlJo
   const control = new Worker<ControlJobData, string>(
     CONTROL_QUEUE,
     async (bull) => {
-      const r = await enqueueRun(bull.data.config, opts.redis, { runId: bull.data.runId, log: opts.log });
+      const cfg = bull.data.config;
+      const r = await enqueueRun(cfg, opts.redis, { runId: bull.data.runId, log: opts.log });
+      // An empty firing is a quiet night or a moved folder: said, never a failed job or a stopped worker.
+      if (r.discovered === 0 && !cfg.allowEmpty) opts.log(`scheduled run ${bull.data.runId}: ${nothingFound(cfg)}`);
       return `${r.enqueued} enqueued`;
     },
     { connection, prefix: PREFIX, concurrency: 1, lockDuration: Math.max(opts.lockDurationMs, 60_000) },
   );
   control.on('error', (err) => opts.log(`control: ${err.message}`));
+  // A firing that cannot run (its input folder gone, a manifest that no longer parses) is said, and the next one tries again.
+  control.on('failed', (bull, err) => opts.log(`scheduled run ${bull?.data.runId ?? '?'}: ${err.message}`));
   return control;
 }

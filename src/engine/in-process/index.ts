@@ -53,6 +53,8 @@ export interface RunResult {
   readonly planned: number;
   /** Files left alone because the output already has an `ok` row for the same id. */
   readonly alreadyDone: number;
+  /** Files (and manifest rows) discovered: 0 for an empty pass. */
+  readonly discovered: number;
   /** What the jobs to send were estimated at, before any call (dry run and real run alike). */
   readonly estimate: RunEstimate;
 }
@@ -113,7 +115,8 @@ async function execute(cfg: RunConfig, opts: RunOptions, stops: Stops): Promise<
   const totals = files.out
     ? await finishWithTotals(files.out, { out: cfg.out, totalsPath: cfg.totalsPath, currency }, () => run.stats(startedAt, clock.now(), interrupted))
     : undefined;
-  return { exitCode: run.exitCode, fatal: run.fatal, interrupted, totals, planned: run.planned, alreadyDone: run.counts().alreadyDone, estimate };
+  const { alreadyDone, discovered } = run.counts();
+  return { exitCode: run.exitCode, fatal: run.fatal, interrupted, totals, planned: run.planned, alreadyDone, discovered, estimate };
 }
 
 /** What must hold before anything is read or written: templates that render, inputs that exist, a key, ffmpeg. */
