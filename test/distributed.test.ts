@@ -237,12 +237,14 @@ describe('distributed runs on BullMQ', () => {
       assert.equal(s.code, 0, s.stderr);
       const runId = s.stdout.trim();
       const c = redis.client();
-      await waitFor(async () => Number(await c.hget(`{omni-batch}:run:${runId}:meta`, 'enqueuePasses')) >= 2, 'two firings', 30_000);
+      const meta = `{omni-batch}:run:${runId}:meta`;
+      // A firing that comes while the first one's jobs are still running finds only some done (how many depends on
+      // how busy the machine is), so wait for a firing that finds all five done: the schedule fires every 2 s.
+      await waitFor(async () => Number(await c.hget(meta, 'enqueuePasses')) >= 2 && (await c.hget(meta, 'alreadyDone')) === '5', 'a firing that finds all five done', 60_000);
       await waitFor(async () => (await c.scard(`{omni-batch}:run:${runId}:pending`)) === 0, 'the jobs to finish', 60_000);
       const rm = await runMain(['schedule', job, '--remove', '--redis', redis.url]);
       assert.match(rm.stdout, /removed the schedule/);
-      assert.equal(api.requests.length - from, 5, 'the second firing sent nothing');
-      assert.equal(await c.hget(`{omni-batch}:run:${runId}:meta`, 'alreadyDone'), '5');
+      assert.equal(api.requests.length - from, 5, 'no later firing sent anything');
     } finally {
       await stopWorker(w);
     }
