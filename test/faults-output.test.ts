@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import { startStandIn, type StandIn } from './stand-in/server.js';
-import { readOutputRows, runMain, tempDir } from './helpers.js';
+import { readOutputRows, runCli, runMain, tempDir } from './helpers.js';
 
 const KEY = 'sk-SENTINEL-disk-0f4e2a7c9b1d';
 
@@ -135,5 +135,16 @@ describe('a disk that fills: exit 4, one line, and an output that is as it was o
     const rows = parse<Record<string, string>>(await readFile(out), { columns: true });
     assert.equal(rows.length, 1000);
     assert.equal(new Set(rows.map((x) => x.path)).size, 1000);
+  });
+});
+
+describe('an output that cannot be written at all', () => {
+  test('--out under /proc exits 4 with one line naming the folder, instead of spinning in a recursive mkdir', async () => {
+    const inputs = await textInputs(2);
+    // A process of its own: today's fault is a hang (a busy loop deaf to signals), which only a kill can end.
+    const r = await runCli(['run', '--input', inputs, '--prompt', 'Describe it.', '--out', '/proc/nope/x.csv'], { env: env(), timeoutMs: 30_000 });
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(oneLine(r.stderr), /\/proc\/nope\/x\.csv: cannot write the output file \(cannot create the folder \/proc\/nope: ENOENT\)/);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   });
 });
