@@ -9,6 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'csv-parse/sync';
+import { OutputError } from '../src/shared/errors.js';
+import { TotalsAccumulator, writeTotals } from '../src/shared/output/totals.js';
 import { startStandIn, type StandIn } from './stand-in/server.js';
 import { readOutputRows, runCli, runMain, tempDir } from './helpers.js';
 
@@ -135,6 +137,32 @@ describe('a disk that fills: exit 4, one line, and an output that is as it was o
     const rows = parse<Record<string, string>>(await readFile(out), { columns: true });
     assert.equal(rows.length, 1000);
     assert.equal(new Set(rows.map((x) => x.path)).size, 1000);
+  });
+  test('a disk with room for the output but not its settings file stops before any request, leaving no temporary file', async (t) => {
+    const fs = await tmpfs('1m');
+    if ('skip' in fs) return t.skip(fs.skip);
+    const inputs = await textInputs(10);
+    // Two pages: the lock and the output's header fit, `.out.csv.run.json.tmp-PID` does not.
+    await ballast(fs.dir, 8192);
+    const before = api.requests.length;
+    const r = await runMain(['run', '--input', inputs, '--prompt', 'Describe it.', '--out', path.join(fs.dir, 'out.csv')], { env: env(), cwd: fs.dir });
+    assert.equal(r.code, 4, `${r.stdout}\n${r.stderr}`);
+    assert.match(oneLine(r.stderr), /run\.json: cannot write the run settings \(ENOSPC: the disk is full\); free some space and rerun/);
+    assert.equal(api.requests.length, before, 'nothing was sent');
+    assert.deepEqual(await leftovers(fs.dir), []);
+  });
+
+  test('a totals file that does not fit: OutputError naming it, and no temporary file beside it', async (t) => {
+    const fs = await tmpfs('1m');
+    if ('skip' in fs) return t.skip(fs.skip);
+    await ballast(fs.dir, 0);
+    const totals = new TotalsAccumulator().result('out.csv', null);
+    await assert.rejects(writeTotals(path.join(fs.dir, 'out.csv.totals.json'), totals), (err: unknown) => {
+      assert.ok(err instanceof OutputError);
+      assert.match(err.message, /out\.csv\.totals\.json: cannot write the totals file \(ENOSPC: the disk is full\)/);
+      return true;
+    });
+    assert.deepEqual(await leftovers(fs.dir), []);
   });
 });
 
