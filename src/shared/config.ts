@@ -341,7 +341,7 @@ export interface RunConfig {
   readonly tpm: number;
   readonly out: string;
   readonly format: OutputFormat;
-  /** `captions.csv` -> `captions.totals.json`. */
+  /** `captions.csv` -> `captions.csv.totals.json`. */
   readonly totalsPath: string;
   /** `captions.csv` -> `captions.estimate.csv`: the dry run's `planned` rows. */
   readonly estimatePath: string;
@@ -450,13 +450,18 @@ export function formatOf(out: string, explicit: string | undefined, where: strin
   throw new ConfigError(`${out}: cannot tell the output format from the extension "${ext}"; use .csv or .jsonl, or pass --format csv|jsonl`);
 }
 
-/** `captions.csv` -> `captions.totals.json` beside it. */
+/**
+ * `captions.csv` -> `captions.csv.totals.json` beside it: named after the whole output name, so that `captions.csv`
+ * and `captions.jsonl` in one folder each keep their own.
+ */
 export function totalsPathFor(out: string): string {
-  const ext = path.extname(out);
-  return `${out.slice(0, out.length - ext.length)}.totals.json`;
+  return `${out}.totals.json`;
 }
 
-/** `captions.csv` -> `captions.estimate.csv`: where a dry run writes its `planned` rows. */
+/**
+ * `captions.csv` -> `captions.estimate.csv`: where a dry run writes its `planned` rows. It keeps the output's
+ * extension, so two outputs in one folder never share it; it is itself an output a spreadsheet opens.
+ */
 export function estimatePathFor(out: string): string {
   const ext = path.extname(out);
   return `${out.slice(0, out.length - ext.length)}.estimate${ext}`;
