@@ -142,6 +142,7 @@ function jobCommand({ program }: Cli, name: string, description: string): Comman
     .addOption(listOption('--follow-up <text>', 'a further question in the same conversation (repeatable)'))
     .option('-o, --out <file>', `output file, .csv or .jsonl (default ${DEFAULTS.out})`)
     .addOption(choiceOption('--format <csv|jsonl>', 'output format (default: from the extension)', OUTPUT_FORMATS))
+    .option('--csv-raw', "CSV: write cells as they are (by default a cell starting with = + - @ gets a leading ', so spreadsheets do not run it)")
     .option('--model <name>', `model (default ${DEFAULTS.model})`)
     .addOption(choiceOption('--region <cn|intl|us>', 'DashScope region: Beijing (default), Singapore, US', REGION_NAMES))
     .option('--base-url <url>', 'API base URL (overrides --region; env DASHSCOPE_BASE_URL too)')

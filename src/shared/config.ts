@@ -238,6 +238,12 @@ export const JobFileSchema = z
         .optional(),
       { description: 'The output file, or { path, format }; the format comes from the extension unless given.', default: DEFAULTS.out, flag: '--out, --format' },
     ),
+    csvRaw: doc(z.boolean().optional(), {
+      description:
+        "CSV only: write cells as they are. By default a text cell that starts with = + - @, a tab or a CR gets a leading ' (a spreadsheet would run it as a formula); omni-batch strips it again when it reads its own output.",
+      default: false,
+      flag: '--csv-raw',
+    }),
   })
   .strict();
 
@@ -255,6 +261,7 @@ export interface Flags {
   followUp?: string[];
   out?: string;
   format?: OutputFormat;
+  csvRaw?: boolean;
   model?: string;
   baseUrl?: string;
   region?: Region;
@@ -341,6 +348,8 @@ export interface RunConfig {
   readonly tpm: number;
   readonly out: string;
   readonly format: OutputFormat;
+  /** CSV cells as they are, without the leading ' that keeps spreadsheets from running formulas. Default false. */
+  readonly csvRaw: boolean;
   /** `captions.csv` -> `captions.csv.totals.json`. */
   readonly totalsPath: string;
   /** `captions.csv` -> `captions.estimate.csv`: the dry run's `planned` rows. */
@@ -581,10 +590,10 @@ function resolveLimits(flags: Flags, job: JobFile, env: NodeJS.ProcessEnv): Limi
 }
 
 /** The output file, its format, and the files beside it. */
-function resolveOutput(flags: Flags, { job, where, fromJob, fromCwd }: Sides): Pick<RunConfig, 'out' | 'format' | 'totalsPath' | 'estimatePath'> {
+function resolveOutput(flags: Flags, { job, where, fromJob, fromCwd }: Sides): Pick<RunConfig, 'out' | 'format' | 'csvRaw' | 'totalsPath' | 'estimatePath'> {
   const out = flags.out !== undefined ? fromCwd(flags.out) : typeof job.output === 'string' ? fromJob(job.output) : job.output ? fromJob(job.output.path) : fromCwd(DEFAULTS.out);
   const format = formatOf(out, flags.format ?? (typeof job.output === 'object' ? job.output.format : undefined), flags.format !== undefined ? '--format' : `${where}: field "output.format"`);
-  return { out, format, totalsPath: totalsPathFor(out), estimatePath: estimatePathFor(out) };
+  return { out, format, csvRaw: flags.csvRaw ?? job.csvRaw ?? false, totalsPath: totalsPathFor(out), estimatePath: estimatePathFor(out) };
 }
 
 function preprocessOptions(flags: Flags, job: JobFile): PreprocessOptions {

@@ -132,7 +132,7 @@ async function preflight(cfg: RunConfig, apiKey: string | undefined): Promise<Pl
 /** The output (not in a dry run) with the settings file beside it, or the dry run's estimate file; and the rows already there. */
 async function openFiles(cfg: RunConfig, prior: Map<string, PriorRow> | undefined, log: (line: string) => void) {
   const layout = rowLayout(1 + cfg.followUps.length, cfg.answer);
-  const out = cfg.dryRun ? undefined : await ResultFile.open(cfg.out, cfg.format, layout);
+  const out = cfg.dryRun ? undefined : await ResultFile.open(cfg.out, cfg.format, layout, { csvRaw: cfg.csvRaw });
   // Beside the output, so that `omni-batch retry OUTPUT` can re-run its failures with the same settings. A disk
   // too full for this small file is too full for the rows: stop (exit 4) before anything is sent.
   if (out) {
@@ -143,6 +143,6 @@ async function openFiles(cfg: RunConfig, prior: Map<string, PriorRow> | undefine
     });
   }
   const priorRows: Map<string, PriorRow> = out?.prior ?? prior ?? new Map<string, PriorRow>();
-  const estimateFile = cfg.dryRun ? await ResultFile.open(cfg.estimatePath, cfg.format, layout, { fresh: true }) : undefined;
+  const estimateFile = cfg.dryRun ? await ResultFile.open(cfg.estimatePath, cfg.format, layout, { fresh: true, csvRaw: cfg.csvRaw }) : undefined;
   return { out, estimateFile, priorRows };
 }

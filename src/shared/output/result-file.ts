@@ -58,11 +58,11 @@ export class ResultFile {
   /**
    * Opens (or creates) the output. An existing file is compacted to the current columns first (with the rows a
    * stopped run left pending), so that rows written now line up with the header. `fresh`: this run's rows replace
-   * the file when it finishes. Throws OutputError (exit 4) when the file cannot be written.
-   * `layout`: the run's columns.
+   * the file when it finishes; `csvRaw`: CSV cells without the formula escape. Throws OutputError (exit 4) when
+   * the file cannot be written. `layout`: the run's columns.
    */
-  static async open(file: string, format: OutputFormat, layout: RowLayout, opts: { fresh?: boolean } = {}): Promise<ResultFile> {
-    const fmt = formatFor(format);
+  static async open(file: string, format: OutputFormat, layout: RowLayout, opts: { fresh?: boolean; csvRaw?: boolean | undefined } = {}): Promise<ResultFile> {
+    const fmt = formatFor(format, { csvRaw: opts.csvRaw });
     const columns = columnsFor(layout);
     const pending = pendingPathFor(file);
     let lock: string | undefined;
