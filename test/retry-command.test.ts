@@ -88,6 +88,6 @@ describe('omni-batch retry', () => {
     const none = await runMain(['retry', out], { env: env() });
     assert.equal(none.code, 2);
     assert.equal(none.stderr.trim().split('\n').length, 1);
-    assert.match(none.stderr, /res\.run\.json not found: .*rerun the original command instead/);
+    assert.match(none.stderr, /res\.csv\.run\.json not found: .*rerun the original command instead/);
   });
 });
