@@ -50,7 +50,7 @@ model's maximum; videos are trimmed (stream copy when possible) or sent as frame
 column says what was done. Job-file settings: image.fix, video.mode/startSec/windowSec/frames, audio.startSec.
 
 Output: one row per discovered file (status ok, failed or skipped) in CSV or JSONL, written as files finish,
-plus <out>.totals.json beside it. Run the same command again to resume: files with an ok row are not sent
+plus <out>.totals.json beside it (out.csv.totals.json). Run the same command again to resume: files with an ok row are not sent
 again, failed ones are retried. Ctrl-C once finishes the files in flight; twice stops at once.
 
 Sidecars (--sidecar txt|json): each ok answer is also written next to its file (photos/a.jpg -> photos/a.txt;
@@ -145,6 +145,7 @@ function jobCommand({ program }: Cli, name: string, description: string): Comman
     .addOption(listOption('--follow-up <text>', 'a further question in the same conversation (repeatable)'))
     .option('-o, --out <file>', `output file, .csv or .jsonl (default ${DEFAULTS.out})`)
     .addOption(choiceOption('--format <csv|jsonl>', 'output format (default: from the extension)', OUTPUT_FORMATS))
+    .option('--csv-raw', "CSV: write cells as they are (by default a cell starting with = + - @ gets a leading ', so spreadsheets do not run it)")
     .option('--model <name>', `model (default ${DEFAULTS.model})`)
     .addOption(choiceOption('--region <cn|intl|us>', 'DashScope region: Beijing (default), Singapore, US', REGION_NAMES))
     .option('--base-url <url>', 'API base URL (overrides --region; env DASHSCOPE_BASE_URL too)')
@@ -176,7 +177,7 @@ const logOption = (description: string) => choiceOption('--log <text|json>', des
 function addRun(cli: Cli): void {
   withSidecarFlags(jobCommand(cli, 'run', 'process every file of the inputs (or every manifest row), resumably; in this process, or on BullMQ workers with --redis'))
     .addOption(numberOption('--max-cost <amount>', 'refuse to start when the estimated cost of the files not yet done is over this (price table currency, CNY)', RANGES.maxCost))
-    .option('--dry-run', 'estimate tokens and cost per kind, write <out>.estimate.csv (status planned); needs no key, sends nothing')
+    .option('--dry-run', 'estimate tokens and cost per kind, write out.estimate.csv for out.csv (status planned); needs no key, sends nothing')
     .addOption(logOption('text: a live progress line on a terminal, a plain line every 10 s otherwise; json: one JSON line per finished file and per note (default text)'))
     .option('-q, --quiet', 'print only the final summary (and an error that ends the run)')
     .addHelpText('after', RUN_HELP)

@@ -75,7 +75,7 @@ describe('structured answers', () => {
       assert.match(JSON.stringify(msgs[2]), /furious|livid/);
     }
 
-    const totals = JSON.parse(await readFile(path.join(dir, 'labels.totals.json'), 'utf8')) as Rec;
+    const totals = JSON.parse(await readFile(path.join(dir, 'labels.csv.totals.json'), 'utf8')) as Rec;
     assert.deepEqual(totals.labels, { label: LABELER_COUNTS });
     const counted = Object.values(totals.labels.label as Record<string, number>).reduce((a, b) => a + b, 0);
     assert.equal(counted, totals.byStatus.ok);
@@ -109,7 +109,7 @@ describe('structured answers', () => {
     assert.equal(row?.stars, '2');
     const [line] = await readOutputRows(jsonl);
     assert.deepEqual(line?.parsed, { sentiment: 'negative', topics: ['shipping', 'quality'], language: 'en', stars: 2 });
-    const totals = JSON.parse(await readFile(path.join(dir, 'tags.totals.json'), 'utf8')) as Rec;
+    const totals = JSON.parse(await readFile(path.join(dir, 'tags.jsonl.totals.json'), 'utf8')) as Rec;
     assert.equal(totals.labels.sentiment.negative, 2);
     assert.equal(totals.labels.topics.shipping, 2);
   });

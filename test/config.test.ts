@@ -24,7 +24,7 @@ describe('job files', () => {
     assert.deepEqual(cfg.inputs, [path.join(dir, 'media')]);
     assert.equal(cfg.out, path.join(dir, 'out', 'r.jsonl'));
     assert.equal(cfg.format, 'jsonl');
-    assert.equal(cfg.totalsPath, path.join(dir, 'out', 'r.totals.json'));
+    assert.equal(cfg.totalsPath, path.join(dir, 'out', 'r.jsonl.totals.json'));
     assert.equal(cfg.concurrency, 7);
     assert.equal(cfg.model, 'qwen-omni-turbo');
     assert.equal(cfg.baseURL, REGIONS.cn);

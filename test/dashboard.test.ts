@@ -160,7 +160,7 @@ describe('omni-batch dashboard', { skip: NO_CHROMIUM }, () => {
 
       const col = await runMain(['collect', runId, '--redis', redis.url]);
       assert.equal(col.code, 0, col.stderr);
-      const totals = JSON.parse(await readFile(path.join(dir, 'out.totals.json'), 'utf8'));
+      const totals = JSON.parse(await readFile(path.join(dir, 'out.jsonl.totals.json'), 'utf8'));
       assert.equal(totals.rows, FILES);
       assert.equal(await field(page, 'done'), `${FILES} / ${FILES}`);
       assert.equal(await field(page, 'percent'), '100%');

@@ -57,7 +57,7 @@ describe('structured answers on BullMQ workers', () => {
     assert.equal(byId.get('6')?.error_code, 'invalid_answer');
     assert.equal(byId.get('6')?.answer, '{"label": "still livid"}', 'the raw answer is kept');
     assert.equal(api.requests.length - from, 8 + 2, 'one request per row plus the two asked again');
-    const totals = JSON.parse(await readFile(path.join(dir, 'labels.totals.json'), 'utf8')) as Rec;
+    const totals = JSON.parse(await readFile(path.join(dir, 'labels.csv.totals.json'), 'utf8')) as Rec;
     assert.deepEqual(totals.labels, { label: LABELER_COUNTS });
     assert.equal(totals.errors.invalid_answer, 1);
   });
@@ -89,7 +89,7 @@ describe('structured answers on BullMQ workers', () => {
     const lines = await readOutputRows(jsonl);
     assert.equal(lines.length, 3);
     for (const line of lines) assert.deepEqual(line.parsed, { sentiment: 'mixed', topics: ['price'], language: 'de', stars: 3 });
-    const totals = JSON.parse(await readFile(path.join(dir, 'tags.totals.json'), 'utf8')) as Rec;
+    const totals = JSON.parse(await readFile(path.join(dir, 'tags.jsonl.totals.json'), 'utf8')) as Rec;
     assert.equal(totals.labels.sentiment.mixed, 3);
   });
 });

@@ -99,7 +99,7 @@ describe('distributed runs on BullMQ', () => {
     assert.equal(new Set(rows.map((x) => x.path)).size, 40);
     assert.ok(rows.every((x) => x.status === 'ok'));
     assert.equal(api.requests.length - from, 40);
-    const totals = JSON.parse(await readFile(path.join(dir, 'out.totals.json'), 'utf8'));
+    const totals = JSON.parse(await readFile(path.join(dir, 'out.jsonl.totals.json'), 'utf8'));
     assert.equal(totals.rows, 40);
     assert.equal(totals.tokens.total_tokens, rows.reduce((s, x) => s + x.total_tokens, 0));
     const [l1, l2] = await Promise.all([stopWorker(w1), stopWorker(w2)]);
@@ -108,7 +108,7 @@ describe('distributed runs on BullMQ', () => {
     for (const [what, text] of [
       ['redis', everything],
       ['rows', await readFile(out, 'utf8')],
-      ['totals', await readFile(path.join(dir, 'out.totals.json'), 'utf8')],
+      ['totals', await readFile(path.join(dir, 'out.jsonl.totals.json'), 'utf8')],
       ['run output', r.stdout + r.stderr],
       ['worker 1 log', l1.stdout + l1.stderr],
       ['worker 2 log', l2.stdout + l2.stderr],
@@ -321,7 +321,7 @@ describe('distributed runs end as in-process runs do', () => {
       // A text input's sidecar would be the input itself: it gets a name of its own instead.
       assert.equal(await readFile(path.join(dir, 'media', 'mix000.txt'), 'utf8'), 'text mix 0');
       assert.equal(await readFile(path.join(dir, 'media', 'mix000.txt.txt'), 'utf8'), `${rows.find((x) => x.path === 'media/mix000.txt')?.answer}\n`);
-      const saved = await readFile(path.join(dir, 'out', 'res.run.json'), 'utf8');
+      const saved = await readFile(path.join(dir, 'out', 'res.csv.run.json'), 'utf8');
       assert.ok(!saved.includes(KEY) && !saved.includes(redis.url), 'neither the key nor the Redis URL is recorded');
       assert.equal((JSON.parse(saved) as { runId: string }).runId.length > 0, true);
 
@@ -401,7 +401,7 @@ describe('distributed runs end as in-process runs do', () => {
       assert.match(col.stdout, /sidecars \(\.json\): 3 written under \S+caps/);
       const photo = JSON.parse(await readFile(path.join(dir, 'caps', 'photo.json'), 'utf8')) as { path: string };
       assert.equal(photo.path, 'media/photo.jpg');
-      const saved = JSON.parse(await readFile(path.join(dir, 'other.run.json'), 'utf8')) as { runId: string; config: { out: string; prompt: string } };
+      const saved = JSON.parse(await readFile(path.join(dir, 'other.csv.run.json'), 'utf8')) as { runId: string; config: { out: string; prompt: string } };
       assert.equal(saved.runId, runId);
       assert.equal(saved.config.out, path.join(dir, 'other.csv'));
       assert.equal(saved.config.prompt, 'Describe');

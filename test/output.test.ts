@@ -175,14 +175,14 @@ describe('outputs that cannot be written: exit 4, one line naming the file', () 
 
   test('a totals file that cannot be written is an error naming it, and leaves no temporary file behind', async () => {
     const dir = await tempDir();
-    const totals = path.join(dir, 'o.totals.json');
+    const totals = path.join(dir, 'o.csv.totals.json');
     await mkdir(totals);
     await assert.rejects(writeTotals(totals, new TotalsAccumulator().result('o.csv', null)), (err: unknown) => {
       assert.ok(err instanceof OutputError, String(err));
-      assert.match(err.message, /o\.totals\.json: cannot write the totals file \(EISDIR\)/);
+      assert.match(err.message, /o\.csv\.totals\.json: cannot write the totals file \(EISDIR\)/);
       assert.equal(err.exitCode, 4);
       return true;
     });
-    assert.deepEqual(await readdir(dir), ['o.totals.json']);
+    assert.deepEqual(await readdir(dir), ['o.csv.totals.json']);
   });
 });

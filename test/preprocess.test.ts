@@ -109,7 +109,7 @@ describe('preprocessing the corpus', () => {
       const actual = Number(row.prompt_tokens);
       assert.ok(Math.abs(est - actual) <= actual * 0.1, `${row.path}: estimated ${est}, stand-in ${actual}`);
     }
-    const totals = JSON.parse(await readFile(path.join(dir, 'corpus.totals.json'), 'utf8'));
+    const totals = JSON.parse(await readFile(path.join(dir, 'corpus.csv.totals.json'), 'utf8'));
     for (const kind of ['image', 'audio', 'video']) {
       assert.ok(totals.byKind[kind].estimated_tokens > 0 && totals.byKind[kind].prompt_tokens > 0, `totals: estimated vs actual for ${kind}`);
     }

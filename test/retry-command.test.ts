@@ -39,7 +39,7 @@ async function failingRun(): Promise<{ dir: string; out: string; first: Awaited<
 describe('omni-batch retry', () => {
   test('the run records its settings beside the output, without the key, and the summary prints the retry commands', async () => {
     const { out, first } = await failingRun();
-    const saved = JSON.parse(await readFile(out.replace(/\.csv$/, '.run.json'), 'utf8')) as { config: Record<string, unknown> };
+    const saved = JSON.parse(await readFile(`${out}.run.json`, 'utf8')) as { config: Record<string, unknown> };
     assert.equal(saved.config.prompt, 'Describe {{file.name}}');
     assert.equal(saved.config.out, out);
     assert.ok(!JSON.stringify(saved).includes(KEY));
@@ -84,10 +84,10 @@ describe('omni-batch retry', () => {
     const bad = await runMain(['retry', out, '--codes', 'rate_limit'], { env: env() });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /option '--codes <list>' argument 'rate_limit' is invalid\. expected error codes separated by commas .*unknown: rate_limit/);
-    await rm(out.replace(/\.csv$/, '.run.json'));
+    await rm(`${out}.run.json`);
     const none = await runMain(['retry', out], { env: env() });
     assert.equal(none.code, 2);
     assert.equal(none.stderr.trim().split('\n').length, 1);
-    assert.match(none.stderr, /res\.run\.json not found: .*rerun the original command instead/);
+    assert.match(none.stderr, /res\.csv\.run\.json not found: .*rerun the original command instead/);
   });
 });

@@ -122,7 +122,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
     const texts = userContents.filter((c) => typeof c === 'string');
     assert.ok(texts.some((t: string) => t.startsWith('What is in review.txt?\n\n') && t.length > 100));
     // Usage and cost are recorded per row and summed in the totals file.
-    const totals = JSON.parse(await readFile(path.join(dir, 'out', 'all.totals.json'), 'utf8'));
+    const totals = JSON.parse(await readFile(path.join(dir, 'out', 'all.jsonl.totals.json'), 'utf8'));
     assert.equal(totals.rows, 17);
     assert.equal(totals.byStatus.ok, 17);
     assert.equal(totals.tokens.total_tokens, rows.reduce((s, x) => s + x.total_tokens, 0));
@@ -324,7 +324,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
       'rows.csv#3': 'Answer 1: Q: beta',
       'rows.csv#4': 'Answer 1: Q: gamma',
     });
-    const totals = JSON.parse(await readFile(path.join(dir, 'out.totals.json'), 'utf8'));
+    const totals = JSON.parse(await readFile(path.join(dir, 'out.csv.totals.json'), 'utf8'));
     assert.equal(totals.rows, 4);
     assert.equal(totals.byStatus.ok, 4);
   });

@@ -77,7 +77,7 @@ describe('sidecar captions', () => {
     assert.equal(await readFile(path.join(dir, 'photos', 'a.row2.txt'), 'utf8'), `${rows.get('rows.csv#2')}\n`);
     assert.notEqual(rows.get('rows.csv#1'), rows.get('rows.csv#2'));
     assert.equal(await readFile(path.join(dir, 'photos', 'sub', 'b.txt'), 'utf8'), `${rows.get('rows.csv#3')}\n`);
-    assert.deepEqual((await readdir(dir)).sort(), ['.out.csv.sidecars.jsonl', 'out.csv', 'out.run.json', 'out.totals.json', 'photos', 'rows.csv'], 'nothing beside the manifest');
+    assert.deepEqual((await readdir(dir)).sort(), ['.out.csv.sidecars.jsonl', 'out.csv', 'out.csv.run.json', 'out.csv.totals.json', 'photos', 'rows.csv'], 'nothing beside the manifest');
     assert.match(r.stdout, /sidecars \(\.txt\): 3 written next to the files, 1 without one: URL rows \(--sidecar-dir mirrors them by host and path\), 1 without one: manifest rows without a file \(text only\)/);
 
     const mirrored = await runMain([...args.slice(0, -1), 'json', '--sidecar-dir', 'caps'], { env: env(), cwd: dir });

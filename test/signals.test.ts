@@ -50,7 +50,7 @@ describe('stopping a run', () => {
     const first = await rows(out);
     assert.ok(first.length >= 1 && first.length < 12, `${first.length} rows after the first Ctrl-C`);
     assert.ok(first.every((x) => x.status === 'ok'), 'in-flight files finished and were written');
-    const totals = JSON.parse(await readFile(path.join(dir, 'out.totals.json'), 'utf8'));
+    const totals = JSON.parse(await readFile(path.join(dir, 'out.csv.totals.json'), 'utf8'));
     assert.equal(totals.run.interrupted, true);
     const from = api.requests.length;
     const r2 = await runCli(['run', job], { env: { DASHSCOPE_API_KEY: KEY, DASHSCOPE_BASE_URL: api.baseURL }, cwd: dir });

@@ -56,6 +56,6 @@ describe('the final summary', () => {
     assert.match(out, /moderation_blocked +1 +e\.g\. media\/bad\.txt/);
     assert.match(out, /server_error +1 +e\.g\. media\/flaky\.txt/);
     assert.match(out, /output: .*out\/res\.csv/);
-    assert.match(out, /totals: .*out\/res\.totals\.json/);
+    assert.match(out, /totals: .*out\/res\.csv\.totals\.json/);
   });
 });

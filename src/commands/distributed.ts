@@ -73,7 +73,7 @@ export async function collectCommand(runId: string, flags: DistributedFlags, io:
     const cfg = { out, format, totalsPath: totalsPathFor(out), estimatePath: estimatePathFor(out) };
     // Row paths are relative to the folder the producer ran in: sidecars are placed from there.
     const sidecars = io.sidecar ? new SidecarWriter(io.sidecar, ledgerPathFor(out), enqueued.cwd, enqueued.inputs) : undefined;
-    const totals = await collectRun(redis, { runId, out, format, totalsPath: cfg.totalsPath, log: (line) => io.err(`omni-batch: ${line}`) });
+    const totals = await collectRun(redis, { runId, out, format, csvRaw: enqueued.csvRaw, totalsPath: cfg.totalsPath, log: (line) => io.err(`omni-batch: ${line}`) });
     await recordSettings({ ...enqueued, ...cfg }, runId, io);
     await finishOutput(cfg, totals, sidecars, io, true);
   });
@@ -108,7 +108,7 @@ export async function followRun(resolved: RunConfig, runId: string, url: string,
     const counts = await follower.follow(cfg, io);
     if (!counts) return EXIT.interrupted;
     const pass = { startedAt: startedAt.toISOString(), wallMs: Date.now() - startedAt.getTime(), ...counts };
-    const totals = await collectRun(redis, { runId, out: cfg.out, format: cfg.format, totalsPath: cfg.totalsPath, pass });
+    const totals = await collectRun(redis, { runId, out: cfg.out, format: cfg.format, csvRaw: cfg.csvRaw, totalsPath: cfg.totalsPath, pass });
     await recordSettings(cfg, runId, io);
     await finishOutput(cfg, totals, sidecars, io, true);
     return emptyPassExit(cfg, counts.discovered, EXIT.ok, io);

@@ -248,6 +248,12 @@ export const JobFileSchema = z
         .optional(),
       { description: 'The output file, or { path, format }; the format comes from the extension unless given.', default: DEFAULTS.out, flag: '--out, --format' },
     ),
+    csvRaw: doc(z.boolean().optional(), {
+      description:
+        "CSV only: write cells as they are. By default a text cell that starts with = + - @, a tab or a CR gets a leading ' (a spreadsheet would run it as a formula); omni-batch strips it again when it reads its own output.",
+      default: false,
+      flag: '--csv-raw',
+    }),
   })
   .strict();
 
@@ -267,6 +273,7 @@ export interface Flags {
   followUp?: string[];
   out?: string;
   format?: OutputFormat;
+  csvRaw?: boolean;
   model?: string;
   baseUrl?: string;
   region?: Region;
@@ -357,7 +364,9 @@ export interface RunConfig {
   readonly tpm: number;
   readonly out: string;
   readonly format: OutputFormat;
-  /** `captions.csv` -> `captions.totals.json`. */
+  /** CSV cells as they are, without the leading ' that keeps spreadsheets from running formulas. Default false. */
+  readonly csvRaw: boolean;
+  /** `captions.csv` -> `captions.csv.totals.json`. */
   readonly totalsPath: string;
   /** `captions.csv` -> `captions.estimate.csv`: the dry run's `planned` rows. */
   readonly estimatePath: string;
@@ -466,13 +475,18 @@ export function formatOf(out: string, explicit: string | undefined, where: strin
   throw new ConfigError(`${out}: cannot tell the output format from the extension "${ext}"; use .csv or .jsonl, or pass --format csv|jsonl`);
 }
 
-/** `captions.csv` -> `captions.totals.json` beside it. */
+/**
+ * `captions.csv` -> `captions.csv.totals.json` beside it: named after the whole output name, so that `captions.csv`
+ * and `captions.jsonl` in one folder each keep their own.
+ */
 export function totalsPathFor(out: string): string {
-  const ext = path.extname(out);
-  return `${out.slice(0, out.length - ext.length)}.totals.json`;
+  return `${out}.totals.json`;
 }
 
-/** `captions.csv` -> `captions.estimate.csv`: where a dry run writes its `planned` rows. */
+/**
+ * `captions.csv` -> `captions.estimate.csv`: where a dry run writes its `planned` rows. It keeps the output's
+ * extension, so two outputs in one folder never share it; it is itself an output a spreadsheet opens.
+ */
 export function estimatePathFor(out: string): string {
   const ext = path.extname(out);
   return `${out.slice(0, out.length - ext.length)}.estimate${ext}`;
@@ -594,10 +608,10 @@ function resolveLimits(flags: Flags, job: JobFile, env: NodeJS.ProcessEnv): Limi
 }
 
 /** The output file, its format, and the files beside it. */
-function resolveOutput(flags: Flags, { job, where, fromJob, fromCwd }: Sides): Pick<RunConfig, 'out' | 'format' | 'totalsPath' | 'estimatePath'> {
+function resolveOutput(flags: Flags, { job, where, fromJob, fromCwd }: Sides): Pick<RunConfig, 'out' | 'format' | 'csvRaw' | 'totalsPath' | 'estimatePath'> {
   const out = flags.out !== undefined ? fromCwd(flags.out) : typeof job.output === 'string' ? fromJob(job.output) : job.output ? fromJob(job.output.path) : fromCwd(DEFAULTS.out);
   const format = formatOf(out, flags.format ?? (typeof job.output === 'object' ? job.output.format : undefined), flags.format !== undefined ? '--format' : `${where}: field "output.format"`);
-  return { out, format, totalsPath: totalsPathFor(out), estimatePath: estimatePathFor(out) };
+  return { out, format, csvRaw: flags.csvRaw ?? job.csvRaw ?? false, totalsPath: totalsPathFor(out), estimatePath: estimatePathFor(out) };
 }
 
 function preprocessOptions(flags: Flags, job: JobFile): PreprocessOptions {

@@ -108,8 +108,10 @@ export class ConfigError extends OperatorError {
 
 /** The output (or a file beside it) cannot be written or locked: a disk, permission or ownership problem, exit 4. */
 export class OutputError extends OperatorError {
-  constructor(message: string) {
+  /** @param cause the file system's error, when there is one (a full disk is told apart by its code) */
+  constructor(message: string, cause?: unknown) {
     super(message, EXIT.output);
+    if (cause !== undefined) this.cause = cause;
   }
 }
 

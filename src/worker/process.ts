@@ -11,10 +11,11 @@ import type { Clock } from '../shared/clock.js';
 import { costOf } from '../shared/cost.js';
 import { readFile } from '../shared/fast-fs.js';
 import { retryPrompt } from '../shared/answer-schema.js';
-import { isFatalForRun, OmniError, unreadableMessage, type ErrorCode } from '../shared/errors.js';
+import { isFatalForRun, OmniError, OutputError, unreadableMessage, type ErrorCode } from '../shared/errors.js';
 import { KEEP_CONTENT_BYTES, type Job } from '../shared/job.js';
 import { promptTotal } from '../shared/estimate.js';
 import { modelInfo, requireModel } from '../shared/models.js';
+import { ioReason, isDiskError } from '../shared/output/disk.js';
 import { wavNameFor, writeWav } from '../shared/output/wav.js';
 import type { Gate, Pacer } from '../shared/rate-limit.js';
 import { addUsage, emptyUsage, rowWithoutAnswer, type Row } from '../shared/row.js';
@@ -238,7 +239,9 @@ class Conversation {
       await writeWav(file, this.speech);
       return { audioPath: file };
     } catch (err) {
-      return { row: this.failed('audio_unwritable', `${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`) };
+      // A full disk is not this file's problem: nothing more can be written, so nothing more should be sent.
+      if (isDiskError(err)) throw new OutputError(`${file}: cannot write the spoken answer (${ioReason(err)}); free some space and rerun the same command`);
+      return { row: this.failed('audio_unwritable', `${file}: ${ioReason(err)}`) };
     }
   }
 

@@ -18,6 +18,8 @@ export interface CollectOptions {
   readonly out: string;
   readonly format: OutputFormat;
   readonly totalsPath: string;
+  /** CSV cells without the formula escape (`--csv-raw`). Default false. */
+  readonly csvRaw?: boolean | undefined;
   /** What this pass did (`run --redis` knows); by default the run's counts since it was first enqueued. */
   readonly pass?: Partial<RunStats>;
   readonly log?: (line: string) => void;
@@ -34,7 +36,7 @@ export async function collectRun(redis: Redis, opts: CollectOptions): Promise<To
   checkRunExists(runId, meta);
   const adopted = await adoptFixedRows(results, out, format);
   if (adopted) opts.log?.(`${adopted} ok rows of ${out} that Redis had as not done (fixed by an in-process retry) were kept and saved to Redis`);
-  const file = await ResultFile.open(out, format, JSON.parse(meta.layout ?? '') as RowLayout, { fresh: true });
+  const file = await ResultFile.open(out, format, JSON.parse(meta.layout ?? '') as RowLayout, { fresh: true, csvRaw: opts.csvRaw });
   let rows = 0;
   try {
     for await (const row of results.scan()) {

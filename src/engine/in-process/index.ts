@@ -24,6 +24,7 @@ import type { RunConfig } from '../../shared/config.js';
 import { ConfigError, OmniError } from '../../shared/errors.js';
 import { modelInfo } from '../../shared/models.js';
 import { ResultFile, type PriorRow } from '../../shared/output/result-file.js';
+import { isDiskError } from '../../shared/output/disk.js';
 import { writeRunFile } from '../../shared/output/run-file.js';
 import type { Totals } from '../../shared/output/totals.js';
 import { rowLayout } from '../../shared/row.js';
@@ -134,10 +135,17 @@ async function preflight(cfg: RunConfig, apiKey: string | undefined): Promise<Pl
 /** The output (not in a dry run) with the settings file beside it, or the dry run's estimate file; and the rows already there. */
 async function openFiles(cfg: RunConfig, prior: Map<string, PriorRow> | undefined, log: (line: string) => void) {
   const layout = rowLayout(1 + cfg.followUps.length, cfg.answer);
-  const out = cfg.dryRun ? undefined : await ResultFile.open(cfg.out, cfg.format, layout);
-  // Beside the output, so that `omni-batch retry OUTPUT` can re-run its failures with the same settings.
-  if (out) await writeRunFile(cfg).catch((err: unknown) => log(`cannot write the run settings beside the output (retry will not find them): ${String(err)}`));
+  const out = cfg.dryRun ? undefined : await ResultFile.open(cfg.out, cfg.format, layout, { csvRaw: cfg.csvRaw });
+  // Beside the output, so that `omni-batch retry OUTPUT` can re-run its failures with the same settings. A disk
+  // too full for this small file is too full for the rows: stop (exit 4) before anything is sent.
+  if (out) {
+    await writeRunFile(cfg).catch((err: unknown) => {
+      if (!isDiskError((err as Error).cause)) return log(`cannot write the run settings beside the output (retry will not find them): ${String(err)}`);
+      out.closeNow();
+      throw err;
+    });
+  }
   const priorRows: Map<string, PriorRow> = out?.prior ?? prior ?? new Map<string, PriorRow>();
-  const estimateFile = cfg.dryRun ? await ResultFile.open(cfg.estimatePath, cfg.format, layout, { fresh: true }) : undefined;
+  const estimateFile = cfg.dryRun ? await ResultFile.open(cfg.estimatePath, cfg.format, layout, { fresh: true, csvRaw: cfg.csvRaw }) : undefined;
   return { out, estimateFile, priorRows };
 }

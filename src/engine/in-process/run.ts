@@ -11,6 +11,7 @@ import { misfitRow, processJob, RunFatalError, type WorkerContext } from '../../
 import type { RunConfig } from '../../shared/config.js';
 import { EXIT, OmniError, OperatorError, OutputError } from '../../shared/errors.js';
 import type { Job } from '../../shared/job.js';
+import { ioReason } from '../../shared/output/disk.js';
 import type { PriorRow, ResultFile } from '../../shared/output/result-file.js';
 import type { RunStats } from '../../shared/output/totals.js';
 import { LocalPacer, PauseGate } from '../../shared/rate-limit.js';
@@ -175,7 +176,7 @@ export class InProcessRun {
     if (!this.p.cfg.dryRun) return this.write(row);
     this.planned++;
     addEstimate(this.p.estimate, row.kind, undefined);
-    this.p.estimateFile?.append(row);
+    this.plan(row);
     this.p.hooks.onRow?.(row);
   }
 
@@ -191,11 +192,20 @@ export class InProcessRun {
   private dryRunJob(job: Job, misfit: Row | undefined): void {
     this.planned++;
     if (misfit) {
-      this.p.estimateFile?.append(misfit);
+      this.plan(misfit);
       this.p.hooks.onRow?.(misfit);
     } else {
-      this.p.estimateFile?.append(plannedRow(job));
+      this.plan(plannedRow(job));
       this.p.hooks.onPlanned?.(job);
+    }
+  }
+
+  /** A dry run's row, into the estimate file: as with the output, a disk that fills stops the run (exit 4). */
+  private plan(row: Row): void {
+    try {
+      this.p.estimateFile?.append(row);
+    } catch (err) {
+      throw new OutputError(`${this.p.cfg.estimatePath}: cannot write the estimate file (${ioReason(err)}); free some space and rerun`);
     }
   }
 
@@ -206,8 +216,7 @@ export class InProcessRun {
       this.p.out?.append(row);
     } catch (err) {
       // Disk full, file too large, the folder gone: nothing more can be recorded, so nothing more is sent.
-      const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      this.stopWith(new OutputError(`${this.p.cfg.out}: cannot write the output file any more (${why}); the rows written so far are kept, rerun to finish`));
+      this.stopWith(new OutputError(`${this.p.cfg.out}: cannot write the output file any more (${ioReason(err)}); the rows written so far are kept: free some space and rerun the same command to finish`));
       return;
     }
     this.rowsWritten++;

@@ -1,28 +1,56 @@
-/** CSV rows: RFC 4180 quoting by csv-stringify, read back by csv-parse. */
+/**
+ * CSV rows: RFC 4180 quoting by csv-stringify, read back by csv-parse.
+ *
+ * Two protections for whoever opens the file: every cell holding a CR or LF is quoted (csv-stringify leaves a bare
+ * CR unquoted, and Python's csv module then splits the record), and by default a text cell that starts like a
+ * formula (= + - @, a tab or a CR, and their full-width forms: csv-stringify's `escape_formulas`, after OWASP) gets
+ * a leading `'`, so that Excel and LibreOffice show it instead of running it.
+ *
+ * Reading strips that `'` again, so resume, retry and the summary see the values as they were. To make that exact,
+ * a value that already starts with `'` before such a character gets one more when written (in raw mode too), and
+ * reading removes one: `=x` <-> `'=x`, `'=x` <-> `''=x`, `'x` <-> `'x`.
+ */
 import { createReadStream } from 'node:fs';
 import { parse } from 'csv-parse';
 import { stringify } from 'csv-stringify/sync';
 import type { FlatRecord } from '../row.js';
 import type { RowFormat } from './row-format.js';
 
-export const csvFormat: RowFormat = {
-  header(columns) {
-    return stringify([columns], { record_delimiter: '\n' });
-  },
-  line(rec: FlatRecord, columns) {
-    // `parsed` (the answer object) is the one value that is not a scalar: JSON text in a cell.
-    const cells = columns.map((c) => {
-      const v = rec[c];
-      return v !== null && typeof v === 'object' ? JSON.stringify(v) : (v ?? '');
-    });
-    return stringify([cells], { record_delimiter: '\n' });
-  },
-  async *read(file, end) {
-    if (end !== undefined && end < 0) return;
-    // A crash can cut the last line short; such a record is dropped (its file is redone by the next run).
-    const parser = createReadStream(file, end === undefined ? {} : { end }).pipe(
-      parse({ columns: true, skip_empty_lines: true, skip_records_with_error: true, bom: true }),
-    );
-    for await (const rec of parser) yield rec as Record<string, unknown>;
-  },
-};
+/** Quotes, then a character a spreadsheet starts a formula with (csv-stringify's `escape_formulas` list). */
+const FORMULA = /^'*[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20]/;
+
+function cell(v: FlatRecord[string] | undefined): string | number | boolean {
+  // `parsed` (the answer object) is the one value that is not a scalar: JSON text in a cell.
+  const value = v !== null && typeof v === 'object' ? JSON.stringify(v) : (v ?? '');
+  return typeof value === 'string' && value.startsWith("'") && FORMULA.test(value) ? `'${value}` : value;
+}
+
+/** The value a cell was written from (see the escaping above). */
+function unescape(value: unknown): unknown {
+  return typeof value === 'string' && value.startsWith("'") && FORMULA.test(value) ? value.slice(1) : value;
+}
+
+/** CSV that escapes formulas (the default), or writes them raw (`--csv-raw`); both read alike. */
+export function csvFormat(opts: { raw?: boolean } = {}): RowFormat {
+  const options = { record_delimiter: '\n', quoted_match: /[\r\n]/, escape_formulas: !opts.raw };
+  return {
+    header(columns) {
+      return stringify([columns], options);
+    },
+    line(rec: FlatRecord, columns) {
+      return stringify([columns.map((c) => cell(rec[c]))], options);
+    },
+    async *read(file, end) {
+      if (end !== undefined && end < 0) return;
+      // A crash can cut the last line short; such a record is dropped (its file is redone by the next run).
+      const parser = createReadStream(file, end === undefined ? {} : { end }).pipe(
+        parse({ columns: true, skip_empty_lines: true, skip_records_with_error: true, bom: true }),
+      );
+      for await (const rec of parser) {
+        const row = rec as Record<string, unknown>;
+        for (const k of Object.keys(row)) row[k] = unescape(row[k]);
+        yield row;
+      }
+    },
+  };
+}

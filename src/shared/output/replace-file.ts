@@ -2,6 +2,7 @@
 import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { OutputError } from '../errors.js';
+import { ioReason, isDiskError } from './disk.js';
 
 /**
  * Writes `text` to a hidden temporary file beside `file`, then renames it over `file`, so a reader never sees half
@@ -14,6 +15,6 @@ export async function replaceFile(file: string, text: string, what: string): Pro
     await rename(tmp, file);
   } catch (err) {
     await rm(tmp, { force: true });
-    throw new OutputError(`${file}: cannot write the ${what} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new OutputError(`${file}: cannot write the ${what} (${ioReason(err)})${isDiskError(err) ? '; free some space and rerun the same command' : ''}`, err);
   }
 }

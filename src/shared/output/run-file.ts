@@ -1,5 +1,5 @@
 /**
- * `<out>.run.json`: the resolved configuration of the last run that wrote an output, beside it, so that
+ * `<out>.run.json` (`captions.csv.run.json`): the resolved configuration of the last run that wrote an output, beside it, so that
  * `omni-batch retry OUTPUT` can re-run its failures without the original command line. Nothing secret is in a
  * RunConfig (the key comes from the environment and is never part of it); credentials in a base URL are removed.
  */
@@ -12,8 +12,13 @@ import { replaceFile } from './replace-file.js';
 
 const VERSION = 1;
 
-/** `captions.csv` -> `captions.run.json`. */
+/** `captions.csv` -> `captions.csv.run.json`: after the whole output name, so `captions.jsonl` beside it has its own. */
 export function runFilePathFor(out: string): string {
+  return `${out}.run.json`;
+}
+
+/** Where earlier versions wrote it (`captions.run.json`): read when the new name is missing (retry checks it names `out`). */
+function legacyRunFilePathFor(out: string): string {
   const ext = path.extname(out);
   return `${out.slice(0, out.length - ext.length)}.run.json`;
 }
@@ -77,10 +82,17 @@ export async function readRunFile(out: string): Promise<RunConfig> {
 
 /** The configuration and origin the output `out` was last written with. */
 export async function readRunRecord(out: string): Promise<{ config: RunConfig; origin: RunOrigin }> {
-  const file = runFilePathFor(out);
+  let file = runFilePathFor(out);
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readFile(file, 'utf8').catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+      // An output made by an earlier version; `retry` checks that the settings name this very output.
+      const legacy = legacyRunFilePathFor(out);
+      const old = await readFile(legacy, 'utf8').catch(() => Promise.reject(err));
+      file = legacy;
+      return old;
+    });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError(

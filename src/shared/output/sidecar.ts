@@ -11,14 +11,15 @@
  * one sidecar get one each, told apart by row number or extension (see `place`), never one over the other.
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import { ConfigError } from '../errors.js';
+import { ConfigError, OutputError } from '../errors.js';
 import { displayPath } from '../display-path.js';
 import type { OutputFormat } from '../config.js';
 import { unflatten, type Row } from '../row.js';
+import { appendAll, ensureDir, ioReason, isDiskError } from './disk.js';
 import { formatFor } from './format.js';
 
 export const SIDECAR_FORMATS = ['txt', 'json'] as const;
@@ -75,6 +76,8 @@ export class SidecarWriter {
   /** A few files at a time: an output of 200,000 rows must not open 200,000 files at once. */
   private readonly writes = pLimit(16);
   private firstError: string | undefined;
+  /** The first failure that was the disk's, not one file's. */
+  private diskError: string | undefined;
 
   constructor(
     private readonly opts: SidecarOptions,
@@ -218,21 +221,38 @@ export class SidecarWriter {
           return;
         }
       }
-      await mkdir(path.dirname(file), { recursive: true });
+      await ensureDir(path.dirname(file));
       await writeFile(file, body);
       const hash = sha(body);
       this.owned.set(file, hash);
-      appendFileSync(this.ledger, `${JSON.stringify({ path: file, sha256: hash })}\n`);
+      this.record(file, hash);
       this.counts.written++;
     } catch (err) {
       this.counts.failed++;
-      this.firstError ??= `${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+      this.firstError ??= `${file}: ${ioReason(err)}`;
+      if (isDiskError(err)) this.diskError ??= this.firstError;
     }
   }
 
-  /** Waits for the writes; one line for the summary. */
+  /** One whole ledger line, or none (a line a full disk cut would swallow the next one). */
+  private record(file: string, hash: string): void {
+    const fd = openSync(this.ledger, 'a');
+    try {
+      appendAll(fd, `${JSON.stringify({ path: file, sha256: hash })}\n`, fstatSync(fd).size);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /**
+   * Waits for the writes; one line for the summary. OutputError (exit 4) when the disk refused one (full, over
+   * quota, failing): the output is complete, the sidecars are not.
+   */
   async finish(): Promise<string> {
     await Promise.all(this.pending);
+    if (this.diskError) {
+      throw new OutputError(`sidecars: cannot write ${this.diskError}; ${this.counts.written} written, ${this.counts.failed} not. The output is complete: free some space and rerun the same command to write the rest (nothing is sent again)`);
+    }
     const c = this.counts;
     const parts = [`${c.written} written${this.opts.dir ? ` under ${this.opts.dir}` : ' next to the files'}`];
     if (c.unchanged) parts.push(`${c.unchanged} already up to date`);

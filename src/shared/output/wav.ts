@@ -3,8 +3,9 @@
  * needs the RIFF header in front of it. Written to a hidden temporary file and renamed, so a file that exists is
  * whole.
  */
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { ensureDir } from './disk.js';
 
 /** What DashScope sends: 24 kHz, 16-bit, mono, little-endian. */
 export const PCM = { sampleRate: 24_000, bitsPerSample: 16, channels: 1 } as const;
@@ -32,7 +33,7 @@ export function wavHeader(dataBytes: number, fmt: { sampleRate: number; bitsPerS
 /** Writes PCM as a WAV file (an odd trailing byte, half a sample, is dropped). */
 export async function writeWav(file: string, pcm: Buffer): Promise<void> {
   const whole = pcm.subarray(0, pcm.length - (pcm.length % 2));
-  await mkdir(path.dirname(file), { recursive: true });
+  await ensureDir(path.dirname(file));
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
   try {
     await writeFile(tmp, Buffer.concat([wavHeader(whole.length), whole]));
