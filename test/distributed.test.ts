@@ -34,7 +34,8 @@ interface SpawnedWorker {
 function spawnWorker(extra: string[] = [], key = KEY): SpawnedWorker {
   let child: ChildProcess | undefined;
   const done = runCli(['worker', '--redis', redis.url, '--concurrency', '4', '--lock-duration', '2', ...extra], {
-    env: { DASHSCOPE_API_KEY: key },
+    // The worker's own configuration allows the stand-in: a job's base URL alone would not.
+    env: { DASHSCOPE_API_KEY: key, DASHSCOPE_BASE_URL: api.baseURL },
     onSpawn: (c) => (child = c),
     timeoutMs: 120_000,
   });
