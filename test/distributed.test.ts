@@ -259,7 +259,9 @@ describe('distributed runs on BullMQ', () => {
     const dir = await textFiles(48, 'rpm');
     const job = path.join(dir, 'job.yaml');
     await writeFile(job, `inputs: [media]\nprompt: Read\noutput: out.jsonl\nbaseUrl: ${limited.baseURL}\nrpm: 240\ntpm: 0\n`);
-    const workers = [spawnWorker(), spawnWorker(), spawnWorker()];
+    // This stand-in is not the one the workers allow by default: they are told to send their key to it too.
+    const allow = ['--allow-base-url', limited.baseURL];
+    const workers = [spawnWorker(allow), spawnWorker(allow), spawnWorker(allow)];
     try {
       const r = await runMain(['run', job, '--redis', redis.url], { env: { DASHSCOPE_API_KEY: KEY }, timeoutMs: 200_000 });
       assert.equal(r.code, 0, r.stderr);
