@@ -59,8 +59,9 @@ that omni-batch did not write is never replaced unless --overwrite is given (the
 one it wrote is updated when the answer changes, unless --sidecar-skip-existing. Sidecars are never inputs.
 
 Exit codes: 0 every file has a row (some may be failed or skipped), 2 bad flags/job file/template,
-3 the API refused the key (401), the account (403) or the model (404), 4 the output cannot be written,
-5 no input: the inputs matched no file and the manifest had no row (--allow-empty makes that 0), 130 interrupted.
+3 the API refused the key (401), the account (403) or the model (404), or its host could not be reached at all,
+4 the output cannot be written, 5 no input: the inputs matched no file and the manifest had no row (--allow-empty
+makes that 0), 130 interrupted.
 `;
 
 /*
@@ -231,6 +232,8 @@ function addWorker(cli: Cli): void {
     .addOption(numberOption('-c, --concurrency <n>', 'jobs in flight at once in this worker (default 4)', WORKER_CONCURRENCY))
     .addOption(numberOption('--lock-duration <sec>', 'a job whose worker stops renewing its lock for this long goes to another worker (default 60)', SECONDS))
     .addOption(numberOption('--drain-timeout <sec>', 'on Ctrl-C / SIGTERM, how long to wait for the jobs in hand (default 120)', SECONDS))
+    .addOption(listOption('--allow-base-url <url>', "an API base URL this worker sends its key to (repeatable; with --region and env DASHSCOPE_BASE_URL; default: DashScope's documented endpoints). A job naming another host gets a failed row, base_url_not_allowed"))
+    .addOption(choiceOption('--region <cn|intl|us>', "allow DashScope's endpoint of this region (the key's own)", REGION_NAMES))
     .addOption(logOption('text: notes, failed files and a totals line every 30 s; json: pino lines, one per finished job (default text)'))
     .action(async (opts: Record<string, unknown>) => cli.setExit(await (await distributed()).workerCommand(flagsOf<WorkerFlags>(opts), cli.io)));
 }

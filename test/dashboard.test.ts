@@ -139,7 +139,7 @@ describe('omni-batch dashboard', { skip: NO_CHROMIUM }, () => {
       assert.equal(await field(page, 'pending'), String(FILES));
       assert.equal(await field(page, 'state'), 'waiting for a worker');
 
-      worker = spawnCli(['worker', '--redis', redis.url, '--concurrency', '2'], { DASHSCOPE_API_KEY: KEY });
+      worker = spawnCli(['worker', '--redis', redis.url, '--concurrency', '2'], { DASHSCOPE_API_KEY: KEY, DASHSCOPE_BASE_URL: api.baseURL });
       const seen: number[] = [];
       const done = async () => int((await field(page, 'done')).split(' / ')[0] ?? '');
       // The run stops after HELD_AFTER answers (the rest are held): the page must show it there.

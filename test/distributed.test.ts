@@ -33,8 +33,11 @@ interface SpawnedWorker {
 
 function spawnWorker(extra: string[] = [], key = KEY): SpawnedWorker {
   let child: ChildProcess | undefined;
-  const done = runCli(['worker', '--redis', redis.url, '--concurrency', '4', '--lock-duration', '2', ...extra], {
-    env: { DASHSCOPE_API_KEY: key },
+  // A long lock by default: a job whose lock lapsed on a busy machine would be run again by another worker (and
+  // paid twice); the test of a killed worker shortens it to see its job move on.
+  const done = runCli(['worker', '--redis', redis.url, '--concurrency', '4', '--lock-duration', '30', ...extra], {
+    // The worker's own configuration allows the stand-in: a job's base URL alone would not.
+    env: { DASHSCOPE_API_KEY: key, DASHSCOPE_BASE_URL: api.baseURL },
     onSpawn: (c) => (child = c),
     timeoutMs: 120_000,
   });
@@ -122,7 +125,7 @@ describe('distributed runs on BullMQ', () => {
     const out = path.join(dir, 'out.jsonl');
     let stalled = 0;
     api.setOptions({ faults: ({ summary }) => (summary.lastUserText.includes('kill') && stalled++ === 0 ? { type: 'stall', afterChunks: 1 } : null) });
-    const first = spawnWorker();
+    const first = spawnWorker(['--lock-duration', '2']);
     try {
       const enq = await runMain(['enqueue', '--input', path.join(dir, 'media'), '--prompt', 'Read', '--out', out, '--redis', redis.url, ...base()]);
       assert.equal(enq.code, 0, enq.stderr);
@@ -130,7 +133,7 @@ describe('distributed runs on BullMQ', () => {
       await waitFor(() => stalled === 1 && api.inFlight >= 1, 'the stream to stall', 60_000);
       first.child().kill('SIGKILL');
       await first.done;
-      const second = spawnWorker();
+      const second = spawnWorker(['--lock-duration', '2']);
       const c = redis.client();
       await waitFor(async () => (await c.scard(`{omni-batch}:run:${runId}:pending`)) === 0, 'the job to be recovered', 60_000);
       await stopWorker(second);
@@ -259,8 +262,10 @@ describe('distributed runs on BullMQ', () => {
     const limited = await startStandIn({ apiKey: KEY, rpm: 20, limitWindowMs: 3_000 });
     const dir = await textFiles(24, 'rpm');
     const job = path.join(dir, 'job.yaml');
-    await writeFile(job, `inputs: [media]\noutput: out.jsonl\nprompt: Read\nbaseUrl: ${limited.baseURL}\nrpm: 240\ntpm: 0\n`);
-    const workers = [spawnWorker(), spawnWorker(), spawnWorker()];
+    await writeFile(job, `inputs: [media]\nprompt: Read\noutput: out.jsonl\nbaseUrl: ${limited.baseURL}\nrpm: 240\ntpm: 0\n`);
+    // This stand-in is not the one the workers allow by default: they are told to send their key to it too.
+    const allow = ['--allow-base-url', limited.baseURL];
+    const workers = [spawnWorker(allow), spawnWorker(allow), spawnWorker(allow)];
     try {
       const r = await runMain(['run', job, '--redis', redis.url], { env: { DASHSCOPE_API_KEY: KEY }, timeoutMs: 200_000 });
       assert.equal(r.code, 0, r.stderr);

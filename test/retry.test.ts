@@ -106,7 +106,8 @@ describe('retries', () => {
     const limited = withRetries(fn, { policy: { retries: 1, baseMs: 1, maxMs: 1 }, gate, clock });
     await clock.advance(20);
     let otherStartedAt = 0;
-    const other = withRetries(async () => (otherStartedAt = clock.now()), { policy, gate, clock });
+    // (random 0: no spread after the pause, which faults-api-429 proves apart.)
+    const other = withRetries(async () => (otherStartedAt = clock.now()), { policy, gate, clock, random: () => 0 });
     await clock.runAll();
     await Promise.all([limited, other]);
     // The pause runs from the 429, 300 ms; the other request, started 20 ms in, waits out the rest of it.

@@ -34,7 +34,7 @@ async function workerRun(mode: string): Promise<{ runId: string; r: CliResult }>
   const runId = enq.stdout.trim();
   let child: ChildProcess | undefined;
   const done = runCli(['worker', '--redis', redis.url, '--log', mode], {
-    env: { DASHSCOPE_API_KEY: KEY, OMNI_BATCH_PROGRESS_MS: '100' },
+    env: { DASHSCOPE_API_KEY: KEY, DASHSCOPE_BASE_URL: api.baseURL, OMNI_BATCH_PROGRESS_MS: '100' },
     onSpawn: (c) => (child = c),
   });
   const c = redis.client();

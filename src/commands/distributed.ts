@@ -4,7 +4,8 @@
  */
 import path from 'node:path';
 import type { Redis } from 'ioredis';
-import { estimatePathFor, formatOf, resolveConfig, totalsPathFor, type Flags, type RunConfig } from '../shared/config.js';
+import { checkBaseUrl } from '../shared/base-url.js';
+import { estimatePathFor, formatOf, REGIONS, resolveConfig, totalsPathFor, type Flags, type Region, type RunConfig } from '../shared/config.js';
 import { ConfigError, EXIT } from '../shared/errors.js';
 import { modelInfo } from '../shared/models.js';
 import { writeRunFile } from '../shared/output/run-file.js';
@@ -232,12 +233,28 @@ export interface WorkerFlags {
   drainTimeout?: number;
   /** As progress.ts's LogMode. */
   log?: 'text' | 'json';
+  /** API base URLs this worker sends its key to (with --region and DASHSCOPE_BASE_URL; default every region's). */
+  allowBaseUrl?: string[];
+  region?: Region;
+}
+
+/**
+ * Where this worker's key may go: what its own flags and environment name, else DashScope's documented endpoints
+ * of every region. A job in Redis naming anything else is refused (shared/base-url.ts).
+ */
+export function keyDestinations(flags: Pick<WorkerFlags, 'allowBaseUrl' | 'region'>, env: NodeJS.ProcessEnv): string[] {
+  const named = (flags.allowBaseUrl ?? []).map((u) => checkBaseUrl(u, '--allow-base-url'));
+  if (flags.region) named.push(REGIONS[flags.region]);
+  const envBase = env.DASHSCOPE_BASE_URL?.trim();
+  if (envBase) named.push(checkBaseUrl(envBase, 'DASHSCOPE_BASE_URL'));
+  return named.length > 0 ? named : Object.values(REGIONS);
 }
 
 export async function workerCommand(flags: WorkerFlags, io: Io): Promise<number> {
   const url = redisUrl(flags.redis, io.env);
   const apiKey = io.env.DASHSCOPE_API_KEY?.trim();
   if (!apiKey) throw new ConfigError('DASHSCOPE_API_KEY is not set: every worker needs the key in its own environment (it never travels through Redis)');
+  const allowedBaseURLs = keyDestinations(flags, io.env);
   const concurrency = flags.concurrency ?? 4;
   const lockDurationMs = (flags.lockDuration ?? 60) * 1000;
   const drainMs = (flags.drainTimeout ?? 120) * 1000;
@@ -249,6 +266,7 @@ export async function workerCommand(flags: WorkerFlags, io: Io): Promise<number>
     redis,
     connect: () => connectRedis(url),
     apiKey,
+    allowedBaseURLs,
     concurrency,
     lockDurationMs,
     log: (l) => wlog.note(l, 'warn'),

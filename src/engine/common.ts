@@ -51,6 +51,10 @@ export interface WorkerParts {
   readonly gate: Gate;
   readonly pacer: Pacer;
   readonly signal: AbortSignal;
+  /** Aborted on a drain: jobs not sending yet end without a row (WorkerContext.drain). */
+  readonly drain?: AbortSignal;
+  /** Watches whether the API host answers at all (WorkerContext.reach). */
+  readonly reach?: WorkerContext['reach'];
   readonly tmpDir: string;
   readonly runCpu: WorkerContext['runCpu'];
   readonly runApi: WorkerContext['runApi'];
@@ -67,6 +71,8 @@ export function workerContext(s: WorkerSettings, parts: WorkerParts): WorkerCont
     gate: parts.gate,
     pacer: parts.pacer,
     signal: parts.signal,
+    drain: parts.drain,
+    reach: parts.reach,
     onRequest: parts.onRequest ?? (() => undefined),
     runCpu: parts.runCpu,
     runApi: parts.runApi,

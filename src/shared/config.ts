@@ -7,6 +7,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { availableParallelism } from 'node:os';
 import { ConfigError } from './errors.js';
+import { checkBaseUrl } from './base-url.js';
 import { schemaFromJsonSchema, schemaFromLabels, type AnswerSchema } from './answer-schema.js';
 import type { AnswerOptions, PreprocessOptions } from './job.js';
 import { modelInfo, KNOWN_MODELS } from './models.js';
@@ -575,18 +576,17 @@ function resolveModel(flags: Flags, job: JobFile): string {
   return model;
 }
 
-/** --base-url, --region, the job file's baseUrl and region, DASHSCOPE_BASE_URL, the default region: the first given. */
+/**
+ * --base-url, --region, the job file's baseUrl and region, DASHSCOPE_BASE_URL, the default region: the first given.
+ * A URL with credentials is refused, naming where it came from (see shared/base-url.ts).
+ */
 function resolveBaseUrl(flags: Flags, job: JobFile, env: NodeJS.ProcessEnv): string {
   const envBase = env.DASHSCOPE_BASE_URL?.trim() ? env.DASHSCOPE_BASE_URL.trim() : undefined;
-  const regionUrl = (region: Region | undefined) => (region ? REGIONS[region] : undefined);
-  const baseURL = flags.baseUrl ?? regionUrl(flags.region) ?? job.baseUrl ?? regionUrl(job.region) ?? envBase ?? REGIONS[DEFAULTS.region];
-  try {
-    const u = new URL(baseURL);
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('protocol');
-  } catch {
-    throw new ConfigError(`--base-url: expected an http(s) URL, received ${JSON.stringify(baseURL)}`);
-  }
-  return baseURL;
+  if (flags.baseUrl !== undefined) return checkBaseUrl(flags.baseUrl, '--base-url');
+  if (flags.region) return REGIONS[flags.region];
+  if (job.baseUrl !== undefined) return checkBaseUrl(job.baseUrl, 'baseUrl in the job file');
+  if (job.region) return REGIONS[job.region];
+  return envBase === undefined ? REGIONS[DEFAULTS.region] : checkBaseUrl(envBase, 'DASHSCOPE_BASE_URL');
 }
 
 type Limits = Pick<RunConfig, 'concurrency' | 'maxFiles' | 'idleTimeoutMs' | 'retries' | 'retryBaseMs' | 'retryMaxMs' | 'rpm' | 'tpm' | 'cpuConcurrency'>;

@@ -3,7 +3,8 @@
  *
  * Retried (with backoff): rate_limited, server_error, network_error, timeout, stream_incomplete.
  * Final for the file:     everything else.
- * Fatal for the whole run: auth_failed, access_denied, model_not_found (every other file would fail the same way).
+ * Fatal for the whole run: auth_failed, access_denied, model_not_found (every other file would fail the same way),
+ *                         api_unreachable (the first attempts of a run all failed to connect, none answered).
  */
 export const ERROR_CODES = {
   // The API said no for this request.
@@ -15,6 +16,8 @@ export const ERROR_CODES = {
   rate_limited: 'rate limited (429)',
   server_error: 'the API failed (5xx)',
   network_error: 'the connection failed',
+  api_unreachable: 'the API host could not be reached at all (the first attempts of the run all failed to connect): the run stopped',
+  base_url_not_allowed: "the job names an API base URL that this worker's own configuration does not send its key to",
   timeout: 'no data arrived within the idle timeout',
   stream_incomplete: 'the stream ended without finish_reason or usage',
   invalid_answer: 'the answer did not parse or validate against the answer schema, also when asked once more',
@@ -52,7 +55,7 @@ const RETRIED: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'stream_incomplete',
 ]);
 
-const FATAL_FOR_RUN: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['auth_failed', 'access_denied', 'model_not_found']);
+const FATAL_FOR_RUN: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['auth_failed', 'access_denied', 'model_not_found', 'api_unreachable']);
 
 export function isRetried(code: ErrorCode): boolean {
   return RETRIED.has(code);
@@ -122,7 +125,7 @@ export const EXIT = {
   internal: 1,
   /** Bad flags, job file, template or manifest. */
   config: 2,
-  /** The API refused the key (401), the account (403) or the model (404): nothing could succeed. */
+  /** The API refused the key (401), the account (403) or the model (404), or could not be reached at all: nothing could succeed. */
   api: 3,
   /** The output or totals file could not be written. */
   output: 4,

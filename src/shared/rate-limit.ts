@@ -15,8 +15,11 @@ import { systemClock, type Clock } from './clock.js';
 export interface Gate {
   /** Holds new requests back for at least `ms` from now. */
   pause(ms: number): void;
-  /** Resolves when no pause is in force. Rejects when `signal` aborts. */
-  ready(signal?: AbortSignal): Promise<void>;
+  /**
+   * Resolves when no pause is in force: true when a pause held it back (the caller then spreads its restart, so
+   * that the requests a pause held do not all start at the instant it ends). Rejects when `signal` aborts.
+   */
+  ready(signal?: AbortSignal): Promise<boolean>;
 }
 
 export interface Pacer {
@@ -42,10 +45,10 @@ export class PauseGate implements Gate {
     this.until = Math.max(this.until, this.clock.now() + ms);
   }
 
-  async ready(signal?: AbortSignal): Promise<void> {
-    for (;;) {
+  async ready(signal?: AbortSignal): Promise<boolean> {
+    for (let held = false; ; held = true) {
       const wait = this.until - this.clock.now();
-      if (wait <= 0) return;
+      if (wait <= 0) return held;
       await this.clock.sleep(wait, signal);
     }
   }

@@ -25,7 +25,8 @@ import { parseAnswer } from './parse-answer.js';
 import { preprocess, type Prepared } from './preprocess/index.js';
 import { streamTurn, type TurnOptions, type TurnResult } from './qwen-omni.js';
 import { reservationTokens } from './pacing.js';
-import { GaveUp, withRetries, type RetryPolicy } from './retry.js';
+import type { ReachWatch } from './reach.js';
+import { eitherSignal, GaveUp, withRetries, type RetryPolicy } from './retry.js';
 
 export interface WorkerContext {
   readonly client: OpenAI;
@@ -37,6 +38,13 @@ export interface WorkerContext {
   readonly pacer: Pacer;
   /** Aborted on a hard stop: in-flight streams end and their jobs get no row. */
   readonly signal: AbortSignal;
+  /**
+   * Aborted on a drain (the first Ctrl-C): jobs waiting to send (for the run's pause after a rate limit, the pacer,
+   * a backoff) end with no row, for the next run; requests already sent finish.
+   */
+  readonly drain?: AbortSignal | undefined;
+  /** Stops the run when its first attempts all fail to connect (api_unreachable); none: not watched. */
+  readonly reach?: ReachWatch | undefined;
   /** Called before every API request (for counting). */
   readonly onRequest: () => void;
   /** Runs CPU-bound preprocessing within its own concurrency (default: one per core). */
@@ -133,7 +141,8 @@ export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer)
     const original = m && 'source' in m && 'file' in m.source ? m.source.file : undefined;
     const held = content && original !== undefined ? { file: original, bytes: content } : undefined;
     const row = await ctx.runApi(() => {
-      // A job that waited for an API slot through a hard stop must not start a request.
+      // A job that waited for an API slot through a hard stop must not start a request. (After a drain it may: its
+      // preprocessing is done; only its waits for the gate, the pacer or a backoff are cut.)
       if (ctx.signal.aborted) throw new OmniError('interrupted', 'stopped before this file was sent');
       return ask(job, prepared, ctx, held);
     });
@@ -249,7 +258,7 @@ class Conversation {
   private async request(opts: TurnOptions, note: string): Promise<Asked> {
     const { ctx } = this;
     try {
-      const { value, attempts } = await withRetries(() => this.paced(opts), { policy: ctx.retry, gate: ctx.gate, signal: ctx.signal, onAttempt: ctx.onRequest, clock: ctx.clock });
+      const { value, attempts } = await withRetries(() => this.paced(opts), { policy: ctx.retry, gate: ctx.gate, signal: ctx.signal, drain: ctx.drain, onAttempt: ctx.onRequest, clock: ctx.clock });
       this.attempts += attempts;
       addUsage(this.usage, value.usage);
       this.latency += value.latencyMs;
@@ -267,14 +276,20 @@ class Conversation {
   /** One attempt within the pacer: tokens reserved before, settled with the real usage after. */
   private async paced(opts: TurnOptions): Promise<TurnResult> {
     const { ctx, reserve } = this;
-    await ctx.pacer.acquire(reserve, ctx.signal);
+    await ctx.pacer.acquire(reserve, eitherSignal(ctx.signal, ctx.drain)).catch(() => {
+      throw new OmniError('interrupted', 'stopped before this file was sent');
+    });
     try {
       const result = await streamTurn(ctx.client, this.job.model, this.messages, opts);
+      ctx.reach?.reached();
       ctx.pacer.settle(reserve, result.usage.total_tokens);
       return result;
     } catch (err) {
+      if (!(err instanceof OmniError)) throw err;
+      if (err.code === 'network_error' && ctx.reach) throw ctx.reach.failed(err);
+      if (err.status !== undefined) ctx.reach?.reached();
       // A refused request used no tokens; a cut one may have: keep the reservation then.
-      if (err instanceof OmniError && err.status !== undefined && err.status >= 400 && err.status < 500) ctx.pacer.settle(reserve, 0);
+      if (err.status !== undefined && err.status >= 400 && err.status < 500) ctx.pacer.settle(reserve, 0);
       throw err;
     }
   }

@@ -248,7 +248,7 @@ export async function streamTurn(client: OpenAI, model: string, messages: ChatCo
   } catch (err) {
     // The rest of a complete stream broke or was cut (by the linger timer, or a hard stop): the answer stands.
     if (turn.complete) return turn.result();
-    throw toOmniError(err, aborts.idle, opts);
+    throw toOmniError(err, aborts.idle, opts, client.baseURL);
   } finally {
     aborts.close();
   }
@@ -290,12 +290,36 @@ function describeApiError(err: APIError<number | undefined, Headers | undefined,
   return `${parts.join(' ')}${err.requestID ? ` (request ${err.requestID})` : ''}`;
 }
 
-function toOmniError(err: unknown, idle: boolean, opts: TurnOptions): OmniError {
+/** The system's reason for a failed connection (ECONNREFUSED, ENOTFOUND, ...), from the error or its causes. */
+export function connectionReason(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 6; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && code) return code;
+    // Several addresses tried (IPv4 and IPv6): each has its reason; the first says it.
+    const first: unknown = e instanceof AggregateError ? e.errors[0] : undefined;
+    if (first !== undefined) return connectionReason(first);
+  }
+  return undefined;
+}
+
+/** `host:port` of a base URL, for messages. */
+function hostOf(baseURL: string): string {
+  try {
+    return new URL(baseURL).host;
+  } catch {
+    return baseURL;
+  }
+}
+
+function toOmniError(err: unknown, idle: boolean, opts: TurnOptions, baseURL: string): OmniError {
   if (err instanceof OmniError) return err;
   if (idle) return new OmniError('timeout', `no data for ${opts.idleTimeoutMs / 1000} s: the request was aborted`, { cause: err });
   if (opts.signal?.aborted || err instanceof APIUserAbortError) return new OmniError('interrupted', 'stopped by the user', { cause: err });
   if (err instanceof APIConnectionTimeoutError) return new OmniError('timeout', 'the request timed out', { cause: err });
-  if (err instanceof APIConnectionError) return new OmniError('network_error', `connection failed: ${err.message}`, { cause: err });
+  if (err instanceof APIConnectionError) {
+    const reason = connectionReason(err);
+    return new OmniError('network_error', `connection failed to the API at ${hostOf(baseURL)}${reason ? ` (${reason})` : ''}: ${err.message}`, { cause: err });
+  }
   if (err instanceof APIError) {
     const apiErr = err as APIError<number | undefined, Headers | undefined, object | undefined>;
     const message = describeApiError(apiErr);

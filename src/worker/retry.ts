@@ -1,6 +1,12 @@
 /**
  * Retries for the errors that are worth retrying (shared/errors.ts says which): exponential backoff with full
- * jitter, never shorter than the server's Retry-After. A rate limit pauses the whole run through the gate.
+ * jitter, never shorter than the server's Retry-After.
+ *
+ * A rate limit pauses the whole run through the gate, for as long as the server said (Retry-After, up to
+ * MAX_RETRY_AFTER_MS) or one base step when it did not say: one row's own growing backoff never stretches the
+ * run's pause. A row told to wait waits the server's time and a jitter of up to one base step, and a request the
+ * gate held starts up to one base step after the pause ends, so that the rows a 429 stopped do not all come back
+ * at the same instant and get refused together again.
  */
 import { isRetried, OmniError } from '../shared/errors.js';
 import { systemClock, type Clock } from '../shared/clock.js';
@@ -27,6 +33,9 @@ export function backoffMs(retry: number, policy: RetryPolicy, retryAfter: number
 
 export const DEFAULT_RATE_LIMIT_PATIENCE_MS = 10 * 60_000;
 
+/** The longest Retry-After of a 429 taken as given: a server asking for more is asked again after this long. */
+export const MAX_RETRY_AFTER_MS = 5 * 60_000;
+
 export interface Attempted<T> {
   readonly value: T;
   readonly attempts: number;
@@ -49,6 +58,11 @@ export interface RetryOptions {
   readonly gate: Gate;
   /** A hard stop: the waits end and the job gives up with `interrupted`. */
   readonly signal?: AbortSignal | undefined;
+  /**
+   * A drain (the first Ctrl-C): the waits before an attempt (the gate, a backoff) end and the job gives up with
+   * `interrupted` (no row: the next run does it); a request already sent is not cut.
+   */
+  readonly drain?: AbortSignal | undefined;
   /** Called before every attempt (for counting requests). */
   readonly onAttempt?: (() => void) | undefined;
   /** Where the waits between attempts take their time from (default: the system clock). */
@@ -64,13 +78,19 @@ const interrupted = (attempts: number) => new GaveUp(new OmniError('interrupted'
  * then throws GaveUp with the last error.
  */
 export async function withRetries<T>(fn: () => Promise<T>, opts: RetryOptions): Promise<Attempted<T>> {
-  const { gate, signal } = opts;
+  const { gate, signal, policy } = opts;
   const clock = opts.clock ?? systemClock;
-  const waits = new RetryWaits(opts.policy, gate, opts.random ?? Math.random);
+  const random = opts.random ?? Math.random;
+  const waits = new RetryWaits(policy, gate, random);
+  // A drain ends the waits (a request that need not wait, a later turn of a conversation under way, still goes).
+  const waiting = eitherSignal(signal, opts.drain);
   for (let attempt = 1; ; attempt++) {
-    await gate.ready(signal).catch(() => {
+    try {
+      // Held by a pause: start within one base step after it ends, not at its very end with every other request.
+      if (await gate.ready(waiting)) await clock.sleep(Math.round(random() * policy.baseMs), waiting);
+    } catch {
       throw interrupted(attempt - 1);
-    });
+    }
     opts.onAttempt?.();
     try {
       return { value: await fn(), attempts: attempt };
@@ -79,11 +99,16 @@ export async function withRetries<T>(fn: () => Promise<T>, opts: RetryOptions): 
       if (!isRetried(error.code) || signal?.aborted) throw new GaveUp(error, attempt);
       const wait = waits.next(error);
       if (wait === undefined) throw new GaveUp(error, attempt);
-      await clock.sleep(wait, signal).catch(() => {
+      await clock.sleep(wait, waiting).catch(() => {
         throw interrupted(attempt);
       });
     }
   }
+}
+
+/** A signal that aborts when either does (undefined when neither is given). */
+export function eitherSignal(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
+  return a && b ? AbortSignal.any([a, b]) : (a ?? b);
 }
 
 /** The wait before each retry of one job, and when it must give up instead. */
@@ -106,10 +131,22 @@ class RetryWaits {
       return backoffMs(this.retriesUsed, policy, error.retryAfterMs, this.random);
     }
     if (this.rateLimitedMs >= (policy.rateLimitPatienceMs ?? DEFAULT_RATE_LIMIT_PATIENCE_MS)) return undefined;
-    // Never hammer a limit with a near-zero jittered wait: at least one base step.
-    const wait = Math.max(policy.baseMs, backoffMs(++this.rateLimits, policy, error.retryAfterMs, this.random));
+    const wait = error.retryAfterMs === undefined ? this.ownBackoff() : this.serversWait(error.retryAfterMs);
     this.rateLimitedMs += wait;
-    this.gate.pause(wait);
     return wait;
+  }
+
+  /** The server said how long: the run pauses that long, and this row comes back within one base step after. */
+  private serversWait(retryAfterMs: number): number {
+    const asked = Math.min(retryAfterMs, MAX_RETRY_AFTER_MS);
+    this.gate.pause(asked);
+    return asked + Math.round(this.random() * this.policy.baseMs);
+  }
+
+  /** The server did not say: this row backs off exponentially (at least a base step); the run pauses one base step. */
+  private ownBackoff(): number {
+    const { policy } = this;
+    this.gate.pause(policy.baseMs);
+    return Math.max(policy.baseMs, backoffMs(++this.rateLimits, policy, undefined, this.random));
   }
 }

@@ -34,14 +34,14 @@ export class RedisGate implements Gate {
     this.redis.omniBatchPause(LIMIT_KEYS.pause, wait).catch(() => undefined);
   }
 
-  async ready(signal?: AbortSignal): Promise<void> {
-    for (;;) {
+  async ready(signal?: AbortSignal): Promise<boolean> {
+    for (let held = false; ; held = true) {
       const now = this.clock.now();
       let wait = this.localUntil - now;
       if (wait <= 0) {
-        if (now < this.openUntil) return;
+        if (now < this.openUntil) return held;
         wait = await this.ask();
-        if (!(wait > 0)) return;
+        if (!(wait > 0)) return held;
       }
       await this.clock.sleep(wait, signal);
     }

@@ -15,8 +15,10 @@ import type OpenAI from 'openai';
 import pLimit from 'p-limit';
 import { processJob, RunFatalError } from '../../worker/process.js';
 import { createClient } from '../../worker/qwen-omni.js';
+import { ReachWatch } from '../../worker/reach.js';
 import { systemClock, type Clock } from '../../shared/clock.js';
-import { OmniError } from '../../shared/errors.js';
+import { refusedBaseUrl } from '../../shared/base-url.js';
+import { EXIT, OmniError, type ErrorCode } from '../../shared/errors.js';
 import type { Job } from '../../shared/job.js';
 import { rowWithoutAnswer, type Row } from '../../shared/row.js';
 import { makeTempDir } from '../../shared/temp-dir.js';
@@ -35,6 +37,11 @@ export interface WorkerOptions {
   readonly connect: () => Promise<Redis>;
   /** This worker's key: it never travels through Redis, and is redacted from every row it saves. */
   readonly apiKey: string;
+  /**
+   * The base URLs this worker sends its key to (its own flags and environment decide, never a job): a job naming
+   * another scheme, host or port gets a failed row, base_url_not_allowed, and no request is sent.
+   */
+  readonly allowedBaseURLs: readonly string[];
   readonly concurrency: number;
   /** How long a job's lock lasts without renewal; a worker that dies loses its jobs to others after this. */
   readonly lockDurationMs: number;
@@ -48,11 +55,14 @@ export interface WorkerOptions {
 }
 
 export interface RunningWorker {
-  /** Stops taking jobs and waits for the active ones (up to `deadlineMs`, then stops them hard). */
+  /**
+   * Stops taking jobs and waits for the active ones (up to `deadlineMs`, then stops them hard); active jobs not
+   * sending yet (waiting for a rate limit, a backoff, the pacer) go back to the queue at once.
+   */
   drain(deadlineMs: number): Promise<void>;
   /** Aborts active jobs at once; they go back to the queue for another worker. */
   stopNow(): Promise<void>;
-  /** Resolves with an exit code when the worker stopped on its own (a refused key). */
+  /** Resolves with an exit code when the worker stopped on its own (a refused key, an API host it cannot reach). */
   readonly stopped: Promise<number>;
 }
 
@@ -61,10 +71,12 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const hard = new AbortController();
   // One listener per job in flight (up to --concurrency): not a leak, so no MaxListenersExceededWarning.
   setMaxListeners(0, hard.signal);
+  const drain = new AbortController();
+  setMaxListeners(0, drain.signal);
   const tmpDir = await makeTempDir('worker');
   let stopWith: (code: number) => void = () => undefined;
   const stopped = new Promise<number>((resolve) => (stopWith = resolve));
-  const processFile = fileProcessor(opts, { signal: hard.signal, tmpDir, stop: (code) => stopWith(code) });
+  const processFile = fileProcessor(opts, { signal: hard.signal, drain: drain.signal, tmpDir, stop: (code) => stopWith(code) });
   const [workerConnection, controlConnection] = [await opts.connect(), await opts.connect()];
   const worker = new Worker<FileJobData, string>(JOBS_QUEUE, processFile, {
     connection: workerConnection,
@@ -85,6 +97,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   };
   return {
     async drain(deadlineMs) {
+      drain.abort(new OmniError('interrupted', 'draining'));
       const timer = setTimeout(() => hard.abort(new OmniError('interrupted', 'drain deadline passed')), deadlineMs);
       await closeAll(false);
       clearTimeout(timer);
@@ -99,19 +112,14 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
 
 /** The API client per base URL, made once each. */
 function clientCache(opts: Pick<WorkerOptions, 'apiKey' | 'clientFor'>): (baseURL: string) => OpenAI {
-  const clients = new Map<string, OpenAI>();
-  const make = opts.clientFor ?? ((baseURL: string) => createClient(opts.apiKey, baseURL));
-  return (baseURL) => {
-    let c = clients.get(baseURL);
-    if (!c) clients.set(baseURL, (c = make(baseURL)));
-    return c;
-  };
+  return perBaseUrl(opts.clientFor ?? ((baseURL: string) => createClient(opts.apiKey, baseURL)));
 }
 
 interface HostParts {
   readonly signal: AbortSignal;
+  readonly drain: AbortSignal;
   readonly tmpDir: string;
-  /** Stops the worker with an exit code (its key was refused). */
+  /** Stops the worker with an exit code (its key was refused, the API host cannot be reached). */
   readonly stop: (code: number) => void;
 }
 
@@ -124,6 +132,7 @@ function fileProcessor(opts: WorkerOptions, host: HostParts): (bull: BullJob<Fil
   const cpu = pLimit(Math.max(1, os.availableParallelism()));
   const redact = redactor(opts.apiKey);
   const hostname = os.hostname();
+  const reach = perBaseUrl(() => new ReachWatch());
   return async (bull, token) => {
     const data = bull.data;
     if (!data?.job?.path || !data.runId || !data.settings) throw new UnrecoverableError(`job ${bull.id}: not an omni-batch file job`);
@@ -133,12 +142,17 @@ function fileProcessor(opts: WorkerOptions, host: HostParts): (bull: BullJob<Fil
       gate,
       pacer: new RedisPacer(opts.redis, limitsOf(s), clock),
       signal: host.signal,
+      drain: host.drain,
+      reach: reach(s.baseURL),
       runCpu: (fn) => cpu(fn),
       runApi: (fn) => fn(),
       tmpDir: host.tmpDir,
       clock,
     });
-    const row = await processJob(data.job, ctx).catch((err: unknown) => rowOrHandBack(err, { bull, token, job: data.job, opts, host }));
+    const refused = refusedBaseUrl(s.baseURL, opts.allowedBaseURLs);
+    const row = refused
+      ? rowWithoutAnswer(data.job, 'failed', 'base_url_not_allowed', refused)
+      : await processJob(data.job, ctx).catch((err: unknown) => rowOrHandBack(err, { bull, token, job: data.job, opts, host }));
     if (row.error_code === 'file_unreadable') row.error_message = `${row.error_message} (on worker host ${hostname})`;
     row.error_message = redact(row.error_message);
     await new RunResults(opts.redis, data.runId).save(row, bull.id ?? '');
@@ -147,21 +161,39 @@ function fileProcessor(opts: WorkerOptions, host: HostParts): (bull: BullJob<Fil
   };
 }
 
+/** One `T` per base URL, made when first asked for. */
+function perBaseUrl<T>(make: (baseURL: string) => T): (baseURL: string) => T {
+  const made = new Map<string, T>();
+  return (baseURL) => {
+    let t = made.get(baseURL);
+    if (t === undefined) made.set(baseURL, (t = make(baseURL)));
+    return t;
+  };
+}
+
+/** Run-ending errors that say nothing about the job, only about this worker: its key, its way to the API. */
+const WORKER_FAULTS: Partial<Record<ErrorCode, string>> = {
+  auth_failed: 'the API key of this worker was refused ({message}); check DASHSCOPE_API_KEY and its region; worker stopping',
+  api_unreachable: 'this worker cannot reach the API ({message}); check its network and --allow-base-url / --region; worker stopping, its jobs stay queued for a worker that can',
+};
+
 /**
- * A job's pipeline threw: an error that ends a run becomes the job's failed row; a refused key or a hard stop
- * hands the job back to the queue (throws DelayedError); anything else is BullMQ's to retry.
+ * A job's pipeline threw: an error that ends a run becomes the job's failed row; a refused key, an API host this
+ * worker cannot reach, or a hard stop hands the job back to the queue (throws DelayedError); anything else is
+ * BullMQ's to retry.
  */
 async function rowOrHandBack(err: unknown, at: { bull: BullJob<FileJobData>; token: string | undefined; job: Job; opts: WorkerOptions; host: HostParts }): Promise<Row> {
-  if (err instanceof RunFatalError && err.error.code === 'auth_failed') {
-    // This worker's key is refused: leave the job for a worker whose key works, and stop.
+  const fault = err instanceof RunFatalError ? WORKER_FAULTS[err.error.code] : undefined;
+  if (err instanceof RunFatalError && fault) {
+    // Leave the job for a worker whose key works and that reaches the API, and stop taking jobs.
     await at.bull.moveToDelayed(Date.now() + 5_000, at.token);
-    at.opts.log(`the API key of this worker was refused (${err.error.message}); check DASHSCOPE_API_KEY and its region; worker stopping`);
-    at.host.stop(3);
+    at.opts.log(fault.replace('{message}', err.error.message));
+    at.host.stop(EXIT.api);
     throw new DelayedError();
   }
   if (err instanceof RunFatalError) return rowWithoutAnswer(at.job, 'failed', err.error.code, err.error.message, 1);
   if (err instanceof OmniError && err.code === 'interrupted') {
-    // A hard stop: the job goes straight back to the queue, without using up an attempt.
+    // A hard stop or a drain: the job goes straight back to the queue, without using up an attempt.
     await at.bull.moveToDelayed(Date.now(), at.token);
     throw new DelayedError();
   }

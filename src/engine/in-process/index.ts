@@ -7,7 +7,8 @@
  * are being fitted while others are being asked about. Temp files live in one run folder, removed at the end and
  * on interrupt (each job also removes its own subfolder when it finishes or fails).
  *
- * Stopping: `drain()` (first Ctrl-C) stops taking new files and lets in-flight ones finish and be written;
+ * Stopping: `drain()` (first Ctrl-C) stops taking new files and lets the requests already sent finish and be
+ * written; files waiting to send (the pause after a rate limit, the pacer, a backoff) end without a row;
  * `abortNow()` (second Ctrl-C) aborts in-flight streams at once. Either way every line in the output is whole.
  *
  * The outside world comes in as options: the API client and the clock, so a test drives a whole run in-process.
@@ -75,24 +76,30 @@ export function startRun(cfg: RunConfig, opts: RunOptions): { control: RunContro
   // Every request in flight listens to the hard stop: up to --concurrency listeners, not a leak (without this,
   // node warns "MaxListenersExceededWarning" at concurrency 11 and up).
   setMaxListeners(0, hard.signal);
+  // The drain ends every wait of a file not sending yet (a rate limit's among them): one listener per waiting file.
+  const drain = new AbortController();
+  setMaxListeners(0, drain.signal);
   let draining = false;
   let running: InProcessRun | undefined;
   const control: RunControl = {
     counts: () => running?.counts() ?? { ...NOTHING_YET },
     drain: () => {
       draining = true;
+      drain.abort(new OmniError('interrupted', 'draining'));
     },
     abortNow: () => {
       draining = true;
+      drain.abort(new OmniError('interrupted', 'draining'));
       hard.abort(new OmniError('interrupted', 'stopped by the user'));
     },
   };
-  const done = execute(cfg, opts, { hard, isDraining: () => draining, onStarted: (r) => (running = r) });
+  const done = execute(cfg, opts, { hard, drain: drain.signal, isDraining: () => draining, onStarted: (r) => (running = r) });
   return { control, done };
 }
 
 interface Stops {
   readonly hard: AbortController;
+  readonly drain: AbortSignal;
   readonly isDraining: () => boolean;
   readonly onStarted: (run: InProcessRun) => void;
 }
@@ -108,7 +115,7 @@ async function execute(cfg: RunConfig, opts: RunOptions, stops: Stops): Promise<
   const files = await openFiles(cfg, prior, opts.log);
   const estimate = emptyEstimate(currency);
   const worker = opts.apiKey ? { client: opts.client ?? createClient(opts.apiKey, cfg.baseURL), tmpDir: await makeTempDir('run'), clock } : undefined;
-  const run = new InProcessRun({ cfg, ctx, hooks: opts, redact: redactor(opts.apiKey), ...files, estimate, worker, hard: stops.hard, isDraining: stops.isDraining });
+  const run = new InProcessRun({ cfg, ctx, hooks: opts, redact: redactor(opts.apiKey), ...files, estimate, worker, hard: stops.hard, drain: stops.drain, isDraining: stops.isDraining });
   stops.onStarted(run);
   await run.discoverAll(preplanned);
   if (files.estimateFile) await files.estimateFile.finish();

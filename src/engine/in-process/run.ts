@@ -8,6 +8,7 @@ import { discover, eachDiscovered } from '../../producer/discover.js';
 import type { Item } from '../../producer/item.js';
 import { jobId, planItem, type PlanContext, type Planned } from '../../producer/plan.js';
 import { misfitRow, processJob, RunFatalError, type WorkerContext } from '../../worker/process.js';
+import { ReachWatch } from '../../worker/reach.js';
 import type { RunConfig } from '../../shared/config.js';
 import { EXIT, OmniError, OperatorError, OutputError } from '../../shared/errors.js';
 import type { Job } from '../../shared/job.js';
@@ -57,6 +58,8 @@ export interface RunParts {
   /** The API client and temp folder; undefined without a key (a dry run). */
   readonly worker: Pick<WorkerParts, 'client' | 'tmpDir' | 'clock'> | undefined;
   readonly hard: AbortController;
+  /** Aborted on a drain: files that are not sending yet end without a row (waits for a rate limit included). */
+  readonly drain: AbortSignal;
   readonly isDraining: () => boolean;
 }
 
@@ -90,6 +93,8 @@ export class InProcessRun {
       gate: new PauseGate(w.clock),
       pacer: new LocalPacer(limitsOf(cfg), w.clock),
       signal: this.p.hard.signal,
+      drain: this.p.drain,
+      reach: new ReachWatch(),
       onRequest: () => void this.apiRequests++,
     });
   }
@@ -251,6 +256,7 @@ function advice(code: string, baseURL: string): string {
   if (code === 'auth_failed') {
     return `check DASHSCOPE_API_KEY, and that the key belongs to the region of ${baseURL} (--region cn|intl|us); the run stopped, rerun the same command to continue`;
   }
+  if (code === 'api_unreachable') return `check --base-url / --region (this run sends to ${baseURL}) and this machine's network; the run stopped, rerun the same command to continue`;
   if (code === 'access_denied') return 'the account may not use this model (free tier only, or no access): check the account in the DashScope console; the run stopped';
   return 'check --model; the run stopped, rerun the same command to continue';
 }
