@@ -32,7 +32,7 @@ describe('side files of two outputs in one folder', () => {
     try {
       const csv = await runMain(['run', '--input', 'texts', '--prompt', 'CSV: {{file.name}}', '--out', 'out.csv', '--retries', '0'], { env: env(), cwd: dir });
       assert.equal(csv.code, 0, csv.stderr);
-      const jsonl = await runMain(['run', '--input', 'texts', '--prompt', 'JSONL: {{file.name}}', '--out', 'out.jsonl', '--max-files', '1'], { env: env(), cwd: dir });
+      const jsonl = await runMain(['run', '--input', 'texts', '--prompt', 'JSONL: {{file.name}}', '--out', 'out.jsonl', '--max-files', '1', '--retries', '0'], { env: env(), cwd: dir });
       assert.equal(jsonl.code, 0, jsonl.stderr);
     } finally {
       api.setOptions({ faults: undefined });
