@@ -1,7 +1,7 @@
 /**
  * A manifest cell too big for the model's input window is a `skipped` / `too_large` row before any call, as a text
  * file too big is: it is never sent (once or six times), and the item does not carry it while it waits to be
- * planned. The real CLI, the real `openai` SDK, the stand-in, a generated manifest with a 30 MB cell.
+ * planned. The real CLI, the real `openai` SDK, the stand-in, a generated manifest with an 8 MB cell.
  */
 import assert from 'node:assert/strict';
 import { createWriteStream } from 'node:fs';
@@ -41,9 +41,9 @@ async function bigManifest(dir: string, bigChars: number): Promise<string> {
 const byId = (rows: Record<string, any>[]) => new Map(rows.map((r) => [String(r.path).replace(/^.*#/, ''), r]));
 
 describe('a text too big for the input window is skipped before any call', () => {
-  test('a 30 MB manifest cell used by the prompt gives one skipped too_large row and no request; the other rows are answered', async () => {
+  test('an 8 MB manifest cell used by the prompt gives one skipped too_large row and no request; the other rows are answered', async () => {
     const dir = await tempDir();
-    const manifest = await bigManifest(dir, 30 * MB);
+    const manifest = await bigManifest(dir, 8 * MB);
     const out = path.join(dir, 'out.csv');
     const from = api.requests.length;
     const r = await runMain(['run', '--manifest', manifest, '--prompt', 'Summarize {{row.title}}: {{row.body}}', '--out', out, '--retries', '5'], { env: env(), cwd: dir });
@@ -52,7 +52,7 @@ describe('a text too big for the input window is skipped before any call', () =>
     assert.equal(rows.size, 3);
     assert.equal(rows.get('2')?.status, 'skipped');
     assert.equal(rows.get('2')?.error_code, 'too_large');
-    assert.match(rows.get('2')?.error_message, /rows\.csv#2: column "body" holds 31457280 characters, about 7864320 tokens, over qwen-omni-turbo's 30720-token input window/);
+    assert.match(rows.get('2')?.error_message, /rows\.csv#2: column "body" holds 8388608 characters, about 2097152 tokens, over qwen-omni-turbo's 30720-token input window/);
     assert.equal(rows.get('1')?.status, 'ok');
     assert.equal(rows.get('3')?.status, 'ok');
     const sent = api.requests.slice(from);
@@ -87,14 +87,14 @@ describe('a text too big for the input window is skipped before any call', () =>
 
   test('the item of a row with a cell too long for any model does not hold the cell, only its length', async () => {
     const dir = await tempDir();
-    const manifest = await bigManifest(dir, 30 * MB);
+    const manifest = await bigManifest(dir, 8 * MB);
     const items: Item[] = [];
     for await (const item of manifestItems(manifest, dir)) items.push(item);
     const big = items[1];
     assert.equal(big?.row?.body, '');
-    assert.deepEqual(big?.oversized, { body: 30 * MB });
+    assert.deepEqual(big?.oversized, { body: 8 * MB });
     assert.equal(big?.row?.title, 'huge');
-    assert.ok(CELL_MAX_CHARS < 30 * MB && CELL_MAX_CHARS >= 4 * 49_152);
+    assert.ok(CELL_MAX_CHARS < 8 * MB && CELL_MAX_CHARS >= 4 * 49_152);
     assert.equal(items[0]?.oversized, undefined);
   });
 });
