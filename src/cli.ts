@@ -59,7 +59,8 @@ that omni-batch did not write is never replaced unless --overwrite is given (the
 one it wrote is updated when the answer changes, unless --sidecar-skip-existing. Sidecars are never inputs.
 
 Exit codes: 0 every file has a row (some may be failed or skipped), 2 bad flags/job file/template,
-3 the API refused the key (401), the account (403) or the model (404), 4 the output cannot be written, 130 interrupted.
+3 the API refused the key (401), the account (403) or the model (404), 4 the output cannot be written,
+5 rows missing (Redis lost them or went away; the output keeps what it has: run again), 130 interrupted.
 `;
 
 /*
@@ -334,4 +335,7 @@ if (isMain) {
     },
   });
   process.exitCode = code;
+  // The command is done: what a library left armed (BullMQ's stalled checker and lock timers of a worker whose Redis
+  // is gone, waiting for it to come back) must not keep the process alive. Unref'd: a clean exit is not delayed.
+  setTimeout(() => process.exit(code), 2_000).unref();
 }

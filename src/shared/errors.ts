@@ -111,6 +111,17 @@ export class OutputError extends OperatorError {
   }
 }
 
+/**
+ * The run is not complete and the command cannot complete it: Redis lost its rows or jobs (evicted, flushed,
+ * restarted empty) or stayed unreachable past the give-up time, or rows are still to come: exit 5. The output
+ * keeps every row it has; running the same command again sends only what it lacks.
+ */
+export class IncompleteError extends OperatorError {
+  constructor(message: string) {
+    super(message, EXIT.incomplete);
+  }
+}
+
 /** Exit codes scripts can rely on (documented in --help). */
 export const EXIT = {
   ok: 0,
@@ -122,6 +133,8 @@ export const EXIT = {
   api: 3,
   /** The output or totals file could not be written. */
   output: 4,
+  /** The run's rows are incomplete: Redis lost them or went away, or jobs are still queued (see IncompleteError). */
+  incomplete: 5,
   /** Stopped by Ctrl-C / SIGTERM; rerun the same command to finish. */
   interrupted: 130,
 } as const;
