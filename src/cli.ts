@@ -157,7 +157,7 @@ function jobCommand({ program }: Cli, name: string, description: string): Comman
     .option('--audio-out <dir>', 'spoken answers: ask for speech too and write one WAV file (24 kHz, 16-bit mono) per input into this folder')
     .option('--voice <name>', `voice of the spoken answers (default ${DEFAULTS.voice}; turbo: Cherry, Serena, Ethan, Chelsie)`)
     .option('--thinking', 'qwen3-omni-flash thinking mode (enable_thinking); the reasoning goes to a reasoning column')
-    .option('--redis <url>', 'Redis for the distributed engine (env OMNI_BATCH_REDIS_URL)')
+    .option('--redis <url>', 'Redis for the distributed engine (env OMNI_BATCH_REDIS_URL; redis+cluster://h:p,h:p for Redis Cluster; env OMNI_BATCH_REDIS_GIVE_UP: seconds to wait for a Redis that went away, default 300)')
     .option('--run-id <id>', 'name the distributed run (default: from the output path)');
 }
 
@@ -224,7 +224,7 @@ function addWorker(cli: Cli): void {
   cli.program
     .command('worker')
     .description("process queued jobs (start one per machine; DASHSCOPE_API_KEY comes from this machine's environment)")
-    .option('--redis <url>', 'Redis URL (env OMNI_BATCH_REDIS_URL)')
+    .option('--redis <url>', 'Redis URL (env OMNI_BATCH_REDIS_URL; redis+cluster://h:p,h:p for Redis Cluster; env OMNI_BATCH_REDIS_GIVE_UP: seconds to wait for a Redis that went away, default 300)')
     .addOption(numberOption('-c, --concurrency <n>', 'jobs in flight at once in this worker (default 4)', WORKER_CONCURRENCY))
     .addOption(numberOption('--lock-duration <sec>', 'a job whose worker stops renewing its lock for this long goes to another worker (default 60)', SECONDS))
     .addOption(numberOption('--drain-timeout <sec>', 'on Ctrl-C / SIGTERM, how long to wait for the jobs in hand (default 120)', SECONDS))
