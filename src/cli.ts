@@ -61,7 +61,8 @@ one it wrote is updated when the answer changes, unless --sidecar-skip-existing.
 Exit codes: 0 every file has a row (some may be failed or skipped), 2 bad flags/job file/template,
 3 the API refused the key (401), the account (403) or the model (404), or its host could not be reached at all,
 4 the output cannot be written, 5 no input: the inputs matched no file and the manifest had no row (--allow-empty
-makes that 0), 130 interrupted.
+makes that 0), 6 rows missing (Redis lost them or went away; the output keeps what it has: run again),
+130 interrupted.
 `;
 
 /*
@@ -161,7 +162,7 @@ function jobCommand({ program }: Cli, name: string, description: string): Comman
     .option('--audio-out <dir>', 'spoken answers: ask for speech too and write one WAV file (24 kHz, 16-bit mono) per input into this folder')
     .option('--voice <name>', `voice of the spoken answers (default ${DEFAULTS.voice}; turbo: Cherry, Serena, Ethan, Chelsie)`)
     .option('--thinking', 'qwen3-omni-flash thinking mode (enable_thinking); the reasoning goes to a reasoning column')
-    .option('--redis <url>', 'Redis for the distributed engine (env OMNI_BATCH_REDIS_URL)')
+    .option('--redis <url>', 'Redis for the distributed engine (env OMNI_BATCH_REDIS_URL; redis+cluster://h:p,h:p for Redis Cluster; env OMNI_BATCH_REDIS_GIVE_UP: seconds to wait for a Redis that went away, default 300)')
     .option('--run-id <id>', 'name the distributed run (default: from the output path)');
 }
 
@@ -228,7 +229,7 @@ function addWorker(cli: Cli): void {
   cli.program
     .command('worker')
     .description("process queued jobs (start one per machine; DASHSCOPE_API_KEY comes from this machine's environment)")
-    .option('--redis <url>', 'Redis URL (env OMNI_BATCH_REDIS_URL)')
+    .option('--redis <url>', 'Redis URL (env OMNI_BATCH_REDIS_URL; redis+cluster://h:p,h:p for Redis Cluster; env OMNI_BATCH_REDIS_GIVE_UP: seconds to wait for a Redis that went away, default 300)')
     .addOption(numberOption('-c, --concurrency <n>', 'jobs in flight at once in this worker (default 4)', WORKER_CONCURRENCY))
     .addOption(numberOption('--lock-duration <sec>', 'a job whose worker stops renewing its lock for this long goes to another worker (default 60)', SECONDS))
     .addOption(numberOption('--drain-timeout <sec>', 'on Ctrl-C / SIGTERM, how long to wait for the jobs in hand (default 120)', SECONDS))
@@ -341,4 +342,7 @@ if (isMain) {
     },
   });
   process.exitCode = code;
+  // The command is done: what a library left armed (BullMQ's stalled checker and lock timers of a worker whose Redis
+  // is gone, waiting for it to come back) must not keep the process alive. Unref'd: a clean exit is not delayed.
+  setTimeout(() => process.exit(code), 2_000).unref();
 }

@@ -34,14 +34,31 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export async function startRedis(): Promise<TestRedis> {
+export interface RedisOptions {
+  /** More redis-server arguments (they win over the defaults: `--maxmemory-policy allkeys-lru`). */
+  readonly args?: readonly string[];
+  /** requirepass: the URL carries it, as `redis://:PASSWORD@...`. */
+  readonly password?: string;
+  /** false: no AOF, so that stop() and start() give an empty Redis (a restart that lost everything). Default true. */
+  readonly persist?: boolean;
+}
+
+export async function startRedis(opts: RedisOptions = {}): Promise<TestRedis> {
   // Its own folder, removed by close(): it must outlive the hooks of whichever test started it.
   const dir = await mkdtemp(path.join(os.tmpdir(), 'omni-batch-redis-'));
   const port = await freePort();
+  const persist = opts.persist ?? true;
+  const args = [
+    ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--maxmemory-policy', 'noeviction'],
+    ...(persist ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
+    ...(opts.password ? ['--requirepass', opts.password] : []),
+    ...(opts.args ?? []),
+  ];
+  const password = opts.password;
   let proc: ChildProcess | undefined;
   const clients: Redis[] = [];
   const start = async () => {
-    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'], {
+    proc = spawn('redis-server', args, {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let log = '';
@@ -49,7 +66,7 @@ export async function startRedis(): Promise<TestRedis> {
     proc.stderr?.on('data', (d: Buffer) => (log += d.toString()));
     const ready = Date.now() + 10_000;
     for (;;) {
-      const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      const probe = new Redis({ port, host: '127.0.0.1', password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       probe.on('error', () => undefined);
       try {
         await probe.connect();
@@ -71,10 +88,10 @@ export async function startRedis(): Promise<TestRedis> {
   };
   await start();
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `redis://${password ? `:${password}@` : ''}127.0.0.1:${port}`,
     port,
     client() {
-      const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: null });
+      const c = new Redis({ port, host: '127.0.0.1', password, maxRetriesPerRequest: null });
       c.on('error', () => undefined);
       clients.push(c);
       return c;
@@ -87,4 +104,41 @@ export async function startRedis(): Promise<TestRedis> {
     },
     start,
   };
+}
+
+export interface TestCluster {
+  /** `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3` */
+  readonly url: string;
+  readonly nodes: readonly TestRedis[];
+  close(): Promise<void>;
+}
+
+/** A real 3-node Redis Cluster (masters only) on free ports, every slot assigned, with redis-cli --cluster create. */
+export async function startCluster(): Promise<TestCluster> {
+  const nodes: TestRedis[] = [];
+  for (let i = 0; i < 3; i++) {
+    // Each node's cluster state file lives in its own folder (--dir), so the name can be the same.
+    nodes.push(await startRedis({ args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'] }));
+  }
+  const hosts = nodes.map((n) => `127.0.0.1:${n.port}`);
+  const create = spawn('redis-cli', ['--cluster', 'create', ...hosts, '--cluster-replicas', '0', '--cluster-yes'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  create.stdout?.on('data', (d: Buffer) => (log += d.toString()));
+  create.stderr?.on('data', (d: Buffer) => (log += d.toString()));
+  const [code] = (await once(create, 'exit')) as [number | null];
+  const close = async () => void (await Promise.all(nodes.map((n) => n.close())));
+  if (code !== 0) {
+    await close();
+    throw new Error(`redis-cli --cluster create failed:\n${log}`);
+  }
+  // Every node must agree that the cluster is up before a client can rely on its slots.
+  const end = Date.now() + 20_000;
+  for (const n of nodes) {
+    const c = n.client();
+    while (!/cluster_state:ok/.test(await c.cluster('INFO'))) {
+      if (Date.now() > end) throw new Error(`the cluster did not come up:\n${log}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return { url: `redis+cluster://${hosts.join(',')}`, nodes, close };
 }

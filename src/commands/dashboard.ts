@@ -23,7 +23,8 @@ export async function dashboardCommand(flags: DashboardFlags, io: Io): Promise<n
   const port = flags.port ?? DASHBOARD_DEFAULTS.port;
   const host = flags.host ?? DASHBOARD_DEFAULTS.host;
   const url = redisUrl(flags.redis, io.env);
-  const redis = await connectRedis(url);
+  // Read-only: a Redis that may evict keys is not refused here (producers, workers and collect refuse it).
+  const redis = await connectRedis(url, { requireNoEviction: false });
   try {
     const dashboard = await startDashboard({ redis, redisLabel: describeRedisUrl(url), host, port, allowHosts: flags.allowHost ?? [] });
     io.out(`omni-batch dashboard: ${dashboard.url} (queues: ${dashboard.queuesUrl}); Ctrl-C stops it`);

@@ -3,35 +3,38 @@
  * collect). Thin: they resolve flags, open Redis, call the engine in engine/bullmq/, and print.
  */
 import path from 'node:path';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../engine/bullmq/connection.js';
 import { checkBaseUrl } from '../shared/base-url.js';
 import { estimatePathFor, formatOf, REGIONS, resolveConfig, totalsPathFor, type Flags, type Region, type RunConfig } from '../shared/config.js';
-import { ConfigError, EXIT } from '../shared/errors.js';
+import { ConfigError, EXIT, IncompleteError } from '../shared/errors.js';
 import { modelInfo } from '../shared/models.js';
 import { writeRunFile } from '../shared/output/run-file.js';
 import { ledgerPathFor, SidecarWriter } from '../shared/output/sidecar.js';
-import { collectRun, enqueuedConfig } from '../engine/bullmq/collect.js';
-import { connectRedis } from '../engine/bullmq/connection.js';
+import { collectRun, enqueuedConfig, missingRows } from '../engine/bullmq/collect.js';
+import { connectRedis, retire, type ConnectOptions } from '../engine/bullmq/connection.js';
 import { enqueueRun, type EnqueueResult } from '../engine/bullmq/enqueue.js';
 import { runIdFor } from '../engine/bullmq/keys.js';
 import { jobsQueue } from '../engine/bullmq/queues.js';
 import { RunResults, type RunTotals } from '../engine/bullmq/results.js';
 import { scheduleRun, unscheduleRun } from '../engine/bullmq/schedule.js';
-import { progress, queueStats, type Progress } from '../engine/bullmq/status.js';
+import { progress, queueStats, requireRun, serverRunId, type Progress } from '../engine/bullmq/status.js';
+import { RedisOutage } from '../engine/bullmq/outage.js';
+import { OutputTail } from '../engine/bullmq/tail.js';
+import { rowLayout } from '../shared/row.js';
 import { startWorker } from '../engine/bullmq/worker-host.js';
 import { sleep } from '../shared/clock.js';
 import type { Queue } from 'bullmq';
 import { displayOptions, ProgressDisplay, type ProgressCounts, type Terminal } from './progress.js';
 import { emptyPassExit, finishOutput, type Io } from './run.js';
 import { WorkerLog } from './worker-log.js';
-import { redisUrl } from './redis-url.js';
+import { redisGiveUpMs, redisUrl } from './redis-url.js';
 
-async function withRedis<T>(url: string, fn: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = await connectRedis(url);
+async function withRedis<T>(url: string, fn: (redis: RedisClient) => Promise<T>, opts: ConnectOptions = {}): Promise<T> {
+  const redis = await connectRedis(url, opts);
   try {
     return await fn(redis);
   } finally {
-    redis.disconnect();
+    retire(redis);
   }
 }
 
@@ -59,16 +62,19 @@ function fmtProgress(p: Progress): string {
 }
 
 export async function statusCommand(runId: string, flags: DistributedFlags, io: Io): Promise<number> {
-  const p = await withRedis(redisUrl(flags.redis, io.env), (redis) => progress(redis, runId));
+  // Reading a run's numbers loses nothing: a Redis that may evict keys is not refused here.
+  const p = await withRedis(redisUrl(flags.redis, io.env), (redis) => progress(redis, runId), { requireNoEviction: false });
   io.out(fmtProgress(p));
   return EXIT.ok;
 }
 
 export async function collectCommand(runId: string, flags: DistributedFlags, io: Io): Promise<number> {
   await withRedis(redisUrl(flags.redis, io.env), async (redis) => {
-    const meta = await new RunResults(redis, runId).meta();
+    const results = new RunResults(redis, runId);
+    const meta = await results.meta();
     const out = flags.out ? path.resolve(io.cwd, flags.out) : meta.out;
-    if (!out) throw new ConfigError(`no run ${runId} in this Redis (omni-batch enqueue prints the run id)`);
+    await requireRun(redis, runId, meta, { out });
+    if (!out) throw new ConfigError(`run ${runId}: Redis does not say where its output goes; give --out`);
     const format = formatOf(out, flags.format ?? (flags.out ? undefined : meta.format), '--format');
     const enqueued = enqueuedConfig(runId, meta);
     const cfg = { out, format, totalsPath: totalsPathFor(out), estimatePath: estimatePathFor(out) };
@@ -77,6 +83,8 @@ export async function collectCommand(runId: string, flags: DistributedFlags, io:
     const totals = await collectRun(redis, { runId, out, format, csvRaw: enqueued.csvRaw, totalsPath: cfg.totalsPath, log: (line) => io.err(`omni-batch: ${line}`) });
     await recordSettings({ ...enqueued, ...cfg }, runId, io);
     await finishOutput(cfg, totals, sidecars, io, true);
+    const gap = await missingRows(results, totals.rows);
+    if (gap) throw new IncompleteError(`${gap}; ${out} has the ${totals.rows} rows there are: collect again once the workers are done, or run the same run --redis / enqueue command again to send only what is missing`);
   });
   return EXIT.ok;
 }
@@ -103,17 +111,45 @@ export async function followRun(resolved: RunConfig, runId: string, url: string,
   const cfg: RunConfig = sidecars ? { ...resolved, skip: sidecars.written } : resolved;
   const term: Terminal = io.terminal ?? { write: (t) => io.err(t.replace(/\n$/, '')), isTTY: false, columns: undefined };
   const display = new ProgressDisplay(term, io.display ?? displayOptions({}, io.env), modelInfo(cfg.model)?.prices?.currency ?? null);
+  const giveUpMs = redisGiveUpMs(io.env);
   return withRedis(url, async (redis) => {
     const startedAt = new Date();
-    const follower = new Follower(redis, runId, display, await new RunResults(redis, runId).totals());
-    const counts = await follower.follow(cfg, io);
+    const results = new RunResults(redis, runId);
+    const counts = await followWithTail({ redis, url, runId, display, before: await results.totals(), giveUpMs }, cfg, io);
     if (!counts) return EXIT.interrupted;
     const pass = { startedAt: startedAt.toISOString(), wallMs: Date.now() - startedAt.getTime(), ...counts };
     const totals = await collectRun(redis, { runId, out: cfg.out, format: cfg.format, csvRaw: cfg.csvRaw, totalsPath: cfg.totalsPath, pass });
     await recordSettings(cfg, runId, io);
     await finishOutput(cfg, totals, sidecars, io, true);
+    const gap = await missingRows(results, totals.rows);
+    if (gap) throw new IncompleteError(`${gap}; run the same command again to send only what is missing`);
     return emptyPassExit(cfg, counts.discovered, EXIT.ok, io);
   });
+}
+
+/**
+ * Follows the run while appending each row saved to the output (see tail.ts), through Redis outages up to the
+ * give-up time. On a stop (undefined) or an error the output is compacted and keeps every row it got.
+ */
+async function followWithTail(parts: Omit<FollowParts, 'tail' | 'outage' | 'server'> & { url: string; giveUpMs: number }, cfg: RunConfig, io: Io): Promise<PassCounts | undefined> {
+  const { redis, display } = parts;
+  const tail = await OutputTail.open(new RunResults(redis, parts.runId), cfg.out, cfg.format, rowLayout(1 + cfg.followUps.length, cfg.answer));
+  const outage = new RedisOutage(parts.url, {
+    giveUpMs: parts.giveUpMs,
+    note: (l) => display.note(l),
+    afterGiveUp: `the rows saved so far are in ${cfg.out}; run the same command again once Redis is back (only what the output lacks is sent)`,
+  });
+  const unwatch = outage.watch(redis);
+  try {
+    const counts = await new Follower({ ...parts, tail, outage, server: await serverRunId(redis) }).follow(cfg, io);
+    if (counts) tail.closeNow();
+    return counts;
+  } finally {
+    unwatch();
+    outage.stop();
+    // Not closed above: stopped or failed. Compacted, so the output holds one row per file whatever happened.
+    await tail.close().catch(() => undefined);
+  }
 }
 
 /** The enqueue pass of `run --redis`, running while the run is followed: its counts so far, and how it ended. */
@@ -124,7 +160,7 @@ class BackgroundEnqueue {
   stopped = false;
   readonly finished: Promise<void>;
 
-  constructor(cfg: RunConfig, redis: Redis, runId: string, note: (line: string) => void) {
+  constructor(cfg: RunConfig, redis: RedisClient, runId: string, note: (line: string) => void) {
     this.counts = { runId, discovered: 0, enqueued: 0, alreadyDone: 0, rowsWritten: 0 };
     const onProgress = (c: Readonly<EnqueueResult>) => void (this.counts = c);
     this.finished = enqueueRun(cfg, redis, { runId, log: note, onProgress, shouldStop: () => this.stopped }).then(
@@ -140,27 +176,35 @@ class BackgroundEnqueue {
 /** What `run --redis` counts for its totals file: this pass's files, and what the workers did for it. */
 type PassCounts = Pick<ProgressCounts, 'discovered' | 'alreadyDone' | 'rowsWritten' | 'apiRequests'>;
 
+interface FollowParts {
+  readonly redis: RedisClient;
+  readonly runId: string;
+  readonly display: ProgressDisplay;
+  /** The run's totals before this pass: what it spent is the difference. */
+  readonly before: RunTotals;
+  /** Appends the rows saved to the output as they come. */
+  readonly tail: OutputTail;
+  readonly outage: RedisOutage;
+  /** The Redis server's run_id when the follow began (a restart changes it). */
+  readonly server: string | undefined;
+}
+
 /** Follows a run while it is enqueued and worked on: the progress display, until every job has its row or a Ctrl-C. */
 class Follower {
   private readonly results: RunResults;
   private counts: ProgressCounts = { discovered: 0, discoveryDone: false, alreadyDone: 0, rowsWritten: 0, apiRequests: 0 };
   private readonly startedAt = Date.now();
   private warnedNoWorker = false;
+  private seen = false;
 
-  constructor(
-    private readonly redis: Redis,
-    private readonly runId: string,
-    private readonly display: ProgressDisplay,
-    /** The run's totals before this pass: what it spent is the difference. */
-    private readonly before: RunTotals,
-  ) {
-    this.results = new RunResults(redis, runId);
+  constructor(private readonly parts: FollowParts) {
+    this.results = new RunResults(parts.redis, parts.runId);
   }
 
   /** Enqueues `cfg` and follows the run; the pass's counts once every job has its row, undefined when stopped. */
   async follow(cfg: RunConfig, io: Io): Promise<PassCounts | undefined> {
-    const { display, runId } = this;
-    const enqueue = new BackgroundEnqueue(cfg, this.redis, runId, (l) => display.note(l));
+    const { display, runId, redis } = this.parts;
+    const enqueue = new BackgroundEnqueue(cfg, redis, runId, (l) => display.note(l));
     const remove = io.onSignal?.(() => {
       enqueue.stopped = true;
       if (!enqueue.done) display.note(`stopping: enqueueing the ${enqueue.counts.discovered} files found so far, then stopping (the rest: run the same command again)`);
@@ -169,37 +213,42 @@ class Follower {
     display.start(() => this.counts);
     display.note(`run ${runId}; following it (workers: omni-batch worker --redis ...)`);
     // One Queue for the whole follow loop (it polls 4 times a second), not one opened and closed per poll.
-    const jobs = jobsQueue(this.redis);
+    const jobs = jobsQueue(redis);
     try {
-      return await this.loop(enqueue, jobs);
+      return await this.loop(enqueue, jobs, cfg.out);
     } finally {
       remove?.();
       display.stop();
-      await jobs.close();
+      await Promise.race([jobs.close(), this.parts.outage.gaveUp]);
     }
   }
 
-  private async loop(enqueue: BackgroundEnqueue, jobs: Queue): Promise<PassCounts | undefined> {
+  private async loop(enqueue: BackgroundEnqueue, jobs: Queue, out: string): Promise<PassCounts | undefined> {
+    const { outage } = this.parts;
     for (;;) {
       if (enqueue.error) throw enqueue.error;
       if (enqueue.stopped) {
-        await enqueue.finished;
+        await Promise.race([enqueue.finished, outage.gaveUp]);
         return undefined;
       }
-      // Until the pass has reset the run's counters, they are the previous pass's.
-      if ((enqueue.done || enqueue.counts.discovered > 0) && (await this.poll(enqueue, jobs))) {
+      // Until the pass has reset the run's counters, they are the previous pass's. Nothing is asked while Redis is away.
+      if (!outage.gone && (enqueue.done || enqueue.counts.discovered > 0) && (await Promise.race([this.poll(enqueue, jobs, out), outage.gaveUp]))) {
         const { discovered, alreadyDone, rowsWritten, apiRequests } = this.counts;
         return { discovered, alreadyDone, rowsWritten, apiRequests };
       }
-      await sleep(250);
+      await Promise.race([sleep(250), outage.gaveUp]);
     }
   }
 
   /** Reads the run's numbers into the display; true once the pass is enqueued and every job of it has its row. */
-  private async poll(enqueue: BackgroundEnqueue, jobs: Queue): Promise<boolean> {
+  private async poll(enqueue: BackgroundEnqueue, jobs: Queue, out: string): Promise<boolean> {
+    const { redis, runId, before, tail } = this.parts;
     // Read before the pending count: the last batch's jobs are in the pending set once the enqueue is done.
     const allEnqueued = enqueue.done;
-    const p = await progress(this.redis, this.runId, () => queueStats(jobs));
+    await tail.pull();
+    const serverChanged = async () => this.parts.server !== undefined && (await serverRunId(redis)) !== this.parts.server;
+    const p = await progress(redis, runId, () => queueStats(jobs), { out, seen: this.seen, serverChanged });
+    this.seen = true;
     const t = await this.results.totals();
     const pass = enqueue.counts;
     this.counts = {
@@ -207,15 +256,15 @@ class Follower {
       discoveryDone: enqueue.done,
       alreadyDone: pass.alreadyDone,
       rowsWritten: pass.rowsWritten + Number(p.meta.finished ?? 0),
-      apiRequests: t.spent.requests - this.before.spent.requests,
+      apiRequests: t.spent.requests - before.spent.requests,
       running: p.active,
       workers: p.workers,
     };
     // Tokens and cost this run spent; failures as the run's rows have them now.
-    this.display.setTally({ tokens: t.spent.tokens - this.before.spent.tokens, cost: t.spent.cost - this.before.spent.cost, failures: new Map(Object.entries(t.failures)) });
+    this.parts.display.setTally({ tokens: t.spent.tokens - before.spent.tokens, cost: t.spent.cost - before.spent.cost, failures: new Map(Object.entries(t.failures)) });
     if (allEnqueued && p.pending === 0) return true;
     if (p.workers === 0 && !this.warnedNoWorker && Date.now() - this.startedAt > 3_000) {
-      this.display.note('no worker is connected: start one with omni-batch worker --redis URL');
+      this.parts.display.note('no worker is connected: start one with omni-batch worker --redis URL');
       this.warnedNoWorker = true;
     }
     return false;
@@ -260,8 +309,11 @@ export async function workerCommand(flags: WorkerFlags, io: Io): Promise<number>
   const drainMs = (flags.drainTimeout ?? 120) * 1000;
   // A worker's totals line every 30 s (OMNI_BATCH_PROGRESS_MS overrides it, as for run's progress).
   const { log: mode, intervalMs } = displayOptions({ log: flags.log }, io.env, 30_000);
+  const giveUpMs = redisGiveUpMs(io.env);
   const redis = await connectRedis(url);
   const wlog = new WorkerLog((line) => io.err(line.replace(/\n$/, '')), mode, intervalMs);
+  const outage = new RedisOutage(url, { giveUpMs, note: (l) => wlog.note(l, 'warn'), afterGiveUp: 'its jobs go back to the queue for other workers; start it again once Redis is back' });
+  const unwatch = outage.watch(redis);
   const worker = await startWorker({
     redis,
     connect: () => connectRedis(url),
@@ -287,17 +339,26 @@ export async function workerCommand(flags: WorkerFlags, io: Io): Promise<number>
       void worker.stopNow().then(() => resolveStop(EXIT.interrupted));
     }
   });
-  const code = await Promise.race([
-    stopped,
-    worker.stopped.then(async (c) => {
-      await worker.drain(drainMs);
-      return c;
-    }),
-  ]);
-  remove?.();
-  wlog.stop();
-  redis.disconnect();
-  return code;
+  const gaveUp = outage.gaveUp.catch(async (err: unknown) => {
+    await worker.drain(Math.min(drainMs, 10_000));
+    throw err;
+  });
+  try {
+    return await Promise.race([
+      stopped,
+      worker.stopped.then(async (c) => {
+        await worker.drain(drainMs);
+        return c;
+      }),
+      gaveUp,
+    ]);
+  } finally {
+    remove?.();
+    wlog.stop();
+    unwatch();
+    outage.stop();
+    retire(redis);
+  }
 }
 
 export interface ScheduleFlags extends DistributedFlags {

@@ -118,6 +118,17 @@ export class OutputError extends OperatorError {
   }
 }
 
+/**
+ * The run is not complete and the command cannot complete it: Redis lost its rows or jobs (evicted, flushed,
+ * restarted empty) or stayed unreachable past the give-up time, or rows are still to come: exit 6. The output
+ * keeps every row it has; running the same command again sends only what it lacks.
+ */
+export class IncompleteError extends OperatorError {
+  constructor(message: string) {
+    super(message, EXIT.incomplete);
+  }
+}
+
 /** Exit codes scripts can rely on (documented in --help). */
 export const EXIT = {
   ok: 0,
@@ -131,6 +142,8 @@ export const EXIT = {
   output: 4,
   /** No input: the inputs matched no file and the manifest had no row (run, run --redis, enqueue; --allow-empty makes it 0). */
   empty: 5,
+  /** The run's rows are incomplete: Redis lost them or went away, or jobs are still queued (see IncompleteError). */
+  incomplete: 6,
   /** Stopped by Ctrl-C / SIGTERM; rerun the same command to finish. */
   interrupted: 130,
 } as const;

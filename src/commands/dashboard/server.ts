@@ -16,7 +16,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../engine/bullmq/connection.js';
 import { ConfigError } from '../../shared/errors.js';
 import { controlQueue, jobsQueue } from '../../engine/bullmq/queues.js';
 import { queueStats, type QueueStats } from '../../engine/bullmq/status.js';
@@ -24,7 +24,7 @@ import { listRunIds, runSnapshot, type QueueSummary, type RunSummary } from '../
 import { dashboardPage } from './page.js';
 
 export interface DashboardOptions {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** The Redis URL with its password redacted, shown on the page. */
   readonly redisLabel: string;
   /** Default 127.0.0.1. */
@@ -179,7 +179,7 @@ async function listen(app: express.Express, opts: Pick<DashboardOptions, 'host' 
 }
 
 /** Answers with what `fn` returns; a run that is not there is a 404, a Redis that does not answer a 503. */
-function json(res: Response, next: NextFunction, fn: () => Promise<unknown>, redis: Redis): void {
+function json(res: Response, next: NextFunction, fn: () => Promise<unknown>, redis: RedisClient): void {
   // While Redis is away, answer at once: queued commands would pile up with every poll and all run on reconnect.
   if (redis.status !== 'ready') {
     res.status(503).json({ error: `Redis is not connected (${redis.status}); the page tries again` });

@@ -2,7 +2,7 @@
  * Collecting a distributed run: its rows from Redis into the same CSV/JSONL and totals file the in-process engine
  * writes, and the rows an in-process retry fixed in that output taken back into Redis.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import type { OutputFormat, RunConfig } from '../../shared/config.js';
 import { ConfigError } from '../../shared/errors.js';
 import { modelInfo } from '../../shared/models.js';
@@ -11,7 +11,7 @@ import type { RunStats, Totals } from '../../shared/output/totals.js';
 import type { Row, RowLayout } from '../../shared/row.js';
 import { finishWithTotals } from '../common.js';
 import { RunResults } from './results.js';
-import { checkRunExists } from './status.js';
+import { requireRun } from './status.js';
 
 export interface CollectOptions {
   readonly runId: string;
@@ -29,13 +29,14 @@ export interface CollectOptions {
  * Writes the run's rows to a fresh CSV/JSONL (streamed from Redis a page at a time) and the totals file beside
  * it: the same files the in-process engine writes.
  */
-export async function collectRun(redis: Redis, opts: CollectOptions): Promise<Totals> {
+export async function collectRun(redis: RedisClient, opts: CollectOptions): Promise<Totals> {
   const { runId, out, format } = opts;
   const results = new RunResults(redis, runId);
   const meta = await results.meta();
-  checkRunExists(runId, meta);
-  const adopted = await adoptFixedRows(results, out, format);
-  if (adopted) opts.log?.(`${adopted} ok rows of ${out} that Redis had as not done (fixed by an in-process retry) were kept and saved to Redis`);
+  await requireRun(redis, runId, meta, { out });
+  const { fixed, restored } = await adoptFixedRows(results, out, format);
+  if (fixed) opts.log?.(`${fixed} ok rows of ${out} that Redis had as not done (fixed by an in-process retry) were kept and saved to Redis`);
+  if (restored) opts.log?.(`${restored} ok rows of ${out} that Redis did not have (it lost them) were kept and saved to Redis`);
   const file = await ResultFile.open(out, format, JSON.parse(meta.layout ?? '') as RowLayout, { fresh: true, csvRaw: opts.csvRaw });
   let rows = 0;
   try {
@@ -62,10 +63,18 @@ export async function collectRun(redis: Redis, opts: CollectOptions): Promise<To
   }));
 }
 
+/** Ok rows of an output taken into Redis: fixed by an in-process retry, or restored after Redis lost them. */
+export interface Adopted {
+  fixed: number;
+  restored: number;
+}
+
 /**
- * An output that `omni-batch retry OUT` (in-process) fixed after a collect holds ok rows that Redis still has
- * as failed. Before Redis is enqueued from or collected over that output, those rows (same path, same job id)
- * are saved to Redis, so a paid answer is never thrown away nor asked again. Memory: the paths Redis has not done.
+ * Ok rows of the output that Redis does not have as ok are saved to Redis before it is enqueued from or collected
+ * over that output, so a paid answer is never thrown away nor asked again: rows an in-process retry (`omni-batch
+ * retry OUT`) fixed (same path and job id as a row Redis has as not done), and rows Redis has no row for at all
+ * (it was flushed or restarted empty; `run --redis` wrote them to the output as they came). A row's job id still
+ * decides later whether it answers the job as planned now. Memory: the paths Redis has not done, and a page of rows.
  */
 export async function adoptFixedRows(
   results: RunResults,
@@ -74,18 +83,42 @@ export async function adoptFixedRows(
   /** The run's paths not done, with their job ids (from indexRun; read here when not given). Entries adopted are removed. */
   notDone?: Map<string, string>,
   onAdopted: (row: Row) => void = () => undefined,
-): Promise<number> {
+): Promise<Adopted> {
   const todo = notDone ?? (await indexRun(results)).notDone;
-  if (todo.size === 0) return 0;
-  let adopted = 0;
+  const adopted: Adopted = { fixed: 0, restored: 0 };
+  let page: Row[] = [];
+  const flush = async () => {
+    const have = await results.hasRows(page.map((r) => r.path));
+    for (const [i, row] of page.entries()) {
+      const fixed = todo.get(row.path) === row.id;
+      if (have[i] && !fixed) continue;
+      await results.save(row);
+      todo.delete(row.path);
+      onAdopted(row);
+      adopted[fixed ? 'fixed' : 'restored']++;
+    }
+    page = [];
+  };
   for await (const row of ResultFile.readRows(out, format)) {
-    if (row.status !== 'ok' || todo.get(row.path) !== row.id) continue;
-    await results.save(row);
-    todo.delete(row.path);
-    onAdopted(row);
-    adopted++;
+    if (row.status !== 'ok') continue;
+    page.push(row);
+    if (page.length >= 500) await flush();
   }
+  await flush();
   return adopted;
+}
+
+/**
+ * What a collected run lacks, in one line, or undefined when every file of its latest pass has its row: jobs
+ * still queued or running, or rows Redis lost (fewer rows than files).
+ */
+export async function missingRows(results: RunResults, rows: number): Promise<string | undefined> {
+  const [meta, pending] = await Promise.all([results.meta(), results.pendingCount()]);
+  const files = Number(meta.discovered ?? 0);
+  if (pending === 0 && rows >= files) return undefined;
+  const lost = Math.max(0, files - rows - pending);
+  const parts = [pending ? `${pending} jobs still queued or running` : '', lost ? `${lost} rows missing from Redis (lost: evicted or flushed)` : ''].filter(Boolean);
+  return `run ${results.runId} is not complete: ${rows} rows for ${files} files, ${parts.join(', ')}`;
 }
 
 /** One pass over a run's rows: the paths not done (path -> job id), and per job id the first path that has its answer. */
@@ -101,7 +134,6 @@ export async function indexRun(results: RunResults): Promise<{ notDone: Map<stri
 
 /** The settings the run was last enqueued with (see enqueueRun), as `retry` needs them beside the output. */
 export function enqueuedConfig(runId: string, meta: Record<string, string>): RunConfig {
-  checkRunExists(runId, meta);
   try {
     return { ...(JSON.parse(meta.config ?? '') as RunConfig), dryRun: false };
   } catch {

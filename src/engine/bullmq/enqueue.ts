@@ -6,7 +6,7 @@
  */
 import os from 'node:os';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import pLimit from 'p-limit';
 import { discover, eachDiscovered } from '../../producer/discover.js';
 import type { Item } from '../../producer/item.js';
@@ -45,7 +45,7 @@ export interface EnqueueOptions {
 const BATCH = 200;
 
 /** Enqueues a run (see the top of this file) and returns what the pass did. */
-export async function enqueueRun(cfg: RunConfig, redis: Redis, opts: EnqueueOptions): Promise<EnqueueResult> {
+export async function enqueueRun(cfg: RunConfig, redis: RedisClient, opts: EnqueueOptions): Promise<EnqueueResult> {
   const { runId, log } = opts;
   const shouldStop = opts.shouldStop ?? (() => false);
   const ctx = await planContext(cfg);
@@ -72,10 +72,11 @@ export async function enqueueRun(cfg: RunConfig, redis: Redis, opts: EnqueueOpti
  */
 async function startPass(cfg: RunConfig, results: RunResults, log: (line: string) => void): Promise<Map<string, string>> {
   const { notDone, okIds } = await indexRun(results);
-  const adopted = await adoptFixedRows(results, cfg.out, cfg.format, notDone, (row) => {
+  const { fixed, restored } = await adoptFixedRows(results, cfg.out, cfg.format, notDone, (row) => {
     if (!okIds.has(row.id)) okIds.set(row.id, row.path);
   });
-  if (adopted) log(`run ${results.runId}: ${adopted} ok rows of ${cfg.out} that Redis had as not done (fixed by an in-process retry) were saved to Redis, not sent again`);
+  if (fixed) log(`run ${results.runId}: ${fixed} ok rows of ${cfg.out} that Redis had as not done (fixed by an in-process retry) were saved to Redis, not sent again`);
+  if (restored) log(`run ${results.runId}: ${restored} ok rows of ${cfg.out} that Redis did not have (it lost them) were saved to Redis, not sent again`);
   const now = new Date().toISOString();
   await results.setMetaOnce('createdAt', now);
   await results.register(Date.parse(now));

@@ -1,5 +1,5 @@
 /** The pause gate that every worker of a distributed run shares, in Redis. */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import type { Gate } from '../../shared/rate-limit.js';
 import { LIMIT_KEYS } from './keys.js';
@@ -17,11 +17,11 @@ export class RedisGate implements Gate {
   private openUntil = 0;
   private localUntil = 0;
   private asking: Promise<number> | undefined;
-  private readonly redis: Redis & Scripts;
+  private readonly redis: RedisClient & Scripts;
 
   /** `clock`: how this worker tells time and waits (default the system clock); the pause itself runs on Redis' clock. */
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly clock: Clock = systemClock,
   ) {
     this.redis = withScripts(redis);

@@ -25,6 +25,8 @@ export function runKeys(runId: string) {
     latest: `${base}:latest`,
     /** Per error code, the path and message of the newest row that failed (or was skipped) with it. */
     examples: `${base}:examples`,
+    /** A capped stream of the paths whose row was saved, in order: `run --redis` appends them to the output as they come. */
+    journal: `${base}:journal`,
   };
 }
 

@@ -1,5 +1,5 @@
 /** The requests- and tokens-per-minute pacer that every worker of a distributed run shares, in Redis. */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import type { Clock } from '../../shared/clock.js';
 import { GcraPacer, type Limits } from '../../shared/rate-limit.js';
 import { LIMIT_KEYS } from './keys.js';
@@ -11,9 +11,9 @@ import { withScripts, type Scripts } from './scripts.js';
  * only how this worker waits between questions.
  */
 export class RedisPacer extends GcraPacer {
-  private readonly redis: Redis & Scripts;
+  private readonly redis: RedisClient & Scripts;
 
-  constructor(redis: Redis, limits: Limits, clock?: Clock) {
+  constructor(redis: RedisClient, limits: Limits, clock?: Clock) {
     super(limits, clock);
     this.redis = withScripts(redis);
   }

@@ -6,7 +6,7 @@
  * replaces its row and corrects the totals instead of counting twice. The same step keeps the few things a
  * live view needs and the totals cannot give: the newest rows in order, and an example of each error code.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import { USAGE_FIELDS, type Row } from '../../shared/row.js';
 import { RUNS_KEY, runKeys } from './keys.js';
 import { withScripts, type Scripts } from './scripts.js';
@@ -29,15 +29,21 @@ export interface RunTotals {
   spent: { requests: number; tokens: number; cost: number };
 }
 
+/**
+ * How many saved paths a run's journal keeps (about 100 bytes each). The follower reads it four times a second,
+ * so it never falls this far behind; the final collect writes every row in any case.
+ */
+export const JOURNAL_CAP = 100_000;
+
 /** The usage fields the save-row script sums, as it takes them (an argument, so that its text stays fixed). */
 const USAGE_FIELDS_ARG = JSON.stringify(USAGE_FIELDS);
 
 export class RunResults {
   readonly keys: ReturnType<typeof runKeys>;
-  private readonly redis: Redis & Scripts;
+  private readonly redis: RedisClient & Scripts;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     readonly runId: string,
   ) {
     this.redis = withScripts(redis);
@@ -50,7 +56,32 @@ export class RunResults {
    */
   async save(row: Row, bullId = ''): Promise<void> {
     const k = this.keys;
-    await this.redis.omniBatchSaveRow(k.rows, k.totals, k.pending, k.meta, k.latest, k.examples, row.path, JSON.stringify(row), bullId, LATEST_CAP, USAGE_FIELDS_ARG);
+    await this.redis.omniBatchSaveRow(k.rows, k.totals, k.pending, k.meta, k.latest, k.examples, k.journal, row.path, JSON.stringify(row), bullId, LATEST_CAP, USAGE_FIELDS_ARG, JOURNAL_CAP);
+  }
+
+  /** The id of the journal's newest entry ('0-0' when it is empty): where a follower starts reading. */
+  async journalEnd(): Promise<string> {
+    const last = await this.redis.xrevrange(this.keys.journal, '+', '-', 'COUNT', 1);
+    return last[0]?.[0] ?? '0-0';
+  }
+
+  /** The rows saved after journal entry `after` (a page of them, at their current value) and the id to read on from. */
+  async savedSince(after: string, count = 500): Promise<{ rows: Row[]; next: string }> {
+    const reply = await this.redis.xread('COUNT', count, 'STREAMS', this.keys.journal, after);
+    const entries = reply?.[0]?.[1] ?? [];
+    if (!entries.length) return { rows: [], next: after };
+    const paths = [...new Set(entries.map(([, fields]) => fields[1] ?? ''))];
+    const json = await this.redis.hmget(this.keys.rows, ...paths);
+    return { rows: json.flatMap((j) => (j ? [JSON.parse(j) as Row] : [])), next: entries[entries.length - 1]?.[0] ?? after };
+  }
+
+  /** For each path, whether the run has a row for it. */
+  async hasRows(paths: readonly string[]): Promise<boolean[]> {
+    if (!paths.length) return [];
+    const pipe = this.redis.pipeline();
+    for (const p of paths) pipe.hexists(this.keys.rows, p);
+    const replies = (await pipe.exec()) ?? [];
+    return replies.map(([err, n]) => !err && n === 1);
   }
 
   /** The newest rows, newest first (at most LATEST_CAP). */

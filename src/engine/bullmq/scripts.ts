@@ -7,7 +7,7 @@
  * caller, a test's client included, has to remember to register them or deal in untyped methods.
  */
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 
 /** A script's file under lua/ and how many of its arguments are keys. */
 const SCRIPTS = {
@@ -15,7 +15,7 @@ const SCRIPTS = {
   omniBatchWait: { file: 'wait.lua', keys: 1 },
   omniBatchAcquire: { file: 'acquire.lua', keys: 2 },
   omniBatchSettle: { file: 'settle.lua', keys: 1 },
-  omniBatchSaveRow: { file: 'save-row.lua', keys: 6 },
+  omniBatchSaveRow: { file: 'save-row.lua', keys: 7 },
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -34,11 +34,13 @@ export interface Scripts {
     metaKey: string,
     latestKey: string,
     examplesKey: string,
+    journalKey: string,
     path: string,
     json: string,
     bullId: string,
     latestCap: number,
     usageFields: string,
+    journalCap: number,
   ): Promise<number>;
 }
 
@@ -48,10 +50,10 @@ const lua = Object.fromEntries(
 ) as Record<ScriptName, string>;
 
 /** `redis` with the scripts registered on it (once; a connection that has them is returned as it is). */
-export function withScripts(redis: Redis): Redis & Scripts {
+export function withScripts(redis: RedisClient): RedisClient & Scripts {
   const methods = redis as unknown as Partial<Record<ScriptName, (...args: Arg[]) => Promise<unknown>>>;
   for (const name of Object.keys(SCRIPTS) as ScriptName[]) {
     if (typeof methods[name] !== 'function') redis.defineCommand(name, { lua: lua[name], numberOfKeys: SCRIPTS[name].keys });
   }
-  return redis as Redis & Scripts;
+  return redis as RedisClient & Scripts;
 }

@@ -3,7 +3,7 @@
  * modality, cost, failures by error code with an example, and the newest rows. Read from Redis only; nothing in
  * it comes from a worker's environment, so the API key cannot be in it.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import type { RowStatus } from '../../shared/row.js';
 import type { MediaKind } from '../../shared/job.js';
 import { RUNS_KEY } from './keys.js';
@@ -72,7 +72,7 @@ export interface QueueSummary {
 }
 
 /** One run's numbers; `latest` newest rows too (0 for none). Throws ConfigError for a run that is not in Redis. */
-export async function runSnapshot(redis: Redis, runId: string, latest = LATEST_CAP, shared?: () => Promise<QueueStats>): Promise<{ run: RunSnapshot; queue: QueueSummary }> {
+export async function runSnapshot(redis: RedisClient, runId: string, latest = LATEST_CAP, shared?: () => Promise<QueueStats>): Promise<{ run: RunSnapshot; queue: QueueSummary }> {
   const results = new RunResults(redis, runId);
   const [p, examples, rows] = await Promise.all([progress(redis, runId, shared), results.errorExamples(), latest > 0 ? results.latest(latest) : []]);
   const t = p.totals.tokens;
@@ -127,6 +127,6 @@ export async function runSnapshot(redis: Redis, runId: string, latest = LATEST_C
 }
 
 /** Run ids, newest first. */
-export async function listRunIds(redis: Redis, limit: number): Promise<string[]> {
+export async function listRunIds(redis: RedisClient, limit: number): Promise<string[]> {
   return redis.zrevrange(RUNS_KEY, 0, limit - 1);
 }

@@ -10,13 +10,12 @@ import { setMaxListeners } from 'node:events';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import { DelayedError, UnrecoverableError, Worker, type Job as BullJob } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type OpenAI from 'openai';
 import pLimit from 'p-limit';
 import { processJob, RunFatalError } from '../../worker/process.js';
 import { createClient } from '../../worker/qwen-omni.js';
 import { ReachWatch } from '../../worker/reach.js';
-import { systemClock, type Clock } from '../../shared/clock.js';
+import { sleep, systemClock, type Clock } from '../../shared/clock.js';
 import { refusedBaseUrl } from '../../shared/base-url.js';
 import { EXIT, OmniError, type ErrorCode } from '../../shared/errors.js';
 import type { Job } from '../../shared/job.js';
@@ -26,15 +25,17 @@ import { limitsOf, redactor, workerContext } from '../common.js';
 import { enqueueRun } from './enqueue.js';
 import { nothingFound } from '../../producer/discover.js';
 import { RedisGate } from './gate.js';
+import { isConnectionError } from './outage.js';
+import { retire, type RedisClient } from './connection.js';
 import { CONTROL_QUEUE, JOBS_QUEUE, PREFIX } from './keys.js';
 import { RedisPacer } from './pacer.js';
 import type { ControlJobData, FileJobData } from './queues.js';
 import { RunResults } from './results.js';
 
 export interface WorkerOptions {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** Opens more connections like `redis` (BullMQ needs its own blocking connection per worker). */
-  readonly connect: () => Promise<Redis>;
+  readonly connect: () => Promise<RedisClient>;
   /** This worker's key: it never travels through Redis, and is redacted from every row it saves. */
   readonly apiKey: string;
   /**
@@ -87,28 +88,48 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     maxStalledCount: 3,
   });
   rowForFailedJobs(worker, opts);
-  worker.on('error', (err) => opts.log(`worker: ${err.message}`));
+  // Connection errors are the outage's to report, once (see outage.ts), not a line per reconnect attempt.
+  worker.on('error', (err) => void (isConnectionError(err) || opts.log(`worker: ${err.message}`)));
   const control = controlWorker(opts, controlConnection);
-  const closeAll = async (force: boolean) => {
-    await Promise.all([worker.close(force), control.close(force)]);
-    workerConnection.disconnect();
-    controlConnection.disconnect();
+  const closing = (force: boolean) => Promise.all([worker.close(force), control.close(force)]);
+  /**
+   * Closes within `graceMs` whatever Redis does: past it, jobs in hand are aborted and the connections cut (a Redis
+   * that is gone would keep a close waiting for it forever).
+   */
+  const shutdown = async (graceMs: number, closed: Promise<unknown>) => {
+    const timer = new AbortController();
+    const inTime = await Promise.race([closed.then(() => true, () => true), sleep(graceMs, timer.signal).then(() => false, () => true)]);
+    timer.abort();
+    if (!inTime) {
+      hard.abort(new OmniError('interrupted', 'drain deadline passed'));
+      retire(workerConnection);
+      retire(controlConnection);
+      const grace = new AbortController();
+      await Promise.race([closed.catch(() => undefined), sleep(CUT_GRACE_MS, grace.signal).catch(() => undefined)]);
+      grace.abort();
+    }
+    retire(workerConnection);
+    retire(controlConnection);
     await rm(tmpDir, { recursive: true, force: true });
   };
   return {
-    async drain(deadlineMs) {
+    drain: (deadlineMs) => {
+      // Waits before a request (the gate, backoff, pacing) end at once; requests under way get until the deadline.
       drain.abort(new OmniError('interrupted', 'draining'));
-      const timer = setTimeout(() => hard.abort(new OmniError('interrupted', 'drain deadline passed')), deadlineMs);
-      await closeAll(false);
-      clearTimeout(timer);
+      return shutdown(deadlineMs, closing(false));
     },
     async stopNow() {
       hard.abort(new OmniError('interrupted', 'stopped'));
-      await closeAll(false);
+      await shutdown(STOP_GRACE_MS, closing(false));
     },
     stopped,
   };
 }
+
+/** How long a hard stop waits for its jobs to go back to the queue before it cuts the connections. */
+const STOP_GRACE_MS = 10_000;
+/** After the connections are cut, how long the jobs in hand get to end. */
+const CUT_GRACE_MS = 1_000;
 
 /** The API client per base URL, made once each. */
 function clientCache(opts: Pick<WorkerOptions, 'apiKey' | 'clientFor'>): (baseURL: string) => OpenAI {
@@ -216,7 +237,7 @@ function rowForFailedJobs(worker: Worker<FileJobData, string>, opts: WorkerOptio
 }
 
 /** Runs scheduled enqueues (one at a time), on a connection of its own. */
-function controlWorker(opts: WorkerOptions, connection: Redis): Worker<ControlJobData, string> {
+function controlWorker(opts: WorkerOptions, connection: RedisClient): Worker<ControlJobData, string> {
   const control = new Worker<ControlJobData, string>(
     CONTROL_QUEUE,
     async (bull) => {
@@ -228,7 +249,7 @@ function controlWorker(opts: WorkerOptions, connection: Redis): Worker<ControlJo
     },
     { connection, prefix: PREFIX, concurrency: 1, lockDuration: Math.max(opts.lockDurationMs, 60_000) },
   );
-  control.on('error', (err) => opts.log(`control: ${err.message}`));
+  control.on('error', (err) => void (isConnectionError(err) || opts.log(`control: ${err.message}`)));
   // A firing that cannot run (its input folder gone, a manifest that no longer parses) is said, and the next one tries again.
   control.on('failed', (bull, err) => opts.log(`scheduled run ${bull?.data.runId ?? '?'}: ${err.message}`));
   return control;

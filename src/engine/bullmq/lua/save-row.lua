@@ -1,7 +1,10 @@
 -- Writes (or replaces) the row of a file and updates the run's totals in one step, so a duplicate delivery of a
 -- job replaces its row and corrects the totals instead of counting twice.
--- KEYS: 1 rows, 2 totals, 3 pending, 4 meta, 5 latest, 6 examples.
--- ARGV: 1 path, 2 row JSON, 3 queue job id ('' for a row saved without one), 4 latest cap, 5 usage fields (JSON).
+-- Every row that changes is also added to the run's journal (a capped stream of paths), from which `run --redis`
+-- appends each row to the output as it is saved: a Redis lost mid-run then loses no paid answer.
+-- KEYS: 1 rows, 2 totals, 3 pending, 4 meta, 5 latest, 6 examples, 7 journal.
+-- ARGV: 1 path, 2 row JSON, 3 queue job id ('' for a row saved without one), 4 latest cap, 5 usage fields (JSON),
+--       6 journal cap.
 local fields = cjson.decode(ARGV[5])
 local function apply(json, sign)
   local r = cjson.decode(json)
@@ -45,4 +48,5 @@ apply(ARGV[2], 1)
 redis.call('LREM', KEYS[5], 0, ARGV[1])
 redis.call('LPUSH', KEYS[5], ARGV[1])
 redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[4]) - 1)
+redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[6], '*', 'p', ARGV[1])
 return 1
