@@ -89,7 +89,8 @@ export async function distributed(api: StandInProcess, redis: BenchRedis, worker
   await api.reset();
   await redis.flush();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'omni-batch-bench-out-'));
-  const pool = await startWorkers(workers, redis.url, workerConcurrency, o.env);
+  // A worker sends its key only where its own configuration allows: here, the stand-in.
+  const pool = await startWorkers(workers, redis.url, workerConcurrency, { DASHSCOPE_BASE_URL: api.baseURL, ...o.env });
   let stopped = false;
   try {
     const out = path.join(dir, 'out.jsonl');
