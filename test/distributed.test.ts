@@ -31,11 +31,11 @@ interface SpawnedWorker {
   done: Promise<CliResult>;
 }
 
-function spawnWorker(extra: string[] = [], key = KEY): SpawnedWorker {
+function spawnWorker(extra: string[] = [], key = KEY, url = redis.url): SpawnedWorker {
   let child: ChildProcess | undefined;
   // A long lock by default: a job whose lock lapsed on a busy machine would be run again by another worker (and
   // paid twice); the test of a killed worker shortens it to see its job move on.
-  const done = runCli(['worker', '--redis', redis.url, '--concurrency', '4', '--lock-duration', '30', ...extra], {
+  const done = runCli(['worker', '--redis', url, '--concurrency', '4', '--lock-duration', '30', ...extra], {
     // The worker's own configuration allows the stand-in: a job's base URL alone would not.
     env: { DASHSCOPE_API_KEY: key, DASHSCOPE_BASE_URL: api.baseURL },
     onSpawn: (c) => (child = c),
@@ -125,25 +125,30 @@ describe('distributed runs on BullMQ', () => {
     const out = path.join(dir, 'out.jsonl');
     let stalled = 0;
     api.setOptions({ faults: ({ summary }) => (summary.lastUserText.includes('kill') && stalled++ === 0 ? { type: 'stall', afterChunks: 1 } : null) });
-    const first = spawnWorker(['--lock-duration', '2']);
+    // A Redis of its own: BullMQ runs its stalled-job check at most once per interval per queue, guarded by a key
+    // that lives as long as the interval of the worker that last ran it. The other tests' workers (30-s lock, so a
+    // 15-s interval) would hold off this test's 1-s checks for up to 15 s.
+    const own = await startRedis();
+    const first = spawnWorker(['--lock-duration', '2'], KEY, own.url);
     try {
-      const enq = await runMain(['enqueue', '--input', path.join(dir, 'media'), '--prompt', 'Read', '--out', out, '--redis', redis.url, ...base()]);
+      const enq = await runMain(['enqueue', '--input', path.join(dir, 'media'), '--prompt', 'Read', '--out', out, '--redis', own.url, ...base()]);
       assert.equal(enq.code, 0, enq.stderr);
       const runId = enq.stdout.trim();
       await waitFor(() => stalled === 1 && api.inFlight >= 1, 'the stream to stall', 60_000);
       first.child().kill('SIGKILL');
       await first.done;
-      const second = spawnWorker(['--lock-duration', '2']);
-      const c = redis.client();
+      const second = spawnWorker(['--lock-duration', '2'], KEY, own.url);
+      const c = own.client();
       await waitFor(async () => (await c.scard(`{omni-batch}:run:${runId}:pending`)) === 0, 'the job to be recovered', 60_000);
       await stopWorker(second);
-      const col = await runMain(['collect', runId, '--redis', redis.url]);
+      const col = await runMain(['collect', runId, '--redis', own.url]);
       assert.equal(col.code, 0, col.stderr);
       const rows = await readOutputRows(out);
       assert.equal(rows.length, 1);
       assert.equal(rows[0]?.status, 'ok');
     } finally {
       api.setOptions({ faults: undefined });
+      await own.close();
     }
   });
 

@@ -125,7 +125,8 @@ describe('a worker whose Redis goes away', () => {
   });
 
   test('gives up after OMNI_BATCH_REDIS_GIVE_UP with exit 6 naming the URL, password masked', async () => {
-    const worker = start(['worker', '--redis', redis.url], { OMNI_BATCH_REDIS_GIVE_UP: '2' });
+    // Giving up drains the jobs in hand for min(--drain-timeout, 10 s) first; this worker holds none.
+    const worker = start(['worker', '--redis', redis.url, '--drain-timeout', '1'], { OMNI_BATCH_REDIS_GIVE_UP: '2' });
     try {
       await waitFor(() => /ready/.test(worker.stderr()), 'the worker to start', 30_000);
       await redis.stop();
