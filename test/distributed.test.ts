@@ -8,7 +8,12 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { connectRedis } from '../src/engine/bullmq/connection.js';
+import { JOBS_QUEUE, PREFIX } from '../src/engine/bullmq/keys.js';
+import { RunResults } from '../src/engine/bullmq/results.js';
+import { startWorker } from '../src/engine/bullmq/worker-host.js';
 import { startStandIn, type StandIn } from './stand-in/server.js';
 import { FIXTURES, readOutputRows, runCli, runMain, tempDir, waitFor, type CliResult } from './helpers.js';
 import { startRedis, type TestRedis } from './redis-server.js';
@@ -255,6 +260,36 @@ describe('distributed runs on BullMQ', () => {
       assert.equal(api.requests.length - from, 5, 'no later firing sent anything');
     } finally {
       await stopWorker(w);
+    }
+  });
+
+  test('a job added again just after its row was saved (an enqueue pass that read the rows before) is not asked again', async () => {
+    const dir = await textFiles(1, 'again');
+    const enq = await runMain(['enqueue', '--input', path.join(dir, 'media'), '--prompt', 'Read', '--out', path.join(dir, 'out.jsonl'), '--redis', redis.url, ...base()]);
+    assert.equal(enq.code, 0, enq.stderr);
+    const runId = enq.stdout.trim();
+    const c = redis.client();
+    const results = new RunResults(c, runId);
+    const queue = new Queue(JOBS_QUEUE, { connection: c, prefix: PREFIX });
+    const queued = (await queue.getJobs(['wait'])).find((j) => j.data.runId === runId);
+    assert.ok(queued?.id, 'the enqueued job');
+    const conn = await connectRedis(redis.url);
+    const worker = await startWorker({ redis: conn, connect: () => connectRedis(redis.url), apiKey: KEY, concurrency: 2, lockDurationMs: 30_000, allowedBaseURLs: [api.baseURL], log: () => undefined });
+    try {
+      await waitFor(async () => (await results.pendingCount()) === 0, 'the first delivery', 30_000);
+      const from = api.requests.length;
+      // What a pass that found no row yet does a moment later, once the first delivery has left the queue.
+      await queue.add(queued.name, queued.data, { jobId: queued.id });
+      await results.addPending([queued.id]);
+      await waitFor(async () => (await results.pendingCount()) === 0, 'the second delivery', 30_000);
+      assert.equal(api.requests.length - from, 0, 'the second delivery sent nothing');
+      const totals = await c.hgetall(results.keys.totals);
+      assert.equal(totals['spent:requests'], '1');
+      assert.equal(totals['status:ok'], '1');
+    } finally {
+      await worker.drain(5_000);
+      conn.disconnect();
+      await queue.close();
     }
   });
 

@@ -19,7 +19,7 @@ export function redactor(secret: string | undefined): (text: string) => string {
 }
 
 /** True when the row a path already has is this very job (same id), answered: the file is left alone. */
-export function alreadyDone(prior: { readonly id: string; readonly status: RowStatus } | undefined, job: Job): boolean {
+export function alreadyDone<T extends { readonly id: string; readonly status: RowStatus }>(prior: T | undefined, job: Job): prior is T {
   return prior !== undefined && prior.id === job.id && prior.status === 'ok';
 }
 

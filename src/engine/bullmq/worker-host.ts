@@ -21,7 +21,7 @@ import { EXIT, OmniError, type ErrorCode } from '../../shared/errors.js';
 import type { Job } from '../../shared/job.js';
 import { rowWithoutAnswer, type Row } from '../../shared/row.js';
 import { makeTempDir } from '../../shared/temp-dir.js';
-import { limitsOf, redactor, workerContext } from '../common.js';
+import { alreadyDone, limitsOf, redactor, workerContext } from '../common.js';
 import { enqueueRun } from './enqueue.js';
 import { nothingFound } from '../../producer/discover.js';
 import { RedisGate } from './gate.js';
@@ -157,6 +157,14 @@ function fileProcessor(opts: WorkerOptions, host: HostParts): (bull: BullJob<Fil
   return async (bull, token) => {
     const data = bull.data;
     if (!data?.job?.path || !data.runId || !data.settings) throw new UnrecoverableError(`job ${bull.id}: not an omni-batch file job`);
+    const results = new RunResults(opts.redis, data.runId);
+    // An enqueue pass (a schedule firing, a second `enqueue`) that read the rows just before this job's first
+    // delivery saved its row and left the queue adds the job again: its row is already this job, answered.
+    const prior = await results.get(data.job.path);
+    if (alreadyDone(prior, data.job)) {
+      await results.save(prior, bull.id ?? '');
+      return prior.status;
+    }
     const s = data.settings;
     const ctx = workerContext(s, {
       client: client(s.baseURL),
@@ -176,7 +184,7 @@ function fileProcessor(opts: WorkerOptions, host: HostParts): (bull: BullJob<Fil
       : await processJob(data.job, ctx).catch((err: unknown) => rowOrHandBack(err, { bull, token, job: data.job, opts, host }));
     if (row.error_code === 'file_unreadable') row.error_message = `${row.error_message} (on worker host ${hostname})`;
     row.error_message = redact(row.error_message);
-    await new RunResults(opts.redis, data.runId).save(row, bull.id ?? '');
+    await results.save(row, bull.id ?? '');
     opts.onRow?.(row, data.runId);
     return row.status;
   };
