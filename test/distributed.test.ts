@@ -8,12 +8,12 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { connectRedis } from '../src/engine/bullmq/connection.js';
-import { JOBS_QUEUE, PREFIX } from '../src/engine/bullmq/keys.js';
+import { jobsQueue } from '../src/engine/bullmq/queues.js';
 import { RunResults } from '../src/engine/bullmq/results.js';
 import { startWorker } from '../src/engine/bullmq/worker-host.js';
+import { rowWithoutAnswer } from '../src/shared/row.js';
 import { startStandIn, type StandIn } from './stand-in/server.js';
 import { FIXTURES, readOutputRows, runCli, runMain, tempDir, waitFor, type CliResult } from './helpers.js';
 import { startRedis, type TestRedis } from './redis-server.js';
@@ -270,19 +270,21 @@ describe('distributed runs on BullMQ', () => {
     const runId = enq.stdout.trim();
     const c = redis.client();
     const results = new RunResults(c, runId);
-    const queue = new Queue(JOBS_QUEUE, { connection: c, prefix: PREFIX });
+    // The producer's own queue, with its job options (a finished job leaves the queue).
+    const queue = jobsQueue(c);
     const queued = (await queue.getJobs(['wait'])).find((j) => j.data.runId === runId);
     assert.ok(queued?.id, 'the enqueued job');
     const conn = await connectRedis(redis.url);
     const worker = await startWorker({ redis: conn, connect: () => connectRedis(redis.url), apiKey: KEY, concurrency: 2, lockDurationMs: 30_000, allowedBaseURLs: [api.baseURL], log: () => undefined });
     try {
-      await waitFor(async () => (await results.pendingCount()) === 0, 'the first delivery', 30_000);
+      const gone = async () => (await queue.getJob(queued.id!)) === undefined;
+      await waitFor(gone, 'the first delivery to leave the queue', 30_000);
       const from = api.requests.length;
       // What a pass that found no row yet does a moment later, once the first delivery has left the queue.
       await queue.add(queued.name, queued.data, { jobId: queued.id });
-      await results.addPending([queued.id]);
-      await waitFor(async () => (await results.pendingCount()) === 0, 'the second delivery', 30_000);
+      await waitFor(gone, 'the second delivery to leave the queue', 30_000);
       assert.equal(api.requests.length - from, 0, 'the second delivery sent nothing');
+      assert.equal(await results.pendingCount(), 0);
       const totals = await c.hgetall(results.keys.totals);
       assert.equal(totals['spent:requests'], '1');
       assert.equal(totals['status:ok'], '1');
@@ -291,6 +293,20 @@ describe('distributed runs on BullMQ', () => {
       conn.disconnect();
       await queue.close();
     }
+  });
+
+  test('a job whose row is already that job, answered, is not marked pending: a delivery that saved it meanwhile left nothing to wait for', async () => {
+    const results = new RunResults(redis.client(), 'pending-check');
+    const row = (p: string, id: string) => rowWithoutAnswer({ id, path: p, kind: 'text', model: 'qwen-omni-turbo' }, 'failed', 'server_error', 'HTTP 500');
+    await results.save({ ...row('a.txt', 'job-a'), status: 'ok', error_code: '', error_message: '' });
+    await results.save(row('c.txt', 'job-c'));
+    await results.addPending([
+      { path: 'a.txt', jobId: 'job-a', bullId: 'q-a' },
+      { path: 'b.txt', jobId: 'job-b', bullId: 'q-b' },
+      { path: 'c.txt', jobId: 'job-c', bullId: 'q-c' },
+      { path: 'a.txt', jobId: 'job-a2', bullId: 'q-a2' },
+    ]);
+    assert.deepEqual((await redis.client().smembers(results.keys.pending)).sort(), ['q-a2', 'q-b', 'q-c']);
   });
 
   test('three workers share one request budget: none of them is refused under an account limit their sum would break', async () => {

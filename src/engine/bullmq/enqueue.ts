@@ -177,7 +177,7 @@ class EnqueuePass {
     const b = this.batch;
     this.batch = [];
     // Pending first: a job that finishes before it is marked would otherwise stay pending forever.
-    await this.parts.results.addPending(b.map((j) => j.opts.jobId));
+    await this.parts.results.addPending(b.map((j) => ({ path: j.data.job.path, jobId: j.data.job.id, bullId: j.opts.jobId })));
     await this.parts.queue.addBulk(b);
   }
 

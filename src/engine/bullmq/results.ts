@@ -105,9 +105,12 @@ export class RunResults {
     await this.redis.zadd(RUNS_KEY, 'GT', enqueuedAtMs, this.runId);
   }
 
-  /** Marks queue jobs as pending for this run (they leave the set when their row is saved). */
-  async addPending(bullIds: readonly string[]): Promise<void> {
-    if (bullIds.length) await this.redis.sadd(this.keys.pending, ...bullIds);
+  /**
+   * Marks queue jobs as pending for this run (they leave the set when their row is saved), except those whose row
+   * is already that job, answered (see lua/add-pending.lua).
+   */
+  async addPending(jobs: readonly { readonly path: string; readonly jobId: string; readonly bullId: string }[]): Promise<void> {
+    if (jobs.length) await this.redis.omniBatchAddPending(this.keys.rows, this.keys.pending, ...jobs.flatMap((j) => [j.path, j.jobId, j.bullId]));
   }
 
   async removePending(bullId: string): Promise<void> {

@@ -16,6 +16,7 @@ const SCRIPTS = {
   omniBatchAcquire: { file: 'acquire.lua', keys: 2 },
   omniBatchSettle: { file: 'settle.lua', keys: 1 },
   omniBatchSaveRow: { file: 'save-row.lua', keys: 7 },
+  omniBatchAddPending: { file: 'add-pending.lua', keys: 2 },
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -42,6 +43,8 @@ export interface Scripts {
     usageFields: string,
     journalCap: number,
   ): Promise<number>;
+  /** `triples`: path, job id, queue job id, flattened. */
+  omniBatchAddPending(rowsKey: string, pendingKey: string, ...triples: string[]): Promise<number>;
 }
 
 // Read once per process. The build copies lua/ next to this module in dist/, so the same relative URL works there.
