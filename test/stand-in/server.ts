@@ -11,6 +11,7 @@ import { SlidingWindow } from './limits.js';
 import { buildStream, framesBefore, inbandErrorFrame, type Frame } from './sse.js';
 import type { ChatRequestSummary } from './types.js';
 import { validateChatRequest } from './validate.js';
+import type { ExtraModel } from './models.js';
 
 export { randomFaults, FAULT_TYPES } from './faults.js';
 export type { Fault, FaultPlan, FaultType } from './faults.js';
@@ -47,6 +48,8 @@ export interface StandInOptions {
   limitWindowMs?: number | undefined;
   /** Which http(s) media URLs fail with "Failed to download multimodal content". Default none. */
   urlFail?: ((url: string) => boolean) | undefined;
+  /** Models served besides the stand-in's own, by name (a model DashScope may ship tomorrow). */
+  extraModels?: Readonly<Record<string, ExtraModel>> | undefined;
 }
 
 export interface RecordedRequest {
@@ -209,7 +212,7 @@ async function decide(req: IncomingMessage, record: RecordedRequest, opts: Stand
 
   let valid;
   try {
-    valid = await validateChatRequest(body, { urlFail: opts.urlFail });
+    valid = await validateChatRequest(body, { urlFail: opts.urlFail, extraModels: opts.extraModels });
   } catch (e) {
     if (e instanceof ApiError) return { kind: 'error', error: e };
     throw e;
