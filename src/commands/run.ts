@@ -8,7 +8,6 @@ import type { Row } from '../shared/row.js';
 import { displayOptions, ProgressDisplay, type DisplayOptions, type Terminal } from './progress.js';
 import { renderSummary, summarizeOutput } from './summary.js';
 import { table } from './table.js';
-import { modelInfo } from '../shared/models.js';
 import { ledgerPathFor, SidecarWriter, type SidecarOptions } from '../shared/output/sidecar.js';
 import type { Totals } from '../shared/output/totals.js';
 import { nothingFound } from '../producer/discover.js';
@@ -89,12 +88,20 @@ export async function runCommand(jobFile: string | undefined, flags: Flags, io: 
 }
 
 /** Runs a resolved configuration in this process and prints what happened (`run`, and `retry` with `cfg.only`). */
+/** The estimate's warning for a run that thinks: the reasoning is billed as answer tokens and is not in the guess. */
+function thinkingNote(cfg: RunConfig): string | undefined {
+  if (cfg.answer.thinking === 'off') return undefined;
+  const bound = cfg.generation.max_tokens === undefined ? '; --max-tokens bounds it (thinking included)' : ` (at most ${cfg.generation.max_tokens} per turn with --max-tokens)`;
+  return `warning: ${cfg.model} thinks (${cfg.answer.thinking}): its reasoning is billed as answer tokens and can multiply the answer cost over this estimate${bound}; --thinking off asks without it`;
+}
+
 export async function runResolved(resolved: RunConfig, io: Io): Promise<number> {
   const sidecars = io.sidecar && !resolved.dryRun ? new SidecarWriter(io.sidecar, ledgerPathFor(resolved.out), resolved.cwd, resolved.inputs) : undefined;
   const cfg: RunConfig = sidecars ? { ...resolved, skip: sidecars.written } : resolved;
   const apiKey = io.env.DASHSCOPE_API_KEY?.trim() || undefined;
+  for (const warning of cfg.warnings) io.err(`omni-batch: ${warning}`);
   const term: Terminal = io.terminal ?? { write: (t) => io.err(t.replace(/\n$/, '')), isTTY: false, columns: undefined };
-  const display = cfg.dryRun ? undefined : new ProgressDisplay(term, io.display ?? displayOptions({}, io.env), modelInfo(cfg.model)?.prices?.currency ?? null);
+  const display = cfg.dryRun ? undefined : new ProgressDisplay(term, io.display ?? displayOptions({}, io.env), cfg.prices?.currency ?? null);
   const note = (line: string) => (display ? display.note(line) : io.err(`omni-batch: ${line}`));
   const { control, done } = startRun(cfg, {
     apiKey: cfg.dryRun ? undefined : apiKey,
@@ -126,6 +133,8 @@ export async function runResolved(resolved: RunConfig, io: Io): Promise<number> 
   }
   if (cfg.dryRun) {
     io.out(`\nestimated prompt tokens (documented rules, before preprocessing is run; ${cfg.estimateAnswerTokens}-token answers assumed for the cost):\n${estimateTable(result.estimate)}`);
+    const thinking = thinkingNote(cfg);
+    if (thinking) io.out(thinking);
     io.out(
       `\nomni-batch: dry run: ${result.planned} files planned for ${cfg.model} at ${cfg.baseURL}${result.alreadyDone ? `, ${result.alreadyDone} already done in ${cfg.out}` : ''}; nothing was sent; estimate rows in ${cfg.estimatePath}`,
     );

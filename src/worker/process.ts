@@ -12,9 +12,10 @@ import { costOf } from '../shared/cost.js';
 import { readFile } from '../shared/fast-fs.js';
 import { retryPrompt } from '../shared/answer-schema.js';
 import { isFatalForRun, OmniError, OutputError, unreadableMessage, type ErrorCode } from '../shared/errors.js';
-import { KEEP_CONTENT_BYTES, type Job } from '../shared/job.js';
+import { KEEP_CONTENT_BYTES, type Job, type JobMedia } from '../shared/job.js';
 import { promptTotal } from '../shared/estimate.js';
-import { modelInfo, requireModel } from '../shared/models.js';
+import { pricesIn, thinkingFields, type ThinkingSetting } from '../shared/models.js';
+import { jobModel } from '../shared/model-overrides.js';
 import { ioReason, isDiskError } from '../shared/output/disk.js';
 import { wavNameFor, writeWav } from '../shared/output/wav.js';
 import type { Gate, Pacer } from '../shared/rate-limit.js';
@@ -23,6 +24,7 @@ import { checkFits } from './fit.js';
 import { firstTurnMessages, nextTurn, type HeldFile } from './messages.js';
 import { parseAnswer } from './parse-answer.js';
 import { preprocess, type Prepared } from './preprocess/index.js';
+import type { WorkDir } from './preprocess/prepared.js';
 import { streamTurn, type TurnOptions, type TurnResult } from './qwen-omni.js';
 import { reservationTokens } from './pacing.js';
 import type { ReachWatch } from './reach.js';
@@ -86,7 +88,7 @@ function undetailed(job: Job): TurnOptions['undetailedModality'] {
 export function misfitRow(job: Job): Row | undefined {
   const m = job.media;
   if (m && m.type !== 'frames' && m.type !== 'text_file' && 'file' in m.source) return undefined;
-  const misfit = checkFits(job, requireModel(job.model).limits);
+  const misfit = checkFits(job, jobModel(job).limits);
   return misfit ? { ...rowWithoutAnswer(job, 'skipped', misfit.code, misfit.message), ...mediaColumns(job, undefined) } : undefined;
 }
 
@@ -136,15 +138,17 @@ export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer)
       throw err;
     }
     // What preprocessing made must fit; if it does not, that is our bug, and it costs a row, not a 400.
-    const misfit = checkFits({ ...job, media: prepared.media, facts: prepared.facts }, requireModel(job.model).limits);
+    const misfit = checkFits({ ...job, media: prepared.media, facts: prepared.facts }, jobModel(job).limits);
     if (misfit) return { ...rowWithoutAnswer(job, 'skipped', misfit.code, `${misfit.message} (after preprocessing: ${prepared.note})`), ...mediaColumns(job, prepared) };
+    const extra = await prepareExtra(job, dir, ctx);
+    if ('row' in extra) return { ...extra.row, ...mediaColumns(job, prepared) };
     const original = m && 'source' in m && 'file' in m.source ? m.source.file : undefined;
     const held = content && original !== undefined ? { file: original, bytes: content } : undefined;
     const row = await ctx.runApi(() => {
       // A job that waited for an API slot through a hard stop must not start a request. (After a drain it may: its
       // preprocessing is done; only its waits for the gate, the pacer or a backoff are cut.)
       if (ctx.signal.aborted) throw new OmniError('interrupted', 'stopped before this file was sent');
-      return ask(job, prepared, ctx, held);
+      return ask(job, { ...prepared, extra: extra.media, note: [prepared.note, ...extra.notes].filter(Boolean).join('; ') }, ctx, held);
     });
     return { ...row, ...mediaColumns(job, prepared) };
   } finally {
@@ -154,11 +158,35 @@ export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer)
   }
 }
 
-/** Asks the model about one prepared file, and makes the row of what came back. */
-async function ask(job: Job, prepared: Prepared, ctx: WorkerContext, held: HeldFile | undefined): Promise<Row> {
+/**
+ * The further media of a media list, each fitted as if it were the job's only one and checked after: what is sent,
+ * with what preprocessing did, or the row of the first that cannot be.
+ */
+async function prepareExtra(job: Job, dir: WorkDir, ctx: WorkerContext): Promise<{ media: JobMedia[]; notes: string[] } | { row: Row }> {
+  const media: JobMedia[] = [];
+  const notes: string[] = [];
+  for (const [i, x] of (job.extra ?? []).entries()) {
+    const part = { ...job, path: `${job.path}: media ${i + 2}`, media: x.media, facts: x.facts, extra: undefined };
+    let done: Prepared;
+    try {
+      done = await ctx.runCpu(() => preprocess(part, dir, ctx.signal));
+    } catch (err) {
+      if (err instanceof OmniError && err.code !== 'interrupted') return { row: rowWithoutAnswer(job, 'failed', err.code, err.message) };
+      throw err;
+    }
+    const misfit = checkFits({ ...part, media: done.media, facts: done.facts }, jobModel(job).limits);
+    if (misfit) return { row: rowWithoutAnswer(job, 'skipped', misfit.code, `${part.path}: ${misfit.message}`) };
+    if (done.media) media.push(done.media);
+    if (done.note) notes.push(`media ${i + 2}: ${done.note}`);
+  }
+  return { media, notes };
+}
+
+/** Asks the model about one prepared file (and a media list's further media), and makes the row of what came back. */
+async function ask(job: Job, prepared: Prepared & { readonly extra?: readonly JobMedia[] }, ctx: WorkerContext, held: HeldFile | undefined): Promise<Row> {
   let messages: ChatCompletionMessageParam[];
   try {
-    messages = await firstTurnMessages(job, prepared.media, held);
+    messages = await firstTurnMessages(job, prepared.media, held, prepared.extra);
   } catch (err) {
     if (err instanceof OmniError) return rowWithoutAnswer(job, 'failed', err.code, err.message);
     throw err;
@@ -198,8 +226,9 @@ class Conversation {
     private readonly ctx: WorkerContext,
     private readonly messages: ChatCompletionMessageParam[],
   ) {
-    const { audio: spoken, thinking } = job.answer;
-    this.base = { idleTimeoutMs: ctx.idleTimeoutMs, signal: ctx.signal, undetailedModality: undetailed(job), thinking };
+    const { audio: spoken } = job.answer;
+    const body = { ...thinkingFields(jobModel(job).thinking, thinkingOf(job)), ...job.generation };
+    this.base = { idleTimeoutMs: ctx.idleTimeoutMs, signal: ctx.signal, undetailedModality: undetailed(job), body };
     this.answering = spoken ? { ...this.base, audio: { voice: spoken.voice, format: spoken.format } } : this.base;
     this.lastTurn = job.prompts.length - 1;
     this.reserve = reservationTokens(job);
@@ -303,7 +332,7 @@ class Conversation {
       reasoning: this.reasoning.join('\n\n'),
       audio_path: audioPath,
       usage: this.usage,
-      cost: this.usage.total_tokens > 0 ? costOf(this.usage, modelInfo(job.model)?.prices, afterMedia(job)) : null,
+      cost: this.usage.total_tokens > 0 ? costOf(this.usage, jobPrices(job), afterMedia(job)) : null,
       latency_ms: this.answers.length ? this.latency : null,
       ttft_ms: this.ttft,
     };
@@ -325,7 +354,7 @@ class Conversation {
       error_code: '',
       error_message: '',
       usage: this.usage,
-      cost: costOf(this.usage, modelInfo(job.model)?.prices, afterMedia(job)),
+      cost: costOf(this.usage, jobPrices(job), afterMedia(job)),
       attempts: this.attempts,
       latency_ms: this.latency,
       ttft_ms: this.ttft,
@@ -337,4 +366,15 @@ class Conversation {
 /** Whether the answer follows media: its text is then priced as output after media. */
 function afterMedia(job: Job): boolean {
   return job.media !== undefined && job.media.type !== 'text_file';
+}
+
+/** The list prices of the job's model in its price region (Beijing for a job queued before regions had prices). */
+function jobPrices(job: Job) {
+  return pricesIn(jobModel(job), job.priceRegion ?? 'cn');
+}
+
+/** The job's thinking setting; a job queued by an earlier version has the boolean it replaced. */
+function thinkingOf(job: Job): ThinkingSetting {
+  const t: unknown = job.answer.thinking;
+  return t === true ? 'on' : t === false ? 'off' : job.answer.thinking;
 }

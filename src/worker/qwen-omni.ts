@@ -34,8 +34,12 @@ export interface TurnOptions {
   readonly undetailedModality: 'text_tokens' | 'image_tokens' | 'audio_tokens' | 'video_tokens';
   /** Asks for `modalities: ["text","audio"]` with this voice and format. */
   readonly audio?: { readonly voice: string; readonly format: 'wav' } | undefined;
-  /** Sends `enable_thinking: true` (qwen3-omni-flash). */
-  readonly thinking?: boolean | undefined;
+  /**
+   * Body fields sent as they are: the model's thinking parameter (`enable_thinking`, `reasoning_effort`) and the
+   * generation settings (temperature, top_p, max_tokens, seed, presence_penalty). The SDK passes fields it does
+   * not know through unchanged.
+   */
+  readonly body?: Readonly<Record<string, string | number | boolean>> | undefined;
 }
 
 /** Base64 pieces -> bytes. Pieces are decoded whenever what has arrived is whole base64 (a multiple of 4), so
@@ -79,8 +83,8 @@ interface UsageChunk {
   prompt_tokens?: number;
   completion_tokens?: number;
   total_tokens?: number;
-  prompt_tokens_details?: Partial<Record<'text_tokens' | 'image_tokens' | 'audio_tokens' | 'video_tokens', number>> | null;
-  completion_tokens_details?: { audio_tokens?: number } | null;
+  prompt_tokens_details?: Partial<Record<'text_tokens' | 'image_tokens' | 'audio_tokens' | 'video_tokens' | 'cached_tokens', number>> | null;
+  completion_tokens_details?: { audio_tokens?: number; reasoning_tokens?: number } | null;
 }
 
 function toUsage(u: UsageChunk, undetailed: TurnOptions['undetailedModality']): Usage {
@@ -96,6 +100,8 @@ function toUsage(u: UsageChunk, undetailed: TurnOptions['undetailedModality']): 
   const rest = usage.prompt_tokens - (usage.text_tokens + usage.image_tokens + usage.audio_tokens + usage.video_tokens);
   if (rest > 0) usage[undetailed] += rest;
   usage.completion_audio_tokens = u.completion_tokens_details?.audio_tokens ?? 0;
+  usage.reasoning_tokens = u.completion_tokens_details?.reasoning_tokens ?? 0;
+  usage.cached_tokens = d.cached_tokens ?? 0;
   return usage;
 }
 
@@ -215,13 +221,12 @@ class TurnAborts {
 
 /** The request body: streaming with usage, speech when asked for, thinking when asked for. */
 function turnParams(model: string, messages: ChatCompletionMessageParam[], opts: TurnOptions): ChatCompletionCreateParamsStreaming {
-  // `enable_thinking` is DashScope's own top-level field: the SDK sends body fields it does not know as they are.
   return {
     model,
     messages,
     modalities: opts.audio ? ['text', 'audio'] : ['text'],
     ...(opts.audio ? { audio: { voice: opts.audio.voice, format: opts.audio.format } } : {}),
-    ...(opts.thinking ? { enable_thinking: true } : {}),
+    ...opts.body,
     stream: true,
     stream_options: { include_usage: true },
   };
