@@ -8,7 +8,8 @@ import { displayOptions, LOG_MODES, type LogMode } from './commands/progress.js'
 import type { RetryFlags } from './commands/retry.js';
 import { runCommand } from './commands/run.js';
 import { DEFAULTS, describeRange, OUTPUT_FORMATS, RANGES, readNumber, REGION_NAMES, VIDEO_MODES, type NumberRange } from './shared/config.js';
-import { ERROR_CODES, EXIT, OperatorError, type ErrorCode } from './shared/errors.js';
+import { ConfigError, ERROR_CODES, EXIT, OperatorError, type ErrorCode } from './shared/errors.js';
+import { packageVersion } from './shared/version.js';
 import { SIDECAR_FORMATS, sidecarOptions, type SidecarFlags } from './shared/output/sidecar.js';
 
 type Io = Parameters<typeof runCommand>[2];
@@ -145,7 +146,7 @@ function jobCommand({ program }: Cli, name: string, description: string): Comman
     .option('--prompt-file <file>', 'read the prompt template from a file')
     .option('--system <text>', 'system prompt (a template too)')
     .addOption(listOption('--follow-up <text>', 'a further question in the same conversation (repeatable)'))
-    .option('-o, --out <file>', `output file, .csv or .jsonl (default ${DEFAULTS.out})`)
+    .option('-o, --out <file>', `output file, .csv or .jsonl, or - for JSONL rows on stdout (run only; default ${DEFAULTS.out})`)
     .addOption(choiceOption('--format <csv|jsonl>', 'output format (default: from the extension)', OUTPUT_FORMATS))
     .option('--csv-raw', "CSV: write cells as they are (by default a cell starting with = + - @ gets a leading ', so spreadsheets do not run it)")
     .option('--model <name>', `model (default ${DEFAULTS.model})`)
@@ -185,6 +186,7 @@ function addRun(cli: Cli): void {
     .addHelpText('after', RUN_HELP)
     .action(async (jobFile: string | undefined, opts: Record<string, unknown>) => {
       const { flags, io } = withOutputFlags<DistributedFlags>(cli.io, opts);
+      if (flags.redis !== undefined && flags.out === '-') throw new ConfigError('--out -: rows go to stdout only in an in-process run; with --redis give an output file');
       cli.setExit(await (flags.redis !== undefined ? (await distributed()).runDistributed(jobFile, flags, io) : cli.run(jobFile, flags, io)));
     });
 }
@@ -275,21 +277,29 @@ function addDashboard(cli: Cli): void {
     .action(async (opts: Record<string, unknown>) => cli.setExit(await (await import('./commands/dashboard.js')).dashboardCommand(flagsOf<DashboardFlags>(opts), cli.io)));
 }
 
+const helpHint = (command: string) => `(run omni-batch ${command} --help for its flags${command === 'run' ? ' and examples' : ''})`;
+
 export function buildProgram(run: typeof runCommand, io: Io, setExit: (code: number) => void): Command {
   const program = new Command()
     .name('omni-batch')
     .description("Send folders of images, audio, video and text through Alibaba's Qwen-Omni models; one result row per file.")
-    .showHelpAfterError('(run omni-batch run --help for the flags and examples)')
+    .version(packageVersion(), '-V, --version', 'print the version of omni-batch')
+    .showHelpAfterError('(run omni-batch --help for the commands, omni-batch run --help for the flags and examples)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
   const cli: Cli = { program, io, setExit, run };
   for (const add of [addRun, addEnqueue, addSchedule, addRetry, addWorker, addStatus, addCollect, addDashboard]) add(cli);
+  // A mistake in a subcommand's flags points to that subcommand's own help, not to run's.
+  for (const cmd of program.commands) cmd.showHelpAfterError(helpHint(cmd.name()));
   return program;
 }
 
 export async function main(argv: string[], io: Io): Promise<number> {
   let code: number = EXIT.ok;
-  const program = buildProgram(runCommand, io, (c) => (code = c));
+  let command: string | undefined;
+  const program = buildProgram(runCommand, io, (c) => (code = c)).hook('preAction', (_program, action) => {
+    command = action.name();
+  });
   try {
     if (argv.length === 0) {
       program.outputHelp();
@@ -301,6 +311,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.config;
     if (err instanceof OperatorError) {
       io.err(`omni-batch: ${err.message}`);
+      if (err.exitCode === EXIT.config && command) io.err(helpHint(command));
       return err.exitCode;
     }
     io.err(`omni-batch: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

@@ -12,6 +12,7 @@ import { modelInfo } from '../shared/models.js';
 import { ledgerPathFor, SidecarWriter, type SidecarOptions } from '../shared/output/sidecar.js';
 import type { Totals } from '../shared/output/totals.js';
 import { nothingFound } from '../producer/discover.js';
+import { STDOUT_OUT, stdoutOutput } from './stdout-output.js';
 
 export interface Io {
   readonly out: (text: string) => void;
@@ -85,7 +86,14 @@ export function emptyPassExit(cfg: RunConfig, discovered: number, code: number, 
 }
 
 export async function runCommand(jobFile: string | undefined, flags: Flags, io: Io): Promise<number> {
-  return runResolved(await resolveConfig(jobFile, flags, io.env, io.cwd), io);
+  if (flags.out !== STDOUT_OUT) return runResolved(await resolveConfig(jobFile, flags, io.env, io.cwd), io);
+  const stdout = await stdoutOutput(flags, io.err);
+  try {
+    // The rows own stdout: the summary and the dry run's lines go to stderr.
+    return await runResolved(await resolveConfig(jobFile, stdout.flags, io.env, io.cwd), { ...io, out: stdout.err, err: stdout.err, outColumns: undefined });
+  } finally {
+    await stdout.finish(io.out);
+  }
 }
 
 /** Runs a resolved configuration in this process and prints what happened (`run`, and `retry` with `cfg.only`). */
