@@ -296,10 +296,7 @@ export function buildProgram(run: typeof runCommand, io: Io, setExit: (code: num
 
 export async function main(argv: string[], io: Io): Promise<number> {
   let code: number = EXIT.ok;
-  let command: string | undefined;
-  const program = buildProgram(runCommand, io, (c) => (code = c)).hook('preAction', (_program, action) => {
-    command = action.name();
-  });
+  const program = buildProgram(runCommand, io, (c) => (code = c));
   try {
     if (argv.length === 0) {
       program.outputHelp();
@@ -311,7 +308,6 @@ export async function main(argv: string[], io: Io): Promise<number> {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.config;
     if (err instanceof OperatorError) {
       io.err(`omni-batch: ${err.message}`);
-      if (err.exitCode === EXIT.config && command) io.err(helpHint(command));
       return err.exitCode;
     }
     io.err(`omni-batch: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

@@ -18,7 +18,6 @@ import type OpenAI from 'openai';
 import type { PlanContext } from '../../producer/plan.js';
 import { checkInputs } from '../../producer/scan.js';
 import { planContext } from '../../producer/templates.js';
-import { checkFfmpeg } from '../../worker/preprocess/ffmpeg.js';
 import { createClient } from '../../worker/qwen-omni.js';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import type { RunConfig } from '../../shared/config.js';
@@ -127,15 +126,17 @@ async function execute(cfg: RunConfig, opts: RunOptions, stops: Stops): Promise<
   return { exitCode: run.exitCode, fatal: run.fatal, interrupted, totals, planned: run.planned, alreadyDone, discovered, estimate };
 }
 
-/** What must hold before anything is read or written: templates that render, inputs that exist, a key, ffmpeg. */
+/**
+ * What must hold before anything is read or written: templates that render, inputs that exist, a key. ffmpeg is
+ * not among them: text and images (sharp) run without it, and the first file that needs it stops the run with
+ * the install command (ToolMissingError).
+ */
 async function preflight(cfg: RunConfig, apiKey: string | undefined): Promise<PlanContext> {
   const ctx = await planContext(cfg);
   await checkInputs(cfg.inputs);
   if (!cfg.dryRun && !apiKey) {
     throw new ConfigError('DASHSCOPE_API_KEY is not set: export DASHSCOPE_API_KEY=sk-... (a key from the region of --region/--base-url), or use --dry-run');
   }
-  const missing = await checkFfmpeg();
-  if (missing) throw new ConfigError(missing);
   return ctx;
 }
 
