@@ -440,6 +440,25 @@ function editDistance(a: string, b: string): number {
   return prev[b.length] ?? 0;
 }
 
+/**
+ * `job.yaml:3:9: not valid YAML: <reason>` and a code frame: the line the parser names with a caret under the
+ * column, and the lines either side (the parser often names the line before the mistake, as for a key indented
+ * under a plain value).
+ */
+export function yamlErrorMessage(file: string, text: string, err: Error & { linePos?: { line: number; col: number }[] }): string {
+  const reason = err.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? String(err);
+  const at = err.linePos?.[0];
+  if (!at) return `${file}: not valid YAML: ${reason}`;
+  const lines = text.split(/\r?\n/);
+  const width = String(Math.min(at.line + 1, lines.length)).length;
+  const frame: string[] = [];
+  for (let n = Math.max(1, at.line - 1); n <= Math.min(lines.length, at.line + 1); n++) {
+    frame.push(`  ${String(n).padStart(width)} | ${lines[n - 1] ?? ''}`.trimEnd());
+    if (n === at.line) frame.push(`  ${' '.repeat(width)} | ${' '.repeat(Math.max(0, at.col - 1))}^`);
+  }
+  return [`${file}:${at.line}:${at.col}: not valid YAML: ${reason}`, ...frame].join('\n');
+}
+
 /** Reads and validates a YAML job file. */
 export async function readJobFile(file: string): Promise<JobFile> {
   let text: string;
@@ -454,7 +473,7 @@ export async function readJobFile(file: string): Promise<JobFile> {
   try {
     data = parseYaml(text);
   } catch (err) {
-    throw new ConfigError(`${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+    throw new ConfigError(yamlErrorMessage(file, text, err as Error & { linePos?: { line: number; col: number }[] }));
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new ConfigError(`${file}: expected a mapping of fields (inputs, prompt, output, ...), received ${describe(data)}`);
