@@ -12,7 +12,7 @@ export async function* discover(cfg: RunConfig): AsyncGenerator<Item> {
   const limit = cfg.maxFiles ?? Infinity;
   if (limit <= 0) return;
   if (cfg.inputs.length) {
-    for await (const item of scan({ inputs: cfg.inputs, include: cfg.include, exclude: cfg.exclude, never: [cfg.out, cfg.totalsPath, cfg.estimatePath, runFilePathFor(cfg.out)], cwd: cfg.cwd })) {
+    for await (const item of scan({ inputs: cfg.inputs, include: cfg.include, exclude: cfg.exclude, caseSensitive: cfg.caseSensitive, never: [cfg.out, cfg.totalsPath, cfg.estimatePath, runFilePathFor(cfg.out)], cwd: cfg.cwd })) {
       if ((cfg.only && !cfg.only.has(item.path)) || cfg.skip?.has(item.path)) continue;
       yield item;
       if (++n >= limit) return;

@@ -106,6 +106,11 @@ export const JobFileSchema = z
     inputs: doc(stringList.optional(), { description: 'Folders, files or globs to scan; folders are scanned recursively.', flag: '--input' }),
     include: doc(stringList.optional(), { description: 'Globs, relative to each input folder, that a file must match.', defaultText: 'every file', flag: '--include' }),
     exclude: doc(stringList.optional(), { description: 'Globs, relative to each input folder, that leave files out.', flag: '--exclude' }),
+    caseSensitive: doc(z.boolean().optional(), {
+      description: 'Match input, include and exclude globs case-sensitively (by default `*.jpg` also matches `IMG_0001.JPG`).',
+      default: false,
+      flag: '--case-sensitive',
+    }),
     manifest: doc(z.string().min(1).optional(), {
       description: 'A CSV or JSONL manifest instead of (or besides) folders: a path, url or frames column per row; the other columns are {{row.*}}.',
       flag: '--manifest',
@@ -265,6 +270,7 @@ export interface Flags {
   input?: string[];
   include?: string[];
   exclude?: string[];
+  caseSensitive?: boolean;
   manifest?: string;
   manifestRoot?: string;
   allowEmpty?: boolean;
@@ -344,6 +350,8 @@ export interface RunConfig {
   readonly inputs: readonly string[];
   readonly include: readonly string[];
   readonly exclude: readonly string[];
+  /** Globs match case-sensitively; default false (`*.jpg` matches `A.JPG`). */
+  readonly caseSensitive: boolean;
   readonly manifest: string | undefined;
   /** A manifest's local paths must stay inside this folder (absolute); undefined: the manifest's own folder. */
   readonly manifestRoot: string | undefined;
@@ -558,7 +566,7 @@ export async function resolveConfig(jobFilePath: string | undefined, flags: Flag
 }
 
 /** Inputs, filters and manifest: flags replace the job file's lists; at least an input or a manifest. */
-function resolveSources(flags: Flags, { job, fromJob, fromCwd }: Sides): Pick<RunConfig, 'inputs' | 'include' | 'exclude' | 'manifest' | 'manifestRoot' | 'allowEmpty'> {
+function resolveSources(flags: Flags, { job, fromJob, fromCwd }: Sides): Pick<RunConfig, 'inputs' | 'include' | 'exclude' | 'caseSensitive' | 'manifest' | 'manifestRoot' | 'allowEmpty'> {
   const inputs = flags.input?.length ? flags.input.map(fromCwd) : (job.inputs ?? []).map(fromJob);
   const manifest = flags.manifest !== undefined ? fromCwd(flags.manifest) : job.manifest !== undefined ? fromJob(job.manifest) : undefined;
   if (inputs.length === 0 && manifest === undefined) {
@@ -568,6 +576,7 @@ function resolveSources(flags: Flags, { job, fromJob, fromCwd }: Sides): Pick<Ru
     inputs,
     include: flags.include?.length ? flags.include : (job.include ?? []),
     exclude: flags.exclude?.length ? flags.exclude : (job.exclude ?? []),
+    caseSensitive: flags.caseSensitive ?? job.caseSensitive ?? false,
     manifest,
     manifestRoot: flags.manifestRoot !== undefined ? fromCwd(flags.manifestRoot) : job.manifestRoot !== undefined ? fromJob(job.manifestRoot) : undefined,
     allowEmpty: flags.allowEmpty ?? job.allowEmpty ?? false,
