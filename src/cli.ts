@@ -55,7 +55,9 @@ plus <out>.totals.json beside it (out.csv.totals.json). Run the same command aga
 again, failed ones are retried. Ctrl-C once finishes the files in flight; twice stops at once.
 
 Sidecars (--sidecar txt|json): each ok answer is also written next to its file (photos/a.jpg -> photos/a.txt;
-follow-up answers after a blank line) or under --sidecar-dir, mirroring the input folders. An existing sidecar
+follow-up answers after a blank line) or under --sidecar-dir, mirroring the input folders; when two files share a
+stem the second gets photos/a.png.txt, with a warning. --skip-captioned leaves out files already captioned by hand;
+--caption-prefix/--caption-suffix add trigger words to the sidecars only. An existing sidecar
 that omni-batch did not write is never replaced unless --overwrite is given (the summary counts the ones kept);
 one it wrote is updated when the answer changes, unless --sidecar-skip-existing. Sidecars are never inputs.
 
@@ -117,9 +119,10 @@ interface OutputFlags extends SidecarFlags {
 
 /** Takes the display and sidecar flags out of a command's flags, into the Io the command gets. */
 function withOutputFlags<T>(io: Io, opts: Record<string, unknown>): { flags: T; io: Io } {
-  const { log, quiet, sidecar, sidecarDir, sidecarSkipExisting, overwrite, ...flags } = flagsOf<OutputFlags>(opts);
+  const { log, quiet, sidecar, sidecarDir, sidecarSkipExisting, overwrite, skipCaptioned, captionPrefix, captionSuffix, ...flags } = flagsOf<OutputFlags>(opts);
   const display = displayOptions({ log, quiet }, io.env);
-  return { flags: flags as T, io: { ...io, display, sidecar: sidecarOptions({ sidecar, sidecarDir, sidecarSkipExisting, overwrite }, io.cwd) } };
+  const sidecars = sidecarOptions({ sidecar, sidecarDir, sidecarSkipExisting, overwrite, skipCaptioned, captionPrefix, captionSuffix }, io.cwd);
+  return { flags: flags as T, io: { ...io, display, sidecar: sidecars } };
 }
 
 /** What every command's builder needs. */
@@ -173,7 +176,10 @@ function withSidecarFlags(cmd: Command): Command {
     .addOption(choiceOption('--sidecar <txt|json>', 'also write each ok answer next to its file (photos/a.jpg -> photos/a.txt), the layout training tools read', SIDECAR_FORMATS))
     .option('--sidecar-dir <dir>', 'write the sidecars into this folder instead, mirroring the input folders (and URLs by host/path)')
     .option('--sidecar-skip-existing', 'leave every existing sidecar alone, even one omni-batch wrote')
-    .option('--overwrite', 'replace existing sidecars omni-batch did not write (by default they are kept and counted in the summary)');
+    .option('--overwrite', 'replace existing sidecars omni-batch did not write (by default they are kept and counted in the summary)')
+    .option('--skip-captioned', 'leave out (a skipped row, already_captioned) files whose sidecar exists and was not written by omni-batch: nothing is sent for them')
+    .option('--caption-prefix <text>', 'put this before each answer in its sidecar, e.g. trigger words "ohwx, " (not in the output; job file: captionPrefix)')
+    .option('--caption-suffix <text>', 'put this after each answer in its sidecar (not in the output; job file: captionSuffix)');
 }
 
 const logOption = (description: string) => choiceOption('--log <text|json>', description, LOG_MODES);

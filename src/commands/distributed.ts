@@ -9,7 +9,7 @@ import { estimatePathFor, formatOf, REGIONS, resolveConfig, totalsPathFor, type 
 import { ConfigError, EXIT, IncompleteError } from '../shared/errors.js';
 import { modelInfo } from '../shared/models.js';
 import { writeRunFile } from '../shared/output/run-file.js';
-import { ledgerPathFor, SidecarWriter } from '../shared/output/sidecar.js';
+import { ledgerPathFor, sidecarRun, SidecarWriter, withCaptionText } from '../shared/output/sidecar.js';
 import { collectRun, enqueuedConfig, missingRows } from '../engine/bullmq/collect.js';
 import { connectRedis, retire, type ConnectOptions } from '../engine/bullmq/connection.js';
 import { enqueueRun, type EnqueueResult } from '../engine/bullmq/enqueue.js';
@@ -79,7 +79,7 @@ export async function collectCommand(runId: string, flags: DistributedFlags, io:
     const enqueued = enqueuedConfig(runId, meta);
     const cfg = { out, format, totalsPath: totalsPathFor(out), estimatePath: estimatePathFor(out) };
     // Row paths are relative to the folder the producer ran in: sidecars are placed from there.
-    const sidecars = io.sidecar ? new SidecarWriter(io.sidecar, ledgerPathFor(out), enqueued.cwd, enqueued.inputs) : undefined;
+    const sidecars = io.sidecar ? new SidecarWriter(withCaptionText(io.sidecar, enqueued), ledgerPathFor(out), enqueued.cwd, enqueued.inputs) : undefined;
     const totals = await collectRun(redis, { runId, out, format, csvRaw: enqueued.csvRaw, totalsPath: cfg.totalsPath, log: (line) => io.err(`omni-batch: ${line}`) });
     await recordSettings({ ...enqueued, ...cfg }, runId, io);
     await finishOutput(cfg, totals, sidecars, io, true);
@@ -106,9 +106,8 @@ export async function runDistributed(jobFile: string | undefined, flags: Distrib
  * settings file, sidecars and the summary.
  */
 export async function followRun(resolved: RunConfig, runId: string, url: string, io: Io): Promise<number> {
-  const sidecars = io.sidecar ? new SidecarWriter(io.sidecar, ledgerPathFor(resolved.out), resolved.cwd, resolved.inputs) : undefined;
   // Sidecars written next to the inputs are never enqueued as inputs.
-  const cfg: RunConfig = sidecars ? { ...resolved, skip: sidecars.written } : resolved;
+  const { sidecars, cfg } = sidecarRun(io.sidecar, resolved);
   const term: Terminal = io.terminal ?? { write: (t) => io.err(t.replace(/\n$/, '')), isTTY: false, columns: undefined };
   const display = new ProgressDisplay(term, io.display ?? displayOptions({}, io.env), modelInfo(cfg.model)?.prices?.currency ?? null);
   const giveUpMs = redisGiveUpMs(io.env);

@@ -9,7 +9,7 @@ import { displayOptions, ProgressDisplay, type DisplayOptions, type Terminal } f
 import { renderSummary, summarizeOutput } from './summary.js';
 import { table } from './table.js';
 import { modelInfo } from '../shared/models.js';
-import { ledgerPathFor, SidecarWriter, type SidecarOptions } from '../shared/output/sidecar.js';
+import { sidecarRun, type SidecarOptions, type SidecarWriter } from '../shared/output/sidecar.js';
 import type { Totals } from '../shared/output/totals.js';
 import { nothingFound } from '../producer/discover.js';
 import { STDOUT_OUT, stdoutOutput } from './stdout-output.js';
@@ -98,8 +98,7 @@ export async function runCommand(jobFile: string | undefined, flags: Flags, io: 
 
 /** Runs a resolved configuration in this process and prints what happened (`run`, and `retry` with `cfg.only`). */
 export async function runResolved(resolved: RunConfig, io: Io): Promise<number> {
-  const sidecars = io.sidecar && !resolved.dryRun ? new SidecarWriter(io.sidecar, ledgerPathFor(resolved.out), resolved.cwd, resolved.inputs) : undefined;
-  const cfg: RunConfig = sidecars ? { ...resolved, skip: sidecars.written } : resolved;
+  const { sidecars, cfg } = sidecarRun(io.sidecar, resolved);
   const apiKey = io.env.DASHSCOPE_API_KEY?.trim() || undefined;
   const term: Terminal = io.terminal ?? { write: (t) => io.err(t.replace(/\n$/, '')), isTTY: false, columns: undefined };
   const display = cfg.dryRun ? undefined : new ProgressDisplay(term, io.display ?? displayOptions({}, io.env), modelInfo(cfg.model)?.prices?.currency ?? null);

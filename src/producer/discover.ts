@@ -14,7 +14,7 @@ export async function* discover(cfg: RunConfig): AsyncGenerator<Item> {
   if (cfg.inputs.length) {
     for await (const item of scan({ inputs: cfg.inputs, include: cfg.include, exclude: cfg.exclude, caseSensitive: cfg.caseSensitive, never: [cfg.out, cfg.totalsPath, cfg.estimatePath, runFilePathFor(cfg.out)], cwd: cfg.cwd })) {
       if ((cfg.only && !cfg.only.has(item.path)) || cfg.skip?.has(item.path)) continue;
-      yield item;
+      yield alreadyCaptioned(item, cfg) ?? item;
       if (++n >= limit) return;
     }
   }
@@ -25,6 +25,14 @@ export async function* discover(cfg: RunConfig): AsyncGenerator<Item> {
       if (++n >= limit) return;
     }
   }
+}
+
+/** --skip-captioned: a scanned file whose caption is already beside it becomes a skipped row (nothing is sent). */
+function alreadyCaptioned(item: Item, cfg: RunConfig): Item | undefined {
+  const source = item.media?.type === 'single' ? item.media.source : undefined;
+  const caption = source && 'file' in source ? cfg.captioned?.(source.file) : undefined;
+  if (caption === undefined) return undefined;
+  return { ...item, media: undefined, skip: { code: 'already_captioned', message: `${item.path}: already captioned in ${displayPath(caption, cfg.cwd)} (--skip-captioned)` } };
 }
 
 export interface EachOptions<T> {

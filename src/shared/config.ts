@@ -106,6 +106,11 @@ export const JobFileSchema = z
     inputs: doc(stringList.optional(), { description: 'Folders, files or globs to scan; folders are scanned recursively.', flag: '--input' }),
     include: doc(stringList.optional(), { description: 'Globs, relative to each input folder, that a file must match.', defaultText: 'every file', flag: '--include' }),
     exclude: doc(stringList.optional(), { description: 'Globs, relative to each input folder, that leave files out.', flag: '--exclude' }),
+    captionPrefix: doc(z.string().optional(), {
+      description: 'Text put before each answer in its sidecar (trigger words, e.g. "ohwx, "); the output\'s answer column stays as the model wrote it.',
+      flag: '--caption-prefix',
+    }),
+    captionSuffix: doc(z.string().optional(), { description: 'Text put after each answer in its sidecar; not in the output.', flag: '--caption-suffix' }),
     caseSensitive: doc(z.boolean().optional(), {
       description: 'Match input, include and exclude globs case-sensitively (by default `*.jpg` also matches `IMG_0001.JPG`).',
       default: false,
@@ -395,6 +400,11 @@ export interface RunConfig {
   readonly only?: ReadonlySet<string> | undefined;
   /** Row paths never processed (sidecars this output wrote next to its inputs); may grow while the run works. */
   readonly skip?: ReadonlySet<string> | undefined;
+  /** --skip-captioned: for a local file, the caption already beside it (its file gets a skipped row), else undefined. */
+  readonly captioned?: ((file: string) => string | undefined) | undefined;
+  /** Text before / after the answer in each sidecar (trigger words); never in the output. */
+  readonly captionPrefix?: string | undefined;
+  readonly captionSuffix?: string | undefined;
 }
 
 /** Formats zod issues as `<where>: field "a.b": expected X, received Y` lines. */
@@ -566,7 +576,10 @@ export async function resolveConfig(jobFilePath: string | undefined, flags: Flag
 }
 
 /** Inputs, filters and manifest: flags replace the job file's lists; at least an input or a manifest. */
-function resolveSources(flags: Flags, { job, fromJob, fromCwd }: Sides): Pick<RunConfig, 'inputs' | 'include' | 'exclude' | 'caseSensitive' | 'manifest' | 'manifestRoot' | 'allowEmpty'> {
+function resolveSources(
+  flags: Flags,
+  { job, fromJob, fromCwd }: Sides,
+): Pick<RunConfig, 'inputs' | 'include' | 'exclude' | 'caseSensitive' | 'captionPrefix' | 'captionSuffix' | 'manifest' | 'manifestRoot' | 'allowEmpty'> {
   const inputs = flags.input?.length ? flags.input.map(fromCwd) : (job.inputs ?? []).map(fromJob);
   const manifest = flags.manifest !== undefined ? fromCwd(flags.manifest) : job.manifest !== undefined ? fromJob(job.manifest) : undefined;
   if (inputs.length === 0 && manifest === undefined) {
@@ -577,6 +590,8 @@ function resolveSources(flags: Flags, { job, fromJob, fromCwd }: Sides): Pick<Ru
     include: flags.include?.length ? flags.include : (job.include ?? []),
     exclude: flags.exclude?.length ? flags.exclude : (job.exclude ?? []),
     caseSensitive: flags.caseSensitive ?? job.caseSensitive ?? false,
+    ...(job.captionPrefix !== undefined ? { captionPrefix: job.captionPrefix } : {}),
+    ...(job.captionSuffix !== undefined ? { captionSuffix: job.captionSuffix } : {}),
     manifest,
     manifestRoot: flags.manifestRoot !== undefined ? fromCwd(flags.manifestRoot) : job.manifestRoot !== undefined ? fromJob(job.manifestRoot) : undefined,
     allowEmpty: flags.allowEmpty ?? job.allowEmpty ?? false,
