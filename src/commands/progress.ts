@@ -62,7 +62,8 @@ export function rowEvent(row: Row): Record<string, unknown> {
     error_message: row.error_message || undefined,
     tokens: row.usage.total_tokens,
     cost: row.cost,
-    attempts: row.attempts,
+    requests: row.requests,
+    retries: row.retries,
     latency_ms: row.latency_ms,
   };
 }

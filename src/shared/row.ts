@@ -67,8 +67,10 @@ export interface Row {
   usage: Usage;
   /** In the price table's currency; null when the model has no price or nothing was billed. */
   cost: number | null;
-  /** API requests made for this row, retries included. */
-  attempts: number;
+  /** API requests made for this row: one per turn asked (follow-ups and an answer asked again included), plus retries. */
+  requests: number;
+  /** Of `requests`, the ones that repeated a request that had failed (rate limits, 5xx, timeouts, cut streams). */
+  retries: number;
   latency_ms: number | null;
   ttft_ms: number | null;
   /** What preprocessing did, e.g. `resized 6000x4000->1232x812 jpeg`, `trimmed 0-40s copy`, `frames 16 @ 0.0,3.9,...`. */
@@ -147,42 +149,54 @@ export function columnsFor(layout: RowLayout): string[] {
     'model',
     ...USAGE_FIELDS,
     'cost',
-    'attempts',
+    'requests',
+    'retries',
     'latency_ms',
     'ttft_ms',
     ...MEDIA_FIELDS,
   ];
 }
 
-/** `parsed` is the answer object itself (JSONL keeps it as JSON; CSV writes it as JSON text). */
-export type FlatRecord = Record<string, string | number | null | Record<string, unknown>>;
+/**
+ * One value of a row as JSON types it: schema fields as the answer gave them (arrays, booleans, objects), a frame
+ * list as an array, null for every missing value. JSONL writes these as they are; CSV flattens them (csv.ts).
+ */
+export type CellValue = string | number | boolean | null | readonly unknown[] | Record<string, unknown>;
+export type FlatRecord = Record<string, CellValue>;
 
-/** One schema field as a cell: arrays joined by `;`, objects as JSON, missing as empty. */
-function cell(value: unknown): string | number | null {
+/** A text column: '' (none) is null. */
+const text = (value: string): string | null => (value === '' ? null : value);
+
+/** A schema field's value, missing as null. */
+function field(value: unknown): CellValue {
   if (value === undefined || value === null) return null;
-  if (typeof value === 'string' || typeof value === 'number') return value;
-  if (typeof value === 'boolean') return String(value);
-  if (Array.isArray(value)) return value.map((v) => (v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v))).join(';');
-  return JSON.stringify(value);
+  return value as CellValue;
 }
 
-/** Row -> flat record with exactly `columnsFor(layout)` keys. */
+/** A manifest row's frame list (`source` holds it `;`-joined) as an array; any other source as text. */
+function sourceValue(row: Row): CellValue {
+  return row.kind === 'video' && row.source.includes(';') ? row.source.split(';') : text(row.source);
+}
+
+/** Row -> record with exactly `columnsFor(layout)` keys, typed (see CellValue). */
 export function flatten(row: Row, layout: RowLayout): FlatRecord {
-  const rec: FlatRecord = { id: row.id, path: row.path, source: row.source, kind: row.kind, status: row.status };
-  answerColumns(layout.turns).forEach((col, i) => (rec[col] = row.answers[i] ?? ''));
-  for (const f of layout.fields) rec[f] = cell(row.parsed?.[f]);
+  const rec: FlatRecord = { id: row.id, path: row.path, source: sourceValue(row), kind: row.kind, status: row.status };
+  // A turn that was asked has its answer ('' when it was empty); one never reached is null.
+  answerColumns(layout.turns).forEach((col, i) => (rec[col] = row.answers[i] ?? null));
+  for (const f of layout.fields) rec[f] = field(row.parsed?.[f]);
   if (layout.fields.length) rec.parsed = row.parsed;
-  if (layout.reasoning) rec.reasoning = row.reasoning;
-  if (layout.audio) rec.audio_path = row.audio_path;
-  rec.error_code = row.error_code;
-  rec.error_message = row.error_message;
+  if (layout.reasoning) rec.reasoning = text(row.reasoning);
+  if (layout.audio) rec.audio_path = text(row.audio_path);
+  rec.error_code = text(row.error_code);
+  rec.error_message = text(row.error_message);
   rec.model = row.model;
   for (const f of USAGE_FIELDS) rec[f] = row.usage[f];
   rec.cost = row.cost;
-  rec.attempts = row.attempts;
+  rec.requests = row.requests;
+  rec.retries = row.retries;
   rec.latency_ms = row.latency_ms;
   rec.ttft_ms = row.ttft_ms;
-  for (const f of MEDIA_FIELDS) rec[f] = row[f];
+  for (const f of MEDIA_FIELDS) rec[f] = typeof row[f] === 'string' ? text(row[f]) : row[f];
   return rec;
 }
 
@@ -228,7 +242,7 @@ export function unflatten(rec: Record<string, unknown>): Row | undefined {
   return {
     id: rec.id,
     path: rec.path,
-    source: typeof rec.source === 'string' ? rec.source : '',
+    source: typeof rec.source === 'string' ? rec.source : Array.isArray(rec.source) ? rec.source.map(String).join(';') : '',
     kind: KINDS.includes(rec.kind as MediaKind) ? (rec.kind as MediaKind) : 'unknown',
     status: status as RowStatus,
     answers,
@@ -240,7 +254,9 @@ export function unflatten(rec: Record<string, unknown>): Row | undefined {
     model: typeof rec.model === 'string' ? rec.model : '',
     usage,
     cost: numOrNull(rec.cost),
-    attempts: num(rec.attempts),
+    // Outputs written before `requests` had one `attempts` column (requests, retries included).
+    requests: num(rec.requests ?? rec.attempts),
+    retries: num(rec.retries),
     latency_ms: numOrNull(rec.latency_ms),
     ttft_ms: numOrNull(rec.ttft_ms),
     preprocess: typeof rec.preprocess === 'string' ? rec.preprocess : '',
@@ -265,7 +281,7 @@ export function rowWithoutAnswer(
   status: 'failed' | 'skipped',
   code: ErrorCode,
   message: string,
-  attempts = 0,
+  requests = 0,
 ): Row {
   return {
     id: base.id,
@@ -282,7 +298,8 @@ export function rowWithoutAnswer(
     error_message: message,
     usage: emptyUsage(),
     cost: null,
-    attempts,
+    requests,
+    retries: 0,
     latency_ms: null,
     ttft_ms: null,
     ...noMedia(),
