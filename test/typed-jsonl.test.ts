@@ -53,7 +53,7 @@ test('an output written before requests/retries (one attempts column) is resumed
   assert.equal((await runMain(args, { env: env(), cwd: dir })).code, 0);
   const file = path.join(dir, 'out.csv');
   // The old layout: `attempts` where `requests,retries` are now.
-  const records = parse(await readFile(file, 'utf8'), {}) as string[][];
+  const records: string[][] = parse(await readFile(file, 'utf8'));
   const at = records[0]?.indexOf('requests') ?? -1;
   assert.ok(at > 0);
   records.forEach((rec, i) => rec.splice(at, 2, i === 0 ? 'attempts' : '3'));
