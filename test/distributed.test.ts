@@ -307,7 +307,7 @@ describe('distributed runs end as in-process runs do', () => {
       const r = await withModeration(() => runMain(args, { cwd: dir, env: { DASHSCOPE_API_KEY: KEY, OMNI_BATCH_PROGRESS_MS: '100' }, timeoutMs: 120_000 }));
       assert.equal(r.code, 0, r.stderr);
       // Plain progress lines without a terminal: done/total once enqueued, jobs on the workers, failures by code.
-      assert.match(r.stderr, /^omni-batch: progress: \d+(\/4 files| done, \d+ found) +[\d.]+\/s .*(running on 1 worker|no worker connected) +tokens \d+/m);
+      assert.match(r.stderr, /^omni-batch: progress: \d+\/(4 files|\d+\+ files) +[\d.]+\/s .*(running on 1 worker|no worker connected) +tokens \d+/m);
       // Failures by code in the line: mid-run when bad.txt is not the last job, and in the final line in any case.
       assert.match(r.stderr, /omni-batch: progress: [0-4]\/4 files .*running on 1 worker .*failed: moderation_blocked 1\n/);
       // The same summary as in process, with this run's counts.
