@@ -229,7 +229,7 @@ describe('distributed runs on BullMQ', () => {
     }
   });
 
-  test('a schedule that fires twice over an unchanged folder makes API calls only the first time', async () => {
+  test('a schedule that fires twice over an unchanged folder makes API calls only the first time, and each firing writes the output file', async () => {
     const dir = await textFiles(5, 'sched');
     const job = path.join(dir, 'job.yaml');
     await writeFile(job, `inputs: [media]\nprompt: Read\noutput: out.jsonl\nbaseUrl: ${api.baseURL}\n`);
@@ -245,6 +245,9 @@ describe('distributed runs on BullMQ', () => {
       // how busy the machine is), so wait for a firing that finds all five done: the schedule fires every 2 s.
       await waitFor(async () => Number(await c.hget(meta, 'enqueuePasses')) >= 2 && (await c.hget(meta, 'alreadyDone')) === '5', 'a firing that finds all five done', 60_000);
       await waitFor(async () => (await c.scard(`{omni-batch}:run:${runId}:pending`)) === 0, 'the jobs to finish', 60_000);
+      // Each firing brings the output file up to date once its jobs are done: no collect needed.
+      const out = path.join(dir, 'out.jsonl');
+      await waitFor(async () => (await readOutputRows(out).catch(() => [])).filter((x) => x.status === 'ok').length === 5, 'the output written by the firing', 60_000);
       const rm = await runMain(['schedule', job, '--remove', '--redis', redis.url]);
       assert.match(rm.stdout, /removed the schedule/);
       assert.equal(api.requests.length - from, 5, 'no later firing sent anything');
