@@ -2,6 +2,7 @@
  * The distributed commands: enqueue, worker, status, collect, schedule, and `run --redis` (enqueue + follow +
  * collect). Thin: they resolve flags, open Redis, call the engine in engine/bullmq/, and print.
  */
+import { keptColumns } from '../producer/templates.js';
 import path from 'node:path';
 import type { RedisClient } from '../engine/bullmq/connection.js';
 import { checkBaseUrl } from '../shared/base-url.js';
@@ -132,7 +133,7 @@ export async function followRun(resolved: RunConfig, runId: string, url: string,
  */
 async function followWithTail(parts: Omit<FollowParts, 'tail' | 'outage' | 'server'> & { url: string; giveUpMs: number }, cfg: RunConfig, io: Io): Promise<PassCounts | undefined> {
   const { redis, display } = parts;
-  const tail = await OutputTail.open(new RunResults(redis, parts.runId), cfg.out, cfg.format, rowLayout(1 + cfg.followUps.length, cfg.answer));
+  const tail = await OutputTail.open(new RunResults(redis, parts.runId), cfg.out, cfg.format, rowLayout(1 + cfg.followUps.length, cfg.answer, await keptColumns(cfg)));
   const outage = new RedisOutage(parts.url, {
     giveUpMs: parts.giveUpMs,
     note: (l) => display.note(l),

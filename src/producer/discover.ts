@@ -9,19 +9,23 @@ import { DigestSet } from '../shared/digest-set.js';
 
 export async function* discover(cfg: RunConfig): AsyncGenerator<Item> {
   let n = 0;
+  // Input order, counted over every item (a retry's `only` keeps the numbers of the run it retries).
+  let index = 0;
   const limit = cfg.maxFiles ?? Infinity;
   if (limit <= 0) return;
   if (cfg.inputs.length) {
     for await (const item of scan({ inputs: cfg.inputs, include: cfg.include, exclude: cfg.exclude, caseSensitive: cfg.caseSensitive, never: [cfg.out, cfg.totalsPath, cfg.estimatePath, runFilePathFor(cfg.out)], cwd: cfg.cwd })) {
+      index++;
       if ((cfg.only && !cfg.only.has(item.path)) || cfg.skip?.has(item.path)) continue;
-      yield alreadyCaptioned(item, cfg) ?? item;
+      yield alreadyCaptioned({ ...item, index }, cfg) ?? { ...item, index };
       if (++n >= limit) return;
     }
   }
   if (cfg.manifest) {
     for await (const item of manifestItems(cfg.manifest, cfg.cwd, cfg.manifestRoot)) {
+      index++;
       if (cfg.only && !cfg.only.has(item.path)) continue;
-      yield item;
+      yield { ...item, index };
       if (++n >= limit) return;
     }
   }

@@ -111,6 +111,10 @@ export const JobFileSchema = z
       flag: '--caption-prefix',
     }),
     captionSuffix: doc(z.string().optional(), { description: 'Text put after each answer in its sidecar; not in the output.', flag: '--caption-suffix' }),
+    keep: doc(z.union([z.literal('*'), z.array(z.string().min(1))]).optional(), {
+      description: 'Manifest columns carried into every row of the output, as `row_<column>` (so they never clash with ours): a list, or "*" for all.',
+      flag: '--keep',
+    }),
     caseSensitive: doc(z.boolean().optional(), {
       description: 'Match input, include and exclude globs case-sensitively (by default `*.jpg` also matches `IMG_0001.JPG`).',
       default: false,
@@ -275,6 +279,7 @@ export interface Flags {
   input?: string[];
   include?: string[];
   exclude?: string[];
+  keep?: string[];
   caseSensitive?: boolean;
   manifest?: string;
   manifestRoot?: string;
@@ -357,6 +362,8 @@ export interface RunConfig {
   readonly exclude: readonly string[];
   /** Globs match case-sensitively; default false (`*.jpg` matches `A.JPG`). */
   readonly caseSensitive: boolean;
+  /** Manifest columns carried into the output as `row_<column>`; '*' for all of them. Default none. */
+  readonly keep: readonly string[] | '*';
   readonly manifest: string | undefined;
   /** A manifest's local paths must stay inside this folder (absolute); undefined: the manifest's own folder. */
   readonly manifestRoot: string | undefined;
@@ -579,7 +586,7 @@ export async function resolveConfig(jobFilePath: string | undefined, flags: Flag
 function resolveSources(
   flags: Flags,
   { job, fromJob, fromCwd }: Sides,
-): Pick<RunConfig, 'inputs' | 'include' | 'exclude' | 'caseSensitive' | 'captionPrefix' | 'captionSuffix' | 'manifest' | 'manifestRoot' | 'allowEmpty'> {
+): Pick<RunConfig, 'inputs' | 'include' | 'exclude' | 'caseSensitive' | 'keep' | 'captionPrefix' | 'captionSuffix' | 'manifest' | 'manifestRoot' | 'allowEmpty'> {
   const inputs = flags.input?.length ? flags.input.map(fromCwd) : (job.inputs ?? []).map(fromJob);
   const manifest = flags.manifest !== undefined ? fromCwd(flags.manifest) : job.manifest !== undefined ? fromJob(job.manifest) : undefined;
   if (inputs.length === 0 && manifest === undefined) {
@@ -590,6 +597,7 @@ function resolveSources(
     include: flags.include?.length ? flags.include : (job.include ?? []),
     exclude: flags.exclude?.length ? flags.exclude : (job.exclude ?? []),
     caseSensitive: flags.caseSensitive ?? job.caseSensitive ?? false,
+    keep: flags.keep?.length ? (flags.keep.includes('*') ? '*' : flags.keep) : (job.keep ?? []),
     ...(job.captionPrefix !== undefined ? { captionPrefix: job.captionPrefix } : {}),
     ...(job.captionSuffix !== undefined ? { captionSuffix: job.captionSuffix } : {}),
     manifest,

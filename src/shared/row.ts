@@ -85,7 +85,14 @@ export interface Row {
   /** Prompt tokens (all turns) and cost the documented rules predicted from the probe, before any call. */
   estimated_tokens: number | null;
   estimated_cost: number | null;
+  /** 1-based position in input order (rows are written as files finish): sort by it to get the input's order. */
+  index?: number | null;
+  /** The manifest columns the job keeps (`keep`), by column name; written as `row_<column>`. */
+  kept?: Readonly<Record<string, string>>;
 }
+
+/** The output column of a kept manifest column: `row_id` for `id`, never one of ours. */
+export const keptColumn = (column: string) => `row_${column}`;
 
 /** Media columns, after the usage columns; the same for CSV and JSONL. */
 export const MEDIA_FIELDS = ['preprocess', 'source_bytes', 'sent_bytes', 'duration_sec', 'width', 'height', 'estimated_tokens', 'estimated_cost'] as const satisfies readonly (keyof Row)[];
@@ -105,11 +112,14 @@ export interface RowLayout {
   readonly reasoning: boolean;
   /** An `audio_path` column (spoken answers). */
   readonly audio: boolean;
+  /** Manifest columns kept (`keep`), written as `row_<column>` after `index`. */
+  readonly keep?: readonly string[];
 }
 
 /** The layout of a run with `turns` turns and these answer options. */
-export function rowLayout(turns: number, answer: AnswerOptions): RowLayout {
+export function rowLayout(turns: number, answer: AnswerOptions, keep: readonly string[] = []): RowLayout {
   return {
+    ...(keep.length ? { keep } : {}),
     turns,
     fields: answer.format ? answerFields(answer.format) : [],
     counted: answer.format ? countedFields(answer.format) : [],
@@ -154,6 +164,8 @@ export function columnsFor(layout: RowLayout): string[] {
     'latency_ms',
     'ttft_ms',
     ...MEDIA_FIELDS,
+    'index',
+    ...(layout.keep ?? []).map(keptColumn),
   ];
 }
 
@@ -197,6 +209,8 @@ export function flatten(row: Row, layout: RowLayout): FlatRecord {
   rec.latency_ms = row.latency_ms;
   rec.ttft_ms = row.ttft_ms;
   for (const f of MEDIA_FIELDS) rec[f] = typeof row[f] === 'string' ? text(row[f]) : row[f];
+  rec.index = row.index ?? null;
+  for (const c of layout.keep ?? []) rec[keptColumn(c)] = row.kept?.[c] ?? null;
   return rec;
 }
 
@@ -267,7 +281,19 @@ export function unflatten(rec: Record<string, unknown>): Row | undefined {
     height: numOrNull(rec.height),
     estimated_tokens: numOrNull(rec.estimated_tokens),
     estimated_cost: numOrNull(rec.estimated_cost),
+    index: numOrNull(rec.index),
+    kept: keptOf(rec),
   };
+}
+
+/** The `row_<column>` cells of a record, by column. */
+function keptOf(rec: Record<string, unknown>): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const [k, v] of Object.entries(rec)) {
+    if (!k.startsWith('row_') || v === null || v === undefined || v === '') continue;
+    kept[k.slice(4)] = typeof v === 'string' ? v : JSON.stringify(v);
+  }
+  return kept;
 }
 
 /** The media columns a row gets before any preprocessing: the source size and the estimate. */
@@ -277,7 +303,7 @@ export function noMedia(): Pick<Row, (typeof MEDIA_FIELDS)[number]> {
 
 /** A row for a file that got no answer: `skipped` (we chose not to send it) or `failed` (it could not be done). */
 export function rowWithoutAnswer(
-  base: { id: string; path: string; source?: string; kind: MediaKind; model: string },
+  base: { id: string; path: string; source?: string; kind: MediaKind; model: string; index?: number | null | undefined; kept?: Readonly<Record<string, string>> | undefined },
   status: 'failed' | 'skipped',
   code: ErrorCode,
   message: string,
@@ -303,5 +329,7 @@ export function rowWithoutAnswer(
     latency_ms: null,
     ttft_ms: null,
     ...noMedia(),
+    index: base.index ?? null,
+    kept: base.kept ?? {},
   };
 }

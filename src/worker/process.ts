@@ -339,6 +339,8 @@ class Conversation {
       latency_ms: this.latency,
       ttft_ms: this.ttft,
       ...mediaColumns(job, prepared),
+      index: job.index ?? null,
+      kept: job.kept ?? {},
     };
   }
 }

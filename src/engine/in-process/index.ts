@@ -111,7 +111,7 @@ async function execute(cfg: RunConfig, opts: RunOptions, stops: Stops): Promise<
   const currency = info?.prices?.currency ?? null;
   const prior = cfg.dryRun || cfg.maxCost !== undefined ? await ResultFile.readPrior(cfg.out, cfg.format) : undefined;
   const preplanned = cfg.maxCost !== undefined && !cfg.dryRun ? await checkMaxCost({ ...cfg, maxCost: cfg.maxCost }, ctx, prior ?? new Map(), info?.prices) : undefined;
-  const files = await openFiles(cfg, prior, opts.log);
+  const files = await openFiles(cfg, prior, opts.log, ctx.keep);
   const estimate = emptyEstimate(currency);
   const worker = opts.apiKey ? { client: opts.client ?? createClient(opts.apiKey, cfg.baseURL), tmpDir: await makeTempDir('run'), clock } : undefined;
   const run = new InProcessRun({ cfg, ctx, hooks: opts, redact: redactor(opts.apiKey), ...files, estimate, worker, hard: stops.hard, drain: stops.drain, isDraining: stops.isDraining });
@@ -141,8 +141,8 @@ async function preflight(cfg: RunConfig, apiKey: string | undefined): Promise<Pl
 }
 
 /** The output (not in a dry run) with the settings file beside it, or the dry run's estimate file; and the rows already there. */
-async function openFiles(cfg: RunConfig, prior: Map<string, PriorRow> | undefined, log: (line: string) => void) {
-  const layout = rowLayout(1 + cfg.followUps.length, cfg.answer);
+async function openFiles(cfg: RunConfig, prior: Map<string, PriorRow> | undefined, log: (line: string) => void, keep: readonly string[] = []) {
+  const layout = rowLayout(1 + cfg.followUps.length, cfg.answer, keep);
   const out = cfg.dryRun ? undefined : await ResultFile.open(cfg.out, cfg.format, layout, { csvRaw: cfg.csvRaw });
   // Beside the output, so that `omni-batch retry OUTPUT` can re-run its failures with the same settings. A disk
   // too full for this small file is too full for the rows: stop (exit 4) before anything is sent.

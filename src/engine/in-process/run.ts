@@ -194,7 +194,7 @@ export class InProcessRun {
     if (alreadyDone(this.p.priorRows.get(job.path), job)) return true;
     const out = this.p.out;
     if (!out || this.p.cfg.dryRun || answeredElsewhere(out.okIds, job) === undefined) return false;
-    out.alias(job.id, job.path, job.source);
+    out.alias(job.id, job.path, job.source, { index: job.index, kept: job.kept });
     return true;
   }
 
