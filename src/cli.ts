@@ -142,6 +142,7 @@ function jobCommand({ program }: Cli, name: string, description: string): Comman
     .addOption(listOption('-i, --input <dir|glob>', 'folder, file or glob to scan (repeatable)'))
     .addOption(listOption('--include <glob>', 'only files matching this glob, relative to each input folder (repeatable)'))
     .addOption(listOption('--exclude <glob>', 'leave out files matching this glob (repeatable)'))
+    .addOption(choiceOption('--sort <input>', 'rewrite the finished output in input order (by its index column)', ['input']))
     .addOption(listOption('--keep <column>', 'carry this manifest column into the output as row_<column> (repeatable; "*" for all)'))
     .option('--case-sensitive', 'match globs case-sensitively (by default *.jpg also matches IMG_0001.JPG)')
     .option('-m, --manifest <file>', 'CSV or JSONL manifest: a path, url or frames column per row, other columns for {{row.*}}')

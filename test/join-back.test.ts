@@ -58,3 +58,22 @@ test('--keep "*" keeps every column, also in JSONL; a column the manifest lacks 
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /keep \(--keep\): "label" not among the columns of .*reviews\.csv \(id, split, text\)/);
 });
+
+test('--sort input rewrites the finished output in input order: a row redone by a rerun is written last otherwise', async () => {
+  const dir = await dataset();
+  const args = ['run', '--manifest', 'reviews.csv', '--prompt', 'Label {{row.text}}', '--keep', 'id', '--out', 'labels.csv'];
+  // The first row fails (a final error) and is redone by the rerun: its new row comes after the others.
+  api.setOptions({ faults: ({ summary }) => (summary.lastUserText.includes('Great battery') ? { type: 'moderation' } : null) });
+  try {
+    assert.equal((await runMain(args, { env: env(), cwd: dir })).code, 0);
+  } finally {
+    api.setOptions({ faults: undefined });
+  }
+  assert.equal((await runMain(args, { env: env(), cwd: dir })).code, 0);
+  const order = async () => (await readOutputRows(path.join(dir, 'labels.csv'))).map((x) => x.row_id);
+  assert.equal((await order()).at(-1), 'a17', 'in completion order the redone first row is last');
+  const sorted = await runMain([...args, '--sort', 'input'], { env: env(), cwd: dir });
+  assert.equal(sorted.code, 0, sorted.stderr);
+  assert.deepEqual(await order(), ['a17', 'b02', 'c33', 'd40'], 'input order');
+  assert.ok((await readOutputRows(path.join(dir, 'labels.csv'))).every((x) => x.status === 'ok'));
+});

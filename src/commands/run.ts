@@ -13,6 +13,7 @@ import { sidecarRun, type SidecarOptions, type SidecarWriter } from '../shared/o
 import type { Totals } from '../shared/output/totals.js';
 import { nothingFound } from '../producer/discover.js';
 import { STDOUT_OUT, stdoutOutput } from './stdout-output.js';
+import { sortByInput } from '../shared/output/sort.js';
 
 export interface Io {
   readonly out: (text: string) => void;
@@ -68,7 +69,14 @@ export function estimateTable(e: RunEstimate): string {
  * output's ok rows, then the summary read back from the output file. `queued`: the output came from Redis, so the
  * summary also says how to retry through the queue.
  */
-export async function finishOutput(cfg: Pick<RunConfig, 'out' | 'format' | 'totalsPath'>, totals: Totals, sidecars: SidecarWriter | undefined, io: Io, queued = false): Promise<void> {
+export async function finishOutput(
+  cfg: Pick<RunConfig, 'out' | 'format' | 'totalsPath'> & Partial<Pick<RunConfig, 'sortInput' | 'csvRaw'>>,
+  totals: Totals,
+  sidecars: SidecarWriter | undefined,
+  io: Io,
+  queued = false,
+): Promise<void> {
+  if (cfg.sortInput) await sortByInput(cfg.out, cfg.format, cfg.csvRaw ?? false);
   if (sidecars) await sidecars.fromOutput(cfg.out, cfg.format);
   const sidecarLine = await sidecars?.finish();
   io.out(renderSummary({ out: cfg.out, totalsPath: cfg.totalsPath, cwd: io.cwd, queued, width: io.outColumns }, totals, await summarizeOutput(cfg.out, cfg.format)));

@@ -115,6 +115,10 @@ export const JobFileSchema = z
       description: 'Manifest columns carried into every row of the output, as `row_<column>` (so they never clash with ours): a list, or "*" for all.',
       flag: '--keep',
     }),
+    sort: doc(z.literal('input').optional(), {
+      description: 'Rewrite the finished output in input order (by its index column); rows are written as files finish otherwise.',
+      flag: '--sort',
+    }),
     caseSensitive: doc(z.boolean().optional(), {
       description: 'Match input, include and exclude globs case-sensitively (by default `*.jpg` also matches `IMG_0001.JPG`).',
       default: false,
@@ -280,6 +284,7 @@ export interface Flags {
   include?: string[];
   exclude?: string[];
   keep?: string[];
+  sort?: 'input';
   caseSensitive?: boolean;
   manifest?: string;
   manifestRoot?: string;
@@ -364,6 +369,8 @@ export interface RunConfig {
   readonly caseSensitive: boolean;
   /** Manifest columns carried into the output as `row_<column>`; '*' for all of them. Default none. */
   readonly keep: readonly string[] | '*';
+  /** Rewrite the finished output in input order (`--sort input`). Default false. */
+  readonly sortInput?: boolean;
   readonly manifest: string | undefined;
   /** A manifest's local paths must stay inside this folder (absolute); undefined: the manifest's own folder. */
   readonly manifestRoot: string | undefined;
@@ -586,7 +593,7 @@ export async function resolveConfig(jobFilePath: string | undefined, flags: Flag
 function resolveSources(
   flags: Flags,
   { job, fromJob, fromCwd }: Sides,
-): Pick<RunConfig, 'inputs' | 'include' | 'exclude' | 'caseSensitive' | 'keep' | 'captionPrefix' | 'captionSuffix' | 'manifest' | 'manifestRoot' | 'allowEmpty'> {
+): Pick<RunConfig, 'inputs' | 'include' | 'exclude' | 'caseSensitive' | 'keep' | 'sortInput' | 'captionPrefix' | 'captionSuffix' | 'manifest' | 'manifestRoot' | 'allowEmpty'> {
   const inputs = flags.input?.length ? flags.input.map(fromCwd) : (job.inputs ?? []).map(fromJob);
   const manifest = flags.manifest !== undefined ? fromCwd(flags.manifest) : job.manifest !== undefined ? fromJob(job.manifest) : undefined;
   if (inputs.length === 0 && manifest === undefined) {
@@ -598,6 +605,7 @@ function resolveSources(
     exclude: flags.exclude?.length ? flags.exclude : (job.exclude ?? []),
     caseSensitive: flags.caseSensitive ?? job.caseSensitive ?? false,
     keep: flags.keep?.length ? (flags.keep.includes('*') ? '*' : flags.keep) : (job.keep ?? []),
+    sortInput: (flags.sort ?? job.sort) === 'input',
     ...(job.captionPrefix !== undefined ? { captionPrefix: job.captionPrefix } : {}),
     ...(job.captionSuffix !== undefined ? { captionSuffix: job.captionSuffix } : {}),
     manifest,
