@@ -9,7 +9,8 @@ import type { RetryFlags } from './commands/retry.js';
 import { runCommand } from './commands/run.js';
 import { modelHelpText } from './shared/model-reference.js';
 import { DEFAULTS, describeRange, GENERATION_RANGES, OUTPUT_FORMATS, RANGES, readNumber, REGION_NAMES, THINKING_SETTINGS, VIDEO_MODES, type NumberRange } from './shared/config.js';
-import { ERROR_CODES, EXIT, OperatorError, type ErrorCode } from './shared/errors.js';
+import { ConfigError, ERROR_CODES, EXIT, OperatorError, type ErrorCode } from './shared/errors.js';
+import { packageVersion } from './shared/version.js';
 import { SIDECAR_FORMATS, sidecarOptions, type SidecarFlags } from './shared/output/sidecar.js';
 
 type Io = Parameters<typeof runCommand>[2];
@@ -55,7 +56,9 @@ plus <out>.totals.json beside it (out.csv.totals.json). Run the same command aga
 again, failed ones are retried. Ctrl-C once finishes the files in flight; twice stops at once.
 
 Sidecars (--sidecar txt|json): each ok answer is also written next to its file (photos/a.jpg -> photos/a.txt;
-follow-up answers after a blank line) or under --sidecar-dir, mirroring the input folders. An existing sidecar
+follow-up answers after a blank line) or under --sidecar-dir, mirroring the input folders; when two files share a
+stem the second gets photos/a.png.txt, with a warning. --skip-captioned leaves out files already captioned by hand;
+--caption-prefix/--caption-suffix add trigger words to the sidecars only. An existing sidecar
 that omni-batch did not write is never replaced unless --overwrite is given (the summary counts the ones kept);
 one it wrote is updated when the answer changes, unless --sidecar-skip-existing. Sidecars are never inputs.
 
@@ -117,9 +120,10 @@ interface OutputFlags extends SidecarFlags {
 
 /** Takes the display and sidecar flags out of a command's flags, into the Io the command gets. */
 function withOutputFlags<T>(io: Io, opts: Record<string, unknown>): { flags: T; io: Io } {
-  const { log, quiet, sidecar, sidecarDir, sidecarSkipExisting, overwrite, ...flags } = flagsOf<OutputFlags>(opts);
+  const { log, quiet, sidecar, sidecarDir, sidecarSkipExisting, overwrite, skipCaptioned, captionPrefix, captionSuffix, ...flags } = flagsOf<OutputFlags>(opts);
   const display = displayOptions({ log, quiet }, io.env);
-  return { flags: flags as T, io: { ...io, display, sidecar: sidecarOptions({ sidecar, sidecarDir, sidecarSkipExisting, overwrite }, io.cwd) } };
+  const sidecars = sidecarOptions({ sidecar, sidecarDir, sidecarSkipExisting, overwrite, skipCaptioned, captionPrefix, captionSuffix }, io.cwd);
+  return { flags: flags as T, io: { ...io, display, sidecar: sidecars } };
 }
 
 /** What every command's builder needs. */
@@ -139,6 +143,9 @@ function jobCommand({ program }: Cli, name: string, description: string): Comman
     .addOption(listOption('-i, --input <dir|glob>', 'folder, file or glob to scan (repeatable)'))
     .addOption(listOption('--include <glob>', 'only files matching this glob, relative to each input folder (repeatable)'))
     .addOption(listOption('--exclude <glob>', 'leave out files matching this glob (repeatable)'))
+    .addOption(choiceOption('--sort <input>', 'rewrite the finished output in input order (by its index column)', ['input']))
+    .addOption(listOption('--keep <column>', 'carry this manifest column into the output as row_<column> (repeatable; "*" for all)'))
+    .option('--case-sensitive', 'match globs case-sensitively (by default *.jpg also matches IMG_0001.JPG)')
     .option('-m, --manifest <file>', 'CSV or JSONL manifest: a path, url or frames column per row, other columns for {{row.*}}')
     .option('--manifest-root <dir>', "the folder a manifest's local paths must stay inside (default: the manifest's folder)")
     .option('--allow-empty', 'exit 0 when the inputs match no file and the manifest has no row (default: say so and exit 5)')
@@ -146,7 +153,7 @@ function jobCommand({ program }: Cli, name: string, description: string): Comman
     .option('--prompt-file <file>', 'read the prompt template from a file')
     .option('--system <text>', 'system prompt (a template too)')
     .addOption(listOption('--follow-up <text>', 'a further question in the same conversation (repeatable)'))
-    .option('-o, --out <file>', `output file, .csv or .jsonl (default ${DEFAULTS.out})`)
+    .option('-o, --out <file>', `output file, .csv or .jsonl, or - for JSONL rows on stdout (run only; default ${DEFAULTS.out})`)
     .addOption(choiceOption('--format <csv|jsonl>', 'output format (default: from the extension)', OUTPUT_FORMATS))
     .option('--csv-raw', "CSV: write cells as they are (by default a cell starting with = + - @ gets a leading ', so spreadsheets do not run it)")
     .option('--model <name>', `model (default ${DEFAULTS.model}; the list is below; another name runs on its family's limits, with a warning)`)
@@ -177,7 +184,10 @@ function withSidecarFlags(cmd: Command): Command {
     .addOption(choiceOption('--sidecar <txt|json>', 'also write each ok answer next to its file (photos/a.jpg -> photos/a.txt), the layout training tools read', SIDECAR_FORMATS))
     .option('--sidecar-dir <dir>', 'write the sidecars into this folder instead, mirroring the input folders (and URLs by host/path)')
     .option('--sidecar-skip-existing', 'leave every existing sidecar alone, even one omni-batch wrote')
-    .option('--overwrite', 'replace existing sidecars omni-batch did not write (by default they are kept and counted in the summary)');
+    .option('--overwrite', 'replace existing sidecars omni-batch did not write (by default they are kept and counted in the summary)')
+    .option('--skip-captioned', 'leave out (a skipped row, already_captioned) files whose sidecar exists and was not written by omni-batch: nothing is sent for them')
+    .option('--caption-prefix <text>', 'put this before each answer in its sidecar, e.g. trigger words "ohwx, " (not in the output; job file: captionPrefix)')
+    .option('--caption-suffix <text>', 'put this after each answer in its sidecar (not in the output; job file: captionSuffix)');
 }
 
 const logOption = (description: string) => choiceOption('--log <text|json>', description, LOG_MODES);
@@ -191,6 +201,7 @@ function addRun(cli: Cli): void {
     .addHelpText('after', RUN_HELP + modelHelpText())
     .action(async (jobFile: string | undefined, opts: Record<string, unknown>) => {
       const { flags, io } = withOutputFlags<DistributedFlags>(cli.io, opts);
+      if (flags.redis !== undefined && flags.out === '-') throw new ConfigError('--out -: rows go to stdout only in an in-process run; with --redis give an output file');
       cli.setExit(await (flags.redis !== undefined ? (await distributed()).runDistributed(jobFile, flags, io) : cli.run(jobFile, flags, io)));
     });
 }
@@ -281,15 +292,20 @@ function addDashboard(cli: Cli): void {
     .action(async (opts: Record<string, unknown>) => cli.setExit(await (await import('./commands/dashboard.js')).dashboardCommand(flagsOf<DashboardFlags>(opts), cli.io)));
 }
 
+const helpHint = (command: string) => `(run omni-batch ${command} --help for its flags${command === 'run' ? ' and examples' : ''})`;
+
 export function buildProgram(run: typeof runCommand, io: Io, setExit: (code: number) => void): Command {
   const program = new Command()
     .name('omni-batch')
     .description("Send folders of images, audio, video and text through Alibaba's Qwen-Omni models; one result row per file.")
-    .showHelpAfterError('(run omni-batch run --help for the flags and examples)')
+    .version(packageVersion(), '-V, --version', 'print the version of omni-batch')
+    .showHelpAfterError('(run omni-batch --help for the commands, omni-batch run --help for the flags and examples)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
   const cli: Cli = { program, io, setExit, run };
   for (const add of [addRun, addEnqueue, addSchedule, addRetry, addWorker, addStatus, addCollect, addDashboard]) add(cli);
+  // A mistake in a subcommand's flags points to that subcommand's own help, not to run's.
+  for (const cmd of program.commands) cmd.showHelpAfterError(helpHint(cmd.name()));
   return program;
 }
 

@@ -50,7 +50,8 @@ describe('structured answers', () => {
     assert.equal(byId.get('4')?.label, 'positive');
     // r003: invalid first, fixed when asked again; two requests, the answer is the second one.
     assert.equal(byId.get('3')?.label, 'negative');
-    assert.equal(byId.get('3')?.attempts, '2');
+    assert.equal(byId.get('3')?.requests, '2');
+    assert.equal(byId.get('3')?.retries, '0', 'asking again is a second turn, not a retry');
     assert.equal(byId.get('3')?.answer, 'Sorry! {"label": "negative"}');
     // r006: still invalid after asking again: failed, raw answer kept, both errors named.
     const bad = byId.get('6');
@@ -109,6 +110,8 @@ describe('structured answers', () => {
     assert.equal(row?.stars, '2');
     const [line] = await readOutputRows(jsonl);
     assert.deepEqual(line?.parsed, { sentiment: 'negative', topics: ['shipping', 'quality'], language: 'en', stars: 2 });
+    // JSONL is typed: the array stays an array, the number a number, and what a row has not is null, not "".
+    assert.deepEqual([line?.topics, line?.stars, line?.error_code, line?.error_message, line?.source], [['shipping', 'quality'], 2, null, null, null]);
     const totals = JSON.parse(await readFile(path.join(dir, 'tags.jsonl.totals.json'), 'utf8')) as Rec;
     assert.equal(totals.labels.sentiment.negative, 2);
     assert.equal(totals.labels.topics.shipping, 2);

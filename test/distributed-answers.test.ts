@@ -52,7 +52,8 @@ describe('structured answers on BullMQ workers', () => {
     assert.equal(rows.length, 8);
     const byId = new Map(rows.map((x) => [x.path.split('#')[1], x]));
     assert.equal(byId.get('3')?.label, 'negative', 'fixed when asked again');
-    assert.equal(byId.get('3')?.attempts, '2');
+    assert.equal(byId.get('3')?.requests, '2');
+    assert.equal(byId.get('3')?.retries, '0');
     assert.equal(byId.get('6')?.status, 'failed');
     assert.equal(byId.get('6')?.error_code, 'invalid_answer');
     assert.equal(byId.get('6')?.answer, '{"label": "still livid"}', 'the raw answer is kept');

@@ -239,7 +239,7 @@ describe('distributed runs on BullMQ', () => {
     }
   });
 
-  test('a schedule that fires twice over an unchanged folder makes API calls only the first time', async () => {
+  test('a schedule that fires twice over an unchanged folder makes API calls only the first time, and each firing writes the output file', async () => {
     const dir = await textFiles(5, 'sched');
     const job = path.join(dir, 'job.yaml');
     await writeFile(job, `inputs: [media]\nprompt: Read\noutput: out.jsonl\nbaseUrl: ${api.baseURL}\n`);
@@ -255,6 +255,9 @@ describe('distributed runs on BullMQ', () => {
       // how busy the machine is), so wait for a firing that finds all five done: the schedule fires every 2 s.
       await waitFor(async () => Number(await c.hget(meta, 'enqueuePasses')) >= 2 && (await c.hget(meta, 'alreadyDone')) === '5', 'a firing that finds all five done', 60_000);
       await waitFor(async () => (await c.scard(`{omni-batch}:run:${runId}:pending`)) === 0, 'the jobs to finish', 60_000);
+      // Each firing brings the output file up to date once its jobs are done: no collect needed.
+      const out = path.join(dir, 'out.jsonl');
+      await waitFor(async () => (await readOutputRows(out).catch(() => [])).filter((x) => x.status === 'ok').length === 5, 'the output written by the firing', 60_000);
       const rm = await runMain(['schedule', job, '--remove', '--redis', redis.url]);
       assert.match(rm.stdout, /removed the schedule/);
       assert.equal(api.requests.length - from, 5, 'no later firing sent anything');
@@ -363,7 +366,7 @@ describe('distributed runs end as in-process runs do', () => {
       const r = await withModeration(() => runMain(args, { cwd: dir, env: { DASHSCOPE_API_KEY: KEY, OMNI_BATCH_PROGRESS_MS: '100' }, timeoutMs: 120_000 }));
       assert.equal(r.code, 0, r.stderr);
       // Plain progress lines without a terminal: done/total once enqueued, jobs on the workers, failures by code.
-      assert.match(r.stderr, /^omni-batch: progress: \d+(\/4 files| done, \d+ found) +[\d.]+\/s .*(running on 1 worker|no worker connected) +tokens \d+/m);
+      assert.match(r.stderr, /^omni-batch: progress: \d+\/(4 files|\d+\+ files) +[\d.]+\/s .*(running on 1 worker|no worker connected) +tokens \d+/m);
       // Failures by code in the line: mid-run when bad.txt is not the last job, and in the final line in any case.
       assert.match(r.stderr, /omni-batch: progress: [0-4]\/4 files .*running on 1 worker .*failed: moderation_blocked 1\n/);
       // The same summary as in process, with this run's counts.

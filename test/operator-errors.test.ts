@@ -4,10 +4,11 @@
  * run.test.ts, against the stand-in.)
  */
 import assert from 'node:assert/strict';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { runCli, runMain, tempDir } from './helpers.js';
+import { EXAMPLES, readOutputRows, runCli, runMain, tempDir } from './helpers.js';
+import { startStandIn } from './stand-in/server.js';
 
 const oneLine = (stderr: string) => stderr.trim().split('\n');
 
@@ -30,19 +31,30 @@ describe('errors an operator can act on', () => {
     assert.match(r.stderr, /job\.yaml: unknown field "promt" \(did you mean "prompt"\?\)/);
   });
 
-  test('without ffmpeg on PATH the run stops before any call with the install command, exit 2', async () => {
-    const dir = await tempDir();
-    await writeFile(path.join(dir, 'a.txt'), 'hello');
-    // A PATH that holds node and nothing else: no ffmpeg, no ffprobe.
-    const bin = path.join(dir, 'bin');
-    await mkdir(bin);
-    await symlink(process.execPath, path.join(bin, 'node'));
-    const r = await runCli(['run', '--input', dir, '--prompt', 'p', '--out', path.join(dir, 'o.csv')], {
-      env: { PATH: bin, DASHSCOPE_API_KEY: 'sk-test', DASHSCOPE_BASE_URL: 'http://127.0.0.1:9/v1', FFMPEG_PATH: undefined, FFPROBE_PATH: undefined },
-    });
-    assert.equal(r.code, 2);
-    assert.equal(oneLine(r.stderr).length, 1, r.stderr);
-    assert.match(r.stderr, /ffmpeg not found or not working: .*apt-get install ffmpeg.*FFMPEG_PATH/);
+  test('without ffmpeg on PATH text and images still run; the first audio file stops the run with the install command, exit 2', async () => {
+    const api = await startStandIn({ apiKey: 'sk-test' });
+    try {
+      const dir = await tempDir();
+      const media = path.join(dir, 'media');
+      await mkdir(media);
+      await writeFile(path.join(media, 'a.txt'), 'hello');
+      await copyFile(path.join(EXAMPLES, 'images', 'astronaut.jpg'), path.join(media, 'astronaut.jpg'));
+      // A PATH that holds node and nothing else: no ffmpeg, no ffprobe.
+      const bin = path.join(dir, 'bin');
+      await mkdir(bin);
+      await symlink(process.execPath, path.join(bin, 'node'));
+      const env = { PATH: bin, DASHSCOPE_API_KEY: 'sk-test', DASHSCOPE_BASE_URL: api.baseURL, FFMPEG_PATH: undefined, FFPROBE_PATH: undefined };
+      const out = path.join(dir, 'o.csv');
+      const ok = await runCli(['run', '--input', media, '--prompt', 'p', '--out', out], { env });
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.deepEqual((await readOutputRows(out)).map((r) => `${path.basename(String(r.path))} ${r.status}`).sort(), ['a.txt ok', 'astronaut.jpg ok']);
+      await copyFile(path.join(EXAMPLES, 'audio', 'speech-en.mp3'), path.join(media, 'speech-en.mp3'));
+      const r = await runCli(['run', '--input', media, '--prompt', 'p', '--out', out], { env });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /ffprobe not found: .*apt-get install ffmpeg.*FFMPEG_PATH/);
+    } finally {
+      await api.close();
+    }
   });
 
   test('an unreachable Redis is one line naming the URL and how to start one, exit 2, for run, worker, status and dashboard', async () => {

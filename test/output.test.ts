@@ -27,7 +27,8 @@ function row(p: string, status: Row['status'], answers: string[] = [], id = `id-
     model: 'qwen-omni-turbo',
     usage,
     cost: status === 'ok' ? 0.001 : null,
-    attempts: 1,
+    requests: 1,
+    retries: 0,
     latency_ms: 12,
     ttft_ms: 3,
     ...noMedia(),
@@ -125,17 +126,17 @@ describe('output files that are not ours, and crashes', () => {
     const file = path.join(dir, 'o.csv');
     const rf = await ResultFile.open(file, 'csv', textLayout(1));
     rf.append(row('a.jpg', 'ok', ['A']));
-    rf.append({ ...row('b.jpg', 'ok', ['B']), estimated_tokens: 120, estimated_cost: 0.0012 });
+    rf.append({ ...row('b.jpg', 'ok', ['B']), estimated_tokens: 120, estimated_cost: 0.0012, index: 27 });
     rf.closeNow();
     const text = await readFile(file, 'utf8');
-    assert.ok(text.endsWith(',120,0.0012\n'));
+    assert.ok(text.endsWith(',120,0.0012,27\n'));
     // Cut the last line right after its status: `...,b.jpg,image,ok,`
     const cut = text.slice(0, text.lastIndexOf('\nid-b.jpg') + 1) + 'id-b.jpg,b.jpg,image,ok,';
     await writeFile(file, cut);
     // What --dry-run and --max-cost read (without changing the file) follows the same rule, also for a line
     // cut inside its last field, which still has every column.
     assert.deepEqual([...(await ResultFile.readPrior(file, 'csv')).keys()], ['a.jpg']);
-    const cutInLastField = text.slice(0, text.length - 2); // `...,120,0.001`: every column is there
+    const cutInLastField = text.slice(0, text.length - 2); // `...,0.0012,2`: every column is there
     await writeFile(file, cutInLastField);
     assert.deepEqual([...(await ResultFile.readPrior(file, 'csv')).keys()], ['a.jpg']);
     assert.equal(await readFile(file, 'utf8'), cutInLastField);

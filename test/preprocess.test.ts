@@ -86,7 +86,7 @@ describe('preprocessing the corpus', () => {
       if (want === 'failed') {
         assert.equal(`${row.status} ${row.error_code}`, 'failed media_unreadable', name);
         assert.ok((row.error_message ?? '').length > 20, `${name} says why`);
-        assert.equal(row.attempts, '0', `${name}: no API call, no retry`);
+        assert.equal(row.requests, '0', `${name}: no API call, no retry`);
       } else {
         assert.equal(row.status, 'ok', `${name}: ${row.error_code} ${row.error_message}`);
         assert.match(row.preprocess ?? '', want, name);

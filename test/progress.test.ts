@@ -45,10 +45,11 @@ function inPty(args: string[], extraEnv: Record<string, string>): Promise<{ code
 }
 
 describe('live progress', () => {
-  test('the status line says "N found" until discovery ends, then done/total, rate, ETA, tokens, cost and failures by code', () => {
+  test('the status line shows done/total with a + and a least ETA while discovery goes on, then done/total, rate, ETA, tokens, cost and failures by code', () => {
     const counts = { discovered: 40, discoveryDone: false, alreadyDone: 2, rowsWritten: 10, apiRequests: 11, inFlight: 3 };
     const tally = { tokens: 12_345, cost: 0.01234, failures: new Map([['timeout', 1], ['rate_limited', 2]]) };
-    assert.equal(progressLine(counts, tally, 5_000, 'CNY'), '12 done, 40 found  2.0/s  3 in flight  tokens 12.3k  cost 0.0123 CNY  failed: rate_limited 2, timeout 1');
+    assert.equal(progressLine(counts, tally, 5_000, 'CNY'), '12/40+ files  2.0/s  ETA 14s+ (still finding files)  3 in flight  tokens 12.3k  cost 0.0123 CNY  failed: rate_limited 2, timeout 1');
+    assert.equal(progressLine({ ...counts, pacedBy: '--rpm 60' }, tally, 5_000, null), '12/40+ files  2.0/s (paced by --rpm 60)  ETA 14s+ (still finding files)  3 in flight  tokens 12.3k  failed: rate_limited 2, timeout 1');
     assert.equal(progressLine({ ...counts, discoveryDone: true }, tally, 5_000, null), '12/40 files  2.0/s  ETA 14s  3 in flight  tokens 12.3k  failed: rate_limited 2, timeout 1');
   });
 
@@ -113,7 +114,7 @@ describe('live progress', () => {
     const r = await runCli(args, { env: { ...env(), OMNI_BATCH_PROGRESS_MS: '200' } });
     assert.equal(r.code, 0, r.stderr);
     assert.ok(!r.stderr.includes('\r'));
-    assert.match(r.stderr, /^omni-batch: progress: \d+(\/17 files| done, \d+ found) +[\d.]+\/s/m);
+    assert.match(r.stderr, /^omni-batch: progress: \d+\/(17 files|\d+\+ files) +[\d.]+\/s/m);
   });
 
   test('--log json writes one JSON object per line (pino), one row event per finished file, failed ones at warn', async () => {

@@ -69,9 +69,12 @@ describe('omni-batch run against the DashScope stand-in', () => {
     assert.deepEqual(rows.filter((x) => x.status !== 'ok'), []);
     const reqs = since(from);
     assert.equal(reqs.length, 17);
-    const urlRow = rows.find((x) => x.source.startsWith('https://'));
+    // JSONL is typed: no source is null, a frame list is an array.
+    assert.ok(rows.filter((x) => !x.path.includes('#')).every((x) => x.source === null));
+    const urlRow = rows.find((x) => typeof x.source === 'string' && x.source.startsWith('https://'));
     assert.match(urlRow?.path ?? '', /mixed\.jsonl#7$/);
-    assert.equal(rows.find((x) => x.path.endsWith('mixed.jsonl#6'))?.source.split(';').length, 6);
+    const frames = rows.find((x) => x.path.endsWith('mixed.jsonl#6'))?.source;
+    assert.ok(Array.isArray(frames) && frames.length === 6, JSON.stringify(frames));
     for (const q of reqs) {
       assert.equal(q.status, 200);
       assert.equal(q.body.stream, true);
@@ -133,7 +136,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
     assert.equal(totals.currency, 'CNY');
     const video = rows.find((x) => x.path.endsWith('cat-zoom-narrated.mp4') && x.kind === 'video');
     assert.ok(video, 'the video row');
-    assert.ok(video.video_tokens > 0 && video.cost > 0 && video.attempts === 1 && video.latency_ms >= video.ttft_ms);
+    assert.ok(video.video_tokens > 0 && video.cost > 0 && video.requests === 1 && video.retries === 0 && video.latency_ms >= video.ttft_ms);
     assert.match(r.stdout, /17 rows in .*all\.jsonl: 17 ok, 0 failed, 0 skipped/);
   });
 
@@ -152,7 +155,8 @@ describe('omni-batch run against the DashScope stand-in', () => {
       assert.match(row.answer, /^Answer 1: Label r00\d: /);
       assert.equal(row.answer_2, 'Answer 2: One word.');
       assert.equal(row.answer_3, 'Answer 3: Why?');
-      assert.equal(row.attempts, '3');
+      assert.equal(row.requests, '3', 'three turns, three requests');
+      assert.equal(row.retries, '0', 'follow-up turns are not retries');
     }
     const third = since(from).find((q) => q.body.messages.length === 5);
     assert.ok(third, 'a turn-3 request with the whole history');
@@ -186,8 +190,9 @@ describe('omni-batch run against the DashScope stand-in', () => {
     assert.equal(rows.length, n);
     assert.equal(new Set(rows.map((x) => x.path)).size, n);
     assert.deepEqual(rows.filter((x) => x.status !== 'ok').map((x) => x.error_message), []);
-    assert.ok(rows.some((x) => Number(x.attempts) > 1), 'some rows needed retries');
-    assert.equal(rows.reduce((s, x) => s + Number(x.attempts), 0), reqs.length);
+    assert.ok(rows.some((x) => Number(x.retries) > 0), 'some rows needed retries');
+    assert.equal(rows.reduce((s, x) => s + Number(x.requests), 0), reqs.length);
+    for (const x of rows) assert.equal(Number(x.requests) - Number(x.retries), 1, `${x.path}: one turn, the rest retries`);
 
     const again = api.requests.length;
     const r2 = await runMain(['run', job], { env: env(), cwd: dir });
@@ -231,7 +236,8 @@ describe('omni-batch run against the DashScope stand-in', () => {
     assert.equal(rows.length, faults.length);
     for (const row of rows) {
       assert.equal(row.status, 'ok', `${row.path}: ${row.error_message}`);
-      assert.equal(row.attempts, 2, row.path);
+      assert.equal(row.requests, 2, row.path);
+      assert.equal(row.retries, 1, row.path);
     }
     assert.equal(since(from).length, faults.length * 2);
     // Retry-After: 1 s was honoured by the run as a whole.
@@ -256,7 +262,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
     const bad = rows.find((x) => x.path === 'media/bad.txt');
     assert.equal(bad?.status, 'failed');
     assert.equal(bad?.error_code, 'moderation_blocked');
-    assert.equal(bad?.attempts, '1');
+    assert.equal(bad?.requests, '1');
     assert.equal(rows.find((x) => x.path === 'media/good.txt')?.status, 'ok');
   });
 

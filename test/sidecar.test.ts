@@ -62,7 +62,7 @@ describe('sidecar captions', () => {
     assert.equal((JSON.parse(await readFile(path.join(dir, 'caps', 'sub', 'b.json'), 'utf8')) as { path: string }).path, 'photos/sub/b.png');
   });
 
-  test('manifest rows get the sidecar of the file they name; two rows about one image get one each; URL rows only under --sidecar-dir', async () => {
+  test('manifest rows get the sidecar of the file they name; two rows about one image get one each (the first keeps the stem); URL rows only under --sidecar-dir', async () => {
     const dir = await photos();
     await writeFile(
       path.join(dir, 'rows.csv'),
@@ -73,12 +73,15 @@ describe('sidecar captions', () => {
     assert.equal(r.code, 0, r.stderr);
     const rows = await answers(path.join(dir, 'out.csv'));
     assert.equal(rows.size, 5);
-    assert.equal(await readFile(path.join(dir, 'photos', 'a.row1.txt'), 'utf8'), `${rows.get('rows.csv#1')}\n`);
+    assert.equal(await readFile(path.join(dir, 'photos', 'a.txt'), 'utf8'), `${rows.get('rows.csv#1')}\n`);
     assert.equal(await readFile(path.join(dir, 'photos', 'a.row2.txt'), 'utf8'), `${rows.get('rows.csv#2')}\n`);
     assert.notEqual(rows.get('rows.csv#1'), rows.get('rows.csv#2'));
     assert.equal(await readFile(path.join(dir, 'photos', 'sub', 'b.txt'), 'utf8'), `${rows.get('rows.csv#3')}\n`);
     assert.deepEqual((await readdir(dir)).sort(), ['.out.csv.sidecars.jsonl', 'out.csv', 'out.csv.run.json', 'out.csv.totals.json', 'photos', 'rows.csv'], 'nothing beside the manifest');
-    assert.match(r.stdout, /sidecars \(\.txt\): 3 written next to the files, 1 without one: URL rows \(--sidecar-dir mirrors them by host and path\), 1 without one: manifest rows without a file \(text only\)/);
+    assert.match(
+      r.stdout,
+      /sidecars \(\.txt\): 3 written next to the files, 1 without one: URL rows \(--sidecar-dir mirrors them by host and path\), 1 without one: manifest rows without a file \(text only\), warning: 1 not named after the file's stem, which another row's sidecar takes \(first: photos\/a\.jpg -> photos\/a\.row2\.txt\)/,
+    );
 
     const mirrored = await runMain([...args.slice(0, -1), 'json', '--sidecar-dir', 'caps'], { env: env(), cwd: dir });
     assert.equal(mirrored.code, 0, mirrored.stderr);
@@ -96,6 +99,6 @@ describe('sidecar captions', () => {
     assert.match(bad.stderr, /option '--sidecar <txt\|json>' argument 'csv' is invalid\. Allowed choices are txt, json\./);
     const alone = await runMain(['run', '--input', 'photos', '--prompt', 'p', '--overwrite'], { env: env(), cwd: dir });
     assert.equal(alone.code, 2);
-    assert.match(alone.stderr, /--overwrite need --sidecar txt\|json/);
+    assert.match(alone.stderr, /--overwrite: needs --sidecar txt\|json/);
   });
 });

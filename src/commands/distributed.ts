@@ -2,13 +2,14 @@
  * The distributed commands: enqueue, worker, status, collect, schedule, and `run --redis` (enqueue + follow +
  * collect). Thin: they resolve flags, open Redis, call the engine in engine/bullmq/, and print.
  */
+import { keptColumns } from '../producer/templates.js';
 import path from 'node:path';
 import type { RedisClient } from '../engine/bullmq/connection.js';
 import { checkBaseUrl } from '../shared/base-url.js';
 import { estimatePathFor, formatOf, REGIONS, resolveConfig, totalsPathFor, type Flags, type Region, type RunConfig } from '../shared/config.js';
 import { ConfigError, EXIT, IncompleteError } from '../shared/errors.js';
 import { writeRunFile } from '../shared/output/run-file.js';
-import { ledgerPathFor, SidecarWriter } from '../shared/output/sidecar.js';
+import { ledgerPathFor, sidecarRun, SidecarWriter, withCaptionText } from '../shared/output/sidecar.js';
 import { collectRun, enqueuedConfig, missingRows } from '../engine/bullmq/collect.js';
 import { connectRedis, retire, type ConnectOptions } from '../engine/bullmq/connection.js';
 import { enqueueRun, type EnqueueResult } from '../engine/bullmq/enqueue.js';
@@ -79,7 +80,7 @@ export async function collectCommand(runId: string, flags: DistributedFlags, io:
     const enqueued = enqueuedConfig(runId, meta);
     const cfg = { out, format, totalsPath: totalsPathFor(out), estimatePath: estimatePathFor(out) };
     // Row paths are relative to the folder the producer ran in: sidecars are placed from there.
-    const sidecars = io.sidecar ? new SidecarWriter(io.sidecar, ledgerPathFor(out), enqueued.cwd, enqueued.inputs) : undefined;
+    const sidecars = io.sidecar ? new SidecarWriter(withCaptionText(io.sidecar, enqueued), ledgerPathFor(out), enqueued.cwd, enqueued.inputs) : undefined;
     const totals = await collectRun(redis, { runId, out, format, csvRaw: enqueued.csvRaw, totalsPath: cfg.totalsPath, log: (line) => io.err(`omni-batch: ${line}`) });
     await recordSettings({ ...enqueued, ...cfg }, runId, io);
     await finishOutput(cfg, totals, sidecars, io, true);
@@ -107,9 +108,8 @@ export async function runDistributed(jobFile: string | undefined, flags: Distrib
  * settings file, sidecars and the summary.
  */
 export async function followRun(resolved: RunConfig, runId: string, url: string, io: Io): Promise<number> {
-  const sidecars = io.sidecar ? new SidecarWriter(io.sidecar, ledgerPathFor(resolved.out), resolved.cwd, resolved.inputs) : undefined;
   // Sidecars written next to the inputs are never enqueued as inputs.
-  const cfg: RunConfig = sidecars ? { ...resolved, skip: sidecars.written } : resolved;
+  const { sidecars, cfg } = sidecarRun(io.sidecar, resolved);
   const term: Terminal = io.terminal ?? { write: (t) => io.err(t.replace(/\n$/, '')), isTTY: false, columns: undefined };
   const display = new ProgressDisplay(term, io.display ?? displayOptions({}, io.env), cfg.prices?.currency ?? null);
   const giveUpMs = redisGiveUpMs(io.env);
@@ -134,7 +134,7 @@ export async function followRun(resolved: RunConfig, runId: string, url: string,
  */
 async function followWithTail(parts: Omit<FollowParts, 'tail' | 'outage' | 'server'> & { url: string; giveUpMs: number }, cfg: RunConfig, io: Io): Promise<PassCounts | undefined> {
   const { redis, display } = parts;
-  const tail = await OutputTail.open(new RunResults(redis, parts.runId), cfg.out, cfg.format, rowLayout(1 + cfg.followUps.length, cfg.answer));
+  const tail = await OutputTail.open(new RunResults(redis, parts.runId), cfg.out, cfg.format, rowLayout(1 + cfg.followUps.length, cfg.answer, await keptColumns(cfg)));
   const outage = new RedisOutage(parts.url, {
     giveUpMs: parts.giveUpMs,
     note: (l) => display.note(l),

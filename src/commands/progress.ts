@@ -62,7 +62,8 @@ export function rowEvent(row: Row): Record<string, unknown> {
     error_message: row.error_message || undefined,
     tokens: row.usage.total_tokens,
     cost: row.cost,
-    attempts: row.attempts,
+    requests: row.requests,
+    retries: row.retries,
     latency_ms: row.latency_ms,
   };
 }
@@ -84,6 +85,8 @@ export interface ProgressCounts {
   /** Distributed: jobs running on the workers (preprocessing and API calls alike), and connected workers. */
   running?: number;
   workers?: number;
+  /** The pacing flag that holds requests back right now (`--rpm 60`), when pacing is what sets the rate. */
+  pacedBy?: string;
 }
 
 /** What the display knows besides the engine's counts: what the rows said. */
@@ -109,9 +112,11 @@ function compact(n: number): string {
 export function progressLine(c: ProgressCounts, t: RowTally, elapsedMs: number, currency: string | null): string {
   const done = c.rowsWritten + c.alreadyDone;
   const rate = elapsedMs > 0 ? c.rowsWritten / (elapsedMs / 1000) : 0;
-  const parts = [c.discoveryDone ? `${done}/${c.discovered} files` : `${done} done, ${c.discovered} found`];
-  parts.push(`${rate.toFixed(rate < 10 ? 1 : 0)}/s`);
-  if (c.discoveryDone) parts.push(`ETA ${rate > 0 ? duration((c.discovered - done) / rate) : '?'}`);
+  // Until discovery ends, the total is what was found so far: shown with a +, and the ETA as the least it can be.
+  const more = c.discoveryDone ? '' : '+';
+  const parts = [`${done}/${c.discovered}${more} files`];
+  parts.push(`${rate.toFixed(rate < 10 ? 1 : 0)}/s${c.pacedBy ? ` (paced by ${c.pacedBy})` : ''}`);
+  parts.push(`ETA ${rate > 0 ? duration((c.discovered - done) / rate) : '?'}${more && `${more} (still finding files)`}`);
   if (c.inFlight !== undefined) parts.push(`${c.inFlight} in flight`);
   if (c.preparing) parts.push(`preparing ${c.preparing}`);
   if (c.workers !== undefined) parts.push(c.workers === 0 ? 'no worker connected' : `${c.running ?? 0} running on ${c.workers} worker${c.workers === 1 ? '' : 's'}`);

@@ -8,9 +8,11 @@ import type { Row } from '../shared/row.js';
 import { displayOptions, ProgressDisplay, type DisplayOptions, type Terminal } from './progress.js';
 import { renderSummary, summarizeOutput } from './summary.js';
 import { table } from './table.js';
-import { ledgerPathFor, SidecarWriter, type SidecarOptions } from '../shared/output/sidecar.js';
+import { sidecarRun, type SidecarOptions, type SidecarWriter } from '../shared/output/sidecar.js';
 import type { Totals } from '../shared/output/totals.js';
 import { nothingFound } from '../producer/discover.js';
+import { STDOUT_OUT, stdoutOutput } from './stdout-output.js';
+import { sortByInput } from '../shared/output/sort.js';
 
 export interface Io {
   readonly out: (text: string) => void;
@@ -66,7 +68,14 @@ export function estimateTable(e: RunEstimate): string {
  * output's ok rows, then the summary read back from the output file. `queued`: the output came from Redis, so the
  * summary also says how to retry through the queue.
  */
-export async function finishOutput(cfg: Pick<RunConfig, 'out' | 'format' | 'totalsPath'>, totals: Totals, sidecars: SidecarWriter | undefined, io: Io, queued = false): Promise<void> {
+export async function finishOutput(
+  cfg: Pick<RunConfig, 'out' | 'format' | 'totalsPath'> & Partial<Pick<RunConfig, 'sortInput' | 'csvRaw'>>,
+  totals: Totals,
+  sidecars: SidecarWriter | undefined,
+  io: Io,
+  queued = false,
+): Promise<void> {
+  if (cfg.sortInput) await sortByInput(cfg.out, cfg.format, cfg.csvRaw ?? false);
   if (sidecars) await sidecars.fromOutput(cfg.out, cfg.format);
   const sidecarLine = await sidecars?.finish();
   io.out(renderSummary({ out: cfg.out, totalsPath: cfg.totalsPath, cwd: io.cwd, queued, width: io.outColumns }, totals, await summarizeOutput(cfg.out, cfg.format)));
@@ -84,7 +93,14 @@ export function emptyPassExit(cfg: RunConfig, discovered: number, code: number, 
 }
 
 export async function runCommand(jobFile: string | undefined, flags: Flags, io: Io): Promise<number> {
-  return runResolved(await resolveConfig(jobFile, flags, io.env, io.cwd), io);
+  if (flags.out !== STDOUT_OUT) return runResolved(await resolveConfig(jobFile, flags, io.env, io.cwd), io);
+  const stdout = await stdoutOutput(flags, io.err);
+  try {
+    // The rows own stdout: the summary and the dry run's lines go to stderr.
+    return await runResolved(await resolveConfig(jobFile, stdout.flags, io.env, io.cwd), { ...io, out: stdout.err, err: stdout.err, outColumns: undefined });
+  } finally {
+    await stdout.finish(io.out);
+  }
 }
 
 /** Runs a resolved configuration in this process and prints what happened (`run`, and `retry` with `cfg.only`). */
@@ -96,8 +112,7 @@ function thinkingNote(cfg: RunConfig): string | undefined {
 }
 
 export async function runResolved(resolved: RunConfig, io: Io): Promise<number> {
-  const sidecars = io.sidecar && !resolved.dryRun ? new SidecarWriter(io.sidecar, ledgerPathFor(resolved.out), resolved.cwd, resolved.inputs) : undefined;
-  const cfg: RunConfig = sidecars ? { ...resolved, skip: sidecars.written } : resolved;
+  const { sidecars, cfg } = sidecarRun(io.sidecar, resolved);
   const apiKey = io.env.DASHSCOPE_API_KEY?.trim() || undefined;
   for (const warning of cfg.warnings) io.err(`omni-batch: ${warning}`);
   const term: Terminal = io.terminal ?? { write: (t) => io.err(t.replace(/\n$/, '')), isTTY: false, columns: undefined };

@@ -102,16 +102,32 @@ function wrapList(head: string, items: readonly string[], width: number): string
   return lines;
 }
 
+/**
+ * The kind table, indented by 2. On a terminal narrower than the table, the token columns of modalities that no
+ * row used (0 in the total line) are left out, so that a text or image run fits 80 columns.
+ */
+function fittedTable(head: string[], body: string[][], width: number | undefined): string {
+  const indent = (text: string) => text.replace(/^/gm, '  ');
+  const full = indent(table(head, body));
+  if (width === undefined || Math.max(...full.split('\n').map((l) => l.length)) <= width) return full;
+  const total = body[body.length - 1] ?? [];
+  const keep = head.map((h, i) => !/^(text|image|audio|video) tok$/.test(h) || total[i] !== '0');
+  const pick = (cells: string[]) => cells.filter((_, i) => keep[i]);
+  return indent(table(pick(head), body.map(pick)));
+}
+
 /** The text printed at the end of a run (stdout). */
 export function renderSummary(where: SummaryWhere, totals: Totals, s: OutputSummary, topReasons = 5): string {
   const t = totals;
   const out = displayPath(where.out, where.cwd);
   const money = (n: number) => (t.currency ? n.toFixed(4) : '-');
   const lines = ['', `omni-batch: ${t.rows} rows in ${out}: ${t.byStatus.ok} ok, ${t.byStatus.failed} failed, ${t.byStatus.skipped} skipped`];
+  // A terminal of unknown width (a pipe) is taken as 100 columns for what wraps, and not cut.
+  const width = where.width !== undefined && where.width >= 40 ? where.width : undefined;
   if (t.run) {
-    lines.push(
-      `  this run: ${t.run.discovered} files found, ${t.run.rowsWritten} rows written, ${t.run.alreadyDone} already done, ${t.run.apiRequests} API requests, ${(t.run.wallMs / 1000).toFixed(1)} s`,
-    );
+    const r = t.run;
+    const parts = [`${r.discovered} files found`, `${r.rowsWritten} rows written`, `${r.alreadyDone} already done`, `${r.apiRequests} API requests`, `${(r.wallMs / 1000).toFixed(1)} s`];
+    lines.push(...wrapList('  this run: ', parts, width ?? Infinity));
   }
   const head = ['kind', 'files', 'ok', 'failed', 'skipped', 'text tok', 'image tok', 'audio tok', 'video tok', 'answer tok', `cost${t.currency ? ` (${t.currency})` : ''}`];
   const sum: KindLine = { files: 0, ok: 0, failed: 0, skipped: 0, text: 0, image: 0, audio: 0, video: 0, completion: 0, cost: 0 };
@@ -123,12 +139,10 @@ export function renderSummary(where: SummaryWhere, totals: Totals, s: OutputSumm
     body.push([kind, ...[k.files, k.ok, k.failed, k.skipped, k.text, k.image, k.audio, k.video, k.completion].map(String), money(k.cost)]);
   }
   body.push(['total', ...[sum.files, sum.ok, sum.failed, sum.skipped, sum.text, sum.image, sum.audio, sum.video, sum.completion].map(String), money(t.cost)]);
-  lines.push('', table(head, body).replace(/^/gm, '  '));
+  lines.push('', fittedTable(head, body, width));
   const est = Object.entries(t.byKind)
     .filter(([, k]) => k.ok > 0)
     .map(([kind, k]) => `${kind} ${k.estimated_tokens} est / ${k.prompt_tokens} actual`);
-  // A terminal of unknown width (a pipe) is taken as 100 columns for what wraps, and not cut.
-  const width = where.width !== undefined && where.width >= 40 ? where.width : undefined;
   if (est.length) lines.push(...wrapList('  prompt tokens of ok rows, estimated vs actual: ', est, width ?? 100));
   const reasoning = t.tokens.reasoning_tokens ?? 0;
   const cached = t.tokens.cached_tokens ?? 0;

@@ -18,6 +18,9 @@ export interface Classification {
 const IMAGE_SENDABLE: Record<string, string> = { jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
 /** Image formats the model may not take as they are: converted by preprocessing. */
 const IMAGE_OTHER = new Set(['gif', 'bmp', 'tif', 'tiff', 'heic', 'heif', 'avif']);
+/** Every image extension omni-batch takes (sent as it is or converted): what an image folder's include should cover. */
+export const IMAGE_EXTENSIONS: readonly string[] = [...Object.keys(IMAGE_SENDABLE), ...IMAGE_OTHER];
+
 /** API.md: AMR, WAV, 3GP, 3GPP, AAC, MP3. */
 const AUDIO_SENDABLE = new Set(['amr', 'wav', '3gp', '3gpp', 'aac', 'mp3']);
 const AUDIO_OTHER = new Set(['ogg', 'oga', 'opus', 'flac', 'm4a', 'wma', 'aiff', 'aif', 'weba']);

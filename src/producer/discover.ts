@@ -9,22 +9,34 @@ import { DigestSet } from '../shared/digest-set.js';
 
 export async function* discover(cfg: RunConfig): AsyncGenerator<Item> {
   let n = 0;
+  // Input order, counted over every item (a retry's `only` keeps the numbers of the run it retries).
+  let index = 0;
   const limit = cfg.maxFiles ?? Infinity;
   if (limit <= 0) return;
   if (cfg.inputs.length) {
-    for await (const item of scan({ inputs: cfg.inputs, include: cfg.include, exclude: cfg.exclude, never: [cfg.out, cfg.totalsPath, cfg.estimatePath, runFilePathFor(cfg.out)], cwd: cfg.cwd })) {
+    for await (const item of scan({ inputs: cfg.inputs, include: cfg.include, exclude: cfg.exclude, caseSensitive: cfg.caseSensitive, never: [cfg.out, cfg.totalsPath, cfg.estimatePath, runFilePathFor(cfg.out)], cwd: cfg.cwd })) {
+      index++;
       if ((cfg.only && !cfg.only.has(item.path)) || cfg.skip?.has(item.path)) continue;
-      yield item;
+      yield alreadyCaptioned({ ...item, index }, cfg) ?? { ...item, index };
       if (++n >= limit) return;
     }
   }
   if (cfg.manifest) {
     for await (const item of manifestItems(cfg.manifest, cfg.cwd, cfg.manifestRoot)) {
+      index++;
       if (cfg.only && !cfg.only.has(item.path)) continue;
-      yield item;
+      yield { ...item, index };
       if (++n >= limit) return;
     }
   }
+}
+
+/** --skip-captioned: a scanned file whose caption is already beside it becomes a skipped row (nothing is sent). */
+function alreadyCaptioned(item: Item, cfg: RunConfig): Item | undefined {
+  const source = item.media?.type === 'single' ? item.media.source : undefined;
+  const caption = source && 'file' in source ? cfg.captioned?.(source.file) : undefined;
+  if (caption === undefined) return undefined;
+  return { ...item, media: undefined, skip: { code: 'already_captioned', message: `${item.path}: already captioned in ${displayPath(caption, cfg.cwd)} (--skip-captioned)` } };
 }
 
 export interface EachOptions<T> {

@@ -36,6 +36,8 @@ export interface Item {
    * not kept in `row` (their value there is empty); a prompt that uses one gets a `too_large` row.
    */
   readonly oversized?: Readonly<Record<string, number>>;
+  /** 1-based position in input order (scanned files first, then manifest rows), before any filter. */
+  readonly index?: number;
   /** Discovery already decided this item gets a `skipped` row (a broken or escaping symlink). */
   readonly skip?: { readonly code: ErrorCode; readonly message: string };
 }

@@ -39,6 +39,8 @@ export interface PlanContext {
   readonly answer: AnswerOptions;
   /** Answer length the estimate assumes per turn. */
   readonly answerTokens: number;
+  /** Manifest columns carried into the rows (`keep`, resolved); default none. */
+  readonly keep?: readonly string[];
 }
 
 /**
@@ -307,7 +309,16 @@ function settingsId(ctx: PlanContext): unknown[] {
 }
 
 /** Plans one item. Throws only for run-level problems (ffprobe missing); item problems become rows. */
+/** A job, or the row of an item that cannot become one, with the item's input position and kept columns. */
 export async function planItem(item: Item, ctx: PlanContext): Promise<Planned> {
+  const planned = await planWithoutInput(item, ctx);
+  const kept: Record<string, string> = {};
+  for (const c of ctx.keep ?? []) if (item.row?.[c] !== undefined) kept[c] = item.row[c];
+  const input = { index: item.index ?? null, kept };
+  return 'job' in planned ? { ...planned, job: { ...planned.job, ...input } } : { row: { ...planned.row, ...input } };
+}
+
+async function planWithoutInput(item: Item, ctx: PlanContext): Promise<Planned> {
   const sourceIds = ctx.prompts.map((t) => t.source);
   const fallbackId = () => jobId([ctx.model, item.path, sourceIds, ctx.system?.source]);
   if (item.skip) {

@@ -26,6 +26,8 @@ export interface ScanOptions {
   readonly include: readonly string[];
   /** Globs relative to each input root that remove files. */
   readonly exclude: readonly string[];
+  /** Globs match case-sensitively; default false: `*.jpg` matches `IMG_0001.JPG` (cameras write upper case). */
+  readonly caseSensitive?: boolean;
   /** Absolute paths never to yield (the run's output and totals files). */
   readonly never: readonly string[];
   readonly cwd: string;
@@ -77,14 +79,13 @@ export async function* scan(opts: ScanOptions): AsyncGenerator<Item> {
     if (!st.isDirectory()) throw new ConfigError(`--input ${input}: not a file or folder`);
     const rootReal = await realpath(root.dir);
     const patterns = [...opts.include];
-    const matchers = [root.pattern ? picomatch(root.pattern, { dot: false }) : undefined, patterns.length ? picomatch(patterns, { dot: false }) : undefined].filter(
-      (m): m is picomatch.Matcher => m !== undefined,
-    );
-    const excluded = opts.exclude.length ? picomatch([...opts.exclude], { dot: false }) : undefined;
+    const glob = { dot: false, nocase: opts.caseSensitive !== true };
+    const matchers = [root.pattern ? picomatch(root.pattern, glob) : undefined, patterns.length ? picomatch(patterns, glob) : undefined].filter((m): m is picomatch.Matcher => m !== undefined);
+    const excluded = opts.exclude.length ? picomatch([...opts.exclude], glob) : undefined;
     const wanted = (rel: string) => matchers.every((m) => m(rel)) && !(excluded?.(rel) ?? false);
     // `X/**` removes everything under a folder matching X: such a folder is not read at all.
     const whole = opts.exclude.filter((g) => g.endsWith('/**')).map((g) => g.slice(0, -3));
-    const pruned = whole.length ? picomatch(whole, { dot: false }) : undefined;
+    const pruned = whole.length ? picomatch(whole, glob) : undefined;
     yield* walk(root.dir, '', new Set([rootReal]), { rootReal, wanted, pruned, never, opts, seen: new DigestSet() });
   }
 }

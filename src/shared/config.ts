@@ -151,6 +151,24 @@ export const JobFileSchema = z
     inputs: doc(stringList.optional(), { description: 'Folders, files or globs to scan; folders are scanned recursively.', flag: '--input' }),
     include: doc(stringList.optional(), { description: 'Globs, relative to each input folder, that a file must match.', defaultText: 'every file', flag: '--include' }),
     exclude: doc(stringList.optional(), { description: 'Globs, relative to each input folder, that leave files out.', flag: '--exclude' }),
+    captionPrefix: doc(z.string().optional(), {
+      description: 'Text put before each answer in its sidecar (trigger words, e.g. "ohwx, "); the output\'s answer column stays as the model wrote it.',
+      flag: '--caption-prefix',
+    }),
+    captionSuffix: doc(z.string().optional(), { description: 'Text put after each answer in its sidecar; not in the output.', flag: '--caption-suffix' }),
+    keep: doc(z.union([z.literal('*'), z.array(z.string().min(1))]).optional(), {
+      description: 'Manifest columns carried into every row of the output, as `row_<column>` (so they never clash with ours): a list, or "*" for all.',
+      flag: '--keep',
+    }),
+    sort: doc(z.literal('input').optional(), {
+      description: 'Rewrite the finished output in input order (by its index column); rows are written as files finish otherwise.',
+      flag: '--sort',
+    }),
+    caseSensitive: doc(z.boolean().optional(), {
+      description: 'Match input, include and exclude globs case-sensitively (by default `*.jpg` also matches `IMG_0001.JPG`).',
+      default: false,
+      flag: '--case-sensitive',
+    }),
     manifest: doc(z.string().min(1).optional(), {
       description: 'A CSV or JSONL manifest instead of (or besides) folders: a path, url or frames column per row; the other columns are {{row.*}}.',
       flag: '--manifest',
@@ -338,6 +356,9 @@ export interface Flags {
   input?: string[];
   include?: string[];
   exclude?: string[];
+  keep?: string[];
+  sort?: 'input';
+  caseSensitive?: boolean;
   manifest?: string;
   manifestRoot?: string;
   allowEmpty?: boolean;
@@ -423,6 +444,12 @@ export interface RunConfig {
   readonly inputs: readonly string[];
   readonly include: readonly string[];
   readonly exclude: readonly string[];
+  /** Globs match case-sensitively; default false (`*.jpg` matches `A.JPG`). */
+  readonly caseSensitive: boolean;
+  /** Manifest columns carried into the output as `row_<column>`; '*' for all of them. Default none. */
+  readonly keep: readonly string[] | '*';
+  /** Rewrite the finished output in input order (`--sort input`). Default false. */
+  readonly sortInput?: boolean;
   readonly manifest: string | undefined;
   /** A manifest's local paths must stay inside this folder (absolute); undefined: the manifest's own folder. */
   readonly manifestRoot: string | undefined;
@@ -478,6 +505,11 @@ export interface RunConfig {
   readonly only?: ReadonlySet<string> | undefined;
   /** Row paths never processed (sidecars this output wrote next to its inputs); may grow while the run works. */
   readonly skip?: ReadonlySet<string> | undefined;
+  /** --skip-captioned: for a local file, the caption already beside it (its file gets a skipped row), else undefined. */
+  readonly captioned?: ((file: string) => string | undefined) | undefined;
+  /** Text before / after the answer in each sidecar (trigger words); never in the output. */
+  readonly captionPrefix?: string | undefined;
+  readonly captionSuffix?: string | undefined;
 }
 
 /** Formats zod issues as `<where>: field "a.b": expected X, received Y` lines. */
@@ -531,6 +563,25 @@ function editDistance(a: string, b: string): number {
   return prev[b.length] ?? 0;
 }
 
+/**
+ * `job.yaml:3:9: not valid YAML: <reason>` and a code frame: the line the parser names with a caret under the
+ * column, and the lines either side (the parser often names the line before the mistake, as for a key indented
+ * under a plain value).
+ */
+export function yamlErrorMessage(file: string, text: string, err: Error & { linePos?: { line: number; col: number }[] }): string {
+  const reason = err.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? String(err);
+  const at = err.linePos?.[0];
+  if (!at) return `${file}: not valid YAML: ${reason}`;
+  const lines = text.split(/\r?\n/);
+  const width = String(Math.min(at.line + 1, lines.length)).length;
+  const frame: string[] = [];
+  for (let n = Math.max(1, at.line - 1); n <= Math.min(lines.length, at.line + 1); n++) {
+    frame.push(`  ${String(n).padStart(width)} | ${lines[n - 1] ?? ''}`.trimEnd());
+    if (n === at.line) frame.push(`  ${' '.repeat(width)} | ${' '.repeat(Math.max(0, at.col - 1))}^`);
+  }
+  return [`${file}:${at.line}:${at.col}: not valid YAML: ${reason}`, ...frame].join('\n');
+}
+
 /** Reads and validates a YAML job file. */
 export async function readJobFile(file: string): Promise<JobFile> {
   let text: string;
@@ -545,7 +596,7 @@ export async function readJobFile(file: string): Promise<JobFile> {
   try {
     data = parseYaml(text);
   } catch (err) {
-    throw new ConfigError(`${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+    throw new ConfigError(yamlErrorMessage(file, text, err as Error & { linePos?: { line: number; col: number }[] }));
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new ConfigError(`${file}: expected a mapping of fields (inputs, prompt, output, ...), received ${describe(data)}`);
@@ -639,7 +690,10 @@ export async function resolveConfig(jobFilePath: string | undefined, flags: Flag
 }
 
 /** Inputs, filters and manifest: flags replace the job file's lists; at least an input or a manifest. */
-function resolveSources(flags: Flags, { job, fromJob, fromCwd }: Sides): Pick<RunConfig, 'inputs' | 'include' | 'exclude' | 'manifest' | 'manifestRoot' | 'allowEmpty'> {
+function resolveSources(
+  flags: Flags,
+  { job, fromJob, fromCwd }: Sides,
+): Pick<RunConfig, 'inputs' | 'include' | 'exclude' | 'caseSensitive' | 'keep' | 'sortInput' | 'captionPrefix' | 'captionSuffix' | 'manifest' | 'manifestRoot' | 'allowEmpty'> {
   const inputs = flags.input?.length ? flags.input.map(fromCwd) : (job.inputs ?? []).map(fromJob);
   const manifest = flags.manifest !== undefined ? fromCwd(flags.manifest) : job.manifest !== undefined ? fromJob(job.manifest) : undefined;
   if (inputs.length === 0 && manifest === undefined) {
@@ -649,6 +703,11 @@ function resolveSources(flags: Flags, { job, fromJob, fromCwd }: Sides): Pick<Ru
     inputs,
     include: flags.include?.length ? flags.include : (job.include ?? []),
     exclude: flags.exclude?.length ? flags.exclude : (job.exclude ?? []),
+    caseSensitive: flags.caseSensitive ?? job.caseSensitive ?? false,
+    keep: flags.keep?.length ? (flags.keep.includes('*') ? '*' : flags.keep) : (job.keep ?? []),
+    sortInput: (flags.sort ?? job.sort) === 'input',
+    ...(job.captionPrefix !== undefined ? { captionPrefix: job.captionPrefix } : {}),
+    ...(job.captionSuffix !== undefined ? { captionSuffix: job.captionSuffix } : {}),
     manifest,
     manifestRoot: flags.manifestRoot !== undefined ? fromCwd(flags.manifestRoot) : job.manifestRoot !== undefined ? fromJob(job.manifestRoot) : undefined,
     allowEmpty: flags.allowEmpty ?? job.allowEmpty ?? false,

@@ -155,4 +155,7 @@ export interface Job {
   readonly estimate: TokenEstimate;
   /** Cost of the estimate plus the assumed answers; null when the model has no price. */
   readonly estimatedCost: number | null;
+  /** Input order (1-based) and the manifest columns kept for the row (see Row.index / Row.kept). */
+  readonly index?: number | null;
+  readonly kept?: Readonly<Record<string, string>>;
 }

@@ -92,16 +92,35 @@ export abstract class GcraPacer implements Pacer {
   /** Moves the token arrival time by `deltaMs` (negative: capacity given back). */
   protected abstract shiftTokens(deltaMs: number): void;
 
+  /** Requests waiting for the pacer now, and the limit that held the latest of them. */
+  private waiting = 0;
+  private heldBy: 'rpm' | 'tpm' = 'rpm';
+
   async acquire(tokens: number, signal?: AbortSignal): Promise<void> {
     if (!this.limits.rpm && !this.limits.tpm) return;
     const cost = costMs(this.limits, tokens);
-    for (;;) {
-      const wait = await this.tryReserve(cost);
-      if (!(wait > 0)) return;
-      // Wake up to look again: a settle (here or in another worker) may give back capacity that an inflated
-      // reservation held.
-      await this.clock.sleep(Math.min(wait, RECHECK_MS), signal);
+    let held = false;
+    try {
+      for (;;) {
+        const wait = await this.tryReserve(cost);
+        if (!(wait > 0)) return;
+        if (!held) this.waiting++;
+        held = true;
+        // The limit a request costs more of is the one that holds it back.
+        this.heldBy = cost.tokens > cost.request ? 'tpm' : 'rpm';
+        // Wake up to look again: a settle (here or in another worker) may give back capacity that an inflated
+        // reservation held.
+        await this.clock.sleep(Math.min(wait, RECHECK_MS), signal);
+      }
+    } finally {
+      if (held) this.waiting--;
     }
+  }
+
+  /** `--rpm 60` (or `--tpm N`) while requests wait for the pacer: pacing, not the API or the slots, sets the rate. */
+  pacedBy(): string | undefined {
+    if (this.waiting === 0) return undefined;
+    return this.heldBy === 'tpm' ? `--tpm ${this.limits.tpm}` : `--rpm ${this.limits.rpm}`;
   }
 
   settle(reserved: number, actual: number): void {

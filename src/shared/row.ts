@@ -73,8 +73,10 @@ export interface Row {
   usage: Usage;
   /** In the price table's currency; null when the model has no price or nothing was billed. */
   cost: number | null;
-  /** API requests made for this row, retries included. */
-  attempts: number;
+  /** API requests made for this row: one per turn asked (follow-ups and an answer asked again included), plus retries. */
+  requests: number;
+  /** Of `requests`, the ones that repeated a request that had failed (rate limits, 5xx, timeouts, cut streams). */
+  retries: number;
   latency_ms: number | null;
   ttft_ms: number | null;
   /** What preprocessing did, e.g. `resized 6000x4000->1232x812 jpeg`, `trimmed 0-40s copy`, `frames 16 @ 0.0,3.9,...`. */
@@ -89,7 +91,14 @@ export interface Row {
   /** Prompt tokens (all turns) and cost the documented rules predicted from the probe, before any call. */
   estimated_tokens: number | null;
   estimated_cost: number | null;
+  /** 1-based position in input order (rows are written as files finish): sort by it to get the input's order. */
+  index?: number | null;
+  /** The manifest columns the job keeps (`keep`), by column name; written as `row_<column>`. */
+  kept?: Readonly<Record<string, string>>;
 }
+
+/** The output column of a kept manifest column: `row_id` for `id`, never one of ours. */
+export const keptColumn = (column: string) => `row_${column}`;
 
 /** Media columns, after the usage columns; the same for CSV and JSONL. */
 export const MEDIA_FIELDS = ['preprocess', 'source_bytes', 'sent_bytes', 'duration_sec', 'width', 'height', 'estimated_tokens', 'estimated_cost'] as const satisfies readonly (keyof Row)[];
@@ -109,11 +118,14 @@ export interface RowLayout {
   readonly reasoning: boolean;
   /** An `audio_path` column (spoken answers). */
   readonly audio: boolean;
+  /** Manifest columns kept (`keep`), written as `row_<column>` after `index`. */
+  readonly keep?: readonly string[];
 }
 
 /** The layout of a run with `turns` turns and these answer options. */
-export function rowLayout(turns: number, answer: AnswerOptions): RowLayout {
+export function rowLayout(turns: number, answer: AnswerOptions, keep: readonly string[] = []): RowLayout {
   return {
+    ...(keep.length ? { keep } : {}),
     turns,
     fields: answer.format ? answerFields(answer.format) : [],
     counted: answer.format ? countedFields(answer.format) : [],
@@ -153,42 +165,58 @@ export function columnsFor(layout: RowLayout): string[] {
     'model',
     ...USAGE_FIELDS,
     'cost',
-    'attempts',
+    'requests',
+    'retries',
     'latency_ms',
     'ttft_ms',
     ...MEDIA_FIELDS,
+    'index',
+    ...(layout.keep ?? []).map(keptColumn),
   ];
 }
 
-/** `parsed` is the answer object itself (JSONL keeps it as JSON; CSV writes it as JSON text). */
-export type FlatRecord = Record<string, string | number | null | Record<string, unknown>>;
+/**
+ * One value of a row as JSON types it: schema fields as the answer gave them (arrays, booleans, objects), a frame
+ * list as an array, null for every missing value. JSONL writes these as they are; CSV flattens them (csv.ts).
+ */
+export type CellValue = string | number | boolean | null | readonly unknown[] | Record<string, unknown>;
+export type FlatRecord = Record<string, CellValue>;
 
-/** One schema field as a cell: arrays joined by `;`, objects as JSON, missing as empty. */
-function cell(value: unknown): string | number | null {
+/** A text column: '' (none) is null. */
+const text = (value: string): string | null => (value === '' ? null : value);
+
+/** A schema field's value, missing as null. */
+function field(value: unknown): CellValue {
   if (value === undefined || value === null) return null;
-  if (typeof value === 'string' || typeof value === 'number') return value;
-  if (typeof value === 'boolean') return String(value);
-  if (Array.isArray(value)) return value.map((v) => (v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v))).join(';');
-  return JSON.stringify(value);
+  return value as CellValue;
 }
 
-/** Row -> flat record with exactly `columnsFor(layout)` keys. */
+/** A manifest row's frame list (`source` holds it `;`-joined) as an array; any other source as text. */
+function sourceValue(row: Row): CellValue {
+  return row.kind === 'video' && row.source.includes(';') ? row.source.split(';') : text(row.source);
+}
+
+/** Row -> record with exactly `columnsFor(layout)` keys, typed (see CellValue). */
 export function flatten(row: Row, layout: RowLayout): FlatRecord {
-  const rec: FlatRecord = { id: row.id, path: row.path, source: row.source, kind: row.kind, status: row.status };
-  answerColumns(layout.turns).forEach((col, i) => (rec[col] = row.answers[i] ?? ''));
-  for (const f of layout.fields) rec[f] = cell(row.parsed?.[f]);
+  const rec: FlatRecord = { id: row.id, path: row.path, source: sourceValue(row), kind: row.kind, status: row.status };
+  // A turn that was asked has its answer ('' when it was empty); one never reached is null.
+  answerColumns(layout.turns).forEach((col, i) => (rec[col] = row.answers[i] ?? null));
+  for (const f of layout.fields) rec[f] = field(row.parsed?.[f]);
   if (layout.fields.length) rec.parsed = row.parsed;
-  if (layout.reasoning) rec.reasoning = row.reasoning;
-  if (layout.audio) rec.audio_path = row.audio_path;
-  rec.error_code = row.error_code;
-  rec.error_message = row.error_message;
+  if (layout.reasoning) rec.reasoning = text(row.reasoning);
+  if (layout.audio) rec.audio_path = text(row.audio_path);
+  rec.error_code = text(row.error_code);
+  rec.error_message = text(row.error_message);
   rec.model = row.model;
   for (const f of USAGE_FIELDS) rec[f] = row.usage[f];
   rec.cost = row.cost;
-  rec.attempts = row.attempts;
+  rec.requests = row.requests;
+  rec.retries = row.retries;
   rec.latency_ms = row.latency_ms;
   rec.ttft_ms = row.ttft_ms;
-  for (const f of MEDIA_FIELDS) rec[f] = row[f];
+  for (const f of MEDIA_FIELDS) rec[f] = typeof row[f] === 'string' ? text(row[f]) : row[f];
+  rec.index = row.index ?? null;
+  for (const c of layout.keep ?? []) rec[keptColumn(c)] = row.kept?.[c] ?? null;
   return rec;
 }
 
@@ -234,7 +262,7 @@ export function unflatten(rec: Record<string, unknown>): Row | undefined {
   return {
     id: rec.id,
     path: rec.path,
-    source: typeof rec.source === 'string' ? rec.source : '',
+    source: typeof rec.source === 'string' ? rec.source : Array.isArray(rec.source) ? rec.source.map(String).join(';') : '',
     kind: KINDS.includes(rec.kind as MediaKind) ? (rec.kind as MediaKind) : 'unknown',
     status: status as RowStatus,
     answers,
@@ -246,7 +274,9 @@ export function unflatten(rec: Record<string, unknown>): Row | undefined {
     model: typeof rec.model === 'string' ? rec.model : '',
     usage,
     cost: numOrNull(rec.cost),
-    attempts: num(rec.attempts),
+    // Outputs written before `requests` had one `attempts` column (requests, retries included).
+    requests: num(rec.requests ?? rec.attempts),
+    retries: num(rec.retries),
     latency_ms: numOrNull(rec.latency_ms),
     ttft_ms: numOrNull(rec.ttft_ms),
     preprocess: typeof rec.preprocess === 'string' ? rec.preprocess : '',
@@ -257,7 +287,19 @@ export function unflatten(rec: Record<string, unknown>): Row | undefined {
     height: numOrNull(rec.height),
     estimated_tokens: numOrNull(rec.estimated_tokens),
     estimated_cost: numOrNull(rec.estimated_cost),
+    index: numOrNull(rec.index),
+    kept: keptOf(rec),
   };
+}
+
+/** The `row_<column>` cells of a record, by column. */
+function keptOf(rec: Record<string, unknown>): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const [k, v] of Object.entries(rec)) {
+    if (!k.startsWith('row_') || v === null || v === undefined || v === '') continue;
+    kept[k.slice(4)] = typeof v === 'string' ? v : JSON.stringify(v);
+  }
+  return kept;
 }
 
 /** The media columns a row gets before any preprocessing: the source size and the estimate. */
@@ -267,11 +309,11 @@ export function noMedia(): Pick<Row, (typeof MEDIA_FIELDS)[number]> {
 
 /** A row for a file that got no answer: `skipped` (we chose not to send it) or `failed` (it could not be done). */
 export function rowWithoutAnswer(
-  base: { id: string; path: string; source?: string; kind: MediaKind; model: string },
+  base: { id: string; path: string; source?: string; kind: MediaKind; model: string; index?: number | null | undefined; kept?: Readonly<Record<string, string>> | undefined },
   status: 'failed' | 'skipped',
   code: ErrorCode,
   message: string,
-  attempts = 0,
+  requests = 0,
 ): Row {
   return {
     id: base.id,
@@ -288,9 +330,12 @@ export function rowWithoutAnswer(
     error_message: message,
     usage: emptyUsage(),
     cost: null,
-    attempts,
+    requests,
+    retries: 0,
     latency_ms: null,
     ttft_ms: null,
     ...noMedia(),
+    index: base.index ?? null,
+    kept: base.kept ?? {},
   };
 }

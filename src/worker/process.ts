@@ -210,7 +210,8 @@ class Conversation {
   private readonly answers: string[] = [];
   private readonly reasoning: string[] = [];
   private readonly usage = emptyUsage();
-  private attempts = 0;
+  private requests = 0;
+  private retries = 0;
   private latency = 0;
   private ttft: number | null = null;
   /** The decoded speech of the answer (the last turn, or its re-ask). */
@@ -288,18 +289,24 @@ class Conversation {
     const { ctx } = this;
     try {
       const { value, attempts } = await withRetries(() => this.paced(opts), { policy: ctx.retry, gate: ctx.gate, signal: ctx.signal, drain: ctx.drain, onAttempt: ctx.onRequest, clock: ctx.clock });
-      this.attempts += attempts;
+      this.count(attempts);
       addUsage(this.usage, value.usage);
       this.latency += value.latencyMs;
       if (value.reasoning) this.reasoning.push(value.reasoning);
       return { turn: value };
     } catch (err) {
       if (!(err instanceof GaveUp)) throw err;
-      this.attempts += err.attempts;
+      this.count(err.attempts);
       if (isFatalForRun(err.error.code)) throw new RunFatalError(err.error);
       if (err.error.code === 'interrupted') throw err.error;
       return { row: this.failed(err.error.code, `${err.error.message}${note} (${err.attempts} attempt${err.attempts === 1 ? '' : 's'})`) };
     }
+  }
+
+  /** One turn asked with `attempts` requests: the first is the turn's own, the others retried it. */
+  private count(attempts: number): void {
+    this.requests += attempts;
+    this.retries += Math.max(0, attempts - 1);
   }
 
   /** One attempt within the pacer: tokens reserved before, settled with the real usage after. */
@@ -327,7 +334,8 @@ class Conversation {
   failed(code: ErrorCode, message: string, audioPath = ''): Row {
     const job = this.job;
     return {
-      ...rowWithoutAnswer(job, 'failed', code, message, this.attempts),
+      ...rowWithoutAnswer(job, 'failed', code, message, this.requests),
+      retries: this.retries,
       answers: this.answers,
       reasoning: this.reasoning.join('\n\n'),
       audio_path: audioPath,
@@ -355,10 +363,13 @@ class Conversation {
       error_message: '',
       usage: this.usage,
       cost: costOf(this.usage, jobPrices(job), afterMedia(job)),
-      attempts: this.attempts,
+      requests: this.requests,
+      retries: this.retries,
       latency_ms: this.latency,
       ttft_ms: this.ttft,
       ...mediaColumns(job, prepared),
+      index: job.index ?? null,
+      kept: job.kept ?? {},
     };
   }
 }

@@ -4,6 +4,7 @@
  * row with the same id, copies the answer of a job already answered under another path, and adds the rest.
  * Memory: one batch plus the set of paths seen in this pass.
  */
+import { keptColumns } from '../../producer/templates.js';
 import os from 'node:os';
 import type { Queue } from 'bullmq';
 import type { RedisClient } from './connection.js';
@@ -85,7 +86,7 @@ async function startPass(cfg: RunConfig, results: RunResults, log: (line: string
     format: cfg.format,
     turns: 1 + cfg.followUps.length,
     // The columns collect writes (schema fields, reasoning, audio_path): collect has no job file to derive them from.
-    layout: JSON.stringify(rowLayout(1 + cfg.followUps.length, cfg.answer)),
+    layout: JSON.stringify(rowLayout(1 + cfg.followUps.length, cfg.answer, await keptColumns(cfg))),
     model: cfg.model,
     // The totals' currency: status and collect have no job file to find the model's prices in.
     currency: cfg.prices?.currency ?? '',
@@ -162,7 +163,7 @@ class EnqueuePass {
     if (other === undefined) return false;
     const answered = await this.parts.results.get(other);
     if (answered?.status !== 'ok' || answered.id !== job.id) return false;
-    await this.parts.results.save({ ...answered, path: job.path, source: job.source });
+    await this.parts.results.save({ ...answered, path: job.path, source: job.source, index: job.index ?? null, kept: job.kept ?? {} });
     return true;
   }
 

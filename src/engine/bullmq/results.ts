@@ -14,6 +14,15 @@ import { withScripts, type Scripts } from './scripts.js';
 /** How many of the newest row paths a run keeps (a capped list: memory stays flat whatever the run's size). */
 export const LATEST_CAP = 50;
 
+/** A row as a worker saved it; one saved before `requests` and `retries` has `attempts` (its requests) instead. */
+function rowFromJson(json: string): Row {
+  const row = JSON.parse(json) as Row & { attempts?: number };
+  row.requests ??= row.attempts ?? 0;
+  row.retries ??= 0;
+  delete row.attempts;
+  return row;
+}
+
 export interface RunTotals {
   rows: number;
   byStatus: { ok: number; failed: number; skipped: number };
@@ -72,7 +81,7 @@ export class RunResults {
     if (!entries.length) return { rows: [], next: after };
     const paths = [...new Set(entries.map(([, fields]) => fields[1] ?? ''))];
     const json = await this.redis.hmget(this.keys.rows, ...paths);
-    return { rows: json.flatMap((j) => (j ? [JSON.parse(j) as Row] : [])), next: entries[entries.length - 1]?.[0] ?? after };
+    return { rows: json.flatMap((j) => (j ? [rowFromJson(j)] : [])), next: entries[entries.length - 1]?.[0] ?? after };
   }
 
   /** For each path, whether the run has a row for it. */
@@ -89,7 +98,7 @@ export class RunResults {
     const paths = await this.redis.lrange(this.keys.latest, 0, Math.max(0, count - 1));
     if (!paths.length) return [];
     const rows = await this.redis.hmget(this.keys.rows, ...paths);
-    return rows.flatMap((json) => (json ? [JSON.parse(json) as Row] : []));
+    return rows.flatMap((json) => (json ? [rowFromJson(json)] : []));
   }
 
   /** Per error code, the newest row that has it: its path and message. */
@@ -123,7 +132,7 @@ export class RunResults {
 
   async get(path: string): Promise<Row | undefined> {
     const json = await this.redis.hget(this.keys.rows, path);
-    return json ? (JSON.parse(json) as Row) : undefined;
+    return json ? rowFromJson(json) : undefined;
   }
 
   /** Every row, a page at a time (memory stays bounded whatever the run's size). */
@@ -132,7 +141,7 @@ export class RunResults {
     do {
       const [next, flat] = await this.redis.hscan(this.keys.rows, cursor, 'COUNT', pageSize);
       cursor = next;
-      for (let i = 1; i < flat.length; i += 2) yield JSON.parse(flat[i] ?? '{}') as Row;
+      for (let i = 1; i < flat.length; i += 2) yield rowFromJson(flat[i] ?? '{}');
     } while (cursor !== '0');
   }
 

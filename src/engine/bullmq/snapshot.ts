@@ -55,7 +55,8 @@ export interface LatestRow {
   totalTokens: number;
   cost: number | null;
   latencyMs: number | null;
-  attempts: number;
+  /** API requests made for the row, retries included. */
+  requests: number;
   /** The first answer, cut to a preview. */
   answer: string;
 }
@@ -119,7 +120,7 @@ export async function runSnapshot(redis: RedisClient, runId: string, latest = LA
       totalTokens: r.usage.total_tokens,
       cost: r.cost,
       latencyMs: r.latency_ms,
-      attempts: r.attempts,
+      requests: r.requests,
       answer: (r.answers[0] ?? '').slice(0, ANSWER_PREVIEW_CHARS),
     })),
   };

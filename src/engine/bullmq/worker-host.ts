@@ -23,6 +23,7 @@ import { rowWithoutAnswer, type Row } from '../../shared/row.js';
 import { makeTempDir } from '../../shared/temp-dir.js';
 import { alreadyDone, limitsOf, redactor, workerContext } from '../common.js';
 import { enqueueRun } from './enqueue.js';
+import { collectWhenDone } from './schedule.js';
 import { nothingFound } from '../../producer/discover.js';
 import { RedisGate } from './gate.js';
 import { isConnectionError } from './outage.js';
@@ -90,7 +91,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   rowForFailedJobs(worker, opts);
   // Connection errors are the outage's to report, once (see outage.ts), not a line per reconnect attempt.
   worker.on('error', (err) => void (isConnectionError(err) || opts.log(`worker: ${err.message}`)));
-  const control = controlWorker(opts, controlConnection);
+  const control = controlWorker(opts, controlConnection, drain.signal);
   const closing = (force: boolean) => Promise.all([worker.close(force), control.close(force)]);
   /**
    * Closes within `graceMs` whatever Redis does: past it, jobs in hand are aborted and the connections cut (a Redis
@@ -245,7 +246,7 @@ function rowForFailedJobs(worker: Worker<FileJobData, string>, opts: WorkerOptio
 }
 
 /** Runs scheduled enqueues (one at a time), on a connection of its own. */
-function controlWorker(opts: WorkerOptions, connection: RedisClient): Worker<ControlJobData, string> {
+function controlWorker(opts: WorkerOptions, connection: RedisClient, drain: AbortSignal): Worker<ControlJobData, string> {
   const control = new Worker<ControlJobData, string>(
     CONTROL_QUEUE,
     async (bull) => {
@@ -253,6 +254,8 @@ function controlWorker(opts: WorkerOptions, connection: RedisClient): Worker<Con
       const r = await enqueueRun(cfg, opts.redis, { runId: bull.data.runId, log: opts.log });
       // An empty firing is a quiet night or a moved folder: said, never a failed job or a stopped worker.
       if (r.discovered === 0 && !cfg.allowEmpty) opts.log(`scheduled run ${bull.data.runId}: ${nothingFound(cfg)}`);
+      // The output file is brought up to date once this firing's jobs are done (on this worker's filesystem).
+      await collectWhenDone(opts.redis, cfg, bull.data.runId, { clock: opts.clock ?? systemClock, signal: drain, log: opts.log });
       return `${r.enqueued} enqueued`;
     },
     { connection, prefix: PREFIX, concurrency: 1, lockDuration: Math.max(opts.lockDurationMs, 60_000) },

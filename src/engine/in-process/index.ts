@@ -18,7 +18,6 @@ import type OpenAI from 'openai';
 import type { PlanContext } from '../../producer/plan.js';
 import { checkInputs } from '../../producer/scan.js';
 import { planContext } from '../../producer/templates.js';
-import { checkFfmpeg } from '../../worker/preprocess/ffmpeg.js';
 import { createClient } from '../../worker/qwen-omni.js';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import type { RunConfig } from '../../shared/config.js';
@@ -110,7 +109,7 @@ async function execute(cfg: RunConfig, opts: RunOptions, stops: Stops): Promise<
   const currency = cfg.prices?.currency ?? null;
   const prior = cfg.dryRun || cfg.maxCost !== undefined ? await ResultFile.readPrior(cfg.out, cfg.format) : undefined;
   const preplanned = cfg.maxCost !== undefined && !cfg.dryRun ? await checkMaxCost({ ...cfg, maxCost: cfg.maxCost }, ctx, prior ?? new Map(), cfg.prices) : undefined;
-  const files = await openFiles(cfg, prior, opts.log);
+  const files = await openFiles(cfg, prior, opts.log, ctx.keep);
   const estimate = emptyEstimate(currency);
   const worker = opts.apiKey ? { client: opts.client ?? createClient(opts.apiKey, cfg.baseURL), tmpDir: await makeTempDir('run'), clock } : undefined;
   const run = new InProcessRun({ cfg, ctx, hooks: opts, redact: redactor(opts.apiKey), ...files, estimate, worker, hard: stops.hard, drain: stops.drain, isDraining: stops.isDraining });
@@ -125,21 +124,23 @@ async function execute(cfg: RunConfig, opts: RunOptions, stops: Stops): Promise<
   return { exitCode: run.exitCode, fatal: run.fatal, interrupted, totals, planned: run.planned, alreadyDone, discovered, estimate };
 }
 
-/** What must hold before anything is read or written: templates that render, inputs that exist, a key, ffmpeg. */
+/**
+ * What must hold before anything is read or written: templates that render, inputs that exist, a key. ffmpeg is
+ * not among them: text and images (sharp) run without it, and the first file that needs it stops the run with
+ * the install command (ToolMissingError).
+ */
 async function preflight(cfg: RunConfig, apiKey: string | undefined): Promise<PlanContext> {
   const ctx = await planContext(cfg);
   await checkInputs(cfg.inputs);
   if (!cfg.dryRun && !apiKey) {
     throw new ConfigError('DASHSCOPE_API_KEY is not set: export DASHSCOPE_API_KEY=sk-... (a key from the region of --region/--base-url), or use --dry-run');
   }
-  const missing = await checkFfmpeg();
-  if (missing) throw new ConfigError(missing);
   return ctx;
 }
 
 /** The output (not in a dry run) with the settings file beside it, or the dry run's estimate file; and the rows already there. */
-async function openFiles(cfg: RunConfig, prior: Map<string, PriorRow> | undefined, log: (line: string) => void) {
-  const layout = rowLayout(1 + cfg.followUps.length, cfg.answer);
+async function openFiles(cfg: RunConfig, prior: Map<string, PriorRow> | undefined, log: (line: string) => void, keep: readonly string[] = []) {
+  const layout = rowLayout(1 + cfg.followUps.length, cfg.answer, keep);
   const out = cfg.dryRun ? undefined : await ResultFile.open(cfg.out, cfg.format, layout, { csvRaw: cfg.csvRaw });
   // Beside the output, so that `omni-batch retry OUTPUT` can re-run its failures with the same settings. A disk
   // too full for this small file is too full for the rows: stop (exit 4) before anything is sent.

@@ -42,6 +42,8 @@ export interface RunCounts {
   inFlight: number;
   /** Files being preprocessed (holding a CPU slot). */
   preparing: number;
+  /** `--rpm 60` while requests wait for the pacer (see GcraPacer.pacedBy). */
+  pacedBy?: string;
 }
 
 /** What a run works with: its settings, plans, files, and the outside world (API client, stop signals). */
@@ -77,6 +79,7 @@ export class InProcessRun {
   private readonly runCpu: ReturnType<typeof pLimit>;
   private readonly runApi: ReturnType<typeof pLimit>;
   private readonly worker: WorkerContext | undefined;
+  private pacer: LocalPacer | undefined;
 
   constructor(private readonly p: RunParts) {
     this.runCpu = pLimit(p.cfg.cpuConcurrency);
@@ -91,7 +94,7 @@ export class InProcessRun {
       runCpu: (fn) => this.runCpu(fn),
       runApi: (fn) => this.runApi(fn),
       gate: new PauseGate(w.clock),
-      pacer: new LocalPacer(limitsOf(cfg), w.clock),
+      pacer: (this.pacer = new LocalPacer(limitsOf(cfg), w.clock)),
       signal: this.p.hard.signal,
       drain: this.p.drain,
       reach: new ReachWatch(),
@@ -102,7 +105,8 @@ export class InProcessRun {
   /** The CLI's progress display (src/commands/progress.ts) reads these; the engine prints no progress itself. */
   counts(): RunCounts {
     const { discovered, discoveryDone, alreadyDone, rowsWritten, apiRequests } = this;
-    return { discovered, discoveryDone, alreadyDone, rowsWritten, apiRequests, inFlight: this.runApi.activeCount, preparing: this.runCpu.activeCount };
+    const pacedBy = this.pacer?.pacedBy();
+    return { discovered, discoveryDone, alreadyDone, rowsWritten, apiRequests, inFlight: this.runApi.activeCount, preparing: this.runCpu.activeCount, ...(pacedBy ? { pacedBy } : {}) };
   }
 
   /** What this run did, for the totals file; `startedAt`/`finishedAt` in ms. */
@@ -190,7 +194,7 @@ export class InProcessRun {
     if (alreadyDone(this.p.priorRows.get(job.path), job)) return true;
     const out = this.p.out;
     if (!out || this.p.cfg.dryRun || answeredElsewhere(out.okIds, job) === undefined) return false;
-    out.alias(job.id, job.path, job.source);
+    out.alias(job.id, job.path, job.source, { index: job.index, kept: job.kept });
     return true;
   }
 

@@ -22,6 +22,9 @@ export interface PriorRow {
 export interface Alias {
   readonly path: string;
   readonly source: string;
+  /** The aliased row's own input position and kept columns. */
+  readonly index?: number | null | undefined;
+  readonly kept?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface CompactResult {
@@ -201,7 +204,7 @@ async function writeCompacted(r: Rewrite, write: (text: string) => void): Promis
     if (r.last.get(row.path) === j && !aliasTargets.has(row.path)) keep(row);
     // The copies come from the row that had the answer, even when its own path has a newer row now.
     if (row.status === 'ok' && !copied.has(row.id)) {
-      for (const a of r.aliases.get(row.id) ?? []) keep({ ...row, path: a.path, source: a.source });
+      for (const a of r.aliases.get(row.id) ?? []) keep({ ...row, path: a.path, source: a.source, index: a.index ?? null, kept: a.kept ?? {} });
       copied.add(row.id);
     }
     j++;

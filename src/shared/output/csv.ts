@@ -19,9 +19,16 @@ import type { RowFormat } from './row-format.js';
 /** Quotes, then a character a spreadsheet starts a formula with (csv-stringify's `escape_formulas` list). */
 const FORMULA = /^'*[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20]/;
 
-function cell(v: FlatRecord[string] | undefined): string | number | boolean {
-  // `parsed` (the answer object) is the one value that is not a scalar: JSON text in a cell.
-  const value = v !== null && typeof v === 'object' ? JSON.stringify(v) : (v ?? '');
+/** A typed value as one flat cell: arrays joined by `;` (objects in them as JSON), objects as JSON, missing as empty. */
+function flat(v: FlatRecord[string] | undefined): string | number {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return v.map((x: unknown) => (x !== null && typeof x === 'object' ? JSON.stringify(x) : String(x))).join(';');
+  return typeof v === 'object' ? JSON.stringify(v) : v;
+}
+
+function cell(v: FlatRecord[string] | undefined): string | number {
+  const value = flat(v);
   return typeof value === 'string' && value.startsWith("'") && FORMULA.test(value) ? `'${value}` : value;
 }
 

@@ -1,4 +1,4 @@
-/** JSONL rows: one JSON object per line, the same flat columns as CSV. */
+/** JSONL rows: one JSON object per line, the same columns as CSV, typed: arrays as arrays, null for every missing value. */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { FlatRecord } from '../row.js';

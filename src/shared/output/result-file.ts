@@ -158,9 +158,9 @@ export class ResultFile {
    * Gives `path` a copy of the `ok` row whose job has the same id (a manifest row that moved, a file renamed or
    * copied): the answer was paid for once and is not asked again. The copy is written when the file is finished.
    */
-  alias(id: string, path: string, source: string): void {
+  alias(id: string, path: string, source: string, input: Pick<Alias, 'index' | 'kept'> = {}): void {
     const list = this.aliases.get(id) ?? [];
-    list.push({ path, source });
+    list.push({ path, source, ...input });
     this.aliases.set(id, list);
   }
 

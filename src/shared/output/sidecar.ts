@@ -7,17 +7,19 @@
  * says omni-batch wrote it and it is unchanged since, or with `overwrite`; `skipExisting` leaves every existing
  * file alone. Sidecars written next to inputs are never discovered as inputs (see `written`).
  *
- * Manifest rows get the sidecar of the file they name; URL rows only under `--sidecar-dir`; rows that would share
- * one sidecar get one each, told apart by row number or extension (see `place`), never one over the other.
+ * Manifest rows get the sidecar of the file they name; URL rows only under `--sidecar-dir`. A sidecar is named
+ * after its file's stem (`a.jpg` -> `a.txt`, what kohya-style trainers read); when several rows would share one, the
+ * first by path (and row number) keeps the stem and the others are told apart by extension or row number
+ * (`a.png.txt`, `a.row2.txt`), never one over the other, with a warning and a count in the summary (see `place`).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { ConfigError, OutputError } from '../errors.js';
 import { displayPath } from '../display-path.js';
-import type { OutputFormat } from '../config.js';
+import type { OutputFormat, RunConfig } from '../config.js';
 import { unflatten, type Row } from '../row.js';
 import { appendAll, ensureDir, ioReason, isDiskError } from './disk.js';
 import { formatFor } from './format.js';
@@ -33,6 +35,11 @@ export interface SidecarOptions {
   readonly skipExisting: boolean;
   /** Replace existing sidecars omni-batch did not write. Default false. */
   readonly overwrite: boolean;
+  /** Leave out (a skipped row, `already_captioned`) every file whose sidecar exists and was not written by omni-batch. Default false. */
+  readonly skipCaptioned?: boolean;
+  /** Text put before / after the answer in the sidecar only (trigger words); never in the output's answer. Default ''. */
+  readonly prefix?: string | undefined;
+  readonly suffix?: string | undefined;
 }
 
 /** The sidecar flags as the CLI parsed them. */
@@ -41,14 +48,24 @@ export interface SidecarFlags {
   sidecarDir?: string | undefined;
   sidecarSkipExisting?: boolean | undefined;
   overwrite?: boolean | undefined;
+  skipCaptioned?: boolean | undefined;
+  captionPrefix?: string | undefined;
+  captionSuffix?: string | undefined;
 }
 
 /** The CLI flags -> options (commander checks --sidecar's choices; here, how they go together). Undefined without --sidecar. */
 export function sidecarOptions(flags: SidecarFlags, cwd: string): SidecarOptions | undefined {
   if (flags.sidecar === undefined) {
-    if (flags.sidecarDir !== undefined || flags.sidecarSkipExisting !== undefined || flags.overwrite !== undefined) {
-      throw new ConfigError('--sidecar-dir, --sidecar-skip-existing and --overwrite need --sidecar txt|json');
-    }
+    const named: [unknown, string][] = [
+      [flags.sidecarDir, '--sidecar-dir'],
+      [flags.sidecarSkipExisting, '--sidecar-skip-existing'],
+      [flags.overwrite, '--overwrite'],
+      [flags.skipCaptioned, '--skip-captioned'],
+      [flags.captionPrefix, '--caption-prefix'],
+      [flags.captionSuffix, '--caption-suffix'],
+    ];
+    const given = named.filter(([value]) => value !== undefined).map(([, flag]) => flag);
+    if (given.length) throw new ConfigError(`${given.join(', ')}: ${given.length > 1 ? 'they need' : 'needs'} --sidecar txt|json (the sidecars they are about)`);
     return undefined;
   }
   if (flags.sidecarSkipExisting === true && flags.overwrite === true) throw new ConfigError('--sidecar-skip-existing and --overwrite: give one, not both');
@@ -57,10 +74,39 @@ export function sidecarOptions(flags: SidecarFlags, cwd: string): SidecarOptions
     dir: flags.sidecarDir === undefined ? undefined : path.resolve(cwd, flags.sidecarDir),
     skipExisting: flags.sidecarSkipExisting === true,
     overwrite: flags.overwrite === true,
+    skipCaptioned: flags.skipCaptioned === true,
+    prefix: flags.captionPrefix,
+    suffix: flags.captionSuffix,
   };
 }
 
+/** The job file's captionPrefix / captionSuffix, where the flags gave none. */
+export function withCaptionText(opts: SidecarOptions, job: Pick<RunConfig, 'captionPrefix' | 'captionSuffix'>): SidecarOptions {
+  return { ...opts, prefix: opts.prefix ?? job.captionPrefix, suffix: opts.suffix ?? job.captionSuffix };
+}
+
+/**
+ * The sidecar writer of a run (undefined without --sidecar) and the configuration to run with: the sidecars it
+ * writes are never inputs, and with --skip-captioned a file whose caption exists gets a skipped row instead.
+ */
+export function sidecarRun(opts: SidecarOptions | undefined, resolved: RunConfig): { sidecars: SidecarWriter | undefined; cfg: RunConfig } {
+  if (!opts || resolved.dryRun) return { sidecars: undefined, cfg: resolved };
+  const sidecars = new SidecarWriter(withCaptionText(opts, resolved), ledgerPathFor(resolved.out), resolved.cwd, resolved.inputs);
+  const captioned = opts.skipCaptioned ? (file: string) => sidecars.captioned(file) : undefined;
+  return { sidecars, cfg: { ...resolved, skip: sidecars.written, captioned } };
+}
+
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** Where one row's sidecar would go: the file, the source it is about, and the tag that tells it apart when shared. */
+interface Place {
+  readonly file: string;
+  readonly source: string;
+  readonly tag: string;
+}
+
+/** Orders the claimants of one place: by source path, then by row number (`row2` before `row10`). */
+const claimKey = (at: Place) => `${at.source}\u0000${at.tag.replace(/\d+/, (d) => d.padStart(12, '0'))}`;
 
 /** `.captions.csv.sidecars.jsonl` beside the output. */
 export function ledgerPathFor(out: string): string {
@@ -72,7 +118,9 @@ export class SidecarWriter {
   readonly written = new Set<string>();
   private readonly owned = new Map<string, string>();
   private readonly pending: Promise<void>[] = [];
-  readonly counts = { written: 0, unchanged: 0, keptForeign: 0, keptExisting: 0, failed: 0, none: new Map<string, number>() };
+  readonly counts = { written: 0, unchanged: 0, keptForeign: 0, keptExisting: 0, failed: 0, renamed: 0, none: new Map<string, number>() };
+  /** The first sidecar that could not take its file's stem: for the summary's warning. */
+  private firstRenamed: string | undefined;
   /** A few files at a time: an output of 200,000 rows must not open 200,000 files at once. */
   private readonly writes = pLimit(16);
   private firstError: string | undefined;
@@ -106,6 +154,12 @@ export class SidecarWriter {
     this.written.add(displayPath(file, this.cwd));
   }
 
+  /** The sidecar beside a local file that omni-batch did not write (a caption made by hand or by another tool), if any. */
+  captioned(abs: string): string | undefined {
+    const file = this.target(abs);
+    return file !== abs && !this.owned.has(file) && existsSync(file) ? file : undefined;
+  }
+
   /** Where the sidecar of a local file goes. */
   target(abs: string): string {
     const ext = `.${this.opts.format}`;
@@ -126,15 +180,26 @@ export class SidecarWriter {
    * sidecar would be itself), the second writes, giving each of those its own name (see `place`).
    */
   async fromOutput(out: string, format: OutputFormat): Promise<void> {
-    const shared = new Map<string, number>();
+    // Per sidecar place: how many rows want it, and the one that keeps the stem ('' when none may: a text input
+    // `a.txt` whose sidecar would be itself, so neither it nor `a.jpg` beside it takes `a.txt`).
+    const claims = new Map<string, { n: number; first: string }>();
     for await (const rec of formatFor(format).read(out)) {
       const row = unflatten(rec);
       const at = row?.status === 'ok' ? this.place(row) : undefined;
-      if (at && 'file' in at) shared.set(at.file, (shared.get(at.file) ?? 0) + (at.file === at.source ? 2 : 1));
+      if (!at || !('file' in at)) continue;
+      const key = claimKey(at);
+      const c = claims.get(at.file);
+      const first = at.file === at.source ? '' : c === undefined ? key : c.first === '' ? '' : key < c.first ? key : c.first;
+      claims.set(at.file, { n: (c?.n ?? 0) + 1, first });
     }
     for await (const rec of formatFor(format).read(out)) {
       const row = unflatten(rec);
-      if (row) this.row(row, (file) => (shared.get(file) ?? 0) > 1);
+      if (row) {
+        this.row(row, (at) => {
+          const c = claims.get(at.file);
+          return c !== undefined && (c.n > 1 || c.first === '') && c.first !== claimKey(at);
+        });
+      }
     }
   }
 
@@ -147,7 +212,7 @@ export class SidecarWriter {
    * `tag` tells rows apart that would share a place: a manifest row's number (`a.row3.txt`), a file's extension
    * (`a.jpg.txt` and `a.png.txt`).
    */
-  private place(row: Row): { file: string; source: string; tag: string } | { none: string } {
+  private place(row: Row): Place | { none: string } {
     const manifestRow = /\.(csv|jsonl|ndjson|json)#(\d+)$/i.exec(row.path);
     if (!manifestRow) {
       const abs = path.resolve(this.cwd, row.path);
@@ -184,8 +249,8 @@ export class SidecarWriter {
     return path.join(clean(u.host), ...segs, `${last.slice(0, last.length - path.extname(last).length) || last}.${this.opts.format}`);
   }
 
-  /** Writes the sidecar of one row (only `ok` rows get one); `isShared(file)`: several rows would write `file`. */
-  row(row: Row, isShared: (file: string) => boolean = () => false): void {
+  /** Writes the sidecar of one row (only `ok` rows get one); `isShared(at)`: another row keeps the stem of `at.file`. */
+  row(row: Row, isShared: (at: Place) => boolean = () => false): void {
     if (row.status !== 'ok') return;
     const at = this.place(row);
     if ('none' in at) {
@@ -193,17 +258,25 @@ export class SidecarWriter {
       return;
     }
     const ext = `.${this.opts.format}`;
-    const file = isShared(at.file) ? `${at.file.slice(0, at.file.length - ext.length)}.${at.tag}${ext}` : at.file;
+    const renamed = isShared(at);
+    const file = renamed ? `${at.file.slice(0, at.file.length - ext.length)}.${at.tag}${ext}` : at.file;
+    if (renamed && at.file !== at.source) {
+      this.counts.renamed++;
+      this.firstRenamed ??= `${displayPath(at.source, this.cwd)} -> ${displayPath(file, this.cwd)}`;
+    }
     // Before the file exists, so that discovery, still running, never takes it for an input.
     this.written.add(displayPath(file, this.cwd));
     this.pending.push(this.writes(() => this.write(file, row)));
   }
 
   private async write(file: string, row: Row): Promise<void> {
+    const { prefix = '', suffix = '' } = this.opts;
+    const caption = (answer: string) => `${prefix}${answer}${suffix}`;
+    const extra = prefix || suffix ? { caption: caption(row.answers[0] ?? '') } : {};
     const body =
       this.opts.format === 'txt'
-        ? `${row.answers.join('\n\n').trim()}\n`
-        : `${JSON.stringify({ path: row.path, ...(row.source ? { source: row.source } : {}), id: row.id, model: row.model, answer: row.answers[0] ?? '', answers: row.answers }, null, 2)}\n`;
+        ? `${caption(row.answers.join('\n\n').trim())}\n`
+        : `${JSON.stringify({ path: row.path, ...(row.source ? { source: row.source } : {}), id: row.id, model: row.model, answer: row.answers[0] ?? '', ...extra, answers: row.answers }, null, 2)}\n`;
     try {
       const existing = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
       if (existing === body) {
@@ -259,6 +332,7 @@ export class SidecarWriter {
     if (c.keptExisting) parts.push(`${c.keptExisting} existing left alone (--sidecar-skip-existing)`);
     if (c.keptForeign) parts.push(`${c.keptForeign} existing not written by omni-batch left alone (--overwrite replaces them)`);
     for (const [why, n] of c.none) parts.push(`${n} without one: ${why}`);
+    if (c.renamed) parts.push(`warning: ${c.renamed} not named after the file's stem, which another row's sidecar takes (first: ${this.firstRenamed})`);
     if (c.failed) parts.push(`${c.failed} could not be written (first: ${this.firstError})`);
     return `  sidecars (.${this.opts.format}): ${parts.join(', ')}`;
   }

@@ -2,9 +2,9 @@
  * Running ffmpeg: one process per call, arguments as an array (never a shell string), stopped when the run is
  * stopped. A failure carries the last lines of ffmpeg's stderr.
  */
-import { spawn } from 'node:child_process';
 import { OmniError } from '../../shared/errors.js';
-import { FFMPEG, FFPROBE, spawnTool } from '../../shared/tools.js';
+import { FFMPEG_ADVICE, ToolMissingError } from '../../shared/probe.js';
+import { FFMPEG, spawnTool } from '../../shared/tools.js';
 
 /** Raised when ffmpeg exits non-zero: the input could not be decoded or converted. */
 export class FfmpegError extends Error {}
@@ -22,9 +22,10 @@ export function runFfmpeg(args: readonly string[], signal: AbortSignal): Promise
     });
     const onAbort = () => child.kill('SIGKILL');
     signal.addEventListener('abort', onAbort, { once: true });
-    child.on('error', (err) => {
+    child.on('error', (err: NodeJS.ErrnoException) => {
       signal.removeEventListener('abort', onAbort);
-      reject(err);
+      // Checked here, when a file first needs it, not at start-up: text and images run without ffmpeg.
+      reject(err.code === 'ENOENT' ? new ToolMissingError(`${FFMPEG} not found: ${FFMPEG_ADVICE}`) : err);
     });
     child.on('close', (code) => {
       signal.removeEventListener('abort', onAbort);
@@ -33,19 +34,6 @@ export function runFfmpeg(args: readonly string[], signal: AbortSignal): Promise
       else reject(new FfmpegError(lastLines(stderr) || `ffmpeg exited with ${code}`));
     });
   });
-}
-
-/** Whether both binaries start; the message to print when they do not. */
-export function checkFfmpeg(): Promise<string | undefined> {
-  const probe = (bin: string) =>
-    new Promise<boolean>((resolve) => {
-      const child = spawn(bin, ['-version'], { stdio: 'ignore' });
-      child.on('error', () => resolve(false));
-      child.on('close', (code) => resolve(code === 0));
-    });
-  return Promise.all([probe(FFMPEG), probe(FFPROBE)]).then(([a, b]) =>
-    a && b ? undefined : `${!a ? FFMPEG : FFPROBE} not found or not working: omni-batch needs ffmpeg and ffprobe to read and fit media (Debian/Ubuntu: apt-get install ffmpeg; or set FFMPEG_PATH and FFPROBE_PATH)`,
-  );
 }
 
 function lastLines(text: string): string {

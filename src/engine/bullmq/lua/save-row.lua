@@ -24,7 +24,10 @@ local function apply(json, sign)
   end
   if r.cost ~= nil and r.cost ~= cjson.null then redis.call('HINCRBYFLOAT', KEYS[2], 'cost', sign * r.cost)
   elseif r.usage.total_tokens ~= nil and r.usage.total_tokens > 0 then redis.call('HINCRBY', KEYS[2], 'rowsWithoutPrice', sign) end
-  redis.call('HINCRBY', KEYS[2], 'attempts', sign * (r.attempts or 0))
+  -- requests (attempts in rows saved before requests and retries were two columns); 0 is skipped: -1 * 0 is -0,
+  -- which HINCRBY refuses as not an integer.
+  local requests = r.requests or r.attempts or 0
+  if requests ~= 0 then redis.call('HINCRBY', KEYS[2], 'attempts', sign * requests) end
 end
 if ARGV[3] ~= '' and redis.call('SREM', KEYS[3], ARGV[3]) == 1 then
   redis.call('HINCRBY', KEYS[4], 'finished', 1)
@@ -37,7 +40,7 @@ if prev == ARGV[2] then return 0 end
 -- row takes its numbers with it). Rows saved without a queue job (copied from an output) were not spent here.
 if ARGV[3] ~= '' then
   local r = cjson.decode(ARGV[2])
-  redis.call('HINCRBY', KEYS[2], 'spent:requests', r.attempts or 0)
+  redis.call('HINCRBY', KEYS[2], 'spent:requests', r.requests or r.attempts or 0)
   local t = r.usage.total_tokens
   if t ~= nil and t ~= cjson.null and t ~= 0 then redis.call('HINCRBY', KEYS[2], 'spent:tokens', t) end
   if r.cost ~= nil and r.cost ~= cjson.null then redis.call('HINCRBYFLOAT', KEYS[2], 'spent:cost', r.cost) end
