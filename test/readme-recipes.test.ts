@@ -3,7 +3,7 @@
 // and a copy of jobs/ and examples/, against the stand-in.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { cp, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -18,6 +18,13 @@ before(async () => {
   api = await startStandIn({ apiKey: KEY });
 });
 after(() => api.close());
+
+/** Whether a file under src/ is newer than dist/cli.js (or there is no dist/ yet). */
+function distIsStale(): boolean {
+  const built = statSync(path.join(ROOT, 'dist', 'cli.js'), { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  const files = readdirSync(path.join(ROOT, 'src'), { recursive: true, withFileTypes: true }).filter((f) => f.isFile());
+  return files.some((f) => statSync(path.join(f.parentPath ?? f.path, f.name)).mtimeMs > built);
+}
 
 /** Every command of the Recipes section's code blocks, continuation lines joined; comments kept (bash drops them). */
 function recipeCommands(): string[] {
@@ -37,7 +44,10 @@ test('every README recipe runs verbatim with the installed command from a folder
   assert.ok(runnable.every((c) => c.startsWith('omni-batch ')), 'the recipes use the installed command, not npx');
 
   const prefix = await tempDir('omni-batch-prefix-');
-  // As the README says, after npm ci: install the command once (the build in dist/ is already there).
+  // As the README says, after npm ci: install the command once (the build in dist/ is already there). npm test
+  // compiles into build/ only, so a clone whose src changed since its npm ci gets dist/ built first: the recipes
+  // then run the code under test, not an older build.
+  if (distIsStale()) await run('npm', ['run', 'build'], { cwd: ROOT });
   await run('npm', ['install', '-g', '--ignore-scripts', '--no-audit', '--no-fund', '--prefix', prefix, '.'], { cwd: ROOT });
   const user = await tempDir('omni-batch-user-');
   assert.ok(path.relative(ROOT, user).startsWith('..'), 'the folder is outside the clone');
