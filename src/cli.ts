@@ -7,7 +7,7 @@ import type { DistributedFlags, ScheduleFlags, WorkerFlags } from './commands/di
 import { displayOptions, LOG_MODES, type LogMode } from './commands/progress.js';
 import type { RetryFlags } from './commands/retry.js';
 import { runCommand } from './commands/run.js';
-import { DEFAULTS, describeRange, OUTPUT_FORMATS, RANGES, readNumber, REGION_NAMES, VIDEO_MODES, type NumberRange } from './shared/config.js';
+import { AUDIO_MODES, DEFAULTS, describeRange, OUTPUT_FORMATS, RANGES, readNumber, REGION_NAMES, VIDEO_MODES, type NumberRange } from './shared/config.js';
 import { ERROR_CODES, EXIT, OperatorError, type ErrorCode } from './shared/errors.js';
 import { SIDECAR_FORMATS, sidecarOptions, type SidecarFlags } from './shared/output/sidecar.js';
 
@@ -158,7 +158,10 @@ function jobCommand({ program }: Cli, name: string, description: string): Comman
     .addOption(numberOption('--rpm <n>', `requests per minute to pace at, all workers together, 0 for none (default ${DEFAULTS.rpm}; env OMNI_BATCH_RPM)`, RANGES.rpm))
     .addOption(numberOption('--tpm <n>', `tokens per minute to pace at, all workers together, 0 for none (default ${DEFAULTS.tpm}; env OMNI_BATCH_TPM)`, RANGES.tpm))
     .addOption(numberOption('--cpu-concurrency <n>', `preprocessing jobs at once: image resizing, ffmpeg (default: one per core, ${DEFAULTS.cpuConcurrency} here)`, RANGES.cpuConcurrency))
-    .addOption(choiceOption('--video-mode <auto|file|frames>', `send videos as the file (the model hears it), as frames, or pick per file (default ${DEFAULTS.videoMode})`, VIDEO_MODES))
+    .addOption(choiceOption('--video-mode <auto|file|frames|segments>', `send videos as the file (the model hears it), as frames, pick per file, or ask each model-sized part (default ${DEFAULTS.videoMode})`, VIDEO_MODES))
+    .addOption(choiceOption('--audio-mode <trim|segments>', `audio longer than the model takes: trim it, or ask each model-sized part and join the answers (default ${DEFAULTS.audioMode})`, AUDIO_MODES))
+    .option('--no-upload', "send local audio and video as data URLs only (trimmed, re-encoded to fit 10 MB), not by DashScope's temporary upload")
+    .addOption(new Option('--upload').hideHelp())
     .option('--audio-out <dir>', 'spoken answers: ask for speech too and write one WAV file (24 kHz, 16-bit mono) per input into this folder')
     .option('--voice <name>', `voice of the spoken answers (default ${DEFAULTS.voice}; turbo: Cherry, Serena, Ethan, Chelsie)`)
     .option('--thinking', 'qwen3-omni-flash thinking mode (enable_thinking); the reasoning goes to a reasoning column')

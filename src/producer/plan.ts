@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from '../shared/fast-fs.js';
 import { pipeline } from 'node:stream/promises';
 import { OmniError, unreadableMessage, type ErrorCode } from '../shared/errors.js';
-import { estimateCost, estimateJob, textTokens } from '../shared/estimate.js';
+import { estimateCost, estimateJob, requestsPerTurn, textTokens } from '../shared/estimate.js';
 import { formatInstructions } from '../shared/answer-schema.js';
 import { KEEP_CONTENT_BYTES, type AnswerOptions, type Job, type JobMedia, type JobSource, type MediaFacts, type PreprocessOptions } from '../shared/job.js';
 import { orientedSize, planImage } from '../shared/media-plan.js';
@@ -286,14 +286,20 @@ export async function planItem(item: Item, ctx: PlanContext): Promise<Planned> {
     if (!plan.ok) return { row: { ...rowWithoutAnswer({ ...base, id: fallbackId() }, 'skipped', plan.code, `${item.path}: ${plan.reason}`), source_bytes: f.bytes ?? null } };
   }
   // Only the options that change what is sent for this kind take part in the id.
-  const kindOptions = measured.kind === 'image' ? ctx.options.image : measured.kind === 'audio' ? ctx.options.audio : measured.kind === 'video' ? ctx.options.video : null;
+  const kindOptions = measured.kind === 'image' ? ctx.options.image : measured.kind === 'audio' ? audioIdOptions(ctx.options.audio) : measured.kind === 'video' ? ctx.options.video : null;
   // Plain-text answers add nothing, so ids of earlier runs stay valid.
   const { format, audio, thinking } = ctx.answer;
   const answerId = format || audio || thinking ? [{ schema: format?.schema, audio, thinking }] : [];
   const id = jobId([ctx.model, system, prompts, measured.digest, m?.type, kindOptions, ...answerId]);
   const draft = { media: m, facts: f, options: ctx.options, prompts, system };
   const estimate = estimateJob(draft, info, ctx.answerTokens);
-  const estimatedCost = estimateCost(estimate, prompts.length, m !== undefined && m.type !== 'text_file', info, ctx.answerTokens);
+  const estimatedCost = estimateCost(estimate, prompts.length * requestsPerTurn(draft, info), m !== undefined && m.type !== 'text_file', info, ctx.answerTokens);
   const job: Job = { ...base, id, system, prompts, media: m, facts: f, options: ctx.options, answer: ctx.answer, estimate, estimatedCost };
   return measured.content ? { job, content: measured.content } : { job };
+}
+
+/** The audio options as the id sees them: `mode: trim` (the default, and all there was before it) adds nothing, so ids of earlier runs stay valid. */
+function audioIdOptions(audio: PreprocessOptions['audio']): object {
+  const { mode, ...rest } = audio;
+  return mode === 'trim' ? rest : audio;
 }

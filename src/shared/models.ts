@@ -160,6 +160,27 @@ export const MODELS = {
     voices: qwen3Voices,
     thinking: true,
   },
+  // Minimal entry for the upload work (issue 14 item 3); the catalogue rewrite (branch `models`) replaces it.
+  'qwen3.5-omni-flash': {
+    family: 'qwen3.5-omni-flash',
+    limits: {
+      ...turboLimits,
+      audioMaxBytes: 2 * 1024 * MB,
+      audioMaxSec: 3 * 3600,
+      videoMaxBytes: 2 * 1024 * MB,
+      videoMinSec: 2,
+      videoMaxSec: 3600,
+      framesMin: 2,
+      framesMax: 250,
+      contextTokens: 262_144,
+      inputTokens: 253_952,
+      outputTokens: 8_192,
+    },
+    tokens: { patchPx: 32, audioTokensPerSec: 7, videoFps: 2, ...PATCHES },
+    prices: { currency: 'CNY', inputText: 0.0022, inputAudio: 0.018, inputImageVideo: 0.0022, outputText: 0.0133, outputTextAfterMedia: 0.0133, outputAudio: 0.072 },
+    voices: ['Tina', 'Cherry', 'Ethan'],
+    thinking: false,
+  },
 } as const satisfies Record<string, ModelInfo>;
 
 export type ModelFamily = keyof typeof MODELS;

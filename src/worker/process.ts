@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import type { Clock } from '../shared/clock.js';
+import { systemClock, type Clock } from '../shared/clock.js';
 import { costOf } from '../shared/cost.js';
 import { readFile } from '../shared/fast-fs.js';
 import { retryPrompt } from '../shared/answer-schema.js';
@@ -22,11 +22,12 @@ import { addUsage, emptyUsage, rowWithoutAnswer, type Row } from '../shared/row.
 import { checkFits } from './fit.js';
 import { firstTurnMessages, nextTurn, type HeldFile } from './messages.js';
 import { parseAnswer } from './parse-answer.js';
-import { preprocess, type Prepared } from './preprocess/index.js';
+import { preprocess, type Prepared, type PreparedPart } from './preprocess/index.js';
 import { streamTurn, type TurnOptions, type TurnResult } from './qwen-omni.js';
 import { reservationTokens } from './pacing.js';
 import type { ReachWatch } from './reach.js';
 import { eitherSignal, GaveUp, withRetries, type RetryPolicy } from './retry.js';
+import { OSS_RESOLVE_HEADER, uploadedUrl, type UploadCache, type UploadRecord } from './upload.js';
 
 export interface WorkerContext {
   readonly client: OpenAI;
@@ -55,6 +56,11 @@ export interface WorkerContext {
   readonly tmpDir: string;
   /** Where the waits between retries take their time from (default: the system clock). */
   readonly clock?: Clock | undefined;
+  /**
+   * Where temporary uploads (oss://) are remembered: a file beside the output in-process, the run's keys in Redis
+   * for a distributed run. Default: this process's memory.
+   */
+  readonly uploads?: UploadCache | undefined;
 }
 
 /** Raised for errors that end the whole run (401, unknown model): every other job would fail the same way. */
@@ -90,11 +96,11 @@ export function misfitRow(job: Job): Row | undefined {
   return misfit ? { ...rowWithoutAnswer(job, 'skipped', misfit.code, misfit.message), ...mediaColumns(job, undefined) } : undefined;
 }
 
-/** The row's media columns: the estimate always, what was sent once preprocessing is done. */
-function mediaColumns(job: Job, prepared: Prepared | undefined): Pick<Row, 'preprocess' | 'source_bytes' | 'sent_bytes' | 'duration_sec' | 'width' | 'height' | 'estimated_tokens' | 'estimated_cost'> {
+/** The row's media columns: the estimate always, what was sent once preprocessing is done (`via`: how it travelled). */
+function mediaColumns(job: Job, prepared: Prepared | undefined, via = ''): Pick<Row, 'preprocess' | 'source_bytes' | 'sent_bytes' | 'duration_sec' | 'width' | 'height' | 'estimated_tokens' | 'estimated_cost'> {
   const sent = prepared?.facts;
   return {
-    preprocess: prepared?.note ?? '',
+    preprocess: `${prepared?.note ?? ''}${via}`,
     source_bytes: job.facts.bytes ?? null,
     sent_bytes: sent?.bytes ?? null,
     duration_sec: sent?.durationSec === undefined ? null : Math.round(sent.durationSec * 1000) / 1000,
@@ -136,17 +142,18 @@ export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer)
       throw err;
     }
     // What preprocessing made must fit; if it does not, that is our bug, and it costs a row, not a 400.
-    const misfit = checkFits({ ...job, media: prepared.media, facts: prepared.facts }, requireModel(job.model).limits);
+    const limits = requireModel(job.model).limits;
+    const misfit = (prepared.parts ?? [prepared]).map((p) => checkFits({ path: job.path, media: p.media, facts: p.facts }, limits, p.upload)).find(Boolean);
     if (misfit) return { ...rowWithoutAnswer(job, 'skipped', misfit.code, `${misfit.message} (after preprocessing: ${prepared.note})`), ...mediaColumns(job, prepared) };
     const original = m && 'source' in m && 'file' in m.source ? m.source.file : undefined;
     const held = content && original !== undefined ? { file: original, bytes: content } : undefined;
-    const row = await ctx.runApi(() => {
+    const { row, via } = await ctx.runApi(() => {
       // A job that waited for an API slot through a hard stop must not start a request. (After a drain it may: its
       // preprocessing is done; only its waits for the gate, the pacer or a backoff are cut.)
       if (ctx.signal.aborted) throw new OmniError('interrupted', 'stopped before this file was sent');
-      return ask(job, prepared, ctx, held);
+      return prepared.parts ? askParts(job, prepared.parts, ctx) : ask(job, prepared, ctx, held);
     });
-    return { ...row, ...mediaColumns(job, prepared) };
+    return { ...row, ...mediaColumns(job, prepared, via) };
   } finally {
     // A folder that could not be made needs no removing (its error has already reached the step that asked).
     const folder = await made?.catch(() => undefined);
@@ -154,24 +161,91 @@ export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer)
   }
 }
 
+/** A row, and how its media travelled (for the preprocess column: `; uploaded oss://`, `; oss:// reused`). */
+interface Asked1 {
+  readonly row: Row;
+  readonly via: string;
+}
+
 /** Asks the model about one prepared file, and makes the row of what came back. */
-async function ask(job: Job, prepared: Prepared, ctx: WorkerContext, held: HeldFile | undefined): Promise<Row> {
-  let messages: ChatCompletionMessageParam[];
+async function ask(job: Job, prepared: Prepared, ctx: WorkerContext, held: HeldFile | undefined): Promise<Asked1> {
+  const opened = await openConversation(job, prepared, ctx, held);
+  if ('row' in opened) return { row: opened.row, via: '' };
+  const { talk, via } = opened;
+  const stopped = await talk.askEveryTurn();
+  if (stopped) return { row: stopped, via };
+  const checked = await talk.checkAnswer();
+  if ('row' in checked) return { row: checked.row, via };
+  const spoken = await talk.writeSpeech();
+  if ('row' in spoken) return { row: spoken.row, via };
+  if (checked.invalid !== undefined) return { row: talk.failed('invalid_answer', checked.invalid, spoken.audioPath), via };
+  return { row: talk.okRow(checked.parsed, spoken.audioPath), via };
+}
+
+/**
+ * Segments mode: every part asked in order (each its own conversation, all turns), one row with the answers of each
+ * turn joined in order under their time ranges, and the usage, attempts and time summed. A part that fails fails the
+ * row, naming the part; what the parts before it answered (and cost) is kept in it.
+ */
+async function askParts(job: Job, parts: readonly PreparedPart[], ctx: WorkerContext): Promise<Asked1> {
+  const whole = new Conversation(job, ctx, []);
+  const vias = new Set<string>();
+  for (const [i, part] of parts.entries()) {
+    const name = `part ${i + 1} of ${parts.length} ${part.label}`;
+    const opened = await openConversation(job, part, ctx, undefined);
+    if ('row' in opened) return { row: whole.failed(opened.row.error_code as ErrorCode, `${name}: ${opened.row.error_message}`), via: '' };
+    if (opened.via) vias.add(opened.via);
+    const stopped = await opened.talk.askEveryTurn();
+    whole.absorb(opened.talk, part.label);
+    if (stopped) return { row: whole.failed(stopped.error_code as ErrorCode, `${name}: ${stopped.error_message}`), via: [...vias].join('') };
+  }
+  return { row: whole.okRow(null, ''), via: [...vias].join('') };
+}
+
+/** The conversation of one prepared file (its upload made first when it needs one), or the row of a file that failed. */
+async function openConversation(job: Job, prepared: Prepared, ctx: WorkerContext, held: HeldFile | undefined): Promise<{ talk: Conversation; via: string } | { row: Row }> {
+  const sent = prepared.upload ? await uploaded(job, prepared, ctx) : { media: prepared.media, via: '' };
+  if ('row' in sent) return sent;
   try {
-    messages = await firstTurnMessages(job, prepared.media, held);
+    const messages = await firstTurnMessages(job, sent.media, held);
+    return { talk: new Conversation(job, ctx, messages, prepared.upload ? { [OSS_RESOLVE_HEADER]: 'enable' } : undefined), via: sent.via };
   } catch (err) {
-    if (err instanceof OmniError) return rowWithoutAnswer(job, 'failed', err.code, err.message);
+    if (err instanceof OmniError) return { row: rowWithoutAnswer(job, 'failed', err.code, err.message) };
     throw err;
   }
-  const talk = new Conversation(job, ctx, messages);
-  const stopped = await talk.askEveryTurn();
-  if (stopped) return stopped;
-  const checked = await talk.checkAnswer();
-  if ('row' in checked) return checked.row;
-  const spoken = await talk.writeSpeech();
-  if ('row' in spoken) return spoken.row;
-  if (checked.invalid !== undefined) return talk.failed('invalid_answer', checked.invalid, spoken.audioPath);
-  return talk.okRow(checked.parsed, spoken.audioPath, prepared);
+}
+
+/** This process's uploads when the engine hands in no cache (a test, a one-off call). */
+const memoryUploads = ((): UploadCache => {
+  const m = new Map<string, UploadRecord>();
+  const cache: UploadCache = {
+    get: (k) => Promise.resolve(m.get(k)),
+    put: (k, r) => {
+      m.set(k, r);
+      return Promise.resolve();
+    },
+  };
+  return cache;
+})();
+
+/**
+ * The prepared file's media as an `oss://` URL: uploaded now (with retries, like a request) or remembered from
+ * an earlier file, run or worker. The row of a file whose upload failed, or a run-ending error (a refused key).
+ */
+async function uploaded(job: Job, prepared: Prepared, ctx: WorkerContext): Promise<{ media: Prepared['media']; via: string } | { row: Row }> {
+  const m = prepared.media;
+  if (!m || (m.type !== 'audio' && m.type !== 'video_file') || !('file' in m.source)) return { media: m, via: '' };
+  const file = m.source.file;
+  const party = { apiKey: ctx.client.apiKey ?? '', baseURL: ctx.client.baseURL, cache: ctx.uploads ?? memoryUploads, now: () => (ctx.clock ?? systemClock).now(), signal: ctx.signal };
+  try {
+    const { value } = await withRetries(() => uploadedUrl(party, file, job.model, job.path), { policy: ctx.retry, gate: ctx.gate, signal: ctx.signal, drain: ctx.drain, clock: ctx.clock });
+    return { media: { ...m, source: { url: value.url } }, via: value.reused ? '; oss:// upload reused' : '; uploaded (oss://, 48 h)' };
+  } catch (err) {
+    if (!(err instanceof GaveUp)) throw err;
+    if (isFatalForRun(err.error.code)) throw new RunFatalError(err.error);
+    if (err.error.code === 'interrupted') throw err.error;
+    return { row: rowWithoutAnswer(job, 'failed', err.error.code, `${err.error.message} (${err.attempts} attempt${err.attempts === 1 ? '' : 's'})`) };
+  }
 }
 
 /** A turn that came back, or the row of a file that failed. */
@@ -197,9 +271,10 @@ class Conversation {
     private readonly job: Job,
     private readonly ctx: WorkerContext,
     private readonly messages: ChatCompletionMessageParam[],
+    headers?: Readonly<Record<string, string>>,
   ) {
     const { audio: spoken, thinking } = job.answer;
-    this.base = { idleTimeoutMs: ctx.idleTimeoutMs, signal: ctx.signal, undetailedModality: undetailed(job), thinking };
+    this.base = { idleTimeoutMs: ctx.idleTimeoutMs, signal: ctx.signal, undetailedModality: undetailed(job), thinking, headers };
     this.answering = spoken ? { ...this.base, audio: { voice: spoken.voice, format: spoken.format } } : this.base;
     this.lastTurn = job.prompts.length - 1;
     this.reserve = reservationTokens(job);
@@ -309,7 +384,20 @@ class Conversation {
     };
   }
 
-  okRow(parsed: Record<string, unknown> | null, audioPath: string, prepared: Prepared): Row {
+  /** Segments mode: adds a part's conversation, its answers under `label` after those of the parts before it. */
+  absorb(part: Conversation, label: string): void {
+    part.answers.forEach((answer, turn) => {
+      const before = this.answers[turn];
+      this.answers[turn] = `${before === undefined ? '' : `${before}\n\n`}${label} ${answer}`;
+    });
+    this.reasoning.push(...part.reasoning);
+    addUsage(this.usage, part.usage);
+    this.attempts += part.attempts;
+    this.latency += part.latency;
+    this.ttft ??= part.ttft;
+  }
+
+  okRow(parsed: Record<string, unknown> | null, audioPath: string): Row {
     const job = this.job;
     return {
       id: job.id,
@@ -329,7 +417,7 @@ class Conversation {
       attempts: this.attempts,
       latency_ms: this.latency,
       ttft_ms: this.ttft,
-      ...mediaColumns(job, prepared),
+      ...mediaColumns(job, undefined),
     };
   }
 }

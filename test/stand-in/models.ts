@@ -60,6 +60,20 @@ const QWEN3: ModelSpec = {
   maxOutputTokens: 16_384,
 };
 
+/** Minimal entry for the upload work (issue 14 item 3); the catalogue rewrite (branch `models`) replaces it. */
+const QWEN35_FLASH: ModelSpec = {
+  ...QWEN3,
+  voices: ['Tina', 'Cherry', 'Ethan'],
+  audioMaxBytes: 2 * 1024 * MB,
+  audioMaxSec: 3 * 3600,
+  audioTokensPerSec: 7,
+  videoMaxBytes: 2 * 1024 * MB,
+  videoMaxSec: 3600,
+  framesMax: 250,
+  maxInputTokens: 253_952,
+  maxOutputTokens: 8_192,
+};
+
 const DATED = String.raw`-\d{4}-\d{2}-\d{2}`;
 const TURBO_NAME = new RegExp(`^qwen-omni-turbo(?:-latest|${DATED})?$`);
 const QWEN3_NAME = new RegExp(`^qwen3-omni-flash(?:${DATED})?$`);
@@ -68,6 +82,7 @@ export function resolveModel(name: unknown): ModelSpec | null {
   if (typeof name !== 'string') return null;
   if (TURBO_NAME.test(name) || name === 'qwen2.5-omni-7b') return TURBO;
   if (QWEN3_NAME.test(name)) return QWEN3;
+  if (new RegExp(`^qwen3\\.5-omni-flash(?:${DATED})?$`).test(name)) return QWEN35_FLASH;
   return null;
 }
 

@@ -10,6 +10,7 @@ import { DEFAULT_AFTER_CHUNKS, INBAND_DEFAULTS, type Fault, type FaultPlan } fro
 import { SlidingWindow } from './limits.js';
 import { buildStream, framesBefore, inbandErrorFrame, type Frame } from './sse.js';
 import type { ChatRequestSummary } from './types.js';
+import { RESOLVE_HEADER, UploadService, writeUploadReply, type UploadOptions } from './uploads.js';
 import { validateChatRequest } from './validate.js';
 
 export { randomFaults, FAULT_TYPES } from './faults.js';
@@ -47,6 +48,8 @@ export interface StandInOptions {
   limitWindowMs?: number | undefined;
   /** Which http(s) media URLs fail with "Failed to download multimodal content". Default none. */
   urlFail?: ((url: string) => boolean) | undefined;
+  /** The temporary-file flow (uploads.ts): its clock and size cap. Fixed at start. */
+  uploads?: UploadOptions | undefined;
 }
 
 export interface RecordedRequest {
@@ -67,6 +70,8 @@ export interface StandIn {
   /** e.g. http://127.0.0.1:PORT/compatible-mode/v1 (the SDK appends /chat/completions). */
   baseURL: string;
   requests: RecordedRequest[];
+  /** The temporary-file flow: policies issued, files stored, oss:// resolution. */
+  uploads: UploadService;
   /** Requests still being handled (including stalled streams); 0 once every client is gone. */
   readonly inFlight: number;
   /** Changes options for requests that arrive from now on. */
@@ -87,6 +92,7 @@ interface State {
   count: number;
   inFlight: number;
   window: SlidingWindow;
+  uploads: UploadService;
 }
 
 /** What to send back, decided before any latency is applied. */
@@ -95,7 +101,8 @@ type Reply =
   | { kind: 'stream'; frames: Frame[]; fault: Fault | null };
 
 export async function startStandIn(opts: StandInOptions): Promise<StandIn> {
-  const state: State = { opts: { ...opts }, requests: [], count: 0, inFlight: 0, window: new SlidingWindow(opts.limitWindowMs) };
+  const uploads = new UploadService(opts.uploads);
+  const state: State = { opts: { ...opts }, requests: [], count: 0, inFlight: 0, window: new SlidingWindow(opts.limitWindowMs), uploads };
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => void handle(req, res, state));
   server.on('connection', (s) => {
@@ -117,6 +124,7 @@ export async function startStandIn(opts: StandInOptions): Promise<StandIn> {
   return {
     baseURL: `http://${urlHost(host)}:${port}/compatible-mode/v1`,
     requests: state.requests,
+    uploads,
     get inFlight() {
       return state.inFlight;
     },
@@ -162,6 +170,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, state: State): 
   req.on('error', () => {});
 
   try {
+    if (await uploadRoute(req, res, record, state)) return;
     const reply = await decide(req, record, opts, state);
     await opts.hold?.(record.n);
     if (!(await sleep(opts.latencyMs ?? 0, gone.signal))) {
@@ -209,7 +218,8 @@ async function decide(req: IncomingMessage, record: RecordedRequest, opts: Stand
 
   let valid;
   try {
-    valid = await validateChatRequest(body, { urlFail: opts.urlFail });
+    const resolve = req.headers[RESOLVE_HEADER] === 'enable';
+    valid = await validateChatRequest(body, { urlFail: opts.urlFail, oss: (url, model) => state.uploads.resolve(url, model, resolve) });
   } catch (e) {
     if (e instanceof ApiError) return { kind: 'error', error: e };
     throw e;
@@ -238,6 +248,24 @@ async function decide(req: IncomingMessage, record: RecordedRequest, opts: Stand
 
   const fault = opts.faults?.({ n: record.n, body, summary }) ?? null;
   return { kind: 'stream', frames: built.frames, fault };
+}
+
+/** The upload API and the upload host (uploads.ts): true when the request was one of theirs and is answered. */
+async function uploadRoute(req: IncomingMessage, res: ServerResponse, record: RecordedRequest, state: State): Promise<boolean> {
+  const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'stand-in'}`);
+  if (!UploadService.handles(url.pathname)) return false;
+  // The signed form fields are never recorded: only the route.
+  record.body = `${req.method ?? ''} ${url.pathname}`;
+  const reply =
+    req.method === 'GET' && url.pathname.startsWith('/api/')
+      ? state.uploads.policy(url, url.origin, authorized(req, state.opts.apiKey))
+      : req.method === 'POST' && !url.pathname.startsWith('/api/')
+        ? await state.uploads.receive(req)
+        : { status: 404, body: errors.notFound(req.method ?? 'GET', url.pathname).body() };
+  record.status = reply.status;
+  record.outcome = reply.status === 200 ? 'ok' : 'upload-error';
+  writeUploadReply(res, reply);
+  return true;
 }
 
 /** Default answer: tells a test which turn was answered and what the user said. */

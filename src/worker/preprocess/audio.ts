@@ -7,9 +7,9 @@
 import path from 'node:path';
 import { OmniError } from '../../shared/errors.js';
 import type { PreprocessOptions } from '../../shared/job.js';
-import { audioWindow } from '../../shared/media-plan.js';
+import { audioWindow, type Window } from '../../shared/media-plan.js';
 import { FfmpegError, runFfmpeg, secArg } from './ffmpeg.js';
-import { dataUrlBudget, s1, sizeOf, type PrepareInput, type Prepared } from './prepared.js';
+import { s1, sendBudget, sizeOf, type PrepareInput, type Prepared } from './prepared.js';
 
 /** ffprobe container name -> `input_audio.format`, for the formats API.md lists. */
 const AS_IS: Record<string, string> = { mp3: 'mp3', wav: 'wav', aac: 'aac', amr: 'amr' };
@@ -23,16 +23,16 @@ const LADDER = [
   { kbps: 8, rate: 8_000, channels: 1 },
 ] as const;
 
-export async function prepareAudio({ file, facts, info, opts, dir, signal, label }: PrepareInput<PreprocessOptions['audio']>): Promise<Prepared> {
+export async function prepareAudio({ file, facts, info, opts, dir, signal, label, upload, window }: PrepareInput<PreprocessOptions['audio']> & { window?: Window }): Promise<Prepared> {
   const total = facts.durationSec ?? 0;
-  const w = audioWindow(facts, opts, info.limits);
+  const w = window ?? audioWindow(facts, opts, info.limits);
   const trimmed = w.startSec > 0 || w.durationSec < total - 0.05;
-  const budget = Math.min(info.limits.audioMaxBytes, dataUrlBudget(info.limits.dataUrlMaxChars, 'data:;base64,'));
+  const budget = sendBudget(info.limits.audioMaxBytes, info.limits, upload);
   const asIs = AS_IS[facts.format ?? ''];
   if (asIs && !trimmed && (facts.bytes ?? Infinity) <= budget) {
     return { media: { type: 'audio', source: { file }, format: asIs }, facts: { bytes: facts.bytes ?? 0, durationSec: total }, note: `as is ${asIs} ${s1(total)}s` };
   }
-  const out = path.join(await dir(), 'audio.mp3');
+  const out = path.join(await dir(), `audio-${Math.round(w.startSec * 1000)}.mp3`);
   const range = `${s1(w.startSec)}-${s1(w.startSec + w.durationSec)}s`;
   const from = facts.audioCodec ?? facts.format ?? 'audio';
   // Never up: a 16 kHz mono recording stays 16 kHz mono.
