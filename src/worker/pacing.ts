@@ -5,13 +5,13 @@
  */
 import { promptTotal, requestsPerTurn } from '../shared/estimate.js';
 import type { Job } from '../shared/job.js';
-import { requireModel } from '../shared/models.js';
+import { jobModel } from '../shared/model-overrides.js';
 
 /** Typical answer length reserved before the real completion size is known. */
 const COMPLETION_RESERVE = 256;
 
 export function reservationTokens(job: Job): number {
   // Segments mode: each part is a request of its own, with its share of the estimate.
-  const requests = Math.max(1, job.prompts.length) * requestsPerTurn(job, requireModel(job.model));
+  const requests = Math.max(1, job.prompts.length) * requestsPerTurn(job, jobModel(job));
   return Math.ceil(promptTotal(job.estimate) / requests) + COMPLETION_RESERVE;
 }

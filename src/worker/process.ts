@@ -14,7 +14,8 @@ import { retryPrompt } from '../shared/answer-schema.js';
 import { isFatalForRun, OmniError, OutputError, unreadableMessage, type ErrorCode } from '../shared/errors.js';
 import { KEEP_CONTENT_BYTES, type Job } from '../shared/job.js';
 import { promptTotal } from '../shared/estimate.js';
-import { modelInfo, requireModel } from '../shared/models.js';
+import { pricesIn, thinkingFields } from '../shared/models.js';
+import { jobModel } from '../shared/model-overrides.js';
 import { ioReason, isDiskError } from '../shared/output/disk.js';
 import { wavNameFor, writeWav } from '../shared/output/wav.js';
 import type { Gate, Pacer } from '../shared/rate-limit.js';
@@ -92,7 +93,7 @@ function undetailed(job: Job): TurnOptions['undetailedModality'] {
 export function misfitRow(job: Job): Row | undefined {
   const m = job.media;
   if (m && m.type !== 'frames' && m.type !== 'text_file' && 'file' in m.source) return undefined;
-  const misfit = checkFits(job, requireModel(job.model).limits);
+  const misfit = checkFits(job, jobModel(job).limits);
   return misfit ? { ...rowWithoutAnswer(job, 'skipped', misfit.code, misfit.message), ...mediaColumns(job, undefined) } : undefined;
 }
 
@@ -142,7 +143,7 @@ export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer)
       throw err;
     }
     // What preprocessing made must fit; if it does not, that is our bug, and it costs a row, not a 400.
-    const limits = requireModel(job.model).limits;
+    const limits = jobModel(job).limits;
     const misfit = (prepared.parts ?? [prepared]).map((p) => checkFits({ path: job.path, media: p.media, facts: p.facts }, limits, p.upload)).find(Boolean);
     if (misfit) return { ...rowWithoutAnswer(job, 'skipped', misfit.code, `${misfit.message} (after preprocessing: ${prepared.note})`), ...mediaColumns(job, prepared) };
     const original = m && 'source' in m && 'file' in m.source ? m.source.file : undefined;
@@ -274,7 +275,8 @@ class Conversation {
     headers?: Readonly<Record<string, string>>,
   ) {
     const { audio: spoken, thinking } = job.answer;
-    this.base = { idleTimeoutMs: ctx.idleTimeoutMs, signal: ctx.signal, undetailedModality: undetailed(job), thinking, headers };
+    const body = { ...thinkingFields(jobModel(job).thinking, thinking), ...job.generation };
+    this.base = { idleTimeoutMs: ctx.idleTimeoutMs, signal: ctx.signal, undetailedModality: undetailed(job), body, headers };
     this.answering = spoken ? { ...this.base, audio: { voice: spoken.voice, format: spoken.format } } : this.base;
     this.lastTurn = job.prompts.length - 1;
     this.reserve = reservationTokens(job);
@@ -378,7 +380,7 @@ class Conversation {
       reasoning: this.reasoning.join('\n\n'),
       audio_path: audioPath,
       usage: this.usage,
-      cost: this.usage.total_tokens > 0 ? costOf(this.usage, modelInfo(job.model)?.prices, afterMedia(job)) : null,
+      cost: this.usage.total_tokens > 0 ? costOf(this.usage, jobPrices(job), afterMedia(job)) : null,
       latency_ms: this.answers.length ? this.latency : null,
       ttft_ms: this.ttft,
     };
@@ -413,7 +415,7 @@ class Conversation {
       error_code: '',
       error_message: '',
       usage: this.usage,
-      cost: costOf(this.usage, modelInfo(job.model)?.prices, afterMedia(job)),
+      cost: costOf(this.usage, jobPrices(job), afterMedia(job)),
       attempts: this.attempts,
       latency_ms: this.latency,
       ttft_ms: this.ttft,
@@ -425,4 +427,9 @@ class Conversation {
 /** Whether the answer follows media: its text is then priced as output after media. */
 function afterMedia(job: Job): boolean {
   return job.media !== undefined && job.media.type !== 'text_file';
+}
+
+/** The list prices of the job's model in its price region (Beijing for a job queued before regions had prices). */
+function jobPrices(job: Job) {
+  return pricesIn(jobModel(job), job.priceRegion ?? 'cn');
 }

@@ -34,8 +34,12 @@ export interface TurnOptions {
   readonly undetailedModality: 'text_tokens' | 'image_tokens' | 'audio_tokens' | 'video_tokens';
   /** Asks for `modalities: ["text","audio"]` with this voice and format. */
   readonly audio?: { readonly voice: string; readonly format: 'wav' } | undefined;
-  /** Sends `enable_thinking: true` (qwen3-omni-flash). */
-  readonly thinking?: boolean | undefined;
+  /**
+   * Body fields sent as they are: the model's thinking parameter (`enable_thinking`, `reasoning_effort`) and the
+   * generation settings (temperature, top_p, max_tokens, seed, presence_penalty). The SDK passes fields it does
+   * not know through unchanged.
+   */
+  readonly body?: Readonly<Record<string, string | number | boolean>> | undefined;
   /** Extra request headers (`X-DashScope-OssResourceResolve: enable` when a part is an oss:// upload). */
   readonly headers?: Readonly<Record<string, string>> | undefined;
 }
@@ -217,13 +221,12 @@ class TurnAborts {
 
 /** The request body: streaming with usage, speech when asked for, thinking when asked for. */
 function turnParams(model: string, messages: ChatCompletionMessageParam[], opts: TurnOptions): ChatCompletionCreateParamsStreaming {
-  // `enable_thinking` is DashScope's own top-level field: the SDK sends body fields it does not know as they are.
   return {
     model,
     messages,
     modalities: opts.audio ? ['text', 'audio'] : ['text'],
     ...(opts.audio ? { audio: { voice: opts.audio.voice, format: opts.audio.format } } : {}),
-    ...(opts.thinking ? { enable_thinking: true } : {}),
+    ...opts.body,
     stream: true,
     stream_options: { include_usage: true },
   };

@@ -12,6 +12,7 @@ import { buildStream, framesBefore, inbandErrorFrame, type Frame } from './sse.j
 import type { ChatRequestSummary } from './types.js';
 import { RESOLVE_HEADER, UploadService, writeUploadReply, type UploadOptions } from './uploads.js';
 import { validateChatRequest } from './validate.js';
+import type { ExtraModel } from './models.js';
 
 export { randomFaults, FAULT_TYPES } from './faults.js';
 export type { Fault, FaultPlan, FaultType } from './faults.js';
@@ -48,6 +49,8 @@ export interface StandInOptions {
   limitWindowMs?: number | undefined;
   /** Which http(s) media URLs fail with "Failed to download multimodal content". Default none. */
   urlFail?: ((url: string) => boolean) | undefined;
+  /** Models served besides the stand-in's own, by name (a model DashScope may ship tomorrow). */
+  extraModels?: Readonly<Record<string, ExtraModel>> | undefined;
   /** The temporary-file flow (uploads.ts): its clock and size cap. Fixed at start. */
   uploads?: UploadOptions | undefined;
 }
@@ -219,7 +222,7 @@ async function decide(req: IncomingMessage, record: RecordedRequest, opts: Stand
   let valid;
   try {
     const resolve = req.headers[RESOLVE_HEADER] === 'enable';
-    valid = await validateChatRequest(body, { urlFail: opts.urlFail, oss: (url, model) => state.uploads.resolve(url, model, resolve) });
+    valid = await validateChatRequest(body, { urlFail: opts.urlFail, extraModels: opts.extraModels, oss: (url, model) => state.uploads.resolve(url, model, resolve) });
   } catch (e) {
     if (e instanceof ApiError) return { kind: 'error', error: e };
     throw e;

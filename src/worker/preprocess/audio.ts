@@ -27,7 +27,7 @@ export async function prepareAudio({ file, facts, info, opts, dir, signal, label
   const total = facts.durationSec ?? 0;
   const w = window ?? audioWindow(facts, opts, info.limits);
   const trimmed = w.startSec > 0 || w.durationSec < total - 0.05;
-  const budget = sendBudget(info.limits.audioMaxBytes, info.limits, upload);
+  const budget = sendBudget('audio', info.limits, upload);
   const asIs = AS_IS[facts.format ?? ''];
   if (asIs && !trimmed && (facts.bytes ?? Infinity) <= budget) {
     return { media: { type: 'audio', source: { file }, format: asIs }, facts: { bytes: facts.bytes ?? 0, durationSec: total }, note: `as is ${asIs} ${s1(total)}s` };

@@ -4,9 +4,6 @@ import type { JobMedia, MediaFacts, PreprocessOptions } from '../../shared/job.j
 import type { Window } from '../../shared/media-plan.js';
 import type { ModelInfo, ModelLimits } from '../../shared/models.js';
 
-/** The documented size cap of one temporary upload (MODELS-2026.md section 5): 1 GB. */
-export const UPLOAD_MAX_BYTES = 1024 * 1024 * 1024;
-
 export interface Prepared {
   /** What is sent: the original file, or files in the job's temp folder. */
   readonly media: JobMedia | undefined;
@@ -61,9 +58,14 @@ export function dataUrlBudget(maxChars: number, prefix = 'data:image/jpeg;base64
  */
 export type WorkDir = () => Promise<string>;
 
-/** The bytes an audio or video file may be sent with: the model's cap, and the data-URL cap unless it may be uploaded. */
-export function sendBudget(maxBytes: number, limits: ModelLimits, upload: boolean): number {
-  return Math.min(maxBytes, upload ? UPLOAD_MAX_BYTES : dataUrlBudget(limits.dataUrlMaxChars, 'data:;base64,'));
+/**
+ * The bytes an audio or video file may be sent with: the model's cap, and the data-URL cap, or, when it may be
+ * uploaded, the model's cap for media by URL and the upload's own (1 GB).
+ */
+export function sendBudget(kind: 'audio' | 'video', limits: ModelLimits, upload: boolean): number {
+  const max = kind === 'audio' ? limits.audioMaxBytes : limits.videoMaxBytes;
+  if (!upload) return Math.min(max, dataUrlBudget(limits.dataUrlMaxChars, 'data:;base64,'));
+  return Math.min(max, kind === 'audio' ? limits.urlAudioMaxBytes : limits.urlVideoMaxBytes, limits.uploadMaxBytes);
 }
 
 /** Marks an audio or video file over the data-URL cap as one to upload (preprocessing kept it within sendBudget). */

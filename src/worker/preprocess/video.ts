@@ -35,7 +35,7 @@ export async function prepareVideoFile(v: VideoInput & { window?: Window }): Pro
   const plan: VideoPlan = {
     w,
     trimmed: w.startSec > 0 || w.durationSec < total - 0.05,
-    budget: sendBudget(limits.videoMaxBytes, limits, v.upload),
+    budget: sendBudget('video', limits, v.upload),
     base: { width: facts.width ?? 0, height: facts.height ?? 0 },
   };
   const copyable = COPY_VIDEO.has(facts.videoCodec ?? '') && (!facts.hasAudio || COPY_AUDIO.has(facts.audioCodec ?? ''));
