@@ -10,7 +10,9 @@ import { mkdir, readFile, rename, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { renderSummary } from '../src/commands/summary.js';
 import { startRun } from '../src/engine/in-process/index.js';
+import type { Totals } from '../src/shared/output/totals.js';
 import { resolveConfig, type Flags } from '../src/shared/config.js';
 import type { Row } from '../src/shared/row.js';
 import { uploadCachePathFor } from '../src/shared/output/upload-cache.js';
@@ -171,6 +173,11 @@ describe('long media for qwen-omni-turbo: cut, or asked part by part', () => {
     assert.equal(video.status, 'ok', video.error_message);
     assert.match(video.preprocess, /^frames 80/);
     assertWithin5(video, '20-minute video, turbo');
+    // The totals and the summary count the file the model heard only part of (frames cover the whole video).
+    const totals = JSON.parse(await readFile(path.join(dir, 'out.jsonl.totals.json'), 'utf8')) as Totals;
+    assert.deepEqual(totals.longMedia, { trimmed: 1, segmented: 0, uploaded: 0 });
+    const text = renderSummary({ out: path.join(dir, 'out.jsonl'), totalsPath: path.join(dir, 'out.jsonl.totals.json'), cwd: dir }, totals, { byKind: new Map(), reasons: new Map() });
+    assert.match(text, /^ {2}1 file trimmed to the model's maximum: the model saw only part \(audio\.mode \/ video\.mode segments asks every part\)$/m);
   });
 
   test('audio.mode segments: a 7-minute call is asked in 3 parts, one row with the answers in order under their time ranges', async () => {
@@ -186,6 +193,8 @@ describe('long media for qwen-omni-turbo: cut, or asked part by part', () => {
     assert.equal(row.attempts, 3);
     assert.ok((row.duration_sec ?? 0) > 419, 'every second was sent');
     assertWithin5(row, '7-minute audio in segments, turbo');
+    const totals = JSON.parse(await readFile(path.join(dir, 'out.jsonl.totals.json'), 'utf8')) as Totals;
+    assert.deepEqual(totals.longMedia, { trimmed: 0, segmented: 1, uploaded: 0 });
   });
 
   test('video.mode segments: a 100-second video is asked in 3 files of at most 40 s, estimated within 5%', async () => {
