@@ -32,6 +32,9 @@ export async function prepareAudio({ file, facts, info, opts, dir, signal, label
   if (asIs && !trimmed && (facts.bytes ?? Infinity) <= budget) {
     return { media: { type: 'audio', source: { file }, format: asIs }, facts: { bytes: facts.bytes ?? 0, durationSec: total }, note: `as is ${asIs} ${s1(total)}s` };
   }
+  // A part of segments mode, in a format sent as it is: cut by stream copy (no decoding), when that fits.
+  const copied = window && asIs ? await copyCut({ file, dir, signal, label }, asIs, w, budget) : undefined;
+  if (copied) return copied;
   const out = path.join(await dir(), `audio-${Math.round(w.startSec * 1000)}.mp3`);
   const range = `${s1(w.startSec)}-${s1(w.startSec + w.durationSec)}s`;
   const from = facts.audioCodec ?? facts.format ?? 'audio';
@@ -67,6 +70,21 @@ export async function prepareAudio({ file, facts, info, opts, dir, signal, label
     }
   }
   throw new OmniError('too_large', `${label}: ${s1(w.durationSec)} s of audio is over ${budget} bytes even as 8 kbps MP3`);
+}
+
+/** The window cut by stream copy into the same format; undefined when it comes out over the byte budget. */
+async function copyCut(src: Pick<PrepareInput<unknown>, 'file' | 'dir' | 'signal' | 'label'>, format: string, w: Window, budget: number): Promise<Prepared | undefined> {
+  const out = path.join(await src.dir(), `part-${Math.round(w.startSec * 1000)}.${format}`);
+  try {
+    await runFfmpeg(['-ss', secArg(w.startSec), '-t', secArg(w.durationSec), '-i', src.file, '-map', '0:a:0', '-c', 'copy', '-map_metadata', '-1', '-f', format === 'aac' ? 'adts' : format, out], src.signal);
+  } catch (err) {
+    if (err instanceof FfmpegError) return undefined;
+    throw err;
+  }
+  const bytes = await sizeOf(out);
+  if (bytes > budget) return undefined;
+  const range = `${s1(w.startSec)}-${s1(w.startSec + w.durationSec)}s`;
+  return { media: { type: 'audio', source: { file: out }, format }, facts: { bytes, durationSec: w.durationSec }, note: `audio ${format} copy ${range}` };
 }
 
 /** MP3 takes 8 to 48 kHz in steps; the nearest rate at or below the source's. */
