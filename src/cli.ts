@@ -7,6 +7,7 @@ import type { DistributedFlags, ScheduleFlags, WorkerFlags } from './commands/di
 import { displayOptions, LOG_MODES, type LogMode } from './commands/progress.js';
 import type { RetryFlags } from './commands/retry.js';
 import { runCommand } from './commands/run.js';
+import { modelHelpText } from './shared/model-reference.js';
 import { AUDIO_MODES, DEFAULTS, describeRange, GENERATION_RANGES, OUTPUT_FORMATS, RANGES, readNumber, REGION_NAMES, THINKING_SETTINGS, VIDEO_MODES, type NumberRange } from './shared/config.js';
 import { ERROR_CODES, EXIT, OperatorError, type ErrorCode } from './shared/errors.js';
 import { SIDECAR_FORMATS, sidecarOptions, type SidecarFlags } from './shared/output/sidecar.js';
@@ -190,7 +191,7 @@ function addRun(cli: Cli): void {
     .option('--dry-run', 'estimate tokens and cost per kind, write out.estimate.csv for out.csv (status planned); needs no key, sends nothing')
     .addOption(logOption('text: a live progress line on a terminal, a plain line every 10 s otherwise; json: one JSON line per finished file and per note (default text)'))
     .option('-q, --quiet', 'print only the final summary (and an error that ends the run)')
-    .addHelpText('after', RUN_HELP)
+    .addHelpText('after', RUN_HELP + modelHelpText())
     .action(async (jobFile: string | undefined, opts: Record<string, unknown>) => {
       const { flags, io } = withOutputFlags<DistributedFlags>(cli.io, opts);
       cli.setExit(await (flags.redis !== undefined ? (await distributed()).runDistributed(jobFile, flags, io) : cli.run(jobFile, flags, io)));

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { resolveConfig } from '../src/shared/config.js';
 import { KNOWN_MODELS, MODELS, isGuess, thinkingFields } from '../src/shared/models.js';
-import { tempDir } from './helpers.js';
+import { ROOT, tempDir } from './helpers.js';
 
 describe('the model catalogue', () => {
   test('every entry has prices in a named currency, windows that fit, and a source for its facts', () => {
@@ -73,5 +73,16 @@ describe('model names and settings in the configuration', () => {
     assert.deepEqual(plus.generation, { temperature: 0.2, max_tokens: 400 });
     assert.equal(plus.estimateAnswerTokens, 400);
     assert.equal(plus.prices?.inputAudio, 82.44);
+  });
+});
+
+describe('the generated model documentation', () => {
+  test('the README model table is what the catalogue generates, one row per listed name (npm run docs:job-reference)', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { modelTableMarkdown, modelHelpText } = await import('../src/shared/model-reference.js');
+    const readme = await readFile(path.join(ROOT, 'README.md'), 'utf8');
+    assert.ok(readme.includes(modelTableMarkdown()), 'README.md model table is stale: run npm run docs:job-reference');
+    for (const name of KNOWN_MODELS) assert.match(readme, new RegExp(`^\\| \`${name.replaceAll('.', '\\.')}\` \\|`, 'm'), name);
+    assert.match(modelHelpText(), /qwen3\.8-omni-flash +Current.* CNY 0\.8 /);
   });
 });
