@@ -6,7 +6,7 @@
  * multipart form, resolves oss:// only with the resolve header and lets an upload expire after 48 h of its clock.
  */
 import assert from 'node:assert/strict';
-import { mkdir, readFile, rename, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -19,7 +19,7 @@ import { uploadCachePathFor } from '../src/shared/output/upload-cache.js';
 import { uploadsUrl } from '../src/worker/upload.js';
 import { createClient } from '../src/worker/qwen-omni.js';
 import { ffmpeg } from './corpus.js';
-import { tempDir } from './helpers.js';
+import { runMain, tempDir } from './helpers.js';
 import { ManualClock } from './manual-clock.js';
 import { startStandIn, type StandIn } from './stand-in/server.js';
 
@@ -148,6 +148,21 @@ describe('long media by temporary upload (oss://)', () => {
     assert.throws(() => api.uploads.resolve(url, 'qwen3.5-omni-flash', false), /does not appear to be valid/);
     assert.throws(() => api.uploads.resolve(url, 'qwen3-omni-flash', true), /another model/);
     assert.ok(api.uploads.resolve(url, 'qwen3.5-omni-flash', true).length > 10 * 1024 * 1024);
+  });
+
+  test('the job file\'s upload: false holds unless a flag says otherwise (--upload, --no-upload)', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'a.txt'), 'alpha');
+    await writeFile(path.join(dir, 'job.yaml'), 'inputs: [a.txt]\nprompt: Read it\nupload: false\noutput: out.jsonl\n');
+    const env = { DASHSCOPE_API_KEY: KEY, DASHSCOPE_BASE_URL: api.baseURL };
+    const uploadOf = async (args: string[]) => {
+      const r = await runMain(['run', path.join(dir, 'job.yaml'), '--quiet', ...args], { env, cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(await readFile(path.join(dir, 'out.jsonl.run.json'), 'utf8')) as { config: { preprocess: { upload: boolean } } }).config.preprocess.upload;
+    };
+    assert.equal(await uploadOf([]), false);
+    assert.equal(await uploadOf(['--upload']), true);
+    assert.equal(await uploadOf(['--no-upload']), false);
   });
 
   test('--no-upload keeps the data-URL path: a 20-minute 64 kbps recording is re-encoded under the cap, nothing is uploaded', async () => {
