@@ -69,10 +69,10 @@ before(async () => {
 after(() => api.close());
 
 /** Runs one file through the in-process engine with the stand-in's client and the manual clock; its row. */
-async function runOne(dir: string, file: string, flags: Flags): Promise<Row> {
+async function runOne(dir: string, file: string, flags: Flags, server: StandIn = api): Promise<Row> {
   const cfg = await resolveConfig(undefined, { input: [file], out: path.join(dir, 'out.jsonl'), retries: 0, rpm: 0, tpm: 0, ...flags }, {}, dir);
   const rows: Row[] = [];
-  const { done } = startRun(cfg, { apiKey: KEY, client: createClient(KEY, api.baseURL), clock, log: () => undefined, onRow: (r) => void rows.push(r) });
+  const { done } = startRun(cfg, { apiKey: KEY, client: createClient(KEY, server.baseURL), clock, log: () => undefined, onRow: (r) => void rows.push(r) });
   const result = await done;
   assert.equal(result.exitCode, 0, result.fatal);
   assert.equal(rows.length, 1);
@@ -137,6 +137,22 @@ describe('long media by temporary upload (oss://)', () => {
     assert.equal(late.status, 'ok', late.error_message);
     assert.match(late.preprocess, /uploaded \(oss:\/\/, 48 h\)/);
     assert.equal(api.uploads.uploads, uploads + 1, 'uploaded again after the 48 h');
+  });
+
+  test('a remembered upload the API no longer knows (another account or region) is uploaded again, once', async () => {
+    const dir = await tempDir();
+    await runOne(dir, media.audio2h, { model: 'qwen3.5-omni-flash', prompt: 'Who is calling?' });
+    // Another server, with an empty store: the uploads file beside the output names files it never had.
+    const other = await startStandIn({ apiKey: KEY, uploads: { now: () => clock.now() } });
+    try {
+      const row = await runOne(dir, media.audio2h, { model: 'qwen3.5-omni-flash', prompt: 'Who is called?' }, other);
+      assert.equal(row.status, 'ok', row.error_message);
+      assert.match(row.preprocess, /; the remembered oss:\/\/ upload was refused, uploaded again/);
+      assert.deepEqual(other.requests.filter((r) => JSON.stringify(r.body).includes('"messages"')).map((r) => r.status), [400, 200]);
+      assert.equal(other.uploads.uploads, 1);
+    } finally {
+      await other.close();
+    }
   });
 
   test('the stand-in resolves oss:// only with the resolve header, and only for the model the policy was for', async () => {

@@ -170,10 +170,9 @@ interface Asked1 {
 
 /** Asks the model about one prepared file, and makes the row of what came back. */
 async function ask(job: Job, prepared: Prepared, ctx: WorkerContext, held: HeldFile | undefined): Promise<Asked1> {
-  const opened = await openConversation(job, prepared, ctx, held);
-  if ('row' in opened) return { row: opened.row, via: '' };
-  const { talk, via } = opened;
-  const stopped = await talk.askEveryTurn();
+  const asked = await converse(job, prepared, ctx, held);
+  if ('row' in asked) return { row: asked.row, via: '' };
+  const { talk, via, stopped } = asked;
   if (stopped) return { row: stopped, via };
   const checked = await talk.checkAnswer();
   if ('row' in checked) return { row: checked.row, via };
@@ -193,19 +192,36 @@ async function askParts(job: Job, parts: readonly PreparedPart[], ctx: WorkerCon
   const vias = new Set<string>();
   for (const [i, part] of parts.entries()) {
     const name = `part ${i + 1} of ${parts.length} ${part.label}`;
-    const opened = await openConversation(job, part, ctx, undefined);
-    if ('row' in opened) return { row: whole.failed(opened.row.error_code as ErrorCode, `${name}: ${opened.row.error_message}`), via: '' };
-    if (opened.via) vias.add(opened.via);
-    const stopped = await opened.talk.askEveryTurn();
-    whole.absorb(opened.talk, part.label);
+    const asked = await converse(job, part, ctx, undefined);
+    if ('row' in asked) return { row: whole.failed(asked.row.error_code as ErrorCode, `${name}: ${asked.row.error_message}`), via: '' };
+    if (asked.via) vias.add(asked.via);
+    const { stopped } = asked;
+    whole.absorb(asked.talk, part.label);
     if (stopped) return { row: whole.failed(stopped.error_code as ErrorCode, `${name}: ${stopped.error_message}`), via: [...vias].join('') };
   }
   return { row: whole.okRow(null, ''), via: [...vias].join('') };
 }
 
+const REUSED = '; oss:// upload reused';
+
+/**
+ * The conversation of one prepared file with every turn asked (`stopped`: the row of a turn that failed), or the
+ * row of a file that failed before. A remembered upload the API refuses (a 400: gone before its time, or the
+ * uploads file of another account or region) is uploaded again, once, and the turns asked again.
+ */
+async function converse(job: Job, prepared: Prepared, ctx: WorkerContext, held: HeldFile | undefined): Promise<{ talk: Conversation; via: string; stopped: Row | undefined } | { row: Row }> {
+  const opened = await openConversation(job, prepared, ctx, held, false);
+  if ('row' in opened) return opened;
+  const stopped = await opened.talk.askEveryTurn();
+  if (!stopped || opened.via !== REUSED || stopped.error_code !== 'bad_request') return { ...opened, stopped };
+  const again = await openConversation(job, prepared, ctx, held, true);
+  if ('row' in again) return again;
+  return { talk: again.talk, via: '; the remembered oss:// upload was refused, uploaded again (oss://, 48 h)', stopped: await again.talk.askEveryTurn() };
+}
+
 /** The conversation of one prepared file (its upload made first when it needs one), or the row of a file that failed. */
-async function openConversation(job: Job, prepared: Prepared, ctx: WorkerContext, held: HeldFile | undefined): Promise<{ talk: Conversation; via: string } | { row: Row }> {
-  const sent = prepared.upload ? await uploaded(job, prepared, ctx) : { media: prepared.media, via: '' };
+async function openConversation(job: Job, prepared: Prepared, ctx: WorkerContext, held: HeldFile | undefined, fresh: boolean): Promise<{ talk: Conversation; via: string } | { row: Row }> {
+  const sent = prepared.upload ? await uploaded(job, prepared, ctx, fresh) : { media: prepared.media, via: '' };
   if ('row' in sent) return sent;
   try {
     const messages = await firstTurnMessages(job, sent.media, held);
@@ -233,14 +249,14 @@ const memoryUploads = ((): UploadCache => {
  * The prepared file's media as an `oss://` URL: uploaded now (with retries, like a request) or remembered from
  * an earlier file, run or worker. The row of a file whose upload failed, or a run-ending error (a refused key).
  */
-async function uploaded(job: Job, prepared: Prepared, ctx: WorkerContext): Promise<{ media: Prepared['media']; via: string } | { row: Row }> {
+async function uploaded(job: Job, prepared: Prepared, ctx: WorkerContext, fresh: boolean): Promise<{ media: Prepared['media']; via: string } | { row: Row }> {
   const m = prepared.media;
   if (!m || (m.type !== 'audio' && m.type !== 'video_file') || !('file' in m.source)) return { media: m, via: '' };
   const file = m.source.file;
   const party = { apiKey: ctx.client.apiKey ?? '', baseURL: ctx.client.baseURL, cache: ctx.uploads ?? memoryUploads, now: () => (ctx.clock ?? systemClock).now(), signal: ctx.signal };
   try {
-    const { value } = await withRetries(() => uploadedUrl(party, file, job.model, job.path), { policy: ctx.retry, gate: ctx.gate, signal: ctx.signal, drain: ctx.drain, clock: ctx.clock });
-    return { media: { ...m, source: { url: value.url } }, via: value.reused ? '; oss:// upload reused' : '; uploaded (oss://, 48 h)' };
+    const { value } = await withRetries(() => uploadedUrl(party, file, job.model, job.path, fresh), { policy: ctx.retry, gate: ctx.gate, signal: ctx.signal, drain: ctx.drain, clock: ctx.clock });
+    return { media: { ...m, source: { url: value.url } }, via: value.reused ? REUSED : '; uploaded (oss://, 48 h)' };
   } catch (err) {
     if (!(err instanceof GaveUp)) throw err;
     if (isFatalForRun(err.error.code)) throw new RunFatalError(err.error);

@@ -60,13 +60,14 @@ export function stillValid(record: UploadRecord, now: number): boolean {
 const inFlight = new Map<string, Promise<UploadRecord>>();
 
 /**
- * The `oss://` URL of `file` for `model`: remembered, or uploaded now (and remembered). `label` names the file in
+ * The `oss://` URL of `file` for `model`: remembered (unless `fresh`), or uploaded now (and remembered). `label` names the file in
  * errors. Errors are OmniErrors: retried codes (rate_limited, server_error, network_error) for what may pass,
  * `upload_failed` for a refusal, `auth_failed` for a refused key.
  */
-export async function uploadedUrl(party: UploadParty, file: string, model: string, label: string): Promise<{ url: string; reused: boolean }> {
+export async function uploadedUrl(party: UploadParty, file: string, model: string, label: string, fresh = false): Promise<{ url: string; reused: boolean }> {
   const key = await uploadKey(file, model);
-  const known = await party.cache.get(key);
+  // fresh: the remembered upload was refused by the API; a new one replaces it.
+  const known = fresh ? undefined : await party.cache.get(key);
   if (known && stillValid(known, party.now())) return { url: known.url, reused: true };
   let pending = inFlight.get(key);
   if (!pending) {
