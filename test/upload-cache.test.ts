@@ -64,4 +64,33 @@ describe('remembered uploads', () => {
     assert.equal(await new FileUploadCache(file).get('m:new'), undefined, 'an unreadable file remembers nothing (files are uploaded again)');
     assert.match(await readFile(file, 'utf8'), /not json/);
   });
+
+  test('the stand-in\'s upload host refuses a changed signature, an expired policy, a key outside its folder, an overwrite and a file over its cap', async () => {
+    let now = 1_800_000_000_000;
+    const small = await startStandIn({ apiKey: KEY, uploads: { now: () => now, maxBytes: 1000 } });
+    try {
+      const origin = new URL(small.baseURL).origin;
+      const policyRes = await fetch(`${origin}/api/v1/uploads?action=getPolicy&model=qwen3.5-omni-flash`, { headers: { Authorization: `Bearer ${KEY}` } });
+      assert.equal(policyRes.status, 200);
+      const p = ((await policyRes.json()) as { data: Record<string, string> }).data;
+      const post = async (change: Record<string, string>, bytes = 10) => {
+        const fields: Record<string, string> = { OSSAccessKeyId: p.oss_access_key_id ?? '', Signature: p.signature ?? '', policy: p.policy ?? '', 'x-oss-object-acl': p.x_oss_object_acl ?? '', 'x-oss-forbid-overwrite': p.x_oss_forbid_overwrite ?? '', key: `${p.upload_dir}/a.mp3`, success_action_status: '200', ...change };
+        const form = new FormData();
+        for (const [k, v] of Object.entries(fields)) form.append(k, v);
+        form.append('file', new Blob([Buffer.alloc(bytes, 1)]), 'a.mp3');
+        const res = await fetch(p.upload_host ?? '', { method: 'POST', body: form });
+        return `${res.status} ${/<Code>([^<]+)/.exec(await res.text())?.[1] ?? ''}`.trim();
+      };
+      assert.equal(await post({ Signature: 'AAAA' }), '403 SignatureDoesNotMatch');
+      assert.equal(await post({ key: 'elsewhere/a.mp3' }), '403 AccessDenied');
+      assert.equal(await post({}, 1001), '400 EntityTooLarge');
+      assert.equal(await post({}), '200');
+      assert.equal(await post({}), '409 FileAlreadyExists');
+      assert.equal((await fetch(`${origin}/api/v1/uploads?action=getPolicy&model=qwen3.5-omni-flash`)).status, 401, 'no key, no policy');
+      now += 301_000;
+      assert.equal(await post({ key: `${p.upload_dir}/b.mp3` }), '403 AccessDenied', 'a policy lasts 300 s');
+    } finally {
+      await small.close();
+    }
+  });
 });
