@@ -88,6 +88,13 @@ export async function runCommand(jobFile: string | undefined, flags: Flags, io: 
 }
 
 /** Runs a resolved configuration in this process and prints what happened (`run`, and `retry` with `cfg.only`). */
+/** The estimate's warning for a run that thinks: the reasoning is billed as answer tokens and is not in the guess. */
+function thinkingNote(cfg: RunConfig): string | undefined {
+  if (cfg.answer.thinking === 'off') return undefined;
+  const bound = cfg.generation.max_tokens === undefined ? '; --max-tokens bounds it (thinking included)' : ` (at most ${cfg.generation.max_tokens} per turn with --max-tokens)`;
+  return `warning: ${cfg.model} thinks (${cfg.answer.thinking}): its reasoning is billed as answer tokens and can multiply the answer cost over this estimate${bound}; --thinking off asks without it`;
+}
+
 export async function runResolved(resolved: RunConfig, io: Io): Promise<number> {
   const sidecars = io.sidecar && !resolved.dryRun ? new SidecarWriter(io.sidecar, ledgerPathFor(resolved.out), resolved.cwd, resolved.inputs) : undefined;
   const cfg: RunConfig = sidecars ? { ...resolved, skip: sidecars.written } : resolved;
@@ -126,6 +133,8 @@ export async function runResolved(resolved: RunConfig, io: Io): Promise<number> 
   }
   if (cfg.dryRun) {
     io.out(`\nestimated prompt tokens (documented rules, before preprocessing is run; ${cfg.estimateAnswerTokens}-token answers assumed for the cost):\n${estimateTable(result.estimate)}`);
+    const thinking = thinkingNote(cfg);
+    if (thinking) io.out(thinking);
     io.out(
       `\nomni-batch: dry run: ${result.planned} files planned for ${cfg.model} at ${cfg.baseURL}${result.alreadyDone ? `, ${result.alreadyDone} already done in ${cfg.out}` : ''}; nothing was sent; estimate rows in ${cfg.estimatePath}`,
     );

@@ -97,7 +97,7 @@ export function clipWindow(totalSec: number, startSec: number, lengthSec: number
  */
 export const EDGE_SEC = 0.25;
 
-export function audioWindow(facts: MediaFacts, opts: PreprocessOptions['audio'], limits: ModelLimits): Window {
+export function audioWindow(facts: MediaFacts, opts: Pick<PreprocessOptions['audio'], 'startSec'>, limits: ModelLimits): Window {
   return clipWindow(facts.durationSec ?? 0, opts.startSec, null, limits.audioMaxSec - EDGE_SEC);
 }
 

@@ -14,7 +14,7 @@ import { retryPrompt } from '../shared/answer-schema.js';
 import { isFatalForRun, OmniError, OutputError, unreadableMessage, type ErrorCode } from '../shared/errors.js';
 import { KEEP_CONTENT_BYTES, type Job } from '../shared/job.js';
 import { promptTotal } from '../shared/estimate.js';
-import { pricesIn, thinkingFields } from '../shared/models.js';
+import { pricesIn, thinkingFields, type ThinkingSetting } from '../shared/models.js';
 import { jobModel } from '../shared/model-overrides.js';
 import { ioReason, isDiskError } from '../shared/output/disk.js';
 import { wavNameFor, writeWav } from '../shared/output/wav.js';
@@ -290,8 +290,8 @@ class Conversation {
     private readonly messages: ChatCompletionMessageParam[],
     headers?: Readonly<Record<string, string>>,
   ) {
-    const { audio: spoken, thinking } = job.answer;
-    const body = { ...thinkingFields(jobModel(job).thinking, thinking), ...job.generation };
+    const { audio: spoken } = job.answer;
+    const body = { ...thinkingFields(jobModel(job).thinking, thinkingOf(job)), ...job.generation };
     this.base = { idleTimeoutMs: ctx.idleTimeoutMs, signal: ctx.signal, undetailedModality: undetailed(job), body, headers };
     this.answering = spoken ? { ...this.base, audio: { voice: spoken.voice, format: spoken.format } } : this.base;
     this.lastTurn = job.prompts.length - 1;
@@ -448,4 +448,10 @@ function afterMedia(job: Job): boolean {
 /** The list prices of the job's model in its price region (Beijing for a job queued before regions had prices). */
 function jobPrices(job: Job) {
   return pricesIn(jobModel(job), job.priceRegion ?? 'cn');
+}
+
+/** The job's thinking setting; a job queued by an earlier version has the boolean it replaced. */
+function thinkingOf(job: Job): ThinkingSetting {
+  const t: unknown = job.answer.thinking;
+  return t === true ? 'on' : t === false ? 'off' : job.answer.thinking;
 }
