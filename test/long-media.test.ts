@@ -155,6 +155,34 @@ describe('long media by temporary upload (oss://)', () => {
     }
   });
 
+  test('a policy request and an upload that fail with 5xx are retried with the run\'s backoff; a refused one is upload_failed', async () => {
+    const flaky = await startStandIn({ apiKey: KEY, uploads: { fail: (step, n) => (n === 1 ? 503 : step === 'policy' && n === 4 ? 400 : undefined) } });
+    try {
+      const dir = await tempDir();
+      const run = async (prompt: string) => {
+        const cfg = await resolveConfig(undefined, { input: [media.audio2h], out: path.join(dir, 'out.jsonl'), model: 'qwen3.5-omni-flash', prompt, rpm: 0, tpm: 0 }, {}, dir);
+        const rows: Row[] = [];
+        // Real time, tiny backoff: the retries wait a few ms.
+        const { done } = startRun({ ...cfg, retries: 2, retryBaseMs: 1, retryMaxMs: 5 }, { apiKey: KEY, client: createClient(KEY, flaky.baseURL), log: () => undefined, onRow: (r) => void rows.push(r) });
+        assert.equal((await done).exitCode, 0);
+        return rows[0] as Row;
+      };
+      const row = await run('Summarize');
+      assert.equal(row.status, 'ok', row.error_message);
+      assert.equal(flaky.uploads.uploads, 1);
+      // Policy 1 (503), 2, upload 1 (503), policy 3, upload 2: one file in the store, after two retries.
+      assert.equal(row.attempts, 1, 'the chat request went once');
+      await writeFile(uploadCachePathFor(path.join(dir, 'out.jsonl')), '{}');
+      // Policy 4 is a 400: a refusal is final, and names the step, not the signed fields.
+      const refused = await run('And once more');
+      assert.equal(refused.status, 'failed');
+      assert.equal(refused.error_code, 'upload_failed');
+      assert.match(refused.error_message, /the upload policy was refused: HTTP 400 invalid_parameter_error .*\(1 attempt\)$/);
+    } finally {
+      await flaky.close();
+    }
+  });
+
   test('the stand-in resolves oss:// only with the resolve header, and only for the model the policy was for', async () => {
     const dir = await tempDir();
     const from = api.requests.length;

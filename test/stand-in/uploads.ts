@@ -38,6 +38,8 @@ export interface UploadOptions {
   readonly now?: () => number;
   /** Size cap of one upload in bytes. Default 1 GB. */
   readonly maxBytes?: number;
+  /** A status to answer the n-th (1-based) policy request or upload with instead (a 503, a 429); default none. */
+  readonly fail?: ((step: 'policy' | 'upload', n: number) => number | undefined) | undefined;
 }
 
 /** What a multipart POST to the upload host carried, in the order OSS checks it. */
@@ -54,6 +56,8 @@ export class UploadService {
   /** Counts for tests: policies issued, files stored. */
   policies = 0;
   uploads = 0;
+  private policyRequests = 0;
+  private uploadRequests = 0;
 
   constructor(private readonly opts: UploadOptions = {}) {}
 
@@ -69,6 +73,8 @@ export class UploadService {
   /** GET /api/v1/uploads?action=getPolicy&model=M: a policy to upload one file for that model. */
   policy(url: URL, origin: string, authorized: boolean): { status: number; body: string } {
     if (!authorized) return apiError(errors.badKey());
+    const failed = this.opts.fail?.('policy', ++this.policyRequests);
+    if (failed) return apiError(failed === 429 ? errors.rpm(1) : failed >= 500 ? errors.unavailable() : invalidParameter('The model does not support file upload'));
     const model = url.searchParams.get('model') ?? '';
     if (url.searchParams.get('action') !== 'getPolicy') return apiError(invalidParameter('action must be getPolicy'));
     if (!resolveModel(model)) return apiError(errors.modelNotFound());
@@ -95,6 +101,11 @@ export class UploadService {
 
   /** POST to the upload host: checks the signed form as OSS would, stores the file. OSS answers errors in XML. */
   async receive(req: IncomingMessage): Promise<{ status: number; body: string }> {
+    const failed = this.opts.fail?.('upload', ++this.uploadRequests);
+    if (failed) {
+      for await (const _ of req) void _;
+      return ossError(failed, failed === 503 ? 'ServiceUnavailable' : 'InternalError', 'Please try again.');
+    }
     const declared = Number(req.headers['content-length'] ?? 0);
     const max = this.opts.maxBytes ?? UPLOAD_MAX_BYTES;
     // Refused before reading: the body is far over the cap (the form adds a few hundred bytes).
