@@ -95,7 +95,7 @@ describe('long media by temporary upload (oss://)', () => {
     assert.equal(uploadsUrl(api.baseURL), `${new URL(api.baseURL).origin}/api/v1/uploads`);
   });
 
-  test('a 2-hour audio file goes whole to qwen3.5-omni-flash by upload, with the resolve header, estimated within 5%', async () => {
+  test('a 2-hour audio file goes whole to qwen3.5-omni-flash by upload, resolved only with the resolve header and for its model, estimated within 5%', async () => {
     const dir = await tempDir();
     const from = api.requests.length;
     const uploads = api.uploads.uploads;
@@ -106,6 +106,11 @@ describe('long media by temporary upload (oss://)', () => {
     const [chat] = chatsSince(from);
     assert.equal(chat?.headers['x-dashscope-ossresourceresolve'], 'enable');
     assert.match(JSON.stringify(chat?.body), /"data":"oss:\/\/dashscope-instant\/[^"]+\.mp3"/);
+    // The stand-in resolves it only with the resolve header, and only for the model the policy was for.
+    const url = /oss:\/\/[^"]+/.exec(JSON.stringify(chat?.body))?.[0] ?? '';
+    assert.throws(() => api.uploads.resolve(url, 'qwen3.5-omni-flash', false), /does not appear to be valid/);
+    assert.throws(() => api.uploads.resolve(url, 'qwen3-omni-flash', true), /another model/);
+    assert.ok(api.uploads.resolve(url, 'qwen3.5-omni-flash', true).length > 10 * 1024 * 1024);
     assert.ok((row.duration_sec ?? 0) >= 7199, 'the whole recording was sent');
     assertWithin5(row, '2-hour audio, qwen3.5-omni-flash');
     // Nothing of the signed policy, nor the key, is kept beside the output.
@@ -181,17 +186,6 @@ describe('long media by temporary upload (oss://)', () => {
     } finally {
       await flaky.close();
     }
-  });
-
-  test('the stand-in resolves oss:// only with the resolve header, and only for the model the policy was for', async () => {
-    const dir = await tempDir();
-    const from = api.requests.length;
-    await runOne(dir, media.audio2h, { model: 'qwen3.5-omni-flash', prompt: 'Who is calling?' });
-    const url = /oss:\/\/[^"]+/.exec(JSON.stringify(chatsSince(from)[0]?.body))?.[0] ?? '';
-    assert.ok(url);
-    assert.throws(() => api.uploads.resolve(url, 'qwen3.5-omni-flash', false), /does not appear to be valid/);
-    assert.throws(() => api.uploads.resolve(url, 'qwen3-omni-flash', true), /another model/);
-    assert.ok(api.uploads.resolve(url, 'qwen3.5-omni-flash', true).length > 10 * 1024 * 1024);
   });
 
   test('the job file\'s upload: false holds unless a flag says otherwise (--upload, --no-upload)', async () => {
