@@ -12,7 +12,7 @@ import { costOf } from '../shared/cost.js';
 import { readFile } from '../shared/fast-fs.js';
 import { retryPrompt } from '../shared/answer-schema.js';
 import { isFatalForRun, OmniError, OutputError, unreadableMessage, type ErrorCode } from '../shared/errors.js';
-import { KEEP_CONTENT_BYTES, type Job } from '../shared/job.js';
+import { KEEP_CONTENT_BYTES, type Job, type JobMedia } from '../shared/job.js';
 import { promptTotal } from '../shared/estimate.js';
 import { pricesIn, thinkingFields, type ThinkingSetting } from '../shared/models.js';
 import { jobModel } from '../shared/model-overrides.js';
@@ -24,6 +24,7 @@ import { checkFits } from './fit.js';
 import { firstTurnMessages, nextTurn, type HeldFile } from './messages.js';
 import { parseAnswer } from './parse-answer.js';
 import { preprocess, type Prepared, type PreparedPart } from './preprocess/index.js';
+import type { WorkDir } from './preprocess/prepared.js';
 import { streamTurn, type TurnOptions, type TurnResult } from './qwen-omni.js';
 import { reservationTokens } from './pacing.js';
 import type { ReachWatch } from './reach.js';
@@ -146,13 +147,15 @@ export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer)
     const limits = jobModel(job).limits;
     const misfit = (prepared.parts ?? [prepared]).map((p) => checkFits({ path: job.path, media: p.media, facts: p.facts }, limits, p.upload)).find(Boolean);
     if (misfit) return { ...rowWithoutAnswer(job, 'skipped', misfit.code, `${misfit.message} (after preprocessing: ${prepared.note})`), ...mediaColumns(job, prepared) };
+    const extra = await prepareExtra(job, dir, ctx);
+    if ('row' in extra) return { ...extra.row, ...mediaColumns(job, prepared) };
     const original = m && 'source' in m && 'file' in m.source ? m.source.file : undefined;
     const held = content && original !== undefined ? { file: original, bytes: content } : undefined;
     const { row, via } = await ctx.runApi(() => {
       // A job that waited for an API slot through a hard stop must not start a request. (After a drain it may: its
       // preprocessing is done; only its waits for the gate, the pacer or a backoff are cut.)
       if (ctx.signal.aborted) throw new OmniError('interrupted', 'stopped before this file was sent');
-      return prepared.parts ? askParts(job, prepared.parts, ctx) : ask(job, prepared, ctx, held);
+      return prepared.parts ? askParts(job, prepared.parts, ctx) : ask(job, { ...prepared, extra: extra.media, note: [prepared.note, ...extra.notes].filter(Boolean).join('; ') }, ctx, held);
     });
     return { ...row, ...mediaColumns(job, prepared, via) };
   } finally {
@@ -162,14 +165,42 @@ export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer)
   }
 }
 
+/**
+ * The further media of a media list, each fitted as if it were the job's only one and checked after: what is sent,
+ * with what preprocessing did, or the row of the first that cannot be.
+ */
+async function prepareExtra(job: Job, dir: WorkDir, ctx: WorkerContext): Promise<{ media: JobMedia[]; notes: string[] } | { row: Row }> {
+  const media: JobMedia[] = [];
+  const notes: string[] = [];
+  for (const [i, x] of (job.extra ?? []).entries()) {
+    // Sent as data URLs in the same message: fitted under the data-URL cap, never uploaded.
+    const part = { ...job, path: `${job.path}: media ${i + 2}`, media: x.media, facts: x.facts, extra: undefined, options: { ...job.options, upload: false } };
+    let done: Prepared;
+    try {
+      done = await ctx.runCpu(() => preprocess(part, dir, ctx.signal));
+    } catch (err) {
+      if (err instanceof OmniError && err.code !== 'interrupted') return { row: rowWithoutAnswer(job, 'failed', err.code, err.message) };
+      throw err;
+    }
+    const misfit = checkFits({ ...part, media: done.media, facts: done.facts }, jobModel(job).limits);
+    if (misfit) return { row: rowWithoutAnswer(job, 'skipped', misfit.code, `${part.path}: ${misfit.message}`) };
+    if (done.media) media.push(done.media);
+    if (done.note) notes.push(`media ${i + 2}: ${done.note}`);
+  }
+  return { media, notes };
+}
+
 /** A row, and how its media travelled (for the preprocess column: `; uploaded oss://`, `; oss:// reused`). */
 interface Asked1 {
   readonly row: Row;
   readonly via: string;
 }
 
-/** Asks the model about one prepared file, and makes the row of what came back. */
-async function ask(job: Job, prepared: Prepared, ctx: WorkerContext, held: HeldFile | undefined): Promise<Asked1> {
+/** What is sent: a prepared file, and a media list's further media (sent in the same message, as data URLs). */
+type WithExtra = Prepared & { readonly extra?: readonly JobMedia[] | undefined };
+
+/** Asks the model about one prepared file (and a media list's further media), and makes the row of what came back. */
+async function ask(job: Job, prepared: WithExtra, ctx: WorkerContext, held: HeldFile | undefined): Promise<Asked1> {
   const asked = await converse(job, prepared, ctx, held);
   if ('row' in asked) return { row: asked.row, via: '' };
   const { talk, via, stopped } = asked;
@@ -209,7 +240,7 @@ const REUSED = '; oss:// upload reused';
  * row of a file that failed before. A remembered upload the API refuses (a 400: gone before its time, or the
  * uploads file of another account or region) is uploaded again, once, and the turns asked again.
  */
-async function converse(job: Job, prepared: Prepared, ctx: WorkerContext, held: HeldFile | undefined): Promise<{ talk: Conversation; via: string; stopped: Row | undefined } | { row: Row }> {
+async function converse(job: Job, prepared: WithExtra, ctx: WorkerContext, held: HeldFile | undefined): Promise<{ talk: Conversation; via: string; stopped: Row | undefined } | { row: Row }> {
   const opened = await openConversation(job, prepared, ctx, held, false);
   if ('row' in opened) return opened;
   const stopped = await opened.talk.askEveryTurn();
@@ -220,11 +251,11 @@ async function converse(job: Job, prepared: Prepared, ctx: WorkerContext, held: 
 }
 
 /** The conversation of one prepared file (its upload made first when it needs one), or the row of a file that failed. */
-async function openConversation(job: Job, prepared: Prepared, ctx: WorkerContext, held: HeldFile | undefined, fresh: boolean): Promise<{ talk: Conversation; via: string } | { row: Row }> {
+async function openConversation(job: Job, prepared: WithExtra, ctx: WorkerContext, held: HeldFile | undefined, fresh: boolean): Promise<{ talk: Conversation; via: string } | { row: Row }> {
   const sent = prepared.upload ? await uploaded(job, prepared, ctx, fresh) : { media: prepared.media, via: '' };
   if ('row' in sent) return sent;
   try {
-    const messages = await firstTurnMessages(job, sent.media, held);
+    const messages = await firstTurnMessages(job, sent.media, held, prepared.extra);
     return { talk: new Conversation(job, ctx, messages, prepared.upload ? { [OSS_RESOLVE_HEADER]: 'enable' } : undefined), via: sent.via };
   } catch (err) {
     if (err instanceof OmniError) return { row: rowWithoutAnswer(job, 'failed', err.code, err.message) };
