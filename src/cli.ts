@@ -8,7 +8,7 @@ import { displayOptions, LOG_MODES, type LogMode } from './commands/progress.js'
 import type { RetryFlags } from './commands/retry.js';
 import { runCommand } from './commands/run.js';
 import { modelHelpText } from './shared/model-reference.js';
-import { DEFAULTS, describeRange, GENERATION_RANGES, OUTPUT_FORMATS, RANGES, readNumber, REGION_NAMES, THINKING_SETTINGS, VIDEO_MODES, type NumberRange } from './shared/config.js';
+import { AUDIO_MODES, DEFAULTS, describeRange, GENERATION_RANGES, OUTPUT_FORMATS, RANGES, readNumber, REGION_NAMES, THINKING_SETTINGS, VIDEO_MODES, type NumberRange } from './shared/config.js';
 import { ConfigError, ERROR_CODES, EXIT, OperatorError, type ErrorCode } from './shared/errors.js';
 import { packageVersion } from './shared/version.js';
 import { SIDECAR_FORMATS, sidecarOptions, type SidecarFlags } from './shared/output/sidecar.js';
@@ -166,7 +166,12 @@ function jobCommand({ program }: Cli, name: string, description: string): Comman
     .addOption(numberOption('--rpm <n>', `requests per minute to pace at, all workers together, 0 for none (default ${DEFAULTS.rpm}; env OMNI_BATCH_RPM)`, RANGES.rpm))
     .addOption(numberOption('--tpm <n>', `tokens per minute to pace at, all workers together, 0 for none (default ${DEFAULTS.tpm}; env OMNI_BATCH_TPM)`, RANGES.tpm))
     .addOption(numberOption('--cpu-concurrency <n>', `preprocessing jobs at once: image resizing, ffmpeg (default: one per core, ${DEFAULTS.cpuConcurrency} here)`, RANGES.cpuConcurrency))
-    .addOption(choiceOption('--video-mode <auto|file|frames>', `send videos as the file (the model hears it), as frames, or pick per file (default ${DEFAULTS.videoMode})`, VIDEO_MODES))
+    .addOption(choiceOption('--video-mode <auto|file|frames|segments>', `send videos as the file (the model hears it), as frames, pick per file, or ask each model-sized part (default ${DEFAULTS.videoMode})`, VIDEO_MODES))
+    .addOption(choiceOption('--audio-mode <trim|segments>', `audio longer than the model takes: trim it, or ask each model-sized part and join the answers (default ${DEFAULTS.audioMode})`, AUDIO_MODES))
+    // The positive flag first: commander then leaves `upload` unset unless a flag is given, so the job file's
+    // `upload:` is not overridden by a default.
+    .addOption(new Option('--upload').hideHelp())
+    .option('--no-upload', "send local audio and video as data URLs only (trimmed, re-encoded to fit 10 MB), not by DashScope's temporary upload")
     .option('--audio-out <dir>', 'spoken answers: ask for speech too and write one WAV file (24 kHz, 16-bit mono) per input into this folder')
     .option('--voice <name>', `voice of the spoken answers (default ${DEFAULTS.voice}; turbo: Cherry, Serena, Ethan, Chelsie)`)
     .addOption(choiceOption('--thinking [mode]', "thinking: off, on (alone: on) or a strength low|medium|high|xhigh, sent as the model's parameter; the reasoning goes to a reasoning column (default: the model's; qwen3.8-omni-flash thinks)", THINKING_SETTINGS).preset('on'))

@@ -22,7 +22,7 @@ const ctx = (prompt = 'Describe {{file.name}} ({{media.kind}}, {{media.durationS
   generation: {},
   prompts: [compileTemplate(prompt, { where: 'prompt', rowColumns: null })],
   system: undefined,
-  options: { image: { fix: 'pad' }, video: { mode: 'auto', startSec: 0, windowSec: null, frames: null, autoMaxTrimSec: 10 }, audio: { startSec: 0 } },
+  options: { image: { fix: 'pad' }, video: { mode: 'auto', startSec: 0, windowSec: null, frames: null, autoMaxTrimSec: 10 }, audio: { mode: 'trim', startSec: 0 }, upload: true },
   answer: PLAIN_ANSWER,
   answerTokens: 150,
 });

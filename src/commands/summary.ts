@@ -149,6 +149,9 @@ export function renderSummary(where: SummaryWhere, totals: Totals, s: OutputSumm
   if (reasoning || cached) lines.push(`  of these: ${reasoning} answer tokens were reasoning (billed as answer text), ${cached} prompt tokens came from the cache`);
   if (!t.currency) lines.push('  cost unknown: no price for this model');
   else if (t.rowsWithoutPrice) lines.push(`  +${t.rowsWithoutPrice} rows without a price`);
+  const long = t.longMedia;
+  if (long?.trimmed) lines.push(`  ${long.trimmed} file${long.trimmed === 1 ? '' : 's'} trimmed to the model's maximum: the model saw only part (audio.mode / video.mode segments asks every part)`);
+  if (long?.segmented || long?.uploaded) lines.push(`  long media: ${long.segmented} asked in parts (segments), ${long.uploaded} sent by temporary upload (oss://)`);
   // Structured answers: how many rows got each label / enum value.
   for (const [field, counts] of Object.entries(t.labels ?? {})) {
     lines.push(`  ${field}: ${Object.entries(counts).map(([value, n]) => `${value} ${n}`).join(', ')}`);

@@ -61,6 +61,8 @@ export interface WorkerParts {
   readonly onRequest?: () => void;
   /** What retries wait by (default: the system clock). */
   readonly clock?: Clock;
+  /** Where temporary uploads are remembered (WorkerContext.uploads). */
+  readonly uploads?: WorkerContext['uploads'];
 }
 
 export function workerContext(s: WorkerSettings, parts: WorkerParts): WorkerContext {
@@ -78,6 +80,7 @@ export function workerContext(s: WorkerSettings, parts: WorkerParts): WorkerCont
     runApi: parts.runApi,
     tmpDir: parts.tmpDir,
     ...(parts.clock ? { clock: parts.clock } : {}),
+    ...(parts.uploads ? { uploads: parts.uploads } : {}),
   };
 }
 

@@ -2,6 +2,7 @@
 import type { RunConfig } from '../shared/config.js';
 import { displayPath } from '../shared/display-path.js';
 import { runFilePathFor } from '../shared/output/run-file.js';
+import { uploadCachePathFor } from '../shared/output/upload-cache.js';
 import type { Item } from './item.js';
 import { manifestItems } from './manifest.js';
 import { scan } from './scan.js';
@@ -14,7 +15,7 @@ export async function* discover(cfg: RunConfig): AsyncGenerator<Item> {
   const limit = cfg.maxFiles ?? Infinity;
   if (limit <= 0) return;
   if (cfg.inputs.length) {
-    for await (const item of scan({ inputs: cfg.inputs, include: cfg.include, exclude: cfg.exclude, caseSensitive: cfg.caseSensitive, never: [cfg.out, cfg.totalsPath, cfg.estimatePath, runFilePathFor(cfg.out)], cwd: cfg.cwd })) {
+    for await (const item of scan({ inputs: cfg.inputs, include: cfg.include, exclude: cfg.exclude, caseSensitive: cfg.caseSensitive, never: [cfg.out, cfg.totalsPath, cfg.estimatePath, runFilePathFor(cfg.out), uploadCachePathFor(cfg.out)], cwd: cfg.cwd })) {
       index++;
       if ((cfg.only && !cfg.only.has(item.path)) || cfg.skip?.has(item.path)) continue;
       yield alreadyCaptioned({ ...item, index }, cfg) ?? { ...item, index };

@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from '../shared/fast-fs.js';
 import { pipeline } from 'node:stream/promises';
 import { OmniError, unreadableMessage, type ErrorCode } from '../shared/errors.js';
-import { estimateCost, estimateJob, mediaTokens, textTokens } from '../shared/estimate.js';
+import { estimateCost, estimateJob, mediaTokens, requestsPerTurn, textTokens } from '../shared/estimate.js';
 import { formatInstructions } from '../shared/answer-schema.js';
 import { KEEP_CONTENT_BYTES, type AnswerOptions, type GenerationSettings, type Job, type TokenEstimate, type JobMedia, type JobSource, type MediaFacts, type PreprocessOptions } from '../shared/job.js';
 import { orientedSize, planImage } from '../shared/media-plan.js';
@@ -352,16 +352,26 @@ async function planWithoutInput(item: Item, ctx: PlanContext): Promise<Planned> 
   const id = jobId([ctx.model, system, prompts, measured.digest, m?.type, idOptions(measured, ctx), ...answerId(ctx.answer), ...settingsId(ctx)]);
   const draft = { media: m, facts: f, options: ctx.options, prompts, system };
   const estimate = withExtraTokens(estimateJob(draft, info, ctx.answerTokens), draft, extra, info);
-  const estimatedCost = estimateCost(estimate, prompts.length, m !== undefined && m.type !== 'text_file', pricesIn(info, ctx.priceRegion), ctx.answerTokens);
+  const estimatedCost = estimateCost(estimate, prompts.length * requestsPerTurn(draft, info), m !== undefined && m.type !== 'text_file', pricesIn(info, ctx.priceRegion), ctx.answerTokens);
   const job: Job = { ...base, id, system, prompts, media: m, facts: f, ...(extra ? { extra } : {}), options: ctx.options, answer: ctx.answer, estimate, estimatedCost, ...modelFields(ctx) };
   return measured.content ? { job, content: measured.content } : { job };
 }
 
 /** Only the options that change what is sent for this kind take part in the id (all of them for a media list). */
 function idOptions(measured: Measured, ctx: PlanContext): unknown {
-  if (measured.extra) return ctx.options;
+  if (measured.extra) {
+    // How a file travels (upload) is not what is asked: it stays out of the id, as for one file.
+    const { upload: _upload, ...asked } = ctx.options;
+    return { ...asked, audio: audioIdOptions(asked.audio) };
+  }
   const k = measured.kind;
-  return k === 'image' ? ctx.options.image : k === 'audio' ? ctx.options.audio : k === 'video' ? ctx.options.video : null;
+  return k === 'image' ? ctx.options.image : k === 'audio' ? audioIdOptions(ctx.options.audio) : k === 'video' ? ctx.options.video : null;
+}
+
+/** The audio options as the id sees them: `mode: trim` (the default, and all there was before it) adds nothing, so ids of earlier runs stay valid. */
+function audioIdOptions(audio: PreprocessOptions['audio']): object {
+  const { mode, ...rest } = audio;
+  return mode === 'trim' ? rest : audio;
 }
 
 /** The answer options' id part: none for plain text, so ids of earlier runs stay valid. */

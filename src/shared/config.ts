@@ -63,7 +63,8 @@ export const THINKING_SETTINGS = ['off', 'on', ...THINKING_EFFORTS] as const sat
 export const OUTPUT_FORMATS = ['csv', 'jsonl'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
-export const VIDEO_MODES = ['auto', 'file', 'frames'] as const satisfies readonly PreprocessOptions['video']['mode'][];
+export const VIDEO_MODES = ['auto', 'file', 'frames', 'segments'] as const satisfies readonly PreprocessOptions['video']['mode'][];
+export const AUDIO_MODES = ['trim', 'segments'] as const satisfies readonly PreprocessOptions['audio']['mode'][];
 
 /** Every default, in one place. */
 export const DEFAULTS = {
@@ -98,6 +99,10 @@ export const DEFAULTS = {
   /** `auto`: send the video file when it fits after cutting at most `videoAutoMaxTrimSec`, else frames. */
   videoMode: 'auto',
   videoAutoMaxTrimSec: 10,
+  /** `trim`: audio longer than the model takes is cut to its maximum; `segments` asks each part. */
+  audioMode: 'trim',
+  /** Local audio and video over the data-URL cap but within the model's limits go by DashScope's temporary upload. */
+  upload: true,
   /** Answer length assumed by the estimate, per turn. */
   estimateAnswerTokens: 150,
   /** Spoken answers: a voice turbo and qwen3-omni-flash have; a model that lacks it uses its first voice. */
@@ -119,6 +124,8 @@ export const DEFAULTS = {
   imageFix: PreprocessOptions['image']['fix'];
   videoMode: PreprocessOptions['video']['mode'];
   videoAutoMaxTrimSec: number;
+  audioMode: PreprocessOptions['audio']['mode'];
+  upload: boolean;
   estimateAnswerTokens: number;
   voice: string;
   audioFormat: 'wav';
@@ -262,7 +269,8 @@ export const JobFileSchema = z
       z
         .object({
           mode: doc(z.enum(VIDEO_MODES).optional(), {
-            description: 'Send the video file (the model hears its sound too), a list of frames, or pick per file.',
+            description:
+              "Send the video file (the model hears its sound too), a list of frames, pick per file, or `segments`: cut a video longer than the model takes into parts, ask each, one row with the answers joined.",
             default: DEFAULTS.videoMode,
             flag: '--video-mode',
           }),
@@ -284,6 +292,11 @@ export const JobFileSchema = z
     audio: doc(
       z
         .object({
+          mode: doc(z.enum(AUDIO_MODES).optional(), {
+            description: "Audio longer than the model takes: `trim` it to the model's maximum, or `segments`: cut it into parts, ask each, one row with the answers joined in order with their time ranges.",
+            default: DEFAULTS.audioMode,
+            flag: '--audio-mode',
+          }),
           startSec: doc(z.number().nonnegative().optional(), { description: 'Where input audio begins, in seconds.', default: 0 }),
           voice: doc(z.string().min(1).optional(), { description: 'Voice of spoken answers.', default: DEFAULTS.voice, flag: '--voice' }),
           format: doc(z.enum(['wav']).optional(), { description: 'Format of spoken answers.', default: DEFAULTS.audioFormat }),
@@ -346,6 +359,12 @@ export const JobFileSchema = z
       default: false,
       flag: '--csv-raw',
     }),
+    upload: doc(z.boolean().optional(), {
+      description:
+        "Local audio and video over the 10 MB data-URL cap but within the model's limits are uploaded with DashScope's temporary-file flow (oss://, 48 h) instead of being cut down; false keeps them under the cap (trimmed, re-encoded).",
+      default: DEFAULTS.upload,
+      flag: '--no-upload',
+    }),
   })
   .strict();
 
@@ -383,6 +402,9 @@ export interface Flags {
   maxCost?: number;
   cpuConcurrency?: number;
   videoMode?: PreprocessOptions['video']['mode'];
+  audioMode?: PreprocessOptions['audio']['mode'];
+  /** false: --no-upload. */
+  upload?: boolean;
   audioOut?: string;
   voice?: string;
   /** `--thinking` alone is `on`. */
@@ -681,8 +703,7 @@ export async function resolveConfig(jobFilePath: string | undefined, flags: Flag
     ...resolveLimits(flags, job, env, info),
     ...resolveOutput(flags, sides),
     dryRun: flags.dryRun ?? false,
-    preprocess: preprocessOptions(flags, job),
-    answer: answerOptions(flags, sides, model, info, warnings),
+    ...segmentedAnswers(preprocessOptions(flags, job), answerOptions(flags, sides, model, info, warnings)),
     maxCost: flags.maxCost ?? job.maxCost,
     estimateAnswerTokens: generation.max_tokens ?? DEFAULTS.estimateAnswerTokens,
     cwd,
@@ -817,11 +838,24 @@ function preprocessOptions(flags: Flags, job: JobFile): PreprocessOptions {
       frames: job.video?.frames ?? null,
       autoMaxTrimSec: job.video?.autoMaxTrimSec ?? DEFAULTS.videoAutoMaxTrimSec,
     },
-    audio: { startSec: job.audio?.startSec ?? 0 },
+    audio: { mode: flags.audioMode ?? job.audio?.mode ?? DEFAULTS.audioMode, startSec: job.audio?.startSec ?? 0 },
+    upload: flags.upload ?? job.upload ?? DEFAULTS.upload,
   };
 }
 
 /** Labels or schema, spoken answers and thinking mode, checked against each other and against the model. */
+/**
+ * Segments mode joins the parts' answers as text under their time ranges: an answer checked against labels or a
+ * schema, or spoken, cannot be joined, so those are refused together before anything runs.
+ */
+function segmentedAnswers(preprocess: PreprocessOptions, answer: AnswerOptions): { preprocess: PreprocessOptions; answer: AnswerOptions } {
+  const field = preprocess.audio.mode === 'segments' ? 'audio.mode' : preprocess.video.mode === 'segments' ? 'video.mode' : undefined;
+  if (field && (answer.format || answer.audio)) {
+    throw new ConfigError(`${field} segments joins the parts' answers as text: it does not go with ${answer.format ? 'labels or a schema' : 'spoken answers (audio.out)'}; drop one of them`);
+  }
+  return { preprocess, answer };
+}
+
 function answerOptions(flags: Flags, sides: Sides, model: string, info: ModelInfo, warnings: string[]): AnswerOptions {
   const format = answerFormat(sides);
   const audio = spokenAnswers(flags, sides, { model, info, warnings });

@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   stream_incomplete: 'the stream ended without finish_reason or usage',
   invalid_answer: 'the answer did not parse or validate against the answer schema, also when asked once more',
   audio_unwritable: 'the spoken answer could not be written as a WAV file',
+  upload_failed: "DashScope's temporary upload (upload policy, or the storage host) refused the file",
   // Our checks before any API call.
   unsupported_type: 'not a file kind the model takes',
   unsupported_format: 'a format the API does not take as it is',

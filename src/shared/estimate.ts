@@ -12,8 +12,10 @@ import {
   orientedSize,
   planImage,
   sampledFrameCount,
+  segmentsOf,
   smartResize,
   videoFileWindow,
+  type Window,
 } from './media-plan.js';
 import type { ModelInfo, Prices, TokenRules } from './models.js';
 
@@ -59,10 +61,15 @@ export function mediaTokens(job: Estimable, info: ModelInfo): Omit<TokenEstimate
       return est;
     }
     case 'audio':
-      if ('file' in m.source && f.durationSec !== undefined) est.audio = audioTokens(audioWindow(f, job.options.audio, limits).durationSec, rules);
+      if ('file' in m.source && f.durationSec !== undefined) {
+        const parts = segmentsOf('audio', f, job.options, limits) ?? [audioWindow(f, job.options.audio, limits)];
+        est.audio = sum(parts, (w) => audioTokens(w.durationSec, rules));
+      }
       return est;
     case 'video_file': {
       if (!('file' in m.source) || f.durationSec === undefined || !f.width || !f.height) return est;
+      const parts = segmentsOf('video', f, job.options, limits);
+      if (parts) return { ...est, ...videoFileTokens(parts, f, info) };
       const { mode } = chooseVideoMode(f, job.options.video, limits);
       if (mode === 'file') {
         const w = videoFileWindow(f, job.options.video, limits);
@@ -86,18 +93,36 @@ export function mediaTokens(job: Estimable, info: ModelInfo): Omit<TokenEstimate
   }
 }
 
+const sum = (parts: readonly Window[], tokens: (w: Window) => number) => parts.reduce((n, w) => n + tokens(w), 0);
+
+/** Video files (segments mode: each part its own file): frames at the model's rate, and the soundtrack as audio. */
+function videoFileTokens(parts: readonly Window[], f: Estimable['facts'], { limits, tokens: rules }: ModelInfo): { video: number; audio: number } {
+  return {
+    video: sum(parts, (w) => videoTokens(sampledFrameCount(w.durationSec, limits, rules), f.width ?? 0, f.height ?? 0, rules)),
+    audio: f.hasAudio ? sum(parts, (w) => audioTokens(w.durationSec, rules)) : 0,
+  };
+}
+
+/** How many requests the first turn takes: one per part in segments mode, else one. */
+export function requestsPerTurn(job: Pick<Job, 'media' | 'facts' | 'options'>, info: ModelInfo): number {
+  const m = job.media;
+  if (!m || (m.type !== 'audio' && m.type !== 'video_file') || !('file' in m.source)) return 1;
+  return segmentsOf(m.type === 'audio' ? 'audio' : 'video', job.facts, job.options, info.limits)?.length ?? 1;
+}
+
 /**
- * Prompt tokens over every turn of the conversation: the media and the history are sent again with each
+ * Prompt tokens over every turn of the conversation (in segments mode, of every part's conversation): the media and the history are sent again with each
  * follow-up, and each earlier answer is assumed to be `answerTokens` long.
  */
 export function estimateJob(job: Estimable, info: ModelInfo, answerTokens: number): TokenEstimate {
   const media = mediaTokens(job, info);
+  const parts = requestsPerTurn(job, info);
   const extra = job.media?.type === 'text_file' ? (job.facts.bytes ?? 0) : 0;
   let chars = (job.system?.length ?? 0) + extra;
   const total: TokenEstimate = { text: 0, image: 0, audio: 0, video: 0 };
   job.prompts.forEach((prompt, turn) => {
     chars += prompt.length + (turn > 0 ? 2 : 0);
-    total.text += textTokens(chars) + turn * answerTokens;
+    total.text += (textTokens(chars) + turn * answerTokens) * parts;
     total.image += media.image;
     total.audio += media.audio;
     total.video += media.video;

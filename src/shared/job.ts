@@ -57,8 +57,11 @@ export interface PreprocessOptions {
     readonly fix: 'pad' | 'refuse';
   };
   readonly video: {
-    /** `file` sends the video (the model hears it), `frames` a list of stills, `auto` picks per file. */
-    readonly mode: 'auto' | 'file' | 'frames';
+    /**
+     * `file` sends the video (the model hears it), `frames` a list of stills, `auto` picks per file, `segments` cuts a
+     * video longer than the model takes into model-sized files and asks each (one row, the answers joined).
+     */
+    readonly mode: 'auto' | 'file' | 'frames' | 'segments';
     /** Where the window starts, in seconds. */
     readonly startSec: number;
     /** Window length; null = to the end (file mode: at most the model's maximum). */
@@ -69,9 +72,16 @@ export interface PreprocessOptions {
     readonly autoMaxTrimSec: number;
   };
   readonly audio: {
+    /** `trim`: cut to the model's maximum; `segments`: cut into model-sized parts, ask each, one row. */
+    readonly mode: 'trim' | 'segments';
     /** Where the clip starts, in seconds. */
     readonly startSec: number;
   };
+  /**
+   * Local audio and video over the data-URL cap but within the model's limits go by DashScope's temporary upload
+   * (oss://). Not part of the job id: it changes how a file travels, not what is asked.
+   */
+  readonly upload: boolean;
 }
 
 /** Spoken answers: the voice asked for and the folder each answer's WAV file goes to. */

@@ -97,7 +97,7 @@ export function clipWindow(totalSec: number, startSec: number, lengthSec: number
  */
 export const EDGE_SEC = 0.25;
 
-export function audioWindow(facts: MediaFacts, opts: PreprocessOptions['audio'], limits: ModelLimits): Window {
+export function audioWindow(facts: MediaFacts, opts: Pick<PreprocessOptions['audio'], 'startSec'>, limits: ModelLimits): Window {
   return clipWindow(facts.durationSec ?? 0, opts.startSec, null, limits.audioMaxSec - EDGE_SEC);
 }
 
@@ -111,7 +111,8 @@ export function chooseVideoMode(facts: MediaFacts, opts: PreprocessOptions['vide
   const whole = clipWindow(facts.durationSec ?? 0, opts.startSec, opts.windowSec, undefined);
   if (opts.mode === 'frames') return { mode: 'frames', why: 'video.mode frames' };
   if (whole.durationSec < limits.videoMinSec) return { mode: 'frames', why: `${round1(whole.durationSec)} s is under the ${limits.videoMinSec} s a video file needs` };
-  if (opts.mode === 'file') return { mode: 'file', why: 'video.mode file' };
+  // segments: a video that needs no cutting is sent as the file (a longer one never gets here: preprocess cuts it).
+  if (opts.mode === 'file' || opts.mode === 'segments') return { mode: 'file', why: `video.mode ${opts.mode}` };
   const cut = whole.durationSec - limits.videoMaxSec;
   return cut <= opts.autoMaxTrimSec
     ? { mode: 'file', why: cut > 0 ? `auto: ${round1(cut)} s cut off` : 'auto: fits' }
@@ -149,6 +150,42 @@ export function frameSize(width: number, height: number, n: number, rules: Token
 /** Evenly spaced timestamps over a window, starting at its start. */
 export function frameTimes(window: Window, n: number): number[] {
   return Array.from({ length: n }, (_, k) => window.startSec + (k * window.durationSec) / n);
+}
+
+/**
+ * Segments mode: the parts a clip is cut into when it is longer than the model takes, from `startSec` to the end,
+ * in equal parts each at most `maxSec - EDGE_SEC` long (equal, so the last part is never a sliver under a minimum).
+ * One part, the whole window, when it fits.
+ */
+export function segmentWindows(totalSec: number, startSec: number, maxSec: number): Window[] {
+  const whole = clipWindow(totalSec, startSec, null, undefined);
+  const part = maxSec - EDGE_SEC;
+  if (whole.durationSec <= part) return [whole];
+  const n = Math.ceil(whole.durationSec / part);
+  const len = whole.durationSec / n;
+  return Array.from({ length: n }, (_, k) => ({ startSec: whole.startSec + k * len, durationSec: len }));
+}
+
+/** The parts of a job's audio or video in segments mode; undefined when the mode is not segments or one part would do. */
+export function segmentsOf(kind: 'audio' | 'video', facts: MediaFacts, opts: PreprocessOptions, limits: ModelLimits): Window[] | undefined {
+  const total = facts.durationSec ?? 0;
+  const parts =
+    kind === 'audio'
+      ? opts.audio.mode === 'segments' ? segmentWindows(total, opts.audio.startSec, limits.audioMaxSec) : undefined
+      : opts.video.mode === 'segments' ? segmentWindows(total, opts.video.startSec, limits.videoMaxSec) : undefined;
+  return parts && parts.length > 1 ? parts : undefined;
+}
+
+/** `[mm:ss-mm:ss]` (or `[h:mm:ss-h:mm:ss]` past an hour): the label of a part's answer in the joined answer. */
+export function rangeLabel(w: Window): string {
+  const t = (sec: number) => {
+    const s = Math.round(sec);
+    const hh = Math.floor(s / 3600);
+    const mm = String(Math.floor((s % 3600) / 60)).padStart(2, '0');
+    const ss = String(s % 60).padStart(2, '0');
+    return hh > 0 ? `${hh}:${mm}:${ss}` : `${mm}:${ss}`;
+  };
+  return `[${t(w.startSec)}-${t(w.startSec + w.durationSec)}]`;
 }
 
 export function round1(n: number): number {

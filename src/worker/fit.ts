@@ -36,7 +36,8 @@ function checkImage(label: string, bytes: number | undefined, width: number | un
   return undefined;
 }
 
-export function checkFits(job: Job, l: ModelLimits): Misfit | undefined {
+/** `viaUpload`: the file goes by temporary upload (oss://), so the data-URL cap does not apply to it. */
+export function checkFits(job: Pick<Job, 'media' | 'facts' | 'path'>, l: ModelLimits, viaUpload = false): Misfit | undefined {
   const m = job.media;
   const f = job.facts;
   const label = job.path;
@@ -47,7 +48,7 @@ export function checkFits(job: Job, l: ModelLimits): Misfit | undefined {
     case 'audio': {
       if (f.bytes !== undefined) {
         if (f.bytes > l.audioMaxBytes) return { code: 'too_large', message: `${label}: ${mb(f.bytes)} is over the ${mb(l.audioMaxBytes)} audio limit` };
-        if (dataUrlLength(f.bytes) > l.dataUrlMaxChars) return { code: 'too_large', message: `${label}: ${mb(f.bytes)} is too large to send as a data URL (cap ${l.dataUrlMaxChars} characters)` };
+        if (!viaUpload && dataUrlLength(f.bytes) > l.dataUrlMaxChars) return { code: 'too_large', message: `${label}: ${mb(f.bytes)} is too large to send as a data URL (cap ${l.dataUrlMaxChars} characters)` };
       }
       if (f.durationSec !== undefined && f.durationSec > l.audioMaxSec) {
         return { code: 'too_long', message: `${label}: ${sec(f.durationSec)} of audio is over the model's ${sec(l.audioMaxSec)}` };
@@ -57,7 +58,7 @@ export function checkFits(job: Job, l: ModelLimits): Misfit | undefined {
     case 'video_file': {
       if (f.bytes !== undefined) {
         if (f.bytes > l.videoMaxBytes) return { code: 'too_large', message: `${label}: ${mb(f.bytes)} is over the ${mb(l.videoMaxBytes)} video limit` };
-        if (dataUrlLength(f.bytes) > l.dataUrlMaxChars) {
+        if (!viaUpload && dataUrlLength(f.bytes) > l.dataUrlMaxChars) {
           return { code: 'too_large', message: `${label}: ${mb(f.bytes)} is too large to send as a data URL (cap ${l.dataUrlMaxChars} characters, about ${mb((l.dataUrlMaxChars * 3) / 4)})` };
         }
       }

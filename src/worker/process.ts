@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import type { Clock } from '../shared/clock.js';
+import { systemClock, type Clock } from '../shared/clock.js';
 import { costOf } from '../shared/cost.js';
 import { readFile } from '../shared/fast-fs.js';
 import { retryPrompt } from '../shared/answer-schema.js';
@@ -23,12 +23,13 @@ import { addUsage, emptyUsage, rowWithoutAnswer, type Row } from '../shared/row.
 import { checkFits } from './fit.js';
 import { firstTurnMessages, nextTurn, type HeldFile } from './messages.js';
 import { parseAnswer } from './parse-answer.js';
-import { preprocess, type Prepared } from './preprocess/index.js';
+import { preprocess, type Prepared, type PreparedPart } from './preprocess/index.js';
 import type { WorkDir } from './preprocess/prepared.js';
 import { streamTurn, type TurnOptions, type TurnResult } from './qwen-omni.js';
 import { reservationTokens } from './pacing.js';
 import type { ReachWatch } from './reach.js';
 import { eitherSignal, GaveUp, withRetries, type RetryPolicy } from './retry.js';
+import { OSS_RESOLVE_HEADER, uploadedUrl, type UploadCache, type UploadRecord } from './upload.js';
 
 export interface WorkerContext {
   readonly client: OpenAI;
@@ -57,6 +58,11 @@ export interface WorkerContext {
   readonly tmpDir: string;
   /** Where the waits between retries take their time from (default: the system clock). */
   readonly clock?: Clock | undefined;
+  /**
+   * Where temporary uploads (oss://) are remembered: a file beside the output in-process, the run's keys in Redis
+   * for a distributed run. Default: this process's memory.
+   */
+  readonly uploads?: UploadCache | undefined;
 }
 
 /** Raised for errors that end the whole run (401, unknown model): every other job would fail the same way. */
@@ -92,11 +98,11 @@ export function misfitRow(job: Job): Row | undefined {
   return misfit ? { ...rowWithoutAnswer(job, 'skipped', misfit.code, misfit.message), ...mediaColumns(job, undefined) } : undefined;
 }
 
-/** The row's media columns: the estimate always, what was sent once preprocessing is done. */
-function mediaColumns(job: Job, prepared: Prepared | undefined): Pick<Row, 'preprocess' | 'source_bytes' | 'sent_bytes' | 'duration_sec' | 'width' | 'height' | 'estimated_tokens' | 'estimated_cost'> {
+/** The row's media columns: the estimate always, what was sent once preprocessing is done (`via`: how it travelled). */
+function mediaColumns(job: Job, prepared: Prepared | undefined, via = ''): Pick<Row, 'preprocess' | 'source_bytes' | 'sent_bytes' | 'duration_sec' | 'width' | 'height' | 'estimated_tokens' | 'estimated_cost'> {
   const sent = prepared?.facts;
   return {
-    preprocess: prepared?.note ?? '',
+    preprocess: `${prepared?.note ?? ''}${via}`,
     source_bytes: job.facts.bytes ?? null,
     sent_bytes: sent?.bytes ?? null,
     duration_sec: sent?.durationSec === undefined ? null : Math.round(sent.durationSec * 1000) / 1000,
@@ -138,19 +144,20 @@ export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer)
       throw err;
     }
     // What preprocessing made must fit; if it does not, that is our bug, and it costs a row, not a 400.
-    const misfit = checkFits({ ...job, media: prepared.media, facts: prepared.facts }, jobModel(job).limits);
+    const limits = jobModel(job).limits;
+    const misfit = (prepared.parts ?? [prepared]).map((p) => checkFits({ path: job.path, media: p.media, facts: p.facts }, limits, p.upload)).find(Boolean);
     if (misfit) return { ...rowWithoutAnswer(job, 'skipped', misfit.code, `${misfit.message} (after preprocessing: ${prepared.note})`), ...mediaColumns(job, prepared) };
     const extra = await prepareExtra(job, dir, ctx);
     if ('row' in extra) return { ...extra.row, ...mediaColumns(job, prepared) };
     const original = m && 'source' in m && 'file' in m.source ? m.source.file : undefined;
     const held = content && original !== undefined ? { file: original, bytes: content } : undefined;
-    const row = await ctx.runApi(() => {
+    const { row, via } = await ctx.runApi(() => {
       // A job that waited for an API slot through a hard stop must not start a request. (After a drain it may: its
       // preprocessing is done; only its waits for the gate, the pacer or a backoff are cut.)
       if (ctx.signal.aborted) throw new OmniError('interrupted', 'stopped before this file was sent');
-      return ask(job, { ...prepared, extra: extra.media, note: [prepared.note, ...extra.notes].filter(Boolean).join('; ') }, ctx, held);
+      return prepared.parts ? askParts(job, prepared.parts, ctx) : ask(job, { ...prepared, extra: extra.media, note: [prepared.note, ...extra.notes].filter(Boolean).join('; ') }, ctx, held);
     });
-    return { ...row, ...mediaColumns(job, prepared) };
+    return { ...row, ...mediaColumns(job, prepared, via) };
   } finally {
     // A folder that could not be made needs no removing (its error has already reached the step that asked).
     const folder = await made?.catch(() => undefined);
@@ -166,7 +173,8 @@ async function prepareExtra(job: Job, dir: WorkDir, ctx: WorkerContext): Promise
   const media: JobMedia[] = [];
   const notes: string[] = [];
   for (const [i, x] of (job.extra ?? []).entries()) {
-    const part = { ...job, path: `${job.path}: media ${i + 2}`, media: x.media, facts: x.facts, extra: undefined };
+    // Sent as data URLs in the same message: fitted under the data-URL cap, never uploaded.
+    const part = { ...job, path: `${job.path}: media ${i + 2}`, media: x.media, facts: x.facts, extra: undefined, options: { ...job.options, upload: false } };
     let done: Prepared;
     try {
       done = await ctx.runCpu(() => preprocess(part, dir, ctx.signal));
@@ -182,24 +190,110 @@ async function prepareExtra(job: Job, dir: WorkDir, ctx: WorkerContext): Promise
   return { media, notes };
 }
 
+/** A row, and how its media travelled (for the preprocess column: `; uploaded oss://`, `; oss:// reused`). */
+interface Asked1 {
+  readonly row: Row;
+  readonly via: string;
+}
+
+/** What is sent: a prepared file, and a media list's further media (sent in the same message, as data URLs). */
+type WithExtra = Prepared & { readonly extra?: readonly JobMedia[] | undefined };
+
 /** Asks the model about one prepared file (and a media list's further media), and makes the row of what came back. */
-async function ask(job: Job, prepared: Prepared & { readonly extra?: readonly JobMedia[] }, ctx: WorkerContext, held: HeldFile | undefined): Promise<Row> {
-  let messages: ChatCompletionMessageParam[];
+async function ask(job: Job, prepared: WithExtra, ctx: WorkerContext, held: HeldFile | undefined): Promise<Asked1> {
+  const asked = await converse(job, prepared, ctx, held);
+  if ('row' in asked) return { row: asked.row, via: '' };
+  const { talk, via, stopped } = asked;
+  if (stopped) return { row: stopped, via };
+  const checked = await talk.checkAnswer();
+  if ('row' in checked) return { row: checked.row, via };
+  const spoken = await talk.writeSpeech();
+  if ('row' in spoken) return { row: spoken.row, via };
+  if (checked.invalid !== undefined) return { row: talk.failed('invalid_answer', checked.invalid, spoken.audioPath), via };
+  return { row: talk.okRow(checked.parsed, spoken.audioPath), via };
+}
+
+/**
+ * Segments mode: every part asked in order (each its own conversation, all turns), one row with the answers of each
+ * turn joined in order under their time ranges, and the usage, attempts and time summed. A part that fails fails the
+ * row, naming the part; what the parts before it answered (and cost) is kept in it.
+ */
+async function askParts(job: Job, parts: readonly PreparedPart[], ctx: WorkerContext): Promise<Asked1> {
+  const whole = new Conversation(job, ctx, []);
+  const vias = new Set<string>();
+  for (const [i, part] of parts.entries()) {
+    const name = `part ${i + 1} of ${parts.length} ${part.label}`;
+    const asked = await converse(job, part, ctx, undefined);
+    if ('row' in asked) return { row: whole.failed(asked.row.error_code as ErrorCode, `${name}: ${asked.row.error_message}`), via: '' };
+    if (asked.via) vias.add(asked.via);
+    const { stopped } = asked;
+    whole.absorb(asked.talk, part.label);
+    if (stopped) return { row: whole.failed(stopped.error_code as ErrorCode, `${name}: ${stopped.error_message}`), via: [...vias].join('') };
+  }
+  return { row: whole.okRow(null, ''), via: [...vias].join('') };
+}
+
+const REUSED = '; oss:// upload reused';
+
+/**
+ * The conversation of one prepared file with every turn asked (`stopped`: the row of a turn that failed), or the
+ * row of a file that failed before. A remembered upload the API refuses (a 400: gone before its time, or the
+ * uploads file of another account or region) is uploaded again, once, and the turns asked again.
+ */
+async function converse(job: Job, prepared: WithExtra, ctx: WorkerContext, held: HeldFile | undefined): Promise<{ talk: Conversation; via: string; stopped: Row | undefined } | { row: Row }> {
+  const opened = await openConversation(job, prepared, ctx, held, false);
+  if ('row' in opened) return opened;
+  const stopped = await opened.talk.askEveryTurn();
+  if (!stopped || opened.via !== REUSED || stopped.error_code !== 'bad_request') return { ...opened, stopped };
+  const again = await openConversation(job, prepared, ctx, held, true);
+  if ('row' in again) return again;
+  return { talk: again.talk, via: '; the remembered oss:// upload was refused, uploaded again (oss://, 48 h)', stopped: await again.talk.askEveryTurn() };
+}
+
+/** The conversation of one prepared file (its upload made first when it needs one), or the row of a file that failed. */
+async function openConversation(job: Job, prepared: WithExtra, ctx: WorkerContext, held: HeldFile | undefined, fresh: boolean): Promise<{ talk: Conversation; via: string } | { row: Row }> {
+  const sent = prepared.upload ? await uploaded(job, prepared, ctx, fresh) : { media: prepared.media, via: '' };
+  if ('row' in sent) return sent;
   try {
-    messages = await firstTurnMessages(job, prepared.media, held, prepared.extra);
+    const messages = await firstTurnMessages(job, sent.media, held, prepared.extra);
+    return { talk: new Conversation(job, ctx, messages, prepared.upload ? { [OSS_RESOLVE_HEADER]: 'enable' } : undefined), via: sent.via };
   } catch (err) {
-    if (err instanceof OmniError) return rowWithoutAnswer(job, 'failed', err.code, err.message);
+    if (err instanceof OmniError) return { row: rowWithoutAnswer(job, 'failed', err.code, err.message) };
     throw err;
   }
-  const talk = new Conversation(job, ctx, messages);
-  const stopped = await talk.askEveryTurn();
-  if (stopped) return stopped;
-  const checked = await talk.checkAnswer();
-  if ('row' in checked) return checked.row;
-  const spoken = await talk.writeSpeech();
-  if ('row' in spoken) return spoken.row;
-  if (checked.invalid !== undefined) return talk.failed('invalid_answer', checked.invalid, spoken.audioPath);
-  return talk.okRow(checked.parsed, spoken.audioPath, prepared);
+}
+
+/** This process's uploads when the engine hands in no cache (a test, a one-off call). */
+const memoryUploads = ((): UploadCache => {
+  const m = new Map<string, UploadRecord>();
+  const cache: UploadCache = {
+    get: (k) => Promise.resolve(m.get(k)),
+    put: (k, r) => {
+      m.set(k, r);
+      return Promise.resolve();
+    },
+  };
+  return cache;
+})();
+
+/**
+ * The prepared file's media as an `oss://` URL: uploaded now (with retries, like a request) or remembered from
+ * an earlier file, run or worker. The row of a file whose upload failed, or a run-ending error (a refused key).
+ */
+async function uploaded(job: Job, prepared: Prepared, ctx: WorkerContext, fresh: boolean): Promise<{ media: Prepared['media']; via: string } | { row: Row }> {
+  const m = prepared.media;
+  if (!m || (m.type !== 'audio' && m.type !== 'video_file') || !('file' in m.source)) return { media: m, via: '' };
+  const file = m.source.file;
+  const party = { apiKey: ctx.client.apiKey ?? '', baseURL: ctx.client.baseURL, cache: ctx.uploads ?? memoryUploads, now: () => (ctx.clock ?? systemClock).now(), signal: ctx.signal };
+  try {
+    const { value } = await withRetries(() => uploadedUrl(party, file, job.model, job.path, fresh), { policy: ctx.retry, gate: ctx.gate, signal: ctx.signal, drain: ctx.drain, clock: ctx.clock });
+    return { media: { ...m, source: { url: value.url } }, via: value.reused ? REUSED : '; uploaded (oss://, 48 h)' };
+  } catch (err) {
+    if (!(err instanceof GaveUp)) throw err;
+    if (isFatalForRun(err.error.code)) throw new RunFatalError(err.error);
+    if (err.error.code === 'interrupted') throw err.error;
+    return { row: rowWithoutAnswer(job, 'failed', err.error.code, `${err.error.message} (${err.attempts} attempt${err.attempts === 1 ? '' : 's'})`) };
+  }
 }
 
 /** A turn that came back, or the row of a file that failed. */
@@ -226,10 +320,11 @@ class Conversation {
     private readonly job: Job,
     private readonly ctx: WorkerContext,
     private readonly messages: ChatCompletionMessageParam[],
+    headers?: Readonly<Record<string, string>>,
   ) {
     const { audio: spoken } = job.answer;
     const body = { ...thinkingFields(jobModel(job).thinking, thinkingOf(job)), ...job.generation };
-    this.base = { idleTimeoutMs: ctx.idleTimeoutMs, signal: ctx.signal, undetailedModality: undetailed(job), body };
+    this.base = { idleTimeoutMs: ctx.idleTimeoutMs, signal: ctx.signal, undetailedModality: undetailed(job), body, headers };
     this.answering = spoken ? { ...this.base, audio: { voice: spoken.voice, format: spoken.format } } : this.base;
     this.lastTurn = job.prompts.length - 1;
     this.reserve = reservationTokens(job);
@@ -346,7 +441,21 @@ class Conversation {
     };
   }
 
-  okRow(parsed: Record<string, unknown> | null, audioPath: string, prepared: Prepared): Row {
+  /** Segments mode: adds a part's conversation, its answers under `label` after those of the parts before it. */
+  absorb(part: Conversation, label: string): void {
+    part.answers.forEach((answer, turn) => {
+      const before = this.answers[turn];
+      this.answers[turn] = `${before === undefined ? '' : `${before}\n\n`}${label} ${answer}`;
+    });
+    this.reasoning.push(...part.reasoning);
+    addUsage(this.usage, part.usage);
+    this.requests += part.requests;
+    this.retries += part.retries;
+    this.latency += part.latency;
+    this.ttft ??= part.ttft;
+  }
+
+  okRow(parsed: Record<string, unknown> | null, audioPath: string): Row {
     const job = this.job;
     return {
       id: job.id,
@@ -367,7 +476,7 @@ class Conversation {
       retries: this.retries,
       latency_ms: this.latency,
       ttft_ms: this.ttft,
-      ...mediaColumns(job, prepared),
+      ...mediaColumns(job, undefined),
       index: job.index ?? null,
       kept: job.kept ?? {},
     };

@@ -40,6 +40,8 @@ export interface TurnOptions {
    * not know through unchanged.
    */
   readonly body?: Readonly<Record<string, string | number | boolean>> | undefined;
+  /** Extra request headers (`X-DashScope-OssResourceResolve: enable` when a part is an oss:// upload). */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
 }
 
 /** Base64 pieces -> bytes. Pieces are decoded whenever what has arrived is whole base64 (a multiple of 4), so
@@ -236,7 +238,7 @@ export async function streamTurn(client: OpenAI, model: string, messages: ChatCo
   const aborts = new TurnAborts(opts);
   const turn = new TurnAccumulator(opts);
   try {
-    const stream = await client.chat.completions.create(turnParams(model, messages, opts), { signal: aborts.signal });
+    const stream = await client.chat.completions.create(turnParams(model, messages, opts), { signal: aborts.signal, ...(opts.headers ? { headers: opts.headers } : {}) });
     for await (const chunk of stream) {
       if (turn.complete) continue;
       aborts.arm();

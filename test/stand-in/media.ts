@@ -16,7 +16,15 @@ const MIN_SIDE = 10;
 
 export type MediaSource =
   | { source: 'url'; url: string }
-  | { source: 'data'; base64: string; subtype: string | null };
+  | { source: 'data'; base64: string; subtype: string | null }
+  /** A temporary upload (`oss://`), resolved to the stored bytes (uploads.ts). */
+  | { source: 'oss'; url: string; bytes: Buffer; subtype: null };
+
+/** Where media URLs lead: which http(s) URLs fail, and what an `oss://` URL holds (undefined: not resolvable). */
+export interface UrlResolvers {
+  urlFail?: ((url: string) => boolean) | undefined;
+  oss?: ((url: string) => Buffer) | undefined;
+}
 
 /**
  * Image data URLs carry their type (data:image/png;base64,); audio and video data URLs must
@@ -28,12 +36,13 @@ const IMAGE_DATA_URL = /^data:image\/([A-Za-z0-9.+-]+);base64,/;
 const BARE_DATA_URL = 'data:;base64,';
 const HTTP_URL = /^https?:\/\//i;
 
-export function classifySource(
-  value: unknown,
-  style: DataUrlStyle,
-  urlFail: ((url: string) => boolean) | undefined,
-): MediaSource {
+export function classifySource(value: unknown, style: DataUrlStyle, urls: UrlResolvers): MediaSource {
+  const urlFail = urls.urlFail;
   if (typeof value !== 'string') throw invalidParameter(MESSAGES.badUrl);
+  if (value.startsWith('oss://')) {
+    if (!urls.oss) throw invalidParameter(MESSAGES.badUrl);
+    return { source: 'oss', url: value, bytes: urls.oss(value), subtype: null };
+  }
   if (value.startsWith('data:') && value.length > DATA_URI_MAX_CHARS) throw invalidParameter(MESSAGES.dataUriTooBig);
   if (HTTP_URL.test(value)) {
     if (!URL.canParse(value)) throw invalidParameter(MESSAGES.badUrl);
@@ -49,8 +58,8 @@ export function classifySource(
   throw invalidParameter(MESSAGES.badUrl);
 }
 
-export function decode(src: { base64: string }): Buffer {
-  return Buffer.from(src.base64, 'base64');
+export function decode(src: { base64: string } | { bytes: Buffer }): Buffer {
+  return 'bytes' in src ? src.bytes : Buffer.from(src.base64, 'base64');
 }
 
 const IMAGE_ALGO_PREFIX =

@@ -10,6 +10,7 @@ import { DEFAULT_AFTER_CHUNKS, INBAND_DEFAULTS, type Fault, type FaultPlan } fro
 import { SlidingWindow } from './limits.js';
 import { buildStream, framesBefore, inbandErrorFrame, type Frame } from './sse.js';
 import type { ChatRequestSummary } from './types.js';
+import { RESOLVE_HEADER, UploadService, writeUploadReply, type UploadOptions } from './uploads.js';
 import { validateChatRequest } from './validate.js';
 import type { ExtraModel } from './models.js';
 import { textTokens } from './tokens.js';
@@ -51,6 +52,8 @@ export interface StandInOptions {
   urlFail?: ((url: string) => boolean) | undefined;
   /** Models served besides the stand-in's own, by name (a model DashScope may ship tomorrow). */
   extraModels?: Readonly<Record<string, ExtraModel>> | undefined;
+  /** The temporary-file flow (uploads.ts): its clock and size cap. Fixed at start. */
+  uploads?: UploadOptions | undefined;
 }
 
 export interface RecordedRequest {
@@ -71,6 +74,8 @@ export interface StandIn {
   /** e.g. http://127.0.0.1:PORT/compatible-mode/v1 (the SDK appends /chat/completions). */
   baseURL: string;
   requests: RecordedRequest[];
+  /** The temporary-file flow: policies issued, files stored, oss:// resolution. */
+  uploads: UploadService;
   /** Requests still being handled (including stalled streams); 0 once every client is gone. */
   readonly inFlight: number;
   /** Changes options for requests that arrive from now on. */
@@ -93,6 +98,7 @@ interface State {
   count: number;
   inFlight: number;
   window: SlidingWindow;
+  uploads: UploadService;
 }
 
 /** What to send back, decided before any latency is applied. */
@@ -101,7 +107,8 @@ type Reply =
   | { kind: 'stream'; frames: Frame[]; fault: Fault | null };
 
 export async function startStandIn(opts: StandInOptions): Promise<StandIn> {
-  const state: State = { cache: new Set(), opts: { ...opts }, requests: [], count: 0, inFlight: 0, window: new SlidingWindow(opts.limitWindowMs) };
+  const uploads = new UploadService(opts.uploads);
+  const state: State = { cache: new Set(), opts: { ...opts }, requests: [], count: 0, inFlight: 0, window: new SlidingWindow(opts.limitWindowMs), uploads };
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => void handle(req, res, state));
   server.on('connection', (s) => {
@@ -123,6 +130,7 @@ export async function startStandIn(opts: StandInOptions): Promise<StandIn> {
   return {
     baseURL: `http://${urlHost(host)}:${port}/compatible-mode/v1`,
     requests: state.requests,
+    uploads,
     get inFlight() {
       return state.inFlight;
     },
@@ -181,6 +189,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, state: State): 
   req.on('error', () => {});
 
   try {
+    if (await uploadRoute(req, res, record, state)) return;
     const reply = await decide(req, record, opts, state);
     await opts.hold?.(record.n);
     if (!(await sleep(opts.latencyMs ?? 0, gone.signal))) {
@@ -228,7 +237,8 @@ async function decide(req: IncomingMessage, record: RecordedRequest, opts: Stand
 
   let valid;
   try {
-    valid = await validateChatRequest(body, { urlFail: opts.urlFail, extraModels: opts.extraModels });
+    const resolve = req.headers[RESOLVE_HEADER] === 'enable';
+    valid = await validateChatRequest(body, { urlFail: opts.urlFail, extraModels: opts.extraModels, oss: (url, model) => state.uploads.resolve(url, model, resolve) });
   } catch (e) {
     if (e instanceof ApiError) return { kind: 'error', error: e };
     throw e;
@@ -258,6 +268,24 @@ async function decide(req: IncomingMessage, record: RecordedRequest, opts: Stand
 
   const fault = opts.faults?.({ n: record.n, body, summary }) ?? null;
   return { kind: 'stream', frames: built.frames, fault };
+}
+
+/** The upload API and the upload host (uploads.ts): true when the request was one of theirs and is answered. */
+async function uploadRoute(req: IncomingMessage, res: ServerResponse, record: RecordedRequest, state: State): Promise<boolean> {
+  const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'stand-in'}`);
+  if (!UploadService.handles(url.pathname)) return false;
+  // The signed form fields are never recorded: only the route.
+  record.body = `${req.method ?? ''} ${url.pathname}`;
+  const reply =
+    req.method === 'GET' && url.pathname.startsWith('/api/')
+      ? state.uploads.policy(url, url.origin, authorized(req, state.opts.apiKey))
+      : req.method === 'POST' && !url.pathname.startsWith('/api/')
+        ? await state.uploads.receive(req)
+        : { status: 404, body: errors.notFound(req.method ?? 'GET', url.pathname).body() };
+  record.status = reply.status;
+  record.outcome = reply.status === 200 ? 'ok' : 'upload-error';
+  writeUploadReply(res, reply);
+  return true;
 }
 
 /** Default answer: tells a test which turn was answered and what the user said. */

@@ -7,8 +7,8 @@ export type ModelFamily = 'turbo' | 'qwen3' | 'qwen35' | 'qwen38' | 'captioner' 
 export interface MediaSummary {
   kind: 'image' | 'audio' | 'video' | 'frames';
   messageIndex: number;
-  source: 'data' | 'url';
-  /** The http(s) URL when source is 'url'; null for data URLs (never echoed: they are huge). */
+  source: 'data' | 'url' | 'oss';
+  /** The http(s) or oss:// URL; null for data URLs (never echoed: they are huge). */
   url: string | null;
   /** Decoded size in bytes; null when not known (URLs are not fetched). */
   bytes: number | null;

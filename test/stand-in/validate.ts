@@ -1,7 +1,7 @@
 // Request validation in the order DashScope applies it (model, stream, output modalities,
 // message structure, media). Every rejection is an ApiError carrying the documented wording.
 import { errors, invalidParameter, MESSAGES } from './errors.js';
-import { classifySource, decode, inspectImage, probeAv, type MediaSource } from './media.js';
+import { classifySource, decode, inspectImage, probeAv, type MediaSource, type UrlResolvers } from './media.js';
 import { resolveModel, turboSnapshotFor, type ExtraModel, type ModelSpec } from './models.js';
 import { promptTokens } from './tokens.js';
 import type { ChatRequestSummary, MediaSummary } from './types.js';
@@ -9,6 +9,8 @@ import type { ChatRequestSummary, MediaSummary } from './types.js';
 export interface ValidateOptions {
   /** Decides which http(s) media URLs "fail to download". */
   urlFail?: ((url: string) => boolean) | undefined;
+  /** Resolves an `oss://` URL for the request's model; undefined when the request may not use them. */
+  oss?: ((url: string, model: string) => Buffer) | undefined;
   /** Models served besides the stand-in's own (by name). */
   extraModels?: Readonly<Record<string, ExtraModel>> | undefined;
 }
@@ -49,7 +51,8 @@ export async function validateChatRequest(body: unknown, opts: ValidateOptions =
   const maxTokens = checkMaxTokens(body, spec);
 
   // Structure first (cheap, synchronous), then the expensive media inspection.
-  const scan = scanMessages(body['messages'], spec, opts.urlFail);
+  const oss = opts.oss;
+  const scan = scanMessages(body['messages'], spec, { urlFail: opts.urlFail, oss: oss && ((url: string) => oss(url, model)) });
   const media: MediaSummary[] = [];
   for (const ref of scan.media) media.push(await inspect(ref, spec));
 
@@ -165,7 +168,7 @@ interface Scan {
   messageCount: number;
 }
 
-function scanMessages(messages: unknown, spec: ModelSpec, urlFail: ValidateOptions['urlFail']): Scan {
+function scanMessages(messages: unknown, spec: ModelSpec, urlFail: UrlResolvers): Scan {
   if (!Array.isArray(messages) || messages.length === 0) throw invalidParameter('messages must be a non-empty array');
   const scan: Scan = { media: [], textChars: 0, turn: 0, lastUserText: '', messageCount: messages.length };
 
@@ -226,7 +229,7 @@ function scanUserContent(
   where: string,
   messageIndex: number,
   spec: ModelSpec,
-  urlFail: ValidateOptions['urlFail'],
+  urlFail: UrlResolvers,
   texts: string[],
   media: MediaRef[],
 ): void {
@@ -313,7 +316,7 @@ function blankSummary(ref: MediaRef): MediaSummary {
     kind: ref.kind,
     messageIndex: ref.messageIndex,
     source,
-    url: ref.kind !== 'frames' && ref.src.source === 'url' ? ref.src.url : null,
+    url: ref.kind !== 'frames' && ref.src.source !== 'data' ? ref.src.url : null,
     bytes: null,
     width: null,
     height: null,

@@ -27,6 +27,8 @@ export function runKeys(runId: string) {
     examples: `${base}:examples`,
     /** A capped stream of the paths whose row was saved, in order: `run --redis` appends them to the output as they come. */
     journal: `${base}:journal`,
+    /** Temporary uploads (oss://) of the run's files, by content hash and model: every worker reuses them (48 h). */
+    uploads: `${base}:uploads`,
   };
 }
 

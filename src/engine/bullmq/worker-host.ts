@@ -32,6 +32,7 @@ import { CONTROL_QUEUE, JOBS_QUEUE, PREFIX } from './keys.js';
 import { RedisPacer } from './pacer.js';
 import type { ControlJobData, FileJobData } from './queues.js';
 import { RunResults } from './results.js';
+import { RedisUploadCache } from './upload-cache.js';
 
 export interface WorkerOptions {
   readonly redis: RedisClient;
@@ -178,6 +179,7 @@ function fileProcessor(opts: WorkerOptions, host: HostParts): (bull: BullJob<Fil
       runApi: (fn) => fn(),
       tmpDir: host.tmpDir,
       clock,
+      uploads: new RedisUploadCache(opts.redis, data.runId),
     });
     const refused = refusedBaseUrl(s.baseURL, opts.allowedBaseURLs);
     const row = refused

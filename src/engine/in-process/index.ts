@@ -25,6 +25,7 @@ import { ConfigError, OmniError } from '../../shared/errors.js';
 import { ResultFile, type PriorRow } from '../../shared/output/result-file.js';
 import { isDiskError } from '../../shared/output/disk.js';
 import { writeRunFile } from '../../shared/output/run-file.js';
+import { FileUploadCache, uploadCachePathFor } from '../../shared/output/upload-cache.js';
 import type { Totals } from '../../shared/output/totals.js';
 import { rowLayout } from '../../shared/row.js';
 import { makeTempDir } from '../../shared/temp-dir.js';
@@ -111,7 +112,8 @@ async function execute(cfg: RunConfig, opts: RunOptions, stops: Stops): Promise<
   const preplanned = cfg.maxCost !== undefined && !cfg.dryRun ? await checkMaxCost({ ...cfg, maxCost: cfg.maxCost }, ctx, prior ?? new Map(), cfg.prices) : undefined;
   const files = await openFiles(cfg, prior, opts.log, ctx.keep);
   const estimate = emptyEstimate(currency);
-  const worker = opts.apiKey ? { client: opts.client ?? createClient(opts.apiKey, cfg.baseURL), tmpDir: await makeTempDir('run'), clock } : undefined;
+  const uploads = new FileUploadCache(uploadCachePathFor(cfg.out));
+  const worker = opts.apiKey ? { client: opts.client ?? createClient(opts.apiKey, cfg.baseURL), tmpDir: await makeTempDir('run'), clock, uploads } : undefined;
   const run = new InProcessRun({ cfg, ctx, hooks: opts, redact: redactor(opts.apiKey), ...files, estimate, worker, hard: stops.hard, drain: stops.drain, isDraining: stops.isDraining });
   stops.onStarted(run);
   await run.discoverAll(preplanned);

@@ -58,7 +58,7 @@ export interface RunParts {
   readonly priorRows: ReadonlyMap<string, PriorRow>;
   readonly estimate: RunEstimate;
   /** The API client and temp folder; undefined without a key (a dry run). */
-  readonly worker: Pick<WorkerParts, 'client' | 'tmpDir' | 'clock'> | undefined;
+  readonly worker: Pick<WorkerParts, 'client' | 'tmpDir' | 'clock' | 'uploads'> | undefined;
   readonly hard: AbortController;
   /** Aborted on a drain: files that are not sending yet end without a row (waits for a rate limit included). */
   readonly drain: AbortSignal;
@@ -87,7 +87,7 @@ export class InProcessRun {
     this.worker = p.worker && this.workerFor(p.worker);
   }
 
-  private workerFor(w: Pick<WorkerParts, 'client' | 'tmpDir' | 'clock'>): WorkerContext {
+  private workerFor(w: Pick<WorkerParts, 'client' | 'tmpDir' | 'clock' | 'uploads'>): WorkerContext {
     const cfg = this.p.cfg;
     return workerContext(cfg, {
       ...w,

@@ -45,7 +45,24 @@ export interface Totals {
    * unused). A multi-label field counts each label of a row. Rows that failed with invalid_answer are in `errors`.
    */
   labels?: Record<string, Record<string, number>>;
+  /**
+   * Long media among the ok rows, from their `preprocess` column (only when there is any): `trimmed` to the model's
+   * maximum (the model saw part of the file), asked in `segmented` parts, sent by temporary `uploaded` (oss://).
+   */
+  longMedia?: LongMedia;
   run?: RunStats;
+}
+
+export interface LongMedia {
+  trimmed: number;
+  segmented: number;
+  uploaded: number;
+}
+
+/** What a row's `preprocess` note says about long media (the notes of preprocess/ and process.ts). */
+export function longMediaOf(note: string): { trimmed: boolean; segmented: boolean; uploaded: boolean } {
+  const segmented = /^segments \d+ x /.test(note);
+  return { segmented, trimmed: !segmented && /\btrimmed\b/.test(note), uploaded: /\boss:\/\//.test(note) };
 }
 
 export class TotalsAccumulator {
@@ -57,6 +74,7 @@ export class TotalsAccumulator {
   private rowsWithoutPrice = 0;
   private readonly errors: Record<string, number> = {};
   private readonly labels: Record<string, Record<string, number>> = {};
+  private readonly longMedia: LongMedia = { trimmed: 0, segmented: 0, uploaded: 0 };
 
   /** @param counted fields whose values are counted (the run's labels and enums); none by default */
   constructor(private readonly counted: readonly { readonly field: string; readonly values: readonly string[] }[] = []) {
@@ -77,6 +95,10 @@ export class TotalsAccumulator {
     if (row.cost !== null) this.cost += row.cost;
     else if (row.usage.total_tokens > 0) this.rowsWithoutPrice++;
     if (row.error_code) this.errors[row.error_code] = (this.errors[row.error_code] ?? 0) + 1;
+    if (row.status === 'ok' && row.preprocess) {
+      const long = longMediaOf(row.preprocess);
+      for (const key of ['trimmed', 'segmented', 'uploaded'] as const) if (long[key]) this.longMedia[key]++;
+    }
     if (row.status === 'ok' && row.parsed) {
       for (const { field } of this.counted) {
         const value: unknown = row.parsed[field];
@@ -105,6 +127,7 @@ export class TotalsAccumulator {
       rowsWithoutPrice: this.rowsWithoutPrice,
       errors: { ...this.errors },
       ...(this.counted.length ? { labels: structuredClone(this.labels) } : {}),
+      ...(Object.values(this.longMedia).some((n) => n > 0) ? { longMedia: { ...this.longMedia } } : {}),
     };
   }
 }

@@ -7,9 +7,9 @@
 import path from 'node:path';
 import { OmniError } from '../../shared/errors.js';
 import type { PreprocessOptions } from '../../shared/job.js';
-import { audioWindow } from '../../shared/media-plan.js';
+import { audioWindow, type Window } from '../../shared/media-plan.js';
 import { FfmpegError, runFfmpeg, secArg } from './ffmpeg.js';
-import { dataUrlBudget, s1, sizeOf, type PrepareInput, type Prepared } from './prepared.js';
+import { s1, sendBudget, sizeOf, type PrepareInput, type Prepared } from './prepared.js';
 
 /** ffprobe container name -> `input_audio.format`, for the formats API.md lists. */
 const AS_IS: Record<string, string> = { mp3: 'mp3', wav: 'wav', aac: 'aac', amr: 'amr' };
@@ -23,16 +23,19 @@ const LADDER = [
   { kbps: 8, rate: 8_000, channels: 1 },
 ] as const;
 
-export async function prepareAudio({ file, facts, info, opts, dir, signal, label }: PrepareInput<PreprocessOptions['audio']>): Promise<Prepared> {
+export async function prepareAudio({ file, facts, info, opts, dir, signal, label, upload, window }: PrepareInput<PreprocessOptions['audio']> & { window?: Window }): Promise<Prepared> {
   const total = facts.durationSec ?? 0;
-  const w = audioWindow(facts, opts, info.limits);
+  const w = window ?? audioWindow(facts, opts, info.limits);
   const trimmed = w.startSec > 0 || w.durationSec < total - 0.05;
-  const budget = Math.min(info.limits.audioMaxBytes, dataUrlBudget(info.limits.dataUrlMaxChars, 'data:;base64,'));
+  const budget = sendBudget('audio', info.limits, upload);
   const asIs = AS_IS[facts.format ?? ''];
   if (asIs && !trimmed && (facts.bytes ?? Infinity) <= budget) {
     return { media: { type: 'audio', source: { file }, format: asIs }, facts: { bytes: facts.bytes ?? 0, durationSec: total }, note: `as is ${asIs} ${s1(total)}s` };
   }
-  const out = path.join(await dir(), 'audio.mp3');
+  // A part of segments mode, in a format sent as it is: cut by stream copy (no decoding), when that fits.
+  const copied = window && asIs ? await copyCut({ file, dir, signal, label }, asIs, w, budget) : undefined;
+  if (copied) return copied;
+  const out = path.join(await dir(), `audio-${Math.round(w.startSec * 1000)}.mp3`);
   const range = `${s1(w.startSec)}-${s1(w.startSec + w.durationSec)}s`;
   const from = facts.audioCodec ?? facts.format ?? 'audio';
   // Never up: a 16 kHz mono recording stays 16 kHz mono.
@@ -67,6 +70,21 @@ export async function prepareAudio({ file, facts, info, opts, dir, signal, label
     }
   }
   throw new OmniError('too_large', `${label}: ${s1(w.durationSec)} s of audio is over ${budget} bytes even as 8 kbps MP3`);
+}
+
+/** The window cut by stream copy into the same format; undefined when it comes out over the byte budget. */
+async function copyCut(src: Pick<PrepareInput<unknown>, 'file' | 'dir' | 'signal' | 'label'>, format: string, w: Window, budget: number): Promise<Prepared | undefined> {
+  const out = path.join(await src.dir(), `part-${Math.round(w.startSec * 1000)}.${format}`);
+  try {
+    await runFfmpeg(['-ss', secArg(w.startSec), '-t', secArg(w.durationSec), '-i', src.file, '-map', '0:a:0', '-c', 'copy', '-map_metadata', '-1', '-f', format === 'aac' ? 'adts' : format, out], src.signal);
+  } catch (err) {
+    if (err instanceof FfmpegError) return undefined;
+    throw err;
+  }
+  const bytes = await sizeOf(out);
+  if (bytes > budget) return undefined;
+  const range = `${s1(w.startSec)}-${s1(w.startSec + w.durationSec)}s`;
+  return { media: { type: 'audio', source: { file: out }, format }, facts: { bytes, durationSec: w.durationSec }, note: `audio ${format} copy ${range}` };
 }
 
 /** MP3 takes 8 to 48 kHz in steps; the nearest rate at or below the source's. */

@@ -4,15 +4,16 @@
  * URLs, manifest frame lists and text files pass through untouched.
  */
 import type { Job } from '../../shared/job.js';
-import { chooseVideoMode } from '../../shared/media-plan.js';
+import { chooseVideoMode, segmentsOf } from '../../shared/media-plan.js';
 import { jobModel } from '../../shared/model-overrides.js';
 import { prepareAudio } from './audio.js';
 import { prepareFrames } from './frames.js';
 import { prepareImage } from './image.js';
-import type { Prepared, WorkDir } from './prepared.js';
+import { withTransport, type Prepared, type WorkDir } from './prepared.js';
+import { prepareSegments } from './segments.js';
 import { prepareVideoFile } from './video.js';
 
-export type { Prepared } from './prepared.js';
+export type { Prepared, PreparedPart } from './prepared.js';
 
 /**
  * Fits the job's media, writing what it makes into `dir` (the job's own temp folder, made on first use; the
@@ -23,16 +24,23 @@ export async function preprocess(job: Job, dir: WorkDir, signal: AbortSignal, co
   const info = jobModel(job);
   const untouched: Prepared = { media: m, facts: job.facts, note: '' };
   if (!m || m.type === 'text_file' || m.type === 'frames' || !('file' in m.source)) return untouched;
-  const input = { file: m.source.file, facts: job.facts, info, dir, signal, label: job.path };
+  const { upload } = job.options;
+  const input = { file: m.source.file, facts: job.facts, info, dir, signal, label: job.path, upload };
+  const fit = (p: Prepared): Prepared => (p.parts ? { ...p, parts: p.parts.map((part) => ({ ...withTransport(part, info.limits, upload), window: part.window, label: part.label })) } : withTransport(p, info.limits, upload));
   switch (m.type) {
     case 'image':
       return prepareImage({ ...input, opts: job.options.image, content });
-    case 'audio':
-      return prepareAudio({ ...input, opts: job.options.audio });
+    case 'audio': {
+      const audio = { ...input, opts: job.options.audio };
+      const parts = segmentsOf('audio', job.facts, job.options, info.limits);
+      return fit(parts ? await prepareSegments('audio', audio, parts) : await prepareAudio(audio));
+    }
     case 'video_file': {
+      const parts = segmentsOf('video', job.facts, job.options, info.limits);
+      if (parts) return fit(await prepareSegments('video', { ...input, opts: job.options.video, why: 'video.mode segments' }, parts));
       const { mode, why } = chooseVideoMode(job.facts, job.options.video, info.limits);
       const video = { ...input, opts: job.options.video, why };
-      return mode === 'file' ? prepareVideoFile(video) : prepareFrames(video);
+      return mode === 'file' ? fit(await prepareVideoFile(video)) : prepareFrames(video);
     }
   }
 }

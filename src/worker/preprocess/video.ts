@@ -9,7 +9,7 @@ import { OmniError } from '../../shared/errors.js';
 import { EDGE_SEC, frameSize, sampledFrameCount, videoFileWindow, type Window } from '../../shared/media-plan.js';
 import { probeAv } from '../../shared/probe.js';
 import { FfmpegError, runFfmpeg, secArg } from './ffmpeg.js';
-import { dataUrlBudget, dims, s1, sizeOf, type Prepared, type VideoInput } from './prepared.js';
+import { dims, s1, sendBudget, sizeOf, type Prepared, type VideoInput } from './prepared.js';
 
 /** Containers API.md lists (ffprobe names); WebM shares `matroska,webm` with MKV, so codecs decide too. */
 const CONTAINERS = ['mov,mp4,m4a,3gp,3g2,mj2', 'avi', 'matroska,webm', 'flv', 'asf'];
@@ -27,15 +27,15 @@ interface VideoPlan {
   readonly base: { readonly width: number; readonly height: number };
 }
 
-export async function prepareVideoFile(v: VideoInput): Promise<Prepared> {
+export async function prepareVideoFile(v: VideoInput & { window?: Window }): Promise<Prepared> {
   const { file, facts, why } = v;
   const { limits } = v.info;
   const total = facts.durationSec ?? 0;
-  const w = videoFileWindow(facts, v.opts, limits);
+  const w = v.window ?? videoFileWindow(facts, v.opts, limits);
   const plan: VideoPlan = {
     w,
     trimmed: w.startSec > 0 || w.durationSec < total - 0.05,
-    budget: Math.min(limits.videoMaxBytes, dataUrlBudget(limits.dataUrlMaxChars, 'data:;base64,')),
+    budget: sendBudget('video', limits, v.upload),
     base: { width: facts.width ?? 0, height: facts.height ?? 0 },
   };
   const copyable = COPY_VIDEO.has(facts.videoCodec ?? '') && (!facts.hasAudio || COPY_AUDIO.has(facts.audioCodec ?? ''));
@@ -54,7 +54,7 @@ async function copyCut(v: VideoInput, { w, trimmed, budget, base }: VideoPlan): 
   // shorter try before paying for a re-encode.
   let length = w.durationSec;
   for (let attempt = 0; attempt < 2; attempt++) {
-    const out = path.join(await v.dir(), `cut-${attempt}.mp4`);
+    const out = path.join(await v.dir(), `cut-${Math.round(w.startSec * 1000)}-${attempt}.mp4`);
     await ff(['-ss', secArg(w.startSec), '-i', v.file, '-t', secArg(length), '-map', '0:v:0', '-map', '0:a:0?', '-c', 'copy', '-avoid_negative_ts', 'make_zero', '-movflags', '+faststart', out], v.signal, v.label);
     const got = await probeAv(out, v.label);
     const bytes = await sizeOf(out);
@@ -83,7 +83,7 @@ async function reencode(v: VideoInput, { w, trimmed, budget, base }: VideoPlan):
   let totalKbps = Math.floor((budget * 8 * 0.85) / 1000 / Math.max(w.durationSec, 1));
   for (let attempt = 0; attempt < 3; attempt++) {
     const videoKbps = Math.max(50, Math.min(2000, totalKbps - audioKbps));
-    const out = path.join(await v.dir(), `encoded-${attempt}.mp4`);
+    const out = path.join(await v.dir(), `encoded-${Math.round(w.startSec * 1000)}-${attempt}.mp4`);
     const audioArgs = facts.hasAudio ? ['-map', '0:a:0', '-c:a', 'aac', '-b:a', `${audioKbps}k`, '-ac', '1'] : [];
     await ff(
       ['-ss', secArg(w.startSec), '-t', secArg(w.durationSec), '-i', v.file, '-map', '0:v:0', ...audioArgs,
