@@ -7,7 +7,7 @@ import type { DistributedFlags, ScheduleFlags, WorkerFlags } from './commands/di
 import { displayOptions, LOG_MODES, type LogMode } from './commands/progress.js';
 import type { RetryFlags } from './commands/retry.js';
 import { runCommand } from './commands/run.js';
-import { DEFAULTS, describeRange, OUTPUT_FORMATS, RANGES, readNumber, REGION_NAMES, VIDEO_MODES, type NumberRange } from './shared/config.js';
+import { DEFAULTS, ENGINES, describeRange, OUTPUT_FORMATS, RANGES, readNumber, REGION_NAMES, VIDEO_MODES, type NumberRange } from './shared/config.js';
 import { ERROR_CODES, EXIT, OperatorError, type ErrorCode } from './shared/errors.js';
 import { SIDECAR_FORMATS, sidecarOptions, type SidecarFlags } from './shared/output/sidecar.js';
 
@@ -149,7 +149,7 @@ function jobCommand({ program }: Cli, name: string, description: string): Comman
     .addOption(choiceOption('--format <csv|jsonl>', 'output format (default: from the extension)', OUTPUT_FORMATS))
     .option('--csv-raw', "CSV: write cells as they are (by default a cell starting with = + - @ gets a leading ', so spreadsheets do not run it)")
     .option('--model <name>', `model (default ${DEFAULTS.model})`)
-    .addOption(choiceOption('--region <cn|intl|us>', 'DashScope region: Beijing (default), Singapore, US', REGION_NAMES))
+    .addOption(choiceOption('--region <cn|intl|us|cn-batch>', 'DashScope region: Beijing (default), Singapore, US; cn-batch: Batch Chat, Beijing at half price', REGION_NAMES))
     .option('--base-url <url>', 'API base URL (overrides --region; env DASHSCOPE_BASE_URL too)')
     .addOption(numberOption('-c, --concurrency <n>', `requests in flight at once (default ${DEFAULTS.concurrency})`, RANGES.concurrency))
     .addOption(numberOption('--max-files <n>', 'stop discovering after n files', RANGES.maxFiles))
@@ -177,7 +177,10 @@ function withSidecarFlags(cmd: Command): Command {
 const logOption = (description: string) => choiceOption('--log <text|json>', description, LOG_MODES);
 
 function addRun(cli: Cli): void {
-  withSidecarFlags(jobCommand(cli, 'run', 'process every file of the inputs (or every manifest row), resumably; in this process, or on BullMQ workers with --redis'))
+  withSidecarFlags(jobCommand(cli, 'run', 'process every file of the inputs (or every manifest row), resumably; in this process, as DashScope Batch jobs (--engine batch), or on BullMQ workers with --redis'))
+    .addOption(choiceOption('--engine <in-process|batch|auto>', `in-process: each file now; batch: DashScope Batch at half price, within --completion-window; auto: batch when the model supports it and --deadline allows it (default ${DEFAULTS.engine})`, ENGINES))
+    .option('--completion-window <hours>', `batch: how long DashScope may take, 24h to 14d (default ${DEFAULTS.completionWindow})`)
+    .option('--deadline <hours>', 'how long the answers may take (36h, 2d): with --engine auto, batch when its window fits')
     .addOption(numberOption('--max-cost <amount>', 'refuse to start when the estimated cost of the files not yet done is over this (price table currency, CNY)', RANGES.maxCost))
     .option('--dry-run', 'estimate tokens and cost per kind, write out.estimate.csv for out.csv (status planned); needs no key, sends nothing')
     .addOption(logOption('text: a live progress line on a terminal, a plain line every 10 s otherwise; json: one JSON line per finished file and per note (default text)'))
@@ -212,6 +215,7 @@ function addRetry(cli: Cli): void {
       .addOption(new Option('--codes <list>', 'only rows failed with these error codes, comma-separated (e.g. rate_limited,timeout,server_error)').argParser(errorCodes))
       .addOption(numberOption('-c, --concurrency <n>', 'requests in flight at once (default: as the run had it; in process only)', RANGES.concurrency))
       .option('--redis <url>', 'retry through the queue: re-enqueue the failed rows into the run that made the output, follow, collect (workers do the work)')
+      .addOption(choiceOption('--engine <in-process|batch|auto>', 'the engine of the retry (default: as the run had it)', ENGINES))
       .addOption(logOption('as for run (default text)'))
       .option('-q, --quiet', 'print only the final summary'),
   )
@@ -263,6 +267,21 @@ function addCollect(cli: Cli): void {
   });
 }
 
+function addBatch(cli: Cli): void {
+  const batch = cli.program.command('batch').description('the DashScope Batch jobs of an output made with --engine batch');
+  const commands = () => import('./commands/batch.js');
+  batch
+    .command('status')
+    .description("each batch's status and request counts; the rows of every batch that has finished are written (as a rerun would)")
+    .argument('<output>')
+    .action(async (output: string) => cli.setExit(await (await commands()).batchStatusCommand(output, cli.io)));
+  batch
+    .command('cancel')
+    .description('cancel the running batches of an output (answered requests are kept and billed; `batch status` writes the rows)')
+    .argument('<output>')
+    .action(async (output: string) => cli.setExit(await (await commands()).batchCancelCommand(output, cli.io)));
+}
+
 function addDashboard(cli: Cli): void {
   cli.program
     .command('dashboard')
@@ -283,7 +302,7 @@ export function buildProgram(run: typeof runCommand, io: Io, setExit: (code: num
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
   const cli: Cli = { program, io, setExit, run };
-  for (const add of [addRun, addEnqueue, addSchedule, addRetry, addWorker, addStatus, addCollect, addDashboard]) add(cli);
+  for (const add of [addRun, addEnqueue, addSchedule, addRetry, addWorker, addStatus, addCollect, addBatch, addDashboard]) add(cli);
   return program;
 }
 

@@ -60,7 +60,7 @@ describe('flags and the environment', () => {
     assert.equal((await resolveConfig(undefined, base, { DASHSCOPE_BASE_URL: 'http://127.0.0.1:2/v1' }, dir)).baseURL, 'http://127.0.0.1:2/v1');
     const eu = await cliInProcess(['run', '--input', dir, '--prompt', 'p', '--region', 'eu'], dir);
     assert.equal(eu.code, 2);
-    assert.match(eu.stderr, /option '--region <cn\|intl\|us>' argument 'eu' is invalid\. Allowed choices are cn, intl, us\./);
+    assert.match(eu.stderr, /option '--region <cn\|intl\|us\|cn-batch>' argument 'eu' is invalid\. Allowed choices are cn, intl, us, cn-batch\./);
   });
 
   test('numeric flags and variables say what they expected and what arrived', async () => {

@@ -11,13 +11,29 @@ import { checkBaseUrl } from './base-url.js';
 import { schemaFromJsonSchema, schemaFromLabels, type AnswerSchema } from './answer-schema.js';
 import type { AnswerOptions, PreprocessOptions } from './job.js';
 import { modelInfo, KNOWN_MODELS } from './models.js';
+import { COMPLETION_WINDOW, parseHours } from './batch.js';
 
 /** Documented DashScope OpenAI-compatible base URLs; a key works only in its own region. */
 export const REGIONS = {
   cn: 'https://dashscope.aliyuncs.com/compatible-mode/v1',
   intl: 'https://dashscope-intl.aliyuncs.com/compatible-mode/v1',
   us: 'https://dashscope-us.aliyuncs.com/compatible-mode/v1',
+  /** Batch Chat: Beijing's synchronous endpoint at the batch price (half), for the models it lists (MODELS-2026.md section 4). */
+  'cn-batch': 'https://batch.dashscope.aliyuncs.com/compatible-mode/v1',
 } as const;
+
+/** Base URLs whose answers cost the batch price (Batch Chat). */
+export const HALF_PRICE_BASE_URLS: readonly string[] = [REGIONS['cn-batch']];
+
+/** The region a base URL is the preset of (Batch Chat counts as cn), or undefined for any other URL. */
+export function regionOf(baseURL: string): string | undefined {
+  const found = (Object.entries(REGIONS) as [Region, string][]).find(([, url]) => url === baseURL.replace(/\/+$/, ''))?.[0];
+  return found === 'cn-batch' ? 'cn' : found;
+}
+
+/** How a run is scheduled: in this process, as DashScope Batch jobs, or batch when the model and a deadline allow it. */
+export const ENGINES = ['in-process', 'batch', 'auto'] as const;
+export type EngineName = (typeof ENGINES)[number];
 export type Region = keyof typeof REGIONS;
 export const REGION_NAMES = Object.keys(REGIONS) as [Region, ...Region[]];
 
@@ -61,6 +77,10 @@ export const DEFAULTS = {
   voice: 'Cherry',
   /** Spoken answers: the only output audio format the API documents. */
   audioFormat: 'wav',
+  /** The in-process engine unless asked. */
+  engine: 'in-process',
+  /** How long a batch may take (DashScope's completion_window: 24h to 14d). */
+  completionWindow: '24h',
 } as const satisfies {
   model: string;
   region: Region;
@@ -79,6 +99,8 @@ export const DEFAULTS = {
   estimateAnswerTokens: number;
   voice: string;
   audioFormat: 'wav';
+  engine: EngineName;
+  completionWindow: string;
 };
 
 const stringList = z.union([z.string().min(1), z.array(z.string().min(1))]).transform((v) => (Array.isArray(v) ? v : [v]));
@@ -129,7 +151,7 @@ export const JobFileSchema = z
     }),
     model: doc(z.string().min(1).optional(), { description: `The model: ${KNOWN_MODELS.join(', ')}.`, default: DEFAULTS.model, flag: '--model' }),
     region: doc(z.enum(REGION_NAMES).optional(), {
-      description: 'DashScope region: cn (Beijing), intl (Singapore), us. A key works only in its own region.',
+      description: 'DashScope region: cn (Beijing), intl (Singapore), us, cn-batch (Batch Chat: Beijing, half price, the models it lists). A key works only in its own region.',
       default: DEFAULTS.region,
       flag: '--region',
     }),
@@ -240,6 +262,20 @@ export const JobFileSchema = z
       default: false,
       flag: '--thinking',
     }),
+    engine: doc(z.enum(ENGINES).optional(), {
+      description: 'in-process sends each file now; batch runs the job as DashScope Batch jobs (half price, within completionWindow); auto picks batch when the model supports it and deadline allows it.',
+      default: DEFAULTS.engine,
+      flag: '--engine',
+    }),
+    completionWindow: doc(z.string().regex(/^\d+(\.\d+)?\s*[hd]$/i).optional(), {
+      description: 'Batch: how long DashScope may take (24h to 14d, e.g. 24h, 3d).',
+      default: DEFAULTS.completionWindow,
+      flag: '--completion-window',
+    }),
+    deadline: doc(z.string().regex(/^\d+(\.\d+)?\s*[hd]$/i).optional(), {
+      description: 'How long the answers may take (e.g. 36h); with engine auto, batch is picked when its completionWindow fits in it.',
+      flag: '--deadline',
+    }),
     output: doc(
       z
         .union([
@@ -292,6 +328,9 @@ export interface Flags {
   audioOut?: string;
   voice?: string;
   thinking?: boolean;
+  engine?: EngineName;
+  completionWindow?: string;
+  deadline?: string;
 }
 
 /** The values a number set by a flag or an environment variable may take (the job-file schema keeps the same). */
@@ -385,6 +424,12 @@ export interface RunConfig {
   readonly cwd: string;
   /** Only these row paths are processed (`omni-batch retry`); undefined = every discovered item. */
   readonly only?: ReadonlySet<string> | undefined;
+  /** How the run is scheduled (`auto` is decided by the run, from the model and `deadlineHours`). */
+  readonly engine: EngineName;
+  /** Batch: completion_window in hours (24 to 336). */
+  readonly completionWindowHours: number;
+  /** How long the answers may take, in hours; undefined: no deadline. */
+  readonly deadlineHours: number | undefined;
   /** Row paths never processed (sidecars this output wrote next to its inputs); may grow while the run works. */
   readonly skip?: ReadonlySet<string> | undefined;
 }
@@ -533,6 +578,7 @@ export async function resolveConfig(jobFilePath: string | undefined, flags: Flag
     preprocess: preprocessOptions(flags, job),
     answer: answerOptions(flags, sides, model),
     maxCost: flags.maxCost ?? job.maxCost,
+    ...resolveEngine(flags, job, sides.where),
     estimateAnswerTokens: DEFAULTS.estimateAnswerTokens,
     cwd,
   };
@@ -605,6 +651,21 @@ function resolveLimits(flags: Flags, job: JobFile, env: NodeJS.ProcessEnv): Limi
     tpm: flags.tpm ?? job.tpm ?? envNumber(env, 'OMNI_BATCH_TPM', RANGES.tpm) ?? DEFAULTS.tpm,
     cpuConcurrency: flags.cpuConcurrency ?? job.cpuConcurrency ?? DEFAULTS.cpuConcurrency,
   };
+}
+
+/** The engine, the batch completion window and the deadline (both in hours). */
+function resolveEngine(flags: Flags, job: JobFile, where: string): Pick<RunConfig, 'engine' | 'completionWindowHours' | 'deadlineHours'> {
+  const windowText = flags.completionWindow ?? job.completionWindow ?? DEFAULTS.completionWindow;
+  const hours = parseHours(windowText);
+  if (hours === undefined || hours < COMPLETION_WINDOW.minHours || hours > COMPLETION_WINDOW.maxHours || !Number.isInteger(hours)) {
+    throw new ConfigError(`${flags.completionWindow !== undefined ? '--completion-window' : `${where}: field "completionWindow"`}: expected whole hours from 24h to 14d (336h), received ${JSON.stringify(windowText)}`);
+  }
+  const deadlineText = flags.deadline ?? job.deadline;
+  const deadlineHours = deadlineText === undefined ? undefined : parseHours(deadlineText);
+  if (deadlineText !== undefined && (deadlineHours === undefined || deadlineHours <= 0)) {
+    throw new ConfigError(`${flags.deadline !== undefined ? '--deadline' : `${where}: field "deadline"`}: expected hours or days (36h, 2d), received ${JSON.stringify(deadlineText)}`);
+  }
+  return { engine: flags.engine ?? job.engine ?? DEFAULTS.engine, completionWindowHours: hours, deadlineHours };
 }
 
 /** The output file, its format, and the files beside it. */

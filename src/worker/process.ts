@@ -8,6 +8,7 @@ import path from 'node:path';
 import type OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { Clock } from '../shared/clock.js';
+import { scaledPrices } from '../shared/batch.js';
 import { costOf } from '../shared/cost.js';
 import { readFile } from '../shared/fast-fs.js';
 import { retryPrompt } from '../shared/answer-schema.js';
@@ -55,6 +56,8 @@ export interface WorkerContext {
   readonly tmpDir: string;
   /** Where the waits between retries take their time from (default: the system clock). */
   readonly clock?: Clock | undefined;
+  /** The share of the list price answers cost (0.5 at Batch Chat's endpoint); default 1. */
+  readonly priceFactor?: number | undefined;
 }
 
 /** Raised for errors that end the whole run (401, unknown model): every other job would fail the same way. */
@@ -64,7 +67,7 @@ export class RunFatalError extends Error {
   }
 }
 
-function undetailed(job: Job): TurnOptions['undetailedModality'] {
+export function undetailed(job: Job): TurnOptions['undetailedModality'] {
   switch (job.media?.type) {
     case 'image':
       return 'image_tokens';
@@ -91,7 +94,9 @@ export function misfitRow(job: Job): Row | undefined {
 }
 
 /** The row's media columns: the estimate always, what was sent once preprocessing is done. */
-function mediaColumns(job: Job, prepared: Prepared | undefined): Pick<Row, 'preprocess' | 'source_bytes' | 'sent_bytes' | 'duration_sec' | 'width' | 'height' | 'estimated_tokens' | 'estimated_cost'> {
+export type MediaColumns = Pick<Row, 'preprocess' | 'source_bytes' | 'sent_bytes' | 'duration_sec' | 'width' | 'height' | 'estimated_tokens' | 'estimated_cost'>;
+
+export function mediaColumns(job: Job, prepared: Prepared | undefined): MediaColumns {
   const sent = prepared?.facts;
   return {
     preprocess: prepared?.note ?? '',
@@ -111,8 +116,32 @@ function mediaColumns(job: Job, prepared: Prepared | undefined): Pick<Row, 'prep
  * bytes when planning kept them (in-process), so the file is not read again; its id was made from these bytes.
  */
 export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer): Promise<Row> {
+  const done = await onPrepared(job, ctx, content, async (prepared, held) => {
+    const row = await ctx.runApi(() => {
+      // A job that waited for an API slot through a hard stop must not start a request. (After a drain it may: its
+      // preprocessing is done; only its waits for the gate, the pacer or a backoff are cut.)
+      if (ctx.signal.aborted) throw new OmniError('interrupted', 'stopped before this file was sent');
+      return ask(job, prepared, ctx, held);
+    });
+    return { row: { ...row, ...mediaColumns(job, prepared) } };
+  });
+  return done.row;
+}
+
+/** What preprocessing needs of its context: the CPU slots, the run's temp folder, the hard stop. */
+export type PrepareContext = Pick<WorkerContext, 'runCpu' | 'tmpDir' | 'signal'>;
+
+/** The original file's bytes as the messages may send them, and what preprocessing made of the job. */
+export type OnPrepared<T> = (prepared: Prepared, held: HeldFile | undefined) => Promise<T>;
+
+/**
+ * Makes a job fit (the same checks, preprocessing and temp folder for every engine) and hands what it made to
+ * `use`; the row of a job that is skipped or fails before any request instead. The temp folder is removed once
+ * `use` has finished.
+ */
+export async function onPrepared<T>(job: Job, ctx: PrepareContext, content: Buffer | undefined, use: OnPrepared<T>): Promise<T | { row: Row }> {
   const skipped = misfitRow(job);
-  if (skipped) return skipped;
+  if (skipped) return { row: skipped };
   // Local image, audio and video files are worked on in a folder of their own, made only when a step writes a file.
   let made: Promise<string> | undefined;
   const dir = () => (made ??= mkdtemp(path.join(ctx.tmpDir, 'job-')));
@@ -123,7 +152,7 @@ export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer)
     try {
       content = await readFile(m.source.file);
     } catch (err) {
-      return { ...rowWithoutAnswer(job, 'failed', 'file_unreadable', unreadableMessage(job.path, err)), ...mediaColumns(job, undefined) };
+      return { row: { ...rowWithoutAnswer(job, 'failed', 'file_unreadable', unreadableMessage(job.path, err)), ...mediaColumns(job, undefined) } };
     }
   }
   try {
@@ -132,21 +161,15 @@ export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer)
       prepared = await ctx.runCpu(() => preprocess(job, dir, ctx.signal, content));
     } catch (err) {
       // Unreadable or unfixable media is final: a row now, no retry, no API call.
-      if (err instanceof OmniError && err.code !== 'interrupted') return { ...rowWithoutAnswer(job, 'failed', err.code, err.message), ...mediaColumns(job, undefined) };
+      if (err instanceof OmniError && err.code !== 'interrupted') return { row: { ...rowWithoutAnswer(job, 'failed', err.code, err.message), ...mediaColumns(job, undefined) } };
       throw err;
     }
     // What preprocessing made must fit; if it does not, that is our bug, and it costs a row, not a 400.
     const misfit = checkFits({ ...job, media: prepared.media, facts: prepared.facts }, requireModel(job.model).limits);
-    if (misfit) return { ...rowWithoutAnswer(job, 'skipped', misfit.code, `${misfit.message} (after preprocessing: ${prepared.note})`), ...mediaColumns(job, prepared) };
+    if (misfit) return { row: { ...rowWithoutAnswer(job, 'skipped', misfit.code, `${misfit.message} (after preprocessing: ${prepared.note})`), ...mediaColumns(job, prepared) } };
     const original = m && 'source' in m && 'file' in m.source ? m.source.file : undefined;
     const held = content && original !== undefined ? { file: original, bytes: content } : undefined;
-    const row = await ctx.runApi(() => {
-      // A job that waited for an API slot through a hard stop must not start a request. (After a drain it may: its
-      // preprocessing is done; only its waits for the gate, the pacer or a backoff are cut.)
-      if (ctx.signal.aborted) throw new OmniError('interrupted', 'stopped before this file was sent');
-      return ask(job, prepared, ctx, held);
-    });
-    return { ...row, ...mediaColumns(job, prepared) };
+    return await use(prepared, held);
   } finally {
     // A folder that could not be made needs no removing (its error has already reached the step that asked).
     const folder = await made?.catch(() => undefined);
@@ -303,7 +326,7 @@ class Conversation {
       reasoning: this.reasoning.join('\n\n'),
       audio_path: audioPath,
       usage: this.usage,
-      cost: this.usage.total_tokens > 0 ? costOf(this.usage, modelInfo(job.model)?.prices, afterMedia(job)) : null,
+      cost: this.usage.total_tokens > 0 ? costOf(this.usage, scaledPrices(modelInfo(job.model)?.prices, this.ctx.priceFactor ?? 1), afterMedia(job)) : null,
       latency_ms: this.answers.length ? this.latency : null,
       ttft_ms: this.ttft,
     };
@@ -325,7 +348,7 @@ class Conversation {
       error_code: '',
       error_message: '',
       usage: this.usage,
-      cost: costOf(this.usage, modelInfo(job.model)?.prices, afterMedia(job)),
+      cost: costOf(this.usage, scaledPrices(modelInfo(job.model)?.prices, this.ctx.priceFactor ?? 1), afterMedia(job)),
       attempts: this.attempts,
       latency_ms: this.latency,
       ttft_ms: this.ttft,
@@ -335,6 +358,6 @@ class Conversation {
 }
 
 /** Whether the answer follows media: its text is then priced as output after media. */
-function afterMedia(job: Job): boolean {
+export function afterMedia(job: Job): boolean {
   return job.media !== undefined && job.media.type !== 'text_file';
 }

@@ -1,0 +1,36 @@
+/** What every command that writes an output shares: its terminal and environment (Io), and how it ends (finishOutput). */
+import type { RunConfig } from '../shared/config.js';
+import type { SidecarOptions, SidecarWriter } from '../shared/output/sidecar.js';
+import type { Totals } from '../shared/output/totals.js';
+import type { DisplayOptions, Terminal } from './progress.js';
+import { renderSummary, summarizeOutput } from './summary.js';
+
+export interface Io {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+  /** Installs Ctrl-C / SIGTERM handling; returns a function that removes it. */
+  readonly onSignal?: (handler: () => void) => () => void;
+  /** stderr as a terminal, for the live progress line; without it progress goes through `err` as plain lines. */
+  readonly terminal?: Terminal;
+  /** --log / --quiet; default text, not quiet. */
+  readonly display?: DisplayOptions;
+  /** --sidecar ...; undefined: no sidecars. */
+  readonly sidecar?: SidecarOptions | undefined;
+  /** Columns of stdout when it is a terminal: the summary's long lines are fitted to it. */
+  readonly outColumns?: number | undefined;
+}
+
+/**
+ * How every command that wrote an output ends (`run`, `run --redis`, `collect`, `retry`): the sidecars of the
+ * output's ok rows, then the summary read back from the output file. `queued`: the output came from Redis, so the
+ * summary also says how to retry through the queue.
+ */
+export async function finishOutput(cfg: Pick<RunConfig, 'out' | 'format' | 'totalsPath'>, totals: Totals, sidecars: SidecarWriter | undefined, io: Io, queued = false): Promise<void> {
+  if (sidecars) await sidecars.fromOutput(cfg.out, cfg.format);
+  const sidecarLine = await sidecars?.finish();
+  io.out(renderSummary({ out: cfg.out, totalsPath: cfg.totalsPath, cwd: io.cwd, queued, width: io.outColumns }, totals, await summarizeOutput(cfg.out, cfg.format)));
+  if (sidecarLine) io.out(sidecarLine);
+}
+
