@@ -7,7 +7,8 @@ import type { DistributedFlags, ScheduleFlags, WorkerFlags } from './commands/di
 import { displayOptions, LOG_MODES, type LogMode } from './commands/progress.js';
 import type { RetryFlags } from './commands/retry.js';
 import { runCommand } from './commands/run.js';
-import { DEFAULTS, ENGINES, describeRange, OUTPUT_FORMATS, RANGES, readNumber, REGION_NAMES, VIDEO_MODES, type NumberRange } from './shared/config.js';
+import { modelHelpText } from './shared/model-reference.js';
+import { DEFAULTS, describeRange, ENGINES, GENERATION_RANGES, OUTPUT_FORMATS, RANGES, readNumber, REGION_NAMES, THINKING_SETTINGS, VIDEO_MODES, type NumberRange } from './shared/config.js';
 import { ERROR_CODES, EXIT, OperatorError, type ErrorCode } from './shared/errors.js';
 import { SIDECAR_FORMATS, sidecarOptions, type SidecarFlags } from './shared/output/sidecar.js';
 
@@ -148,8 +149,9 @@ function jobCommand({ program }: Cli, name: string, description: string): Comman
     .option('-o, --out <file>', `output file, .csv or .jsonl (default ${DEFAULTS.out})`)
     .addOption(choiceOption('--format <csv|jsonl>', 'output format (default: from the extension)', OUTPUT_FORMATS))
     .option('--csv-raw', "CSV: write cells as they are (by default a cell starting with = + - @ gets a leading ', so spreadsheets do not run it)")
-    .option('--model <name>', `model (default ${DEFAULTS.model})`)
-    .addOption(choiceOption('--region <cn|intl|us|cn-batch>', 'DashScope region: Beijing (default), Singapore, US; cn-batch: Batch Chat, Beijing at half price', REGION_NAMES))
+    .option('--model <name>', `model (default ${DEFAULTS.model}; the list is below; another name runs on its family's limits, with a warning)`)
+    .addOption(choiceOption('--region <name>', 'DashScope region, for the base URL and the prices: cn Beijing (default), intl Singapore, us; hk, tokyo, frankfurt, virginia need --base-url', REGION_NAMES))
+    .option('--batch-chat', "send to Beijing's Batch Chat endpoint: synchronous, at the batch price (half), for the models Batch serves in cn")
     .option('--base-url <url>', 'API base URL (overrides --region; env DASHSCOPE_BASE_URL too)')
     .addOption(numberOption('-c, --concurrency <n>', `requests in flight at once (default ${DEFAULTS.concurrency})`, RANGES.concurrency))
     .addOption(numberOption('--max-files <n>', 'stop discovering after n files', RANGES.maxFiles))
@@ -161,7 +163,12 @@ function jobCommand({ program }: Cli, name: string, description: string): Comman
     .addOption(choiceOption('--video-mode <auto|file|frames>', `send videos as the file (the model hears it), as frames, or pick per file (default ${DEFAULTS.videoMode})`, VIDEO_MODES))
     .option('--audio-out <dir>', 'spoken answers: ask for speech too and write one WAV file (24 kHz, 16-bit mono) per input into this folder')
     .option('--voice <name>', `voice of the spoken answers (default ${DEFAULTS.voice}; turbo: Cherry, Serena, Ethan, Chelsie)`)
-    .option('--thinking', 'qwen3-omni-flash thinking mode (enable_thinking); the reasoning goes to a reasoning column')
+    .addOption(choiceOption('--thinking [mode]', "thinking: off, on (alone: on) or a strength low|medium|high|xhigh, sent as the model's parameter; the reasoning goes to a reasoning column (default: the model's; qwen3.8-omni-flash thinks)", THINKING_SETTINGS).preset('on'))
+    .addOption(numberOption('--temperature <t>', 'sampling temperature, 0 to under 2', GENERATION_RANGES.temperature))
+    .addOption(numberOption('--top-p <p>', 'nucleus sampling, over 0 up to 1', GENERATION_RANGES.top_p))
+    .addOption(numberOption('--max-tokens <n>', "longest answer per turn (thinking included), at most the model's output window; the estimate assumes it", GENERATION_RANGES.max_tokens))
+    .addOption(numberOption('--seed <n>', 'sampling seed, 0 to 2^31-1', GENERATION_RANGES.seed))
+    .addOption(numberOption('--presence-penalty <x>', 'penalty for repeating, -2 to 2', GENERATION_RANGES.presence_penalty))
     .option('--redis <url>', 'Redis for the distributed engine (env OMNI_BATCH_REDIS_URL; redis+cluster://h:p,h:p for Redis Cluster; env OMNI_BATCH_REDIS_GIVE_UP: seconds to wait for a Redis that went away, default 300)')
     .option('--run-id <id>', 'name the distributed run (default: from the output path)');
 }
@@ -185,7 +192,7 @@ function addRun(cli: Cli): void {
     .option('--dry-run', 'estimate tokens and cost per kind, write out.estimate.csv for out.csv (status planned); needs no key, sends nothing')
     .addOption(logOption('text: a live progress line on a terminal, a plain line every 10 s otherwise; json: one JSON line per finished file and per note (default text)'))
     .option('-q, --quiet', 'print only the final summary (and an error that ends the run)')
-    .addHelpText('after', RUN_HELP)
+    .addHelpText('after', RUN_HELP + modelHelpText())
     .action(async (jobFile: string | undefined, opts: Record<string, unknown>) => {
       const { flags, io } = withOutputFlags<DistributedFlags>(cli.io, opts);
       cli.setExit(await (flags.redis !== undefined ? (await distributed()).runDistributed(jobFile, flags, io) : cli.run(jobFile, flags, io)));

@@ -146,7 +146,7 @@ describe('spoken answers and thinking mode', () => {
     const out = path.join(dir, 'spoken.csv');
     const speech = path.join(dir, 'speech');
     const from = api.requests.length;
-    const r = await runMain(['run', '--input', path.join(EXAMPLES, 'texts'), '--prompt', 'Read {{file.name}} aloud in one sentence.', '--out', out, '--audio-out', speech, '--voice', 'Ethan'], {
+    const r = await runMain(['run', '--input', path.join(EXAMPLES, 'texts'), '--prompt', 'Read {{file.name}} aloud in one sentence.', '--out', out, '--audio-out', speech, '--voice', 'Ethan', '--model', 'qwen-omni-turbo'], {
       env: env(),
     });
     assert.equal(r.code, 0, r.stderr);
@@ -175,7 +175,7 @@ describe('spoken answers and thinking mode', () => {
   test('voices are checked per model before any call', async () => {
     const dir = await tempDir();
     const args = ['run', '--input', path.join(EXAMPLES, 'texts'), '--prompt', 'Hi', '--out', path.join(dir, 'o.csv'), '--audio-out', dir, '--voice', 'Nofish', '--dry-run'];
-    const turbo = await runMain(args, { env: env() });
+    const turbo = await runMain([...args, '--model', 'qwen-omni-turbo'], { env: env() });
     assert.equal(turbo.code, 2);
     assert.match(turbo.stderr, /--voice: qwen-omni-turbo has no voice "Nofish"; expected one of Cherry, Serena, Ethan, Chelsie/);
     const qwen3 = await runMain([...args, '--model', 'qwen3-omni-flash'], { env: env() });
@@ -196,10 +196,13 @@ describe('spoken answers and thinking mode', () => {
     }
     const both = await runMain(['run', '--input', path.join(EXAMPLES, 'texts'), '--prompt', 'Hi', '--model', 'qwen3-omni-flash', '--thinking', '--audio-out', dir, '--out', out], { env: env() });
     assert.equal(both.code, 2);
-    assert.match(both.stderr, /the API refuses audio output with enable_thinking/);
-    const turbo = await runMain(['run', '--input', path.join(EXAMPLES, 'texts'), '--prompt', 'Hi', '--thinking', '--out', out], { env: env() });
+    assert.match(both.stderr, /--thinking and spoken answers: the API refuses audio output while qwen3-omni-flash thinks \(enable_thinking\)/);
+    const turbo = await runMain(['run', '--input', path.join(EXAMPLES, 'texts'), '--prompt', 'Hi', '--thinking', '--model', 'qwen-omni-turbo', '--out', out], { env: env() });
     assert.equal(turbo.code, 2);
-    assert.match(turbo.stderr, /thinking mode is for qwen3-omni-flash, not qwen-omni-turbo/);
+    assert.match(turbo.stderr, /--thinking: qwen-omni-turbo has no thinking mode \(models with one: qwen3\.8-omni-flash, qwen3-omni-flash\)/);
+    const effort = await runMain(['run', '--input', path.join(EXAMPLES, 'texts'), '--prompt', 'Hi', '--thinking', 'low', '--model', 'qwen3-omni-flash', '--out', out], { env: env() });
+    assert.equal(effort.code, 2);
+    assert.match(effort.stderr, /--thinking: qwen3-omni-flash switches thinking on or off only \(enable_thinking\): use on, received "low"/);
   });
 
   test('the stand-in refuses audio output with thinking, as the API does', async () => {

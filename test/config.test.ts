@@ -26,7 +26,7 @@ describe('job files', () => {
     assert.equal(cfg.format, 'jsonl');
     assert.equal(cfg.totalsPath, path.join(dir, 'out', 'r.jsonl.totals.json'));
     assert.equal(cfg.concurrency, 7);
-    assert.equal(cfg.model, 'qwen-omni-turbo');
+    assert.equal(cfg.model, 'qwen3.5-omni-flash');
     assert.equal(cfg.baseURL, REGIONS.cn);
   });
 
@@ -60,7 +60,10 @@ describe('flags and the environment', () => {
     assert.equal((await resolveConfig(undefined, base, { DASHSCOPE_BASE_URL: 'http://127.0.0.1:2/v1' }, dir)).baseURL, 'http://127.0.0.1:2/v1');
     const eu = await cliInProcess(['run', '--input', dir, '--prompt', 'p', '--region', 'eu'], dir);
     assert.equal(eu.code, 2);
-    assert.match(eu.stderr, /option '--region <cn\|intl\|us\|cn-batch>' argument 'eu' is invalid\. Allowed choices are cn, intl, us, cn-batch\./);
+    assert.match(eu.stderr, /option '--region <name>' argument 'eu' is invalid\. Allowed choices are cn, intl, us, hk, tokyo, frankfurt, virginia\./);
+    await assert.rejects(resolveConfig(undefined, { ...base, region: 'frankfurt' }, {}, dir), /--region: frankfurt has no documented base URL; give it with --base-url/);
+    const workspace = await resolveConfig(undefined, { ...base, baseUrl: 'https://ws1.ap-southeast-1.maas.aliyuncs.com/compatible-mode/v1' }, {}, dir);
+    assert.equal(workspace.priceRegion, 'intl');
   });
 
   test('numeric flags and variables say what they expected and what arrived', async () => {
@@ -80,7 +83,7 @@ describe('flags and the environment', () => {
     );
     assert.equal((await resolveConfig(undefined, { input: [dir], prompt: 'p' }, { OMNI_BATCH_TPM: '5000' }, dir)).tpm, 5000);
     await assert.rejects(resolveConfig(undefined, { input: [dir], prompt: 'p', out: 'x.txt' }, {}, dir), /cannot tell the output format/);
-    await assert.rejects(resolveConfig(undefined, { input: [dir], prompt: 'p', model: 'gpt-4o' }, {}, dir), /--model: unknown model "gpt-4o"/);
+    await assert.rejects(resolveConfig(undefined, { input: [dir], prompt: 'p', maxTokens: 3000, model: 'qwen-omni-turbo' }, {}, dir), /--max-tokens: expected at most 2048 \(the output window of qwen-omni-turbo\), received 3000/);
   });
 
   test('the CLI exits 2 with one line for a config error, before touching the network', async () => {

@@ -28,7 +28,7 @@ async function labelJob(n: number): Promise<{ dir: string; job: string }> {
     'manifest: reviews.csv',
     'system: You label customer reviews for a sentiment dataset.',
     'prompt: "Review {{row.id}}: {{row.review}} Answer with exactly one word: positive, negative or mixed."',
-    'model: qwen-omni-turbo',
+    'model: qwen3.5-omni-plus',
   ].join('\n');
   await writeFile(path.join(dir, 'label.yaml'), `${job}\n`);
   return { dir, job: path.join(dir, 'label.yaml') };

@@ -39,6 +39,7 @@ test('every flag named in the reference is a flag of omni-batch run', () => {
 const ajv = new Ajv2020({ allErrors: true, strict: true });
 ajv.addKeyword('flag');
 ajv.addKeyword('defaultText');
+ajv.addKeyword('nested');
 ajv.addFormat('uri', /^[a-z][a-z0-9+.-]*:\/\/\S+$/i);
 const validate = ajv.compile(jobFileJsonSchema());
 

@@ -9,12 +9,17 @@ import { PLAIN_ANSWER } from '../src/shared/job.js';
 import { compileTemplate } from '../src/producer/template.js';
 import OpenAI from 'openai';
 import type { Job } from '../src/shared/job.js';
+import { MODELS } from '../src/shared/models.js';
 import { LocalPacer, PauseGate } from '../src/shared/rate-limit.js';
 import { misfitRow, processJob, type WorkerContext } from '../src/worker/process.js';
 import { FIXTURES, tempDir } from './helpers.js';
 
 const ctx = (prompt = 'Describe {{file.name}} ({{media.kind}}, {{media.durationSec}} s)'): PlanContext => ({
   model: 'qwen-omni-turbo',
+  info: MODELS['qwen-omni-turbo'],
+  modelLimits: undefined,
+  priceRegion: 'cn',
+  generation: {},
   prompts: [compileTemplate(prompt, { where: 'prompt', rowColumns: null })],
   system: undefined,
   options: { image: { fix: 'pad' }, video: { mode: 'auto', startSec: 0, windowSec: null, frames: null, autoMaxTrimSec: 10 }, audio: { startSec: 0 } },

@@ -159,7 +159,7 @@ describe('a streamed turn that completes', () => {
     await streamTurn(plain.client, 'qwen-omni-turbo', MESSAGES, OPTS);
     assert.deepEqual(plain.requests[0], { model: 'qwen-omni-turbo', messages: MESSAGES, modalities: ['text'], stream: true, stream_options: { include_usage: true } });
     const both = sse({ bytes: pieces([...WORDS, FINISH, USAGE_CHUNK, DONE].join('')) });
-    await streamTurn(both.client, 'qwen3-omni-flash', MESSAGES, { ...OPTS, audio: { voice: 'Ethan', format: 'wav' }, thinking: true });
+    await streamTurn(both.client, 'qwen3-omni-flash', MESSAGES, { ...OPTS, audio: { voice: 'Ethan', format: 'wav' }, body: { enable_thinking: true } });
     assert.deepEqual(both.requests[0], {
       model: 'qwen3-omni-flash',
       messages: MESSAGES,

@@ -7,7 +7,6 @@ import type { RedisClient } from '../engine/bullmq/connection.js';
 import { checkBaseUrl } from '../shared/base-url.js';
 import { estimatePathFor, formatOf, REGIONS, resolveConfig, totalsPathFor, type Flags, type Region, type RunConfig } from '../shared/config.js';
 import { ConfigError, EXIT, IncompleteError } from '../shared/errors.js';
-import { modelInfo } from '../shared/models.js';
 import { writeRunFile } from '../shared/output/run-file.js';
 import { ledgerPathFor, SidecarWriter } from '../shared/output/sidecar.js';
 import { collectRun, enqueuedConfig, missingRows } from '../engine/bullmq/collect.js';
@@ -45,6 +44,7 @@ export interface DistributedFlags extends Flags {
 
 export async function enqueueCommand(jobFile: string | undefined, flags: DistributedFlags, io: Io): Promise<number> {
   const cfg = await resolveConfig(jobFile, flags, io.env, io.cwd);
+  for (const warning of cfg.warnings) io.err(`omni-batch: ${warning}`);
   const runId = flags.runId ?? runIdFor(cfg);
   const counts = await withRedis(redisUrl(flags.redis, io.env), (redis) => enqueueRun(cfg, redis, { runId, log: (l) => io.err(`omni-batch: ${l}`) }));
   io.out(runId);
@@ -96,6 +96,7 @@ async function recordSettings(cfg: RunConfig, runId: string, io: Io): Promise<vo
 /** `run --redis`: enqueue, follow until every job of the run has its row, then collect. Workers do the work. */
 export async function runDistributed(jobFile: string | undefined, flags: DistributedFlags, io: Io): Promise<number> {
   const cfg = await resolveConfig(jobFile, flags, io.env, io.cwd);
+  for (const warning of cfg.warnings) io.err(`omni-batch: ${warning}`);
   if (cfg.dryRun) throw new ConfigError('--dry-run runs in process: leave out --redis');
   return followRun(cfg, flags.runId ?? runIdFor(cfg), redisUrl(flags.redis, io.env), io);
 }
@@ -110,7 +111,7 @@ export async function followRun(resolved: RunConfig, runId: string, url: string,
   // Sidecars written next to the inputs are never enqueued as inputs.
   const cfg: RunConfig = sidecars ? { ...resolved, skip: sidecars.written } : resolved;
   const term: Terminal = io.terminal ?? { write: (t) => io.err(t.replace(/\n$/, '')), isTTY: false, columns: undefined };
-  const display = new ProgressDisplay(term, io.display ?? displayOptions({}, io.env), modelInfo(cfg.model)?.prices?.currency ?? null);
+  const display = new ProgressDisplay(term, io.display ?? displayOptions({}, io.env), cfg.prices?.currency ?? null);
   const giveUpMs = redisGiveUpMs(io.env);
   return withRedis(url, async (redis) => {
     const startedAt = new Date();
@@ -293,10 +294,11 @@ export interface WorkerFlags {
  */
 export function keyDestinations(flags: Pick<WorkerFlags, 'allowBaseUrl' | 'region'>, env: NodeJS.ProcessEnv): string[] {
   const named = (flags.allowBaseUrl ?? []).map((u) => checkBaseUrl(u, '--allow-base-url'));
-  if (flags.region) named.push(REGIONS[flags.region]);
+  const preset = flags.region ? REGIONS[flags.region] : undefined;
+  if (preset) named.push(preset);
   const envBase = env.DASHSCOPE_BASE_URL?.trim();
   if (envBase) named.push(checkBaseUrl(envBase, 'DASHSCOPE_BASE_URL'));
-  return named.length > 0 ? named : Object.values(REGIONS);
+  return named.length > 0 ? named : Object.values(REGIONS).filter((u) => u !== undefined);
 }
 
 export async function workerCommand(flags: WorkerFlags, io: Io): Promise<number> {
@@ -370,6 +372,7 @@ export interface ScheduleFlags extends DistributedFlags {
 
 export async function scheduleCommand(jobFile: string | undefined, flags: ScheduleFlags, io: Io): Promise<number> {
   const cfg = await resolveConfig(jobFile, flags, io.env, io.cwd);
+  for (const warning of cfg.warnings) io.err(`omni-batch: ${warning}`);
   const runId = flags.runId ?? runIdFor(cfg);
   return withRedis(redisUrl(flags.redis, io.env), async (redis) => {
     if (flags.remove) {

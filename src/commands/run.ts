@@ -7,7 +7,6 @@ import type { RunEstimate } from '../engine/in-process/estimate.js';
 import type { Row } from '../shared/row.js';
 import { displayOptions, ProgressDisplay, type Terminal } from './progress.js';
 import { table } from './table.js';
-import { modelInfo } from '../shared/models.js';
 import { ledgerPathFor, SidecarWriter } from '../shared/output/sidecar.js';
 import { nothingFound } from '../producer/discover.js';
 import { chooseEngine, engineComparison, runBatch } from './batch.js';
@@ -69,8 +68,9 @@ export async function runResolved(resolved: RunConfig, io: Io): Promise<number> 
   const sidecars = io.sidecar && !resolved.dryRun ? new SidecarWriter(io.sidecar, ledgerPathFor(resolved.out), resolved.cwd, resolved.inputs) : undefined;
   const cfg: RunConfig = sidecars ? { ...resolved, skip: sidecars.written } : resolved;
   const apiKey = io.env.DASHSCOPE_API_KEY?.trim() || undefined;
+  for (const warning of cfg.warnings) io.err(`omni-batch: ${warning}`);
   const term: Terminal = io.terminal ?? { write: (t) => io.err(t.replace(/\n$/, '')), isTTY: false, columns: undefined };
-  const display = cfg.dryRun ? undefined : new ProgressDisplay(term, io.display ?? displayOptions({}, io.env), modelInfo(cfg.model)?.prices?.currency ?? null);
+  const display = cfg.dryRun ? undefined : new ProgressDisplay(term, io.display ?? displayOptions({}, io.env), cfg.prices?.currency ?? null);
   const note = (line: string) => (display ? display.note(line) : io.err(`omni-batch: ${line}`));
   const { control, done } = startRun(cfg, {
     apiKey: cfg.dryRun ? undefined : apiKey,

@@ -10,9 +10,10 @@ import { pipeline } from 'node:stream/promises';
 import { OmniError, unreadableMessage, type ErrorCode } from '../shared/errors.js';
 import { estimateCost, estimateJob, textTokens } from '../shared/estimate.js';
 import { formatInstructions } from '../shared/answer-schema.js';
-import { KEEP_CONTENT_BYTES, type AnswerOptions, type Job, type JobMedia, type JobSource, type MediaFacts, type PreprocessOptions } from '../shared/job.js';
+import { KEEP_CONTENT_BYTES, type AnswerOptions, type GenerationSettings, type Job, type JobMedia, type JobSource, type MediaFacts, type PreprocessOptions } from '../shared/job.js';
 import { orientedSize, planImage } from '../shared/media-plan.js';
-import { requireModel } from '../shared/models.js';
+import { pricesIn, type ModelInfo, type RegionId } from '../shared/models.js';
+import type { ModelLimitsBlock } from '../shared/model-overrides.js';
 import { looksLikeText, probeContent, probeImage } from '../shared/probe.js';
 import { rowWithoutAnswer, type Row } from '../shared/row.js';
 import type { MediaKind } from '../shared/job.js';
@@ -22,6 +23,13 @@ import { MissingVariableError, render, type Template } from './template.js';
 
 export interface PlanContext {
   readonly model: string;
+  /** The facts the model runs on (modelLimits applied), and the block itself, which each job carries. */
+  readonly info: ModelInfo;
+  readonly modelLimits: ModelLimitsBlock | undefined;
+  /** Whose prices the estimate and the rows use. */
+  readonly priceRegion: RegionId;
+  /** Sampling settings; part of the id when any is set. */
+  readonly generation: GenerationSettings;
   readonly system: Template | undefined;
   /** Turn 1, then each follow-up. */
   readonly prompts: readonly Template[];
@@ -226,7 +234,7 @@ type RowReason = ['skipped' | 'failed', ErrorCode, string];
  * last request carries them). Such a text is never sent, as a text file too big is not.
  */
 function renderFor(item: Item, measured: Measured, ctx: PlanContext): { prompts: string[]; system: string | undefined } | { row: RowReason } {
-  const window = requireModel(ctx.model).limits.inputTokens;
+  const window = ctx.info.limits.inputTokens;
   const templates = ctx.system ? [...ctx.prompts, ctx.system] : ctx.prompts;
   for (const [column, chars] of Object.entries(item.oversized ?? {})) {
     if (!templates.some((t) => t.vars.includes(`row.${column}`))) continue;
@@ -259,6 +267,23 @@ function renderFor(item: Item, measured: Measured, ctx: PlanContext): { prompts:
   return { prompts, system };
 }
 
+/** What a job carries about its model besides the name: only what is set, so other jobs stay as they were. */
+function modelFields(ctx: PlanContext): Pick<Job, 'modelLimits' | 'priceRegion' | 'generation'> {
+  return {
+    ...(ctx.modelLimits ? { modelLimits: ctx.modelLimits } : {}),
+    ...(ctx.priceRegion !== 'cn' ? { priceRegion: ctx.priceRegion } : {}),
+    ...(Object.keys(ctx.generation).length ? { generation: ctx.generation } : {}),
+  };
+}
+
+/** The id parts of the generation settings and the modelLimits block: none when unset, so earlier ids stay valid. */
+function settingsId(ctx: PlanContext): unknown[] {
+  const parts: unknown[] = [];
+  if (Object.keys(ctx.generation).length) parts.push({ generation: ctx.generation });
+  if (ctx.modelLimits) parts.push({ modelLimits: ctx.modelLimits });
+  return parts;
+}
+
 /** Plans one item. Throws only for run-level problems (ffprobe missing); item problems become rows. */
 export async function planItem(item: Item, ctx: PlanContext): Promise<Planned> {
   const sourceIds = ctx.prompts.map((t) => t.source);
@@ -277,7 +302,7 @@ export async function planItem(item: Item, ctx: PlanContext): Promise<Planned> {
   if ('row' in rendered) return { row: rowWithoutAnswer({ id: fallbackId(), path: item.path, source: item.source ?? '', kind: measured.kind, model: ctx.model }, ...rendered.row) };
   const { prompts, system } = rendered;
   const base = { id: '', path: item.path, source: item.source ?? '', kind: measured.kind, model: ctx.model };
-  const info = requireModel(ctx.model);
+  const info = ctx.info;
   const m = measured.media;
   const f = measured.facts;
   if (m?.type === 'image' && 'file' in m.source && f.width && f.height) {
@@ -289,11 +314,14 @@ export async function planItem(item: Item, ctx: PlanContext): Promise<Planned> {
   const kindOptions = measured.kind === 'image' ? ctx.options.image : measured.kind === 'audio' ? ctx.options.audio : measured.kind === 'video' ? ctx.options.video : null;
   // Plain-text answers add nothing, so ids of earlier runs stay valid.
   const { format, audio, thinking } = ctx.answer;
-  const answerId = format || audio || thinking ? [{ schema: format?.schema, audio, thinking }] : [];
-  const id = jobId([ctx.model, system, prompts, measured.digest, m?.type, kindOptions, ...answerId]);
+  // `on` hashes as the `true` of the boolean it replaced, so ids of earlier thinking runs stay valid too.
+  const thinks = thinking === 'off' ? false : thinking === 'on' ? true : thinking;
+  const answerId = format || audio || thinks ? [{ schema: format?.schema, audio, thinking: thinks }] : [];
+  const settings = settingsId(ctx);
+  const id = jobId([ctx.model, system, prompts, measured.digest, m?.type, kindOptions, ...answerId, ...settings]);
   const draft = { media: m, facts: f, options: ctx.options, prompts, system };
   const estimate = estimateJob(draft, info, ctx.answerTokens);
-  const estimatedCost = estimateCost(estimate, prompts.length, m !== undefined && m.type !== 'text_file', info, ctx.answerTokens);
-  const job: Job = { ...base, id, system, prompts, media: m, facts: f, options: ctx.options, answer: ctx.answer, estimate, estimatedCost };
+  const estimatedCost = estimateCost(estimate, prompts.length, m !== undefined && m.type !== 'text_file', pricesIn(info, ctx.priceRegion), ctx.answerTokens);
+  const job: Job = { ...base, id, system, prompts, media: m, facts: f, options: ctx.options, answer: ctx.answer, estimate, estimatedCost, ...modelFields(ctx) };
   return measured.content ? { job, content: measured.content } : { job };
 }

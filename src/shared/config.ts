@@ -9,33 +9,68 @@ import { availableParallelism } from 'node:os';
 import { ConfigError } from './errors.js';
 import { checkBaseUrl } from './base-url.js';
 import { schemaFromJsonSchema, schemaFromLabels, type AnswerSchema } from './answer-schema.js';
-import type { AnswerOptions, PreprocessOptions } from './job.js';
-import { modelInfo, KNOWN_MODELS } from './models.js';
+import type { AnswerOptions, GenerationSettings, PreprocessOptions, ThinkingSetting } from './job.js';
+import { lookupModel, modelInfo, pricesIn, KNOWN_MODELS, THINKING_EFFORTS, type ModelInfo, type Prices, type RegionId } from './models.js';
 import { COMPLETION_WINDOW, parseHours } from './batch.js';
+import { ModelLimitsSchema, resolveModelInfo, type ModelLimitsBlock } from './model-overrides.js';
 
-/** Documented DashScope OpenAI-compatible base URLs; a key works only in its own region. */
-export const REGIONS = {
+/**
+ * Documented DashScope OpenAI-compatible base URLs; a key works only in its own region. Hong Kong, Tokyo,
+ * Frankfurt and Virginia (qwen3.8-omni-flash, MODELS-2026 [1]) have no documented base URL yet: name them with
+ * --region for their prices, and give the URL (a workspace URL, say) with --base-url.
+ */
+export const REGIONS: Readonly<Record<RegionId, string | undefined>> = {
   cn: 'https://dashscope.aliyuncs.com/compatible-mode/v1',
   intl: 'https://dashscope-intl.aliyuncs.com/compatible-mode/v1',
   us: 'https://dashscope-us.aliyuncs.com/compatible-mode/v1',
-  /** Batch Chat: Beijing's synchronous endpoint at the batch price (half), for the models it lists (MODELS-2026.md section 4). */
-  'cn-batch': 'https://batch.dashscope.aliyuncs.com/compatible-mode/v1',
-} as const;
+  hk: undefined,
+  tokyo: undefined,
+  frankfurt: undefined,
+  virginia: undefined,
+};
+export type Region = RegionId;
+
+/** Batch Chat: Beijing's synchronous endpoint at the batch price (half), for the models Batch lists (MODELS-2026.md section 4). */
+export const BATCH_CHAT_URL = 'https://batch.dashscope.aliyuncs.com/compatible-mode/v1';
 
 /** Base URLs whose answers cost the batch price (Batch Chat). */
-export const HALF_PRICE_BASE_URLS: readonly string[] = [REGIONS['cn-batch']];
-
-/** The region a base URL is the preset of (Batch Chat counts as cn), or undefined for any other URL. */
-export function regionOf(baseURL: string): string | undefined {
-  const found = (Object.entries(REGIONS) as [Region, string][]).find(([, url]) => url === baseURL.replace(/\/+$/, ''))?.[0];
-  return found === 'cn-batch' ? 'cn' : found;
-}
+export const HALF_PRICE_BASE_URLS: readonly string[] = [BATCH_CHAT_URL];
 
 /** How a run is scheduled: in this process, as DashScope Batch jobs, or batch when the model and a deadline allow it. */
 export const ENGINES = ['in-process', 'batch', 'auto'] as const;
 export type EngineName = (typeof ENGINES)[number];
-export type Region = keyof typeof REGIONS;
 export const REGION_NAMES = Object.keys(REGIONS) as [Region, ...Region[]];
+
+/** The region a documented host serves (its prices apply); undefined for a proxy, a stand-in or another host. */
+export function regionOfUrl(url: string): Region | undefined {
+  let host: string;
+  try {
+    host = new URL(url).host;
+  } catch {
+    return undefined;
+  }
+  const preset = REGION_NAMES.find((r) => REGIONS[r] !== undefined && new URL(REGIONS[r]).host === host);
+  if (preset) return preset;
+  if (host === new URL(BATCH_CHAT_URL).host) return 'cn';
+  // Workspace URLs: https://{WorkspaceId}.ap-southeast-1.maas.aliyuncs.com/compatible-mode/v1 (MODELS-2026).
+  if (host.endsWith('.ap-southeast-1.maas.aliyuncs.com')) return 'intl';
+  if (host.endsWith('.cn-beijing.maas.aliyuncs.com')) return 'cn';
+  return undefined;
+}
+
+/**
+ * The ranges of the generation settings, the same for every Omni model (Qwen API reference, MODELS-2026 [12]);
+ * max_tokens is also capped by the model's output window.
+ */
+export const GENERATION_RANGES = {
+  temperature: { whole: false, min: 0, max: 1.999 },
+  top_p: { whole: false, min: 0.001, max: 1 },
+  max_tokens: { whole: true, min: 1, max: Number.MAX_SAFE_INTEGER },
+  seed: { whole: true, min: 0, max: 2 ** 31 - 1 },
+  presence_penalty: { whole: false, min: -2, max: 2 },
+} as const satisfies Record<keyof GenerationSettings, NumberRange>;
+
+export const THINKING_SETTINGS = ['off', 'on', ...THINKING_EFFORTS] as const satisfies readonly ThinkingSetting[];
 
 export const OUTPUT_FORMATS = ['csv', 'jsonl'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -44,8 +79,12 @@ export const VIDEO_MODES = ['auto', 'file', 'frames'] as const satisfies readonl
 
 /** Every default, in one place. */
 export const DEFAULTS = {
-  /** The model asked when none is named. */
-  model: 'qwen-omni-turbo',
+  /**
+   * The model asked when none is named: a current one whose limits and prices are documented ([4][10]), with
+   * speech output. qwen3.8-omni-flash, Alibaba's pick for understanding, is not the default because its price and
+   * thinking switch are inferred and it thinks by default (every answer then pays for its reasoning).
+   */
+  model: 'qwen3.5-omni-flash',
   /** Beijing. */
   region: 'cn',
   /** Requests in flight at once. The account allows about 1 request per second, so more buys little. */
@@ -60,9 +99,9 @@ export const DEFAULTS = {
   retryMaxMs: 60_000,
   /** Output file when none is named. */
   out: 'omni-batch-results.csv',
-  /** Requests per minute: DashScope's documented account limit for the omni models. 0 turns pacing off. */
+  /** Requests per minute when the model's catalogue entry has none (it always has). 0 turns pacing off. */
   rpm: 60,
-  /** Tokens per minute (prompt + completion): the documented account limit. 0 turns pacing off. */
+  /** Tokens per minute (prompt + completion), likewise. 0 turns pacing off. */
   tpm: 100_000,
   /** Preprocessing jobs (image resizing, ffmpeg) at once: one per core. */
   cpuConcurrency: availableParallelism(),
@@ -73,7 +112,7 @@ export const DEFAULTS = {
   videoAutoMaxTrimSec: 10,
   /** Answer length assumed by the estimate, per turn. */
   estimateAnswerTokens: 150,
-  /** Spoken answers: a voice both turbo and qwen3-omni-flash have. */
+  /** Spoken answers: a voice turbo and qwen3-omni-flash have; a model that lacks it uses its first voice. */
   voice: 'Cherry',
   /** Spoken answers: the only output audio format the API documents. */
   audioFormat: 'wav',
@@ -119,6 +158,8 @@ interface FieldDoc {
   defaultText?: string;
   /** The flag that overrides the field. */
   flag?: string;
+  /** The reference lists this field's own fields too (default true); false for a block documented elsewhere. */
+  nested?: boolean;
 }
 const doc = <T extends z.ZodType>(schema: T, d: FieldDoc): T => schema.meta({ ...d });
 
@@ -149,9 +190,19 @@ export const JobFileSchema = z
       description: 'Further prompts asked in the same conversation after the first answer; every answer is kept.',
       flag: '--follow-up',
     }),
-    model: doc(z.string().min(1).optional(), { description: `The model: ${KNOWN_MODELS.join(', ')}.`, default: DEFAULTS.model, flag: '--model' }),
+    model: doc(z.string().min(1).optional(), {
+      description: 'The model (README "Models"). A name the catalogue does not list runs, with a warning, on the facts of its family (qwen3.5-omni-*, ...) patched by modelLimits.',
+      default: DEFAULTS.model,
+      flag: '--model',
+    }),
+    modelLimits: doc(ModelLimitsSchema.optional(), {
+      description:
+        'Catalogue facts for the model, over its entry: like (the entry to start from), limits, tokens, output, thinking, streamOnly, prices (per region), rateLimits; field names as in src/shared/models.ts.',
+      nested: false,
+    }),
     region: doc(z.enum(REGION_NAMES).optional(), {
-      description: 'DashScope region: cn (Beijing), intl (Singapore), us, cn-batch (Batch Chat: Beijing, half price, the models it lists). A key works only in its own region.',
+      description:
+        'DashScope region: cn (Beijing), intl (Singapore), us; hk, tokyo, frankfurt, virginia need baseUrl too (no documented URL). A key works only in its own region; the prices and currency are the region\'s.',
       default: DEFAULTS.region,
       flag: '--region',
     }),
@@ -257,11 +308,29 @@ export const JobFileSchema = z
     schema: doc(z.record(z.string(), z.unknown()).optional(), {
       description: 'A JSON Schema of an answer object: the answer is validated and each property becomes a column.',
     }),
-    enableThinking: doc(z.boolean().optional(), {
-      description: 'qwen3-omni-flash thinking mode; the reasoning goes to a reasoning column.',
-      default: false,
+    thinking: doc(z.enum(THINKING_SETTINGS).optional(), {
+      description:
+        "Thinking mode: off, on, or a strength (low, medium, high, xhigh: models with reasoning_effort); sent as the model's own parameter. The reasoning goes to a reasoning column and is billed as answer tokens.",
+      defaultText: "the model's default (qwen3.8-omni-flash: on)",
       flag: '--thinking',
     }),
+    enableThinking: doc(z.boolean().optional(), { description: 'Older name of thinking: true is on, false is off.', flag: '--thinking' }),
+    generation: doc(
+      z
+        .object({
+          temperature: doc(z.number().min(0).max(GENERATION_RANGES.temperature.max).optional(), { description: 'Sampling temperature, 0 to under 2.', flag: '--temperature' }),
+          top_p: doc(z.number().min(GENERATION_RANGES.top_p.min).max(1).optional(), { description: 'Nucleus sampling, over 0 up to 1.', flag: '--top-p' }),
+          max_tokens: doc(z.number().int().min(1).optional(), {
+            description: "Longest answer per turn in tokens (thinking included), at most the model's output window; the estimate assumes answers this long.",
+            flag: '--max-tokens',
+          }),
+          seed: doc(z.number().int().min(0).max(GENERATION_RANGES.seed.max).optional(), { description: 'Sampling seed, for repeatable answers.', flag: '--seed' }),
+          presence_penalty: doc(z.number().min(-2).max(2).optional(), { description: 'Penalty for repeating what was said, -2 to 2.', flag: '--presence-penalty' }),
+        })
+        .strict()
+        .optional(),
+      { description: "Generation settings, sent with the API's names; unset ones keep the model's defaults. Part of the row id." },
+    ),
     engine: doc(z.enum(ENGINES).optional(), {
       description: 'in-process sends each file now; batch runs the job as DashScope Batch jobs (half price, within completionWindow); auto picks batch when the model supports it and deadline allows it.',
       default: DEFAULTS.engine,
@@ -275,6 +344,11 @@ export const JobFileSchema = z
     deadline: doc(z.string().regex(/^\d+(\.\d+)?\s*[hd]$/i).optional(), {
       description: 'How long the answers may take (e.g. 36h); with engine auto, batch is picked when its completionWindow fits in it.',
       flag: '--deadline',
+    }),
+    batchChat: doc(z.boolean().optional(), {
+      description: "Send to Beijing's Batch Chat endpoint: synchronous, one request per call, at the batch price (half); for the models Batch serves in cn.",
+      default: false,
+      flag: '--batch-chat',
     }),
     output: doc(
       z
@@ -327,10 +401,17 @@ export interface Flags {
   videoMode?: PreprocessOptions['video']['mode'];
   audioOut?: string;
   voice?: string;
-  thinking?: boolean;
+  /** `--thinking` alone is `on`. */
+  thinking?: ThinkingSetting;
   engine?: EngineName;
   completionWindow?: string;
   deadline?: string;
+  batchChat?: boolean;
+  temperature?: number;
+  topP?: number;
+  maxTokens?: number;
+  seed?: number;
+  presencePenalty?: number;
 }
 
 /** The values a number set by a flag or an environment variable may take (the job-file schema keeps the same). */
@@ -392,6 +473,18 @@ export interface RunConfig {
   readonly system: string | undefined;
   readonly followUps: readonly string[];
   readonly model: string;
+  /** The job file's modelLimits block (it travels with each job); undefined without one. */
+  readonly modelLimits: ModelLimitsBlock | undefined;
+  /** The facts the model runs on: its catalogue entry (or its family's) with modelLimits applied. */
+  readonly modelInfo: ModelInfo;
+  /** Whose prices apply: --region, else the region of the base URL's host, else Beijing. */
+  readonly priceRegion: Region;
+  /** The model's list prices there; undefined: rows carry an empty cost. */
+  readonly prices: Prices | undefined;
+  /** temperature, top_p, max_tokens, seed, presence_penalty as set (checked against the model). */
+  readonly generation: GenerationSettings;
+  /** One line each, printed before the run starts (a model name the catalogue does not list, ...). */
+  readonly warnings: readonly string[];
   readonly baseURL: string;
   readonly concurrency: number;
   readonly maxFiles: number | undefined;
@@ -564,22 +657,31 @@ export async function resolveConfig(jobFilePath: string | undefined, flags: Flag
   const { job } = sides;
   const sources = resolveSources(flags, sides);
   const prompt = await resolvePrompt(flags, sides);
-  const model = resolveModel(flags, job);
+  const { model, info, warnings } = resolveModel(flags, job);
+  const baseURL = resolveBaseUrl(flags, job, env);
+  const priceRegion = flags.region ?? job.region ?? regionOfUrl(baseURL) ?? DEFAULTS.region;
+  const generation = generationSettings(flags, sides, info);
   return {
     ...sources,
     prompt,
     system: flags.system ?? job.system,
     followUps: flags.followUp?.length ? flags.followUp : (job.followUps ?? []),
     model,
-    baseURL: resolveBaseUrl(flags, job, env),
-    ...resolveLimits(flags, job, env),
+    modelLimits: job.modelLimits,
+    modelInfo: info,
+    priceRegion,
+    prices: pricesIn(info, priceRegion),
+    generation,
+    warnings,
+    baseURL,
+    ...resolveLimits(flags, job, env, info),
     ...resolveOutput(flags, sides),
     dryRun: flags.dryRun ?? false,
     preprocess: preprocessOptions(flags, job),
-    answer: answerOptions(flags, sides, model),
+    answer: answerOptions(flags, sides, model, info, warnings),
     maxCost: flags.maxCost ?? job.maxCost,
     ...resolveEngine(flags, job, sides.where),
-    estimateAnswerTokens: DEFAULTS.estimateAnswerTokens,
+    estimateAnswerTokens: generation.max_tokens ?? DEFAULTS.estimateAnswerTokens,
     cwd,
   };
 }
@@ -614,12 +716,38 @@ async function resolvePrompt(flags: Flags, { job, where, fromJob, fromCwd }: Sid
   return prompt;
 }
 
-function resolveModel(flags: Flags, job: JobFile): string {
+/** The model name, the facts it runs on, and a warning when the catalogue does not list it. */
+function resolveModel(flags: Flags, job: JobFile): { model: string; info: ModelInfo; warnings: string[] } {
   const model = flags.model ?? job.model ?? DEFAULTS.model;
-  if (!modelInfo(model)) {
-    throw new ConfigError(`--model: unknown model ${JSON.stringify(model)}; expected one of ${KNOWN_MODELS.join(', ')} (or a -latest / dated snapshot of one)`);
+  const info = resolveModelInfo(model, job.modelLimits);
+  if (modelInfo(model)) return { model, info, warnings: [] };
+  const { match } = lookupModel(model);
+  const basis = job.modelLimits?.like ?? info.family;
+  const how = match.kind === 'family' && !job.modelLimits?.like ? `the limits of its family ${match.prefix}* (${basis})` : `the limits of ${basis}`;
+  const price = Object.keys(info.prices).length ? '' : ', no price (empty cost; set modelLimits.prices)';
+  const warning = `warning: model ${JSON.stringify(model)} is not in the catalogue (${KNOWN_MODELS.length} names, README "Models"); running it on ${how}${job.modelLimits ? ' with the job file\'s modelLimits' : ''}${price}`;
+  return { model, info, warnings: [warning] };
+}
+
+/** The generation settings of the flags over the job file's, each checked against the model's ranges. */
+function generationSettings(flags: Flags, { job, where }: Sides, info: ModelInfo): GenerationSettings {
+  const g = job.generation ?? {};
+  const set: Record<string, number> = {};
+  const pick = (key: keyof GenerationSettings, flag: number | undefined) => {
+    const v = flag ?? g[key];
+    if (v !== undefined) set[key] = v;
+  };
+  pick('temperature', flags.temperature);
+  pick('top_p', flags.topP);
+  pick('max_tokens', flags.maxTokens);
+  pick('seed', flags.seed);
+  pick('presence_penalty', flags.presencePenalty);
+  const max = set.max_tokens;
+  if (max !== undefined && max > info.limits.outputTokens) {
+    const name = flags.maxTokens !== undefined ? '--max-tokens' : `${where}: field "generation.max_tokens"`;
+    throw new ConfigError(`${name}: expected at most ${info.limits.outputTokens} (the output window of ${info.family}), received ${max}`);
   }
-  return model;
+  return set;
 }
 
 /**
@@ -628,17 +756,29 @@ function resolveModel(flags: Flags, job: JobFile): string {
  */
 function resolveBaseUrl(flags: Flags, job: JobFile, env: NodeJS.ProcessEnv): string {
   const envBase = env.DASHSCOPE_BASE_URL?.trim() ? env.DASHSCOPE_BASE_URL.trim() : undefined;
+  if (flags.batchChat ?? job.batchChat) {
+    if (flags.baseUrl !== undefined || job.baseUrl !== undefined) throw new ConfigError('--batch-chat names its own base URL (Beijing Batch Chat): give it or --base-url / baseUrl, not both');
+    return BATCH_CHAT_URL;
+  }
   if (flags.baseUrl !== undefined) return checkBaseUrl(flags.baseUrl, '--base-url');
-  if (flags.region) return REGIONS[flags.region];
+  if (flags.region) return presetUrl(flags.region, '--region');
   if (job.baseUrl !== undefined) return checkBaseUrl(job.baseUrl, 'baseUrl in the job file');
-  if (job.region) return REGIONS[job.region];
-  return envBase === undefined ? REGIONS[DEFAULTS.region] : checkBaseUrl(envBase, 'DASHSCOPE_BASE_URL');
+  if (job.region) return presetUrl(job.region, 'region in the job file');
+  return envBase === undefined ? presetUrl(DEFAULTS.region, 'the default region') : checkBaseUrl(envBase, 'DASHSCOPE_BASE_URL');
+}
+
+function presetUrl(region: Region, source: string): string {
+  const url = REGIONS[region];
+  if (url === undefined) {
+    throw new ConfigError(`${source}: ${region} has no documented base URL; give it with --base-url (your workspace URL, e.g. https://{WorkspaceId}.<region>.maas.aliyuncs.com/compatible-mode/v1) and keep --region ${region} for its prices`);
+  }
+  return url;
 }
 
 type Limits = Pick<RunConfig, 'concurrency' | 'maxFiles' | 'idleTimeoutMs' | 'retries' | 'retryBaseMs' | 'retryMaxMs' | 'rpm' | 'tpm' | 'cpuConcurrency'>;
 
 /** How much runs at once, how fast, and how patiently. */
-function resolveLimits(flags: Flags, job: JobFile, env: NodeJS.ProcessEnv): Limits {
+function resolveLimits(flags: Flags, job: JobFile, env: NodeJS.ProcessEnv, info: ModelInfo): Limits {
   const retryBaseMs = job.retryBaseMs ?? DEFAULTS.retryBaseMs;
   return {
     concurrency: flags.concurrency ?? job.concurrency ?? DEFAULTS.concurrency,
@@ -647,8 +787,8 @@ function resolveLimits(flags: Flags, job: JobFile, env: NodeJS.ProcessEnv): Limi
     retries: flags.retries ?? job.retries ?? DEFAULTS.retries,
     retryBaseMs,
     retryMaxMs: Math.max(job.retryMaxMs ?? DEFAULTS.retryMaxMs, retryBaseMs),
-    rpm: flags.rpm ?? job.rpm ?? envNumber(env, 'OMNI_BATCH_RPM', RANGES.rpm) ?? DEFAULTS.rpm,
-    tpm: flags.tpm ?? job.tpm ?? envNumber(env, 'OMNI_BATCH_TPM', RANGES.tpm) ?? DEFAULTS.tpm,
+    rpm: flags.rpm ?? job.rpm ?? envNumber(env, 'OMNI_BATCH_RPM', RANGES.rpm) ?? info.rateLimits.rpm,
+    tpm: flags.tpm ?? job.tpm ?? envNumber(env, 'OMNI_BATCH_TPM', RANGES.tpm) ?? info.rateLimits.tpm,
     cpuConcurrency: flags.cpuConcurrency ?? job.cpuConcurrency ?? DEFAULTS.cpuConcurrency,
   };
 }
@@ -690,18 +830,33 @@ function preprocessOptions(flags: Flags, job: JobFile): PreprocessOptions {
 }
 
 /** Labels or schema, spoken answers and thinking mode, checked against each other and against the model. */
-function answerOptions(flags: Flags, sides: Sides, model: string): AnswerOptions {
+function answerOptions(flags: Flags, sides: Sides, model: string, info: ModelInfo, warnings: string[]): AnswerOptions {
   const format = answerFormat(sides);
-  const audio = spokenAnswers(flags, sides, model);
-  const { job, where } = sides;
-  const thinking = flags.thinking ?? job.enableThinking ?? false;
-  if (thinking && !modelInfo(model)?.thinking) {
-    throw new ConfigError(`${flags.thinking ? '--thinking' : `${where}: field "enableThinking"`}: thinking mode is for qwen3-omni-flash, not ${model}`);
+  const audio = spokenAnswers(flags, sides, { model, info, warnings });
+  return { format, audio, thinking: thinkingSetting(flags, sides, model, info, audio !== undefined) };
+}
+
+/** The thinking setting asked for (flag, thinking, enableThinking), or the model's default; checked against the model. */
+function thinkingSetting(flags: Flags, { job, where }: Sides, model: string, info: ModelInfo, speech: boolean): ThinkingSetting {
+  const legacy = job.enableThinking === undefined ? undefined : job.enableThinking ? 'on' : 'off';
+  const asked = flags.thinking ?? job.thinking ?? legacy;
+  const name = flags.thinking !== undefined ? '--thinking' : job.thinking !== undefined ? `${where}: field "thinking"` : `${where}: field "enableThinking"`;
+  const { param, defaultOn, efforts, withSpeech } = info.thinking;
+  // Spoken answers with a model that thinks by default: thinking is switched off rather than the run refused.
+  if (asked === undefined) return param !== undefined && defaultOn && !(speech && !withSpeech) ? 'on' : 'off';
+  if (asked === 'off') return 'off';
+  if (param === undefined) {
+    const having = KNOWN_MODELS.filter((m) => modelInfo(m)?.thinking.param !== undefined && !m.match(/\d{4}-\d{2}-\d{2}$/));
+    throw new ConfigError(`${name}: ${model} has no thinking mode (models with one: ${having.join(', ')})`);
   }
-  if (thinking && audio) {
-    throw new ConfigError('thinking mode and spoken answers: the API refuses audio output with enable_thinking; drop one of them');
+  if (asked !== 'on' && !efforts.includes(asked)) {
+    const took = efforts.length ? `takes ${efforts.join(', ')} (${param})` : `switches thinking on or off only (${param}): use on`;
+    throw new ConfigError(`${name}: ${model} ${took}, received ${JSON.stringify(asked)}`);
   }
-  return { format, audio, thinking };
+  if (speech && !withSpeech) {
+    throw new ConfigError(`${name} and spoken answers: the API refuses audio output while ${model} thinks (${param}); drop one of them (--thinking off)`);
+  }
+  return asked;
 }
 
 /** The answer schema of the job file's labels or schema (one of them), if any. */
@@ -718,19 +873,26 @@ function answerFormat({ job, where }: Sides): AnswerSchema | undefined {
 }
 
 /** Spoken answers: a folder for the WAV files, and a voice the model has. */
-function spokenAnswers(flags: Flags, { job, where, fromJob, fromCwd }: Sides, model: string): AnswerOptions['audio'] {
-  const info = modelInfo(model);
+function spokenAnswers(flags: Flags, { job, where, fromJob, fromCwd }: Sides, m: { model: string; info: ModelInfo; warnings: string[] }): AnswerOptions['audio'] {
+  const { model, info } = m;
   const dir = flags.audioOut !== undefined ? fromCwd(flags.audioOut) : job.audio?.out !== undefined ? fromJob(job.audio.out) : undefined;
   const voice = flags.voice ?? job.audio?.voice;
   if (dir === undefined && (voice !== undefined || job.audio?.format !== undefined)) {
     throw new ConfigError(`${flags.voice !== undefined ? '--voice' : `${where}: field "audio.voice"/"audio.format"`}: spoken answers also need a folder: --audio-out DIR or "audio.out"`);
   }
-  if (voice !== undefined && info && !info.voices.includes(voice)) {
-    throw new ConfigError(
-      `${flags.voice !== undefined ? '--voice' : `${where}: field "audio.voice"`}: ${model} has no voice ${JSON.stringify(voice)}; expected one of ${info.voices.join(', ')}`,
-    );
+  if (dir === undefined) return undefined;
+  if (!info.output.audio) {
+    const speaking = KNOWN_MODELS.filter((n) => modelInfo(n)?.output.audio && !/\d{4}-\d{2}-\d{2}$/.test(n));
+    throw new ConfigError(`${flags.audioOut !== undefined ? '--audio-out' : `${where}: field "audio.out"`}: ${model} answers in text only (no speech output); models with spoken answers: ${speaking.join(', ')}`);
   }
-  return dir === undefined ? undefined : { voice: voice ?? DEFAULTS.voice, format: job.audio?.format ?? DEFAULTS.audioFormat, dir };
+  const { voices, voicesComplete } = info.output;
+  if (voice !== undefined && !voices.includes(voice)) {
+    const field = flags.voice !== undefined ? '--voice' : `${where}: field "audio.voice"`;
+    if (voicesComplete) throw new ConfigError(`${field}: ${model} has no voice ${JSON.stringify(voice)}; expected one of ${voices.join(', ')}`);
+    m.warnings.push(`warning: ${field}: ${JSON.stringify(voice)} is not among the voices the catalogue knows for ${model} (${voices.join(', ')}; the list is partial); the API decides`);
+  }
+  const fallback = voices.includes(DEFAULTS.voice) ? DEFAULTS.voice : (voices[0] ?? DEFAULTS.voice);
+  return { voice: voice ?? fallback, format: job.audio?.format ?? DEFAULTS.audioFormat, dir };
 }
 
 async function readPromptFile(file: string, where: string): Promise<string> {

@@ -12,7 +12,7 @@ export function costOf(usage: Usage, prices: Prices | undefined, afterMedia: boo
     usage.text_tokens * prices.inputText + usage.audio_tokens * prices.inputAudio + (usage.image_tokens + usage.video_tokens) * prices.inputImageVideo;
   // Generated speech has its own price; the rest of the completion is text.
   const speech = usage.completion_audio_tokens;
-  const output = (usage.completion_tokens - speech) * (afterMedia ? prices.outputTextAfterMedia : prices.outputText) + speech * prices.outputAudio;
-  // Prices are per 1,000 tokens; round away float noise below a millionth of a fen.
-  return Math.round(((input + output) / 1000) * 1e8) / 1e8;
+  const output = (usage.completion_tokens - speech) * (afterMedia ? prices.outputTextAfterMedia : prices.outputText) + speech * (prices.outputAudio ?? 0);
+  // Prices are per 1,000,000 tokens; round away float noise below a millionth of a fen.
+  return Math.round(((input + output) / 1_000_000) * 1e8) / 1e8;
 }

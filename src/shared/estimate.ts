@@ -15,7 +15,7 @@ import {
   smartResize,
   videoFileWindow,
 } from './media-plan.js';
-import type { ModelInfo, TokenRules } from './models.js';
+import type { ModelInfo, Prices, TokenRules } from './models.js';
 
 /** One token per f x f patch after the model's resize, plus 2 for the image's start and end markers. */
 export function imageTokens(width: number, height: number, rules: TokenRules): number {
@@ -110,10 +110,9 @@ export function promptTotal(e: TokenEstimate): number {
 }
 
 /** Cost of the estimated prompt plus `answerTokens` of output per turn; null when the model has no price. */
-export function estimateCost(e: TokenEstimate, turns: number, afterMedia: boolean, info: ModelInfo, answerTokens: number): number | null {
-  const p = info.prices;
+export function estimateCost(e: TokenEstimate, turns: number, afterMedia: boolean, p: Prices | undefined, answerTokens: number): number | null {
   if (!p) return null;
   const input = e.text * p.inputText + e.audio * p.inputAudio + (e.image + e.video) * p.inputImageVideo;
   const output = turns * answerTokens * (afterMedia ? p.outputTextAfterMedia : p.outputText);
-  return Math.round(((input + output) / 1000) * 1e8) / 1e8;
+  return Math.round(((input + output) / 1_000_000) * 1e8) / 1e8;
 }

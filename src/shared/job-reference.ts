@@ -31,7 +31,7 @@ export function jobReferenceMarkdown(): string {
       const dflt = typeof field.defaultText === 'string' ? field.defaultText : field.default === undefined ? '' : `\`${JSON.stringify(field.default).replace(/^"|"$/g, '')}\``;
       const flag = typeof field.flag === 'string' ? field.flag.split(', ').map((f) => `\`${f}\``).join(', ') : '';
       lines.push(`| \`${key}\` | ${cell(typeOf(field))} | ${cell(dflt)} | ${flag} | ${cell(description)} |`);
-      if (field.type === 'object' && isObject(field.properties)) walk(field.properties, `${key}.`);
+      if (field.type === 'object' && field.nested !== false && isObject(field.properties)) walk(field.properties, `${key}.`);
     }
   };
   const root = jobFileJsonSchema();

@@ -3,6 +3,10 @@
  * secrets), so the same object can travel through an in-process queue or a Redis queue.
  */
 import type { AnswerSchema } from './answer-schema.js';
+import type { ModelLimitsBlock } from './model-overrides.js';
+import type { RegionId, ThinkingSetting } from './models.js';
+
+export type { ThinkingSetting } from './models.js';
 
 /** What a file is, as classification decides and the rows and totals count it. */
 export type MediaKind = 'image' | 'audio' | 'video' | 'text' | 'unknown';
@@ -85,8 +89,20 @@ export interface AnswerOptions {
   readonly format: AnswerSchema | undefined;
   /** Speech for the answer of the last turn (`modalities: ["text","audio"]`); undefined = text only. */
   readonly audio: SpokenAnswer | undefined;
-  /** qwen3-omni-flash thinking mode (`enable_thinking`); the reasoning goes to its own column. */
-  readonly thinking: boolean;
+  /**
+   * Thinking mode as the model will run it (the model's default already applied): `off`, `on` at the model's
+   * default strength, or a strength; sent as the model's own parameter. The reasoning goes to its own column.
+   */
+  readonly thinking: ThinkingSetting;
+}
+
+/** Sampling settings sent as they are (the API's names); each is absent unless the job file or a flag set it. */
+export interface GenerationSettings {
+  readonly temperature?: number;
+  readonly top_p?: number;
+  readonly max_tokens?: number;
+  readonly seed?: number;
+  readonly presence_penalty?: number;
 }
 
 /**
@@ -97,7 +113,7 @@ export interface AnswerOptions {
  */
 export const KEEP_CONTENT_BYTES = 2 * 1024 * 1024;
 
-export const PLAIN_ANSWER: AnswerOptions = { format: undefined, audio: undefined, thinking: false };
+export const PLAIN_ANSWER: AnswerOptions = { format: undefined, audio: undefined, thinking: 'off' };
 
 /** Prompt tokens by modality, estimated before any call. */
 export interface TokenEstimate {
@@ -114,6 +130,15 @@ export interface Job {
   readonly source: string;
   readonly kind: MediaKind;
   readonly model: string;
+  /**
+   * The job file's `modelLimits` block, when it has one (the facts the model runs on are the catalogue's with
+   * it applied: shared/model-overrides.ts). Optional, like the two below: a job queued by an older version has none.
+   */
+  readonly modelLimits?: ModelLimitsBlock | undefined;
+  /** Whose list prices the row's cost uses; absent: Beijing (cn), as before regions had prices. */
+  readonly priceRegion?: RegionId | undefined;
+  /** temperature, top_p, max_tokens, seed, presence_penalty as set; absent or empty: the model's defaults. */
+  readonly generation?: GenerationSettings | undefined;
   readonly system: string | undefined;
   /** Turn 1, then each follow-up, already rendered. */
   readonly prompts: readonly string[];

@@ -111,7 +111,7 @@ export function rowLayout(turns: number, answer: AnswerOptions): RowLayout {
     turns,
     fields: answer.format ? answerFields(answer.format) : [],
     counted: answer.format ? countedFields(answer.format) : [],
-    reasoning: answer.thinking,
+    reasoning: answer.thinking !== 'off',
     audio: answer.audio !== undefined,
   };
 }

@@ -7,7 +7,7 @@ import { OmniError } from '../shared/errors.js';
 import type { Job, MediaKind } from '../shared/job.js';
 import { rowWithoutAnswer, type Row } from '../shared/row.js';
 import { firstTurnMessages } from './messages.js';
-import { afterMedia, mediaColumns, onPrepared, undetailed, type MediaColumns, type PrepareContext } from './process.js';
+import { afterMedia, mediaColumns, onPrepared, turnBody, undetailed, type MediaColumns, type PrepareContext } from './process.js';
 import { requestBody, type TurnOptions } from './qwen-omni.js';
 
 /** What a row of a batch request needs besides the answer: written beside the request file, read back when its output comes. */
@@ -49,7 +49,8 @@ export async function batchRequest(job: Job, ctx: PrepareContext, content?: Buff
     const columns = mediaColumns(job, prepared);
     try {
       const messages = await firstTurnMessages(job, prepared.media, held);
-      const body = requestBody(job.model, messages, { thinking: job.answer.thinking }, true) as unknown as Record<string, unknown>;
+      // The thinking parameter is set either way (Batch asks for it explicitly); batch gives no speech output.
+      const body = requestBody(job.model, messages, { body: turnBody(job) }) as unknown as Record<string, unknown>;
       const meta: BatchMeta = { id: job.id, path: job.path, source: job.source, kind: job.kind, model: job.model, afterMedia: afterMedia(job), undetailed: undetailed(job), columns };
       return { request: { line: { custom_id: job.id, method: 'POST', url: BATCH_ENDPOINT, body }, meta } };
     } catch (err) {

@@ -15,7 +15,8 @@ import { retryPrompt } from '../shared/answer-schema.js';
 import { isFatalForRun, OmniError, OutputError, unreadableMessage, type ErrorCode } from '../shared/errors.js';
 import { KEEP_CONTENT_BYTES, type Job } from '../shared/job.js';
 import { promptTotal } from '../shared/estimate.js';
-import { modelInfo, requireModel } from '../shared/models.js';
+import { pricesIn, thinkingFields } from '../shared/models.js';
+import { jobModel } from '../shared/model-overrides.js';
 import { ioReason, isDiskError } from '../shared/output/disk.js';
 import { wavNameFor, writeWav } from '../shared/output/wav.js';
 import type { Gate, Pacer } from '../shared/rate-limit.js';
@@ -89,7 +90,7 @@ export function undetailed(job: Job): TurnOptions['undetailedModality'] {
 export function misfitRow(job: Job): Row | undefined {
   const m = job.media;
   if (m && m.type !== 'frames' && m.type !== 'text_file' && 'file' in m.source) return undefined;
-  const misfit = checkFits(job, requireModel(job.model).limits);
+  const misfit = checkFits(job, jobModel(job).limits);
   return misfit ? { ...rowWithoutAnswer(job, 'skipped', misfit.code, misfit.message), ...mediaColumns(job, undefined) } : undefined;
 }
 
@@ -165,7 +166,7 @@ export async function onPrepared<T>(job: Job, ctx: PrepareContext, content: Buff
       throw err;
     }
     // What preprocessing made must fit; if it does not, that is our bug, and it costs a row, not a 400.
-    const misfit = checkFits({ ...job, media: prepared.media, facts: prepared.facts }, requireModel(job.model).limits);
+    const misfit = checkFits({ ...job, media: prepared.media, facts: prepared.facts }, jobModel(job).limits);
     if (misfit) return { row: { ...rowWithoutAnswer(job, 'skipped', misfit.code, `${misfit.message} (after preprocessing: ${prepared.note})`), ...mediaColumns(job, prepared) } };
     const original = m && 'source' in m && 'file' in m.source ? m.source.file : undefined;
     const held = content && original !== undefined ? { file: original, bytes: content } : undefined;
@@ -221,8 +222,8 @@ class Conversation {
     private readonly ctx: WorkerContext,
     private readonly messages: ChatCompletionMessageParam[],
   ) {
-    const { audio: spoken, thinking } = job.answer;
-    this.base = { idleTimeoutMs: ctx.idleTimeoutMs, signal: ctx.signal, undetailedModality: undetailed(job), thinking };
+    const spoken = job.answer.audio;
+    this.base = { idleTimeoutMs: ctx.idleTimeoutMs, signal: ctx.signal, undetailedModality: undetailed(job), body: turnBody(job) };
     this.answering = spoken ? { ...this.base, audio: { voice: spoken.voice, format: spoken.format } } : this.base;
     this.lastTurn = job.prompts.length - 1;
     this.reserve = reservationTokens(job);
@@ -326,7 +327,7 @@ class Conversation {
       reasoning: this.reasoning.join('\n\n'),
       audio_path: audioPath,
       usage: this.usage,
-      cost: this.usage.total_tokens > 0 ? costOf(this.usage, scaledPrices(modelInfo(job.model)?.prices, this.ctx.priceFactor ?? 1), afterMedia(job)) : null,
+      cost: this.usage.total_tokens > 0 ? costOf(this.usage, scaledPrices(jobPrices(job), this.ctx.priceFactor ?? 1), afterMedia(job)) : null,
       latency_ms: this.answers.length ? this.latency : null,
       ttft_ms: this.ttft,
     };
@@ -348,7 +349,7 @@ class Conversation {
       error_code: '',
       error_message: '',
       usage: this.usage,
-      cost: costOf(this.usage, scaledPrices(modelInfo(job.model)?.prices, this.ctx.priceFactor ?? 1), afterMedia(job)),
+      cost: costOf(this.usage, scaledPrices(jobPrices(job), this.ctx.priceFactor ?? 1), afterMedia(job)),
       attempts: this.attempts,
       latency_ms: this.latency,
       ttft_ms: this.ttft,
@@ -357,7 +358,17 @@ class Conversation {
   }
 }
 
+/** The body fields of every turn: the model's thinking parameter and the job's generation settings. */
+export function turnBody(job: Job): Record<string, string | number | boolean> {
+  return { ...thinkingFields(jobModel(job).thinking, job.answer.thinking), ...job.generation };
+}
+
 /** Whether the answer follows media: its text is then priced as output after media. */
 export function afterMedia(job: Job): boolean {
   return job.media !== undefined && job.media.type !== 'text_file';
+}
+
+/** The list prices of the job's model in its price region (Beijing for a job queued before regions had prices). */
+function jobPrices(job: Job) {
+  return pricesIn(jobModel(job), job.priceRegion ?? 'cn');
 }

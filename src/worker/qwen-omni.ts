@@ -34,8 +34,12 @@ export interface TurnOptions {
   readonly undetailedModality: 'text_tokens' | 'image_tokens' | 'audio_tokens' | 'video_tokens';
   /** Asks for `modalities: ["text","audio"]` with this voice and format. */
   readonly audio?: { readonly voice: string; readonly format: 'wav' } | undefined;
-  /** Sends `enable_thinking: true` (qwen3-omni-flash). */
-  readonly thinking?: boolean | undefined;
+  /**
+   * Body fields sent as they are: the model's thinking parameter (`enable_thinking`, `reasoning_effort`) and the
+   * generation settings (temperature, top_p, max_tokens, seed, presence_penalty). The SDK passes fields it does
+   * not know through unchanged.
+   */
+  readonly body?: Readonly<Record<string, string | number | boolean>> | undefined;
 }
 
 /** Base64 pieces -> bytes. Pieces are decoded whenever what has arrived is whole base64 (a multiple of 4), so
@@ -220,17 +224,15 @@ function turnParams(model: string, messages: ChatCompletionMessageParam[], opts:
 
 /**
  * The body of one turn without the streaming fields: what a Batch request line carries (batch does not stream, and
- * refuses `stream`), and what the real-time call adds `stream` to. `enable_thinking` is DashScope's own top-level
- * field: the SDK sends body fields it does not know as they are. `explicitThinking`: sent as false too (Batch asks
- * for it to be set either way).
+ * refuses `stream`), and what the real-time call adds `stream` to.
  */
-export function requestBody(model: string, messages: ChatCompletionMessageParam[], opts: Pick<TurnOptions, 'audio' | 'thinking'>, explicitThinking = false) {
+export function requestBody(model: string, messages: ChatCompletionMessageParam[], opts: Pick<TurnOptions, 'audio' | 'body'>) {
   return {
     model,
     messages,
-    modalities: opts.audio ? (['text', 'audio'] as const) : (['text'] as const),
+    modalities: opts.audio ? ['text', 'audio'] : ['text'],
     ...(opts.audio ? { audio: { voice: opts.audio.voice, format: opts.audio.format } } : {}),
-    ...(opts.thinking || explicitThinking ? { enable_thinking: opts.thinking === true } : {}),
+    ...opts.body,
   } as Omit<ChatCompletionCreateParamsStreaming, 'stream'>;
 }
 

@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { ApiError, errors, invalidParameter } from './errors.js';
 import { buildCompletion } from './sse.js';
 import type { ChatRequestSummary } from './types.js';
-import { validateChatRequest } from './validate.js';
+import { validateChatRequest, type ValidateOptions } from './validate.js';
 
 export const BATCH_FILE_LIMITS = { bytesPerFile: 500 * 1024 * 1024, linesPerFile: 50_000, bytesPerLine: 6 * 1024 * 1024 } as const;
 const ENDPOINT = '/v1/chat/completions';
@@ -33,6 +33,7 @@ export interface BatchSwitches {
 export interface BatchServiceOptions {
   answer?: ((req: ChatRequestSummary) => string) | undefined;
   urlFail?: ((url: string) => boolean) | undefined;
+  extraModels?: ValidateOptions['extraModels'];
   batch?: BatchSwitches | undefined;
 }
 
@@ -274,7 +275,7 @@ export class BatchService {
   private async answer(body: unknown): Promise<Record<string, unknown> | ApiError> {
     const opts = this.options();
     try {
-      const { spec, summary } = await validateChatRequest(body, { urlFail: opts.urlFail, batch: true });
+      const { spec, summary } = await validateChatRequest(body, { urlFail: opts.urlFail, extraModels: opts.extraModels, batch: true });
       const answer = (opts.answer ?? ((s: ChatRequestSummary) => `Answer ${s.turn}: ${s.lastUserText}`))(summary);
       const reasoning = summary.enableThinking ? `Thinking about turn ${summary.turn}.` : null;
       return buildCompletion({ model: summary.model, answer, maxTokens: summary.maxTokens ?? spec.maxOutputTokens, reasoning, prompt: summary.promptTokens }).body;

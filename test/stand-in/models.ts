@@ -17,6 +17,16 @@ export interface ModelSpec {
   framesMax: number;
   maxInputTokens: number;
   maxOutputTokens: number;
+  /** How thinking is switched: `enable_thinking` (default off), `reasoning_effort` (default on), or not at all. */
+  thinking: 'enable_thinking' | 'reasoning_effort' | null;
+  /** The strengths reasoning_effort takes besides `none`. */
+  efforts: readonly string[];
+  /** Spoken answers. */
+  speech: boolean;
+  /** Text plus several modalities in one user message. */
+  mixedMedia: boolean;
+  /** What a user message may carry besides text. */
+  inputs: readonly ('image' | 'audio' | 'video')[];
 }
 
 const MB = 1024 * 1024;
@@ -40,6 +50,11 @@ const TURBO: ModelSpec = {
   framesMax: 80,
   maxInputTokens: 30_720,
   maxOutputTokens: 2_048,
+  thinking: null,
+  efforts: [],
+  speech: true,
+  mixedMedia: false,
+  inputs: ['image', 'audio', 'video'],
 };
 
 const QWEN3: ModelSpec = {
@@ -58,17 +73,63 @@ const QWEN3: ModelSpec = {
   framesMax: 128,
   maxInputTokens: 49_152,
   maxOutputTokens: 16_384,
+  thinking: 'enable_thinking',
+  efforts: [],
+  speech: true,
+  mixedMedia: false,
+  inputs: ['image', 'audio', 'video'],
 };
+
+/** MODELS-2026: Qwen3.5-Omni takes about 3 h of audio and 1 h of video [10], mixed media [T]; 262,144 context [14]. */
+const QWEN35: ModelSpec = {
+  ...QWEN3,
+  family: 'qwen35',
+  voices: ['Tina'],
+  audioMaxBytes: 2048 * MB,
+  audioMaxSec: 3 * 3600,
+  audioTokensPerSec: 7,
+  videoMaxBytes: 2048 * MB,
+  videoMaxSec: 3600,
+  framesMax: 250,
+  maxInputTokens: 245_760,
+  thinking: null,
+  mixedMedia: true,
+};
+
+/** qwen3.8-omni-flash [1]: text output only, thinks by default; reasoning_effort as for qwen3.8-flash [12]. */
+const QWEN38: ModelSpec = {
+  ...QWEN35,
+  family: 'qwen38',
+  voices: [],
+  maxInputTokens: 991_808,
+  maxOutputTokens: 131_072,
+  thinking: 'reasoning_effort',
+  efforts: ['low', 'medium', 'xhigh'],
+  speech: false,
+  // Documented for Qwen3.5-Omni only: the stand-in takes the strict reading.
+  mixedMedia: false,
+};
+
+/** The captioner [15]: audio in, text out; 32,768 in and out. */
+const CAPTIONER: ModelSpec = { ...QWEN3, family: 'captioner', voices: [], maxInputTokens: 32_768, maxOutputTokens: 32_768, thinking: null, speech: false, inputs: ['audio'] };
 
 const DATED = String.raw`-\d{4}-\d{2}-\d{2}`;
 const TURBO_NAME = new RegExp(`^qwen-omni-turbo(?:-latest|${DATED})?$`);
 const QWEN3_NAME = new RegExp(`^qwen3-omni-flash(?:${DATED})?$`);
+const QWEN35_NAME = /^qwen3\.5-omni-(?:plus|flash)(?:-2026-03-15)?$/;
 
-export function resolveModel(name: unknown): ModelSpec | null {
+/** A model the stand-in serves besides its own, as a test names it (a model DashScope may ship tomorrow). */
+export type ExtraModel = Partial<Omit<ModelSpec, 'family'>>;
+
+export function resolveModel(name: unknown, extra: Readonly<Record<string, ExtraModel>> = {}): ModelSpec | null {
   if (typeof name !== 'string') return null;
   if (TURBO_NAME.test(name) || name === 'qwen2.5-omni-7b') return TURBO;
   if (QWEN3_NAME.test(name)) return QWEN3;
-  return null;
+  if (QWEN35_NAME.test(name)) return QWEN35;
+  if (name === 'qwen3.8-omni-flash') return QWEN38;
+  if (name === 'qwen3-omni-30b-a3b-captioner') return CAPTIONER;
+  const more = Object.hasOwn(extra, name) ? extra[name] : undefined;
+  return more ? { ...TURBO, ...more, family: 'custom' } : null;
 }
 
 /**

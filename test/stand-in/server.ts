@@ -12,6 +12,7 @@ import { buildStream, framesBefore, inbandErrorFrame, type Frame } from './sse.j
 import type { ChatRequestSummary } from './types.js';
 import { validateChatRequest } from './validate.js';
 import { BatchService, type BatchSwitches } from './batch.js';
+import type { ExtraModel } from './models.js';
 
 export { randomFaults, FAULT_TYPES } from './faults.js';
 export type { Fault, FaultPlan, FaultType } from './faults.js';
@@ -51,6 +52,8 @@ export interface StandInOptions {
   urlFail?: ((url: string) => boolean) | undefined;
   /** How batches (`/files`, `/batches`) move on and misbehave (stand-in/batch.ts). Default: one status per retrieve. */
   batch?: BatchSwitches | undefined;
+  /** Models served besides the stand-in's own, by name (a model DashScope may ship tomorrow). */
+  extraModels?: Readonly<Record<string, ExtraModel>> | undefined;
 }
 
 export interface RecordedRequest {
@@ -219,7 +222,7 @@ async function decide(req: IncomingMessage, record: RecordedRequest, opts: Stand
 
   let valid;
   try {
-    valid = await validateChatRequest(body, { urlFail: opts.urlFail });
+    valid = await validateChatRequest(body, { urlFail: opts.urlFail, extraModels: opts.extraModels });
   } catch (e) {
     if (e instanceof ApiError) return { kind: 'error', error: e };
     throw e;

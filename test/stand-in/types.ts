@@ -1,7 +1,7 @@
 // Shared shapes of the stand-in. Kept in a leaf module so every other file can import them
 // without import cycles.
 
-export type ModelFamily = 'turbo' | 'qwen3';
+export type ModelFamily = 'turbo' | 'qwen3' | 'qwen35' | 'qwen38' | 'captioner' | 'custom';
 
 /** One media input found in a user message, after inspection. */
 export interface MediaSummary {
@@ -40,7 +40,7 @@ export interface ChatRequestSummary {
   /** audio.voice when audio output was requested. */
   voice: string | null;
   includeUsage: boolean;
-  /** enable_thinking on qwen3-omni-flash (ignored for the other models). */
+  /** Whether the model thinks for this request (its parameter asked for it, or it thinks by default). */
   enableThinking: boolean;
   /** max_tokens / max_completion_tokens when given. */
   maxTokens: number | null;

@@ -2,7 +2,7 @@
 // message structure, media). Every rejection is an ApiError carrying the documented wording.
 import { errors, invalidParameter, MESSAGES } from './errors.js';
 import { classifySource, decode, inspectImage, probeAv, type MediaSource } from './media.js';
-import { resolveModel, turboSnapshotFor, type ModelSpec } from './models.js';
+import { resolveModel, turboSnapshotFor, type ExtraModel, type ModelSpec } from './models.js';
 import { promptTokens } from './tokens.js';
 import type { ChatRequestSummary, MediaSummary } from './types.js';
 
@@ -14,6 +14,8 @@ export interface ValidateOptions {
    * the models' stream-only rule is waived (MODELS-2026.md section 4). Default false: a real-time request.
    */
   batch?: boolean | undefined;
+  /** Models served besides the stand-in's own (by name). */
+  extraModels?: Readonly<Record<string, ExtraModel>> | undefined;
 }
 
 export interface ValidRequest {
@@ -36,18 +38,20 @@ type MediaRef =
 export async function validateChatRequest(body: unknown, opts: ValidateOptions = {}): Promise<ValidRequest> {
   if (!isObject(body)) throw invalidParameter('Request body must be a JSON object');
 
-  const spec = resolveModel(body['model']);
+  const spec = resolveModel(body['model'], opts.extraModels);
   if (!spec) throw errors.modelNotFound();
   const model = body['model'] as string;
 
   if (opts.batch) checkNoStream(body);
   else checkStream(body, model);
   const { modalities, voice } = checkOutput(body, spec);
+  const thinks = checkThinking(body, spec);
   // Thinking mode answers in text only; the guide says audio output is not supported with it. The wording of
   // the real 400 is not captured (inferred).
-  if (spec.family === 'qwen3' && body['enable_thinking'] === true && modalities.includes('audio')) {
-    throw invalidParameter('The audio output is not supported when enable_thinking is true: parameters.modalities');
+  if (thinks && modalities.includes('audio')) {
+    throw invalidParameter(`The audio output is not supported when ${spec.thinking ?? 'thinking'} is on: parameters.modalities`);
   }
+  checkSampling(body);
   const maxTokens = checkMaxTokens(body, spec);
 
   // Structure first (cheap, synchronous), then the expensive media inspection.
@@ -70,7 +74,7 @@ export async function validateChatRequest(body: unknown, opts: ValidateOptions =
       modalities,
       voice,
       includeUsage: isObject(streamOptions) && streamOptions['include_usage'] === true,
-      enableThinking: spec.family === 'qwen3' && body['enable_thinking'] === true,
+      enableThinking: thinks,
       maxTokens,
       turn: scan.turn,
       lastUserText: scan.lastUserText,
@@ -104,6 +108,7 @@ function checkOutput(body: Json, spec: ModelSpec): { modalities: Array<'text' | 
     ((m.length === 1) || (m.length === 2 && m.includes('audio')));
   if (!ok) throw invalidParameter(`Input should be ["text"] or ["text","audio"]: parameters.modalities`);
   if (m.length === 1) return { modalities: ['text'], voice: null };
+  if (!spec.speech) throw invalidParameter(`This model does not support audio output: parameters.modalities`);
 
   const audio = body['audio'];
   const voice = isObject(audio) ? audio['voice'] : undefined;
@@ -115,6 +120,45 @@ function checkOutput(body: Json, spec: ModelSpec): { modalities: Array<'text' | 
     throw invalidParameter(`Input should be 'wav': parameters.audio.format`);
   }
   return { modalities: ['text', 'audio'], voice };
+}
+
+/**
+ * Whether the request thinks. `enable_thinking` (qwen3-omni-flash) is off unless true; `reasoning_effort`
+ * (qwen3.8, MODELS-2026 [12]) is on unless `none`, takes only its documented strengths, and `enable_thinking: true`
+ * is refused there (only `false` is reported to work [T]). Other models ignore enable_thinking, as DashScope does
+ * with fields a model lacks, but refuse reasoning_effort.
+ */
+function checkThinking(body: Json, spec: ModelSpec): boolean {
+  const effort = body['reasoning_effort'];
+  const enable = body['enable_thinking'];
+  if (spec.thinking !== 'reasoning_effort') {
+    if (effort !== undefined) throw invalidParameter(`reasoning_effort is not supported by this model: parameters.reasoning_effort`);
+    return spec.thinking === 'enable_thinking' && enable === true;
+  }
+  if (enable === true) throw invalidParameter('enable_thinking is not supported by this model, use reasoning_effort: parameters.enable_thinking');
+  if (effort === undefined) return enable !== false;
+  if (typeof effort !== 'string' || ![...spec.efforts, 'none'].includes(effort)) {
+    throw invalidParameter(`Input should be ${quotedList([...spec.efforts, 'none'])}: parameters.reasoning_effort`);
+  }
+  return effort !== 'none' && enable !== false;
+}
+
+/** The sampling ranges of the Qwen API reference (MODELS-2026 [12]). */
+const SAMPLING: readonly { name: string; min: number; max: number; minOpen?: boolean; maxOpen?: boolean; whole?: boolean }[] = [
+  { name: 'temperature', min: 0, max: 2, maxOpen: true },
+  { name: 'top_p', min: 0, max: 1, minOpen: true },
+  { name: 'presence_penalty', min: -2, max: 2 },
+  { name: 'seed', min: 0, max: 2 ** 31 - 1, whole: true },
+];
+
+function checkSampling(body: Json): void {
+  for (const r of SAMPLING) {
+    const v = body[r.name];
+    if (v === undefined) continue;
+    const ok =
+      typeof v === 'number' && Number.isFinite(v) && (r.minOpen ? v > r.min : v >= r.min) && (r.maxOpen ? v < r.max : v <= r.max) && (!r.whole || Number.isInteger(v));
+    if (!ok) throw invalidParameter(`Range of ${r.name} should be ${r.minOpen ? '(' : '['}${r.min}, ${r.max}${r.maxOpen ? ')' : ']'}: parameters.${r.name}`);
+  }
 }
 
 function checkMaxTokens(body: Json, spec: ModelSpec): number | null {
@@ -255,7 +299,11 @@ function scanUserContent(
     const kind = type === 'video_url' ? 'video' : type === 'input_audio' ? 'audio' : type === 'image_url' ? 'image' : type;
     kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
   });
-  if (kinds.size > 1) {
+  for (const kind of kinds.keys()) {
+    const input = kind === 'frames' ? 'video' : kind;
+    if (!(spec.inputs as readonly string[]).includes(input)) throw invalidParameter(`${where}: this model does not accept ${kind} input`);
+  }
+  if (kinds.size > 1 && !spec.mixedMedia) {
     throw invalidParameter(
       `${where}: a user message may contain text plus at most one other modality, found ${[...kinds.keys()].join(' and ')}`,
     );

@@ -17,7 +17,6 @@ import { BATCH_PRICE_FACTOR, scaledPrices } from '../../shared/batch.js';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import type { RunConfig } from '../../shared/config.js';
 import { EXIT, OmniError } from '../../shared/errors.js';
-import { modelInfo } from '../../shared/models.js';
 import { ResultFile } from '../../shared/output/result-file.js';
 import type { Totals } from '../../shared/output/totals.js';
 import { rowLayout, rowWithoutAnswer, type Row } from '../../shared/row.js';
@@ -101,7 +100,7 @@ class BatchRun {
     await this.state.save();
     const finished = await this.work(ctx).catch((err: unknown) => this.onApiError(err));
     if (finished) await this.state.clearIfDone();
-    const currency = modelInfo(cfg.model)?.prices?.currency ?? null;
+    const currency = cfg.prices?.currency ?? null;
     const interrupted = this.signal.aborted && !this.fatal;
     const totals = await finishWithTotals(this.out, { out: cfg.out, totalsPath: cfg.totalsPath, currency }, () => this.stats(startedAt, interrupted));
     const exitCode = this.fatal ? EXIT.api : interrupted ? EXIT.interrupted : EXIT.ok;
@@ -131,7 +130,7 @@ class BatchRun {
       once: this.opts.mode === 'status',
       onStatus: (_e, b) => void this.statuses.set(b.id, describeBatch(b)),
       collect: async (e, batch) => {
-        const prices = scaledPrices(modelInfo(this.cfg.model)?.prices, BATCH_PRICE_FACTOR);
+        const prices = scaledPrices(this.cfg.prices, BATCH_PRICE_FACTOR);
         const c = await collectBatch(e, batch, { client: this.client, out: this.cfg.out, write: (r) => this.write(r), format: this.cfg.answer.format, prices });
         e.collected = true;
         await this.state.save();

@@ -1,6 +1,6 @@
 /** Whether DashScope Batch serves a run's model where the run sends it, and what a batch run cannot do. */
-import { batchRegions, BATCH_MODELS } from '../../shared/batch.js';
-import { regionOf, type RunConfig } from '../../shared/config.js';
+import { regionOfUrl, type RunConfig } from '../../shared/config.js';
+import { KNOWN_MODELS, modelInfo } from '../../shared/models.js';
 import { ConfigError } from '../../shared/errors.js';
 
 export interface BatchSupport {
@@ -11,16 +11,23 @@ export interface BatchSupport {
   readonly regions: readonly string[];
 }
 
-export function batchSupport(cfg: Pick<RunConfig, 'model' | 'baseURL'>): BatchSupport {
-  const region = regionOf(cfg.baseURL);
-  const regions = batchRegions(cfg.model);
+type Asked = Pick<RunConfig, 'model' | 'baseURL' | 'modelInfo'>;
+
+/** The models the catalogue lists Batch support for. */
+function batchModels(): string[] {
+  return KNOWN_MODELS.filter((m) => modelInfo(m)?.batch !== undefined);
+}
+
+export function batchSupport(cfg: Asked): BatchSupport {
+  const region = regionOfUrl(cfg.baseURL);
+  const regions = cfg.modelInfo.batch?.regions ?? [];
   return { supported: region === undefined ? undefined : regions.includes(region), region, regions };
 }
 
 /** One phrase for the dry run and the notes: whether (and where) Batch serves the model. */
-export function describeSupport(cfg: Pick<RunConfig, 'model' | 'baseURL'>): string {
+export function describeSupport(cfg: Asked): string {
   const s = batchSupport(cfg);
-  const where = s.regions.length ? `Batch serves ${cfg.model} in ${s.regions.join(', ')}` : `Batch does not serve ${cfg.model} (it serves ${Object.keys(BATCH_MODELS).join(', ')})`;
+  const where = s.regions.length ? `Batch serves ${cfg.model} in ${s.regions.join(', ')}` : `Batch does not serve ${cfg.model} (it serves ${batchModels().join(', ')})`;
   if (s.supported === undefined) return `${where}; ${cfg.baseURL} is no region preset, so it is not checked`;
   return s.supported ? `${where}: supported here` : `${where}: not in ${s.region}`;
 }

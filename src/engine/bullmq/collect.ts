@@ -5,7 +5,7 @@
 import type { RedisClient } from './connection.js';
 import type { OutputFormat, RunConfig } from '../../shared/config.js';
 import { ConfigError } from '../../shared/errors.js';
-import { modelInfo } from '../../shared/models.js';
+import { metaCurrency } from '../../shared/models.js';
 import { ResultFile } from '../../shared/output/result-file.js';
 import type { RunStats, Totals } from '../../shared/output/totals.js';
 import type { Row, RowLayout } from '../../shared/row.js';
@@ -49,7 +49,7 @@ export async function collectRun(redis: RedisClient, opts: CollectOptions): Prom
     throw err;
   }
   const createdAt = meta.createdAt ?? '';
-  const currency = modelInfo(meta.model ?? '')?.prices?.currency ?? null;
+  const currency = metaCurrency(meta);
   return finishWithTotals(file, { out, totalsPath: opts.totalsPath, currency }, async () => ({
     startedAt: createdAt,
     finishedAt: new Date().toISOString(),

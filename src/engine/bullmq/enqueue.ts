@@ -87,6 +87,8 @@ async function startPass(cfg: RunConfig, results: RunResults, log: (line: string
     // The columns collect writes (schema fields, reasoning, audio_path): collect has no job file to derive them from.
     layout: JSON.stringify(rowLayout(1 + cfg.followUps.length, cfg.answer)),
     model: cfg.model,
+    // The totals' currency: status and collect have no job file to find the model's prices in.
+    currency: cfg.prices?.currency ?? '',
     baseURL: cfg.baseURL,
     // The settings `collect` records beside the output, so that `omni-batch retry OUTPUT` works on it (no key in them).
     config: JSON.stringify(recordedSettings(cfg)),

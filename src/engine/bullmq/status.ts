@@ -4,7 +4,7 @@ import type { RedisClient } from './connection.js';
 import { ConfigError, IncompleteError } from '../../shared/errors.js';
 import { readFile } from 'node:fs/promises';
 import { runFilePathFor } from '../../shared/output/run-file.js';
-import { modelInfo } from '../../shared/models.js';
+import { metaCurrency } from '../../shared/models.js';
 import { RUNS_KEY } from './keys.js';
 import { jobsQueue } from './queues.js';
 import { RunResults, type RunTotals } from './results.js';
@@ -122,7 +122,7 @@ export async function progress(redis: RedisClient, runId: string, shared?: () =>
       pending,
       producerDone: meta.producerDone === '1',
       cost: totals.cost,
-      currency: modelInfo(meta.model ?? '')?.prices?.currency ?? null,
+      currency: metaCurrency(meta),
       tokens: totals.tokens.total_tokens ?? 0,
       totals,
       ratePerSec,

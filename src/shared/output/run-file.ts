@@ -6,6 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { resolveModelInfo } from '../model-overrides.js';
+import { pricesIn } from '../models.js';
 import { RANGES, type RunConfig } from '../config.js';
 import { ConfigError } from '../errors.js';
 import { replaceFile } from './replace-file.js';
@@ -118,7 +120,20 @@ export async function readRunRecord(out: string): Promise<{ config: RunConfig; o
     throw new ConfigError(`${file}: not a run settings file of this omni-batch version (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}); rerun the original command instead`);
   }
   // Written by writeRunFile from a validated RunConfig; the check above guards against hand edits and other versions.
-  const config = { ...(result.data.config as unknown as RunConfig), dryRun: false };
+  const config = withModelFacts({ ...(result.data.config as unknown as RunConfig), dryRun: false });
   const { runId, batch } = result.data;
   return { config, origin: { ...(runId ? { runId } : {}), ...(batch !== undefined ? { batch } : {}) } };
+}
+
+/**
+ * The model's facts as the catalogue has them now (a fixed guess applies to a retry too), and what a settings file
+ * of an earlier version lacks: Beijing prices, no generation settings, thinking as on/off.
+ */
+function withModelFacts(cfg: RunConfig): RunConfig {
+  const modelLimits = cfg.modelLimits ?? undefined;
+  const modelInfo = resolveModelInfo(cfg.model, modelLimits);
+  const priceRegion = cfg.priceRegion ?? 'cn';
+  const thinking: unknown = cfg.answer.thinking;
+  const answer = typeof thinking === 'boolean' ? { ...cfg.answer, thinking: thinking ? ('on' as const) : ('off' as const) } : cfg.answer;
+  return { ...cfg, modelLimits, modelInfo, priceRegion, prices: pricesIn(modelInfo, priceRegion), generation: cfg.generation ?? {}, warnings: [], answer };
 }

@@ -5,7 +5,7 @@
  */
 import type { Job } from '../../shared/job.js';
 import { chooseVideoMode } from '../../shared/media-plan.js';
-import { requireModel } from '../../shared/models.js';
+import { jobModel } from '../../shared/model-overrides.js';
 import { prepareAudio } from './audio.js';
 import { prepareFrames } from './frames.js';
 import { prepareImage } from './image.js';
@@ -20,7 +20,7 @@ export type { Prepared } from './prepared.js';
  */
 export async function preprocess(job: Job, dir: WorkDir, signal: AbortSignal, content?: Buffer): Promise<Prepared> {
   const m = job.media;
-  const info = requireModel(job.model);
+  const info = jobModel(job);
   const untouched: Prepared = { media: m, facts: job.facts, note: '' };
   if (!m || m.type === 'text_file' || m.type === 'frames' || !('file' in m.source)) return untouched;
   const input = { file: m.source.file, facts: job.facts, info, dir, signal, label: job.path };
