@@ -112,3 +112,129 @@ describe('--engine batch', () => {
     }
   });
 });
+
+describe('batches that do not answer every request', () => {
+  test('an expired batch leaves every row failed with batch_expired, and retry --engine in-process answers them', async () => {
+    const { dir, job } = await labelJob(6);
+    api.setOptions({ batch: { expire: () => true } });
+    try {
+      const r = await runMain(['run', job, '--out', 'out.csv', '--engine', 'batch'], { cwd: dir, env: env() });
+      assert.equal(r.code, 0, r.stderr);
+      const rows = await readOutputRows(path.join(dir, 'out.csv'));
+      assert.equal(rows.length, 6);
+      for (const row of rows) {
+        assert.equal(row.status, 'failed');
+        assert.equal(row.error_code, 'batch_expired');
+        assert.match(row.error_message, /batch batch_\S+ expired before this request was answered/);
+        assert.equal(row.cost, '', 'failed requests are free');
+      }
+    } finally {
+      api.setOptions({ batch: undefined });
+    }
+    const retried = await runMain(['retry', path.join(dir, 'out.csv'), '--engine', 'in-process'], { cwd: dir, env: env() });
+    assert.equal(retried.code, 0, retried.stderr);
+    const after = await readOutputRows(path.join(dir, 'out.csv'));
+    assert.deepEqual(after.map((r) => r.status), Array(6).fill('ok'));
+  });
+
+  test('a batch that fails whole leaves its rows failed with batch_failed and the reason', async () => {
+    const { dir, job } = await labelJob(3);
+    api.setOptions({ batch: { failWhole: () => true } });
+    try {
+      const r = await runMain(['run', job, '--out', 'out.jsonl', '--engine', 'batch'], { cwd: dir, env: env() });
+      assert.equal(r.code, 0, r.stderr);
+      const rows = await readOutputRows(path.join(dir, 'out.jsonl'));
+      assert.deepEqual(rows.map((x) => x.error_code), ['batch_failed', 'batch_failed', 'batch_failed']);
+      assert.match(rows[0]?.error_message ?? '', /failed: internal_error The batch failed/);
+    } finally {
+      api.setOptions({ batch: undefined });
+    }
+  });
+
+  test('an output that holds lines for only some requests: answered rows ok, a 500 line failed, missing lines batch_incomplete', async () => {
+    const { dir, job } = await labelJob(9);
+    const rows0 = async () => readOutputRows(path.join(dir, 'out.jsonl'));
+    // custom_id is the row id: the switches pick requests by the review number their id stands for, found after the run.
+    const dropped = new Set<string>();
+    const failed = new Set<string>();
+    let n = 0;
+    api.setOptions({ batch: { dropLine: (id) => (++n % 3 === 0 ? (dropped.add(id), true) : false), failLine: (id) => (n % 3 === 1 && n < 4 ? (failed.add(id), true) : false) } });
+    try {
+      const r = await runMain(['run', job, '--out', 'out.jsonl', '--engine', 'batch'], { cwd: dir, env: env() });
+      assert.equal(r.code, 0, r.stderr);
+    } finally {
+      api.setOptions({ batch: undefined });
+    }
+    const rows = await rows0();
+    assert.equal(rows.length, 9, 'one row per request, answered or not');
+    const byId = new Map(rows.map((r) => [r.id as string, r]));
+    assert.equal(dropped.size, 3);
+    for (const id of dropped) assert.equal(byId.get(id)?.error_code, 'batch_incomplete');
+    assert.equal(failed.size, 1);
+    for (const id of failed) {
+      assert.equal(byId.get(id)?.error_code, 'server_error');
+      assert.match(byId.get(id)?.error_message ?? '', /HTTP 500 internal_error/);
+    }
+    assert.equal(rows.filter((r) => r.status === 'ok').length, 5);
+  });
+});
+
+describe('batch status and batch cancel', () => {
+  test('status shows a running batch and writes nothing; cancel cancels it; status then writes its rows as batch_cancelled', async () => {
+    const { dir, job } = await labelJob(4);
+    api.setOptions({ batch: { advance: 'manual' } });
+    try {
+      const created = api.batches.batches.size;
+      const first = await runCli(['run', job, '--out', 'out.csv', '--engine', 'batch'], {
+        cwd: dir,
+        env: env({ OMNI_BATCH_POLL_SEC: '3600' }),
+        onSpawn: (child) => void waitFor(() => api.batches.batches.size > created && api.batches.retrieves > 0, 'the batch').then(() => child.kill('SIGINT')),
+      });
+      assert.equal(first.code, 130, first.stderr);
+      const status = await runMain(['batch', 'status', 'out.csv'], { cwd: dir, env: env() });
+      assert.equal(status.code, 0, status.stderr);
+      assert.match(status.stderr, /batch batch_\S+: validating/);
+      assert.match(status.stderr, /1 batch still running at DashScope/);
+      const cancel = await runMain(['batch', 'cancel', 'out.csv'], { cwd: dir, env: env() });
+      assert.equal(cancel.code, 0, cancel.stderr);
+      assert.match(cancel.stdout, /batch batch_\S+: cancelling/);
+      await api.batches.step();
+      const after = await runMain(['batch', 'status', 'out.csv'], { cwd: dir, env: env() });
+      assert.equal(after.code, 0, after.stderr);
+      assert.match(after.stderr, /cancelled: 0 ok and 4 failed rows written/);
+      const rows = await readOutputRows(path.join(dir, 'out.csv'));
+      assert.deepEqual(rows.map((r) => r.error_code), Array(4).fill('batch_cancelled'));
+    } finally {
+      api.setOptions({ batch: undefined });
+    }
+  });
+});
+
+describe('choosing an engine', () => {
+  test('--dry-run shows the real-time cost and duration at the limits next to the batch cost, and what auto picks', async () => {
+    const { dir, job } = await labelJob(120);
+    const r = await runMain(['run', job, '--dry-run', '--rpm', '60', '--engine', 'auto', '--deadline', '2d', '--region', 'cn'], { cwd: dir, env: {} });
+    assert.equal(r.code, 0, r.stderr);
+    const inProcess = /in-process {2}cost ([\d.]+) CNY {3}about 2 min at the account's limits \(60 requests\/min/.exec(r.stdout);
+    const batch = /batch {7}cost ([\d.]+) CNY {3}within 24h/.exec(r.stdout);
+    assert.ok(inProcess && batch, r.stdout);
+    assert.ok(Math.abs(Number(batch[1]) - Number(inProcess[1]) / 2) < 1e-4);
+    assert.match(r.stdout, /Batch serves qwen3\.5-omni-plus in cn: supported here/);
+    assert.match(r.stdout, /--engine auto runs it as a batch \(auto: Batch serves qwen3\.5-omni-plus here and the deadline \(48h\) leaves room for its 24h window\)/);
+    const soon = await runMain(['run', job, '--dry-run', '--engine', 'auto', '--deadline', '12h', '--region', 'cn'], { cwd: dir, env: {} });
+    assert.match(soon.stdout, /runs it in-process \(auto: the deadline \(12h\) is shorter than the batch completion window \(24h\)\)/);
+    const flash = await runMain(['run', job, '--dry-run', '--engine', 'auto', '--deadline', '3d', '--model', 'qwen3.5-omni-flash', '--region', 'cn'], { cwd: dir, env: {} });
+    assert.match(flash.stdout, /Batch does not serve qwen3\.5-omni-flash \(it serves qwen3\.5-omni-plus\)/);
+    assert.match(flash.stdout, /runs it in-process/);
+  });
+
+  test('--engine batch refuses a model Batch does not serve in the region, and what a batch cannot do', async () => {
+    const { dir, job } = await labelJob(2);
+    const intl = await runMain(['run', job, '--engine', 'batch', '--region', 'intl'], { cwd: dir, env: { DASHSCOPE_API_KEY: KEY } });
+    assert.equal(intl.code, 2);
+    assert.match(intl.stderr, /--engine batch: Batch serves qwen3\.5-omni-plus in cn: not in intl/);
+    const followUp = await runMain(['run', job, '--engine', 'batch', '--follow-up', 'Why?'], { cwd: dir, env: env() });
+    assert.equal(followUp.code, 2);
+    assert.match(followUp.stderr, /followUps need the answer of the turn before/);
+  });
+});

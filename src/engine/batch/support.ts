@@ -27,7 +27,8 @@ export function batchSupport(cfg: Asked): BatchSupport {
 /** One phrase for the dry run and the notes: whether (and where) Batch serves the model. */
 export function describeSupport(cfg: Asked): string {
   const s = batchSupport(cfg);
-  const where = s.regions.length ? `Batch serves ${cfg.model} in ${s.regions.join(', ')}` : `Batch does not serve ${cfg.model} (it serves ${batchModels().join(', ')})`;
+  if (s.regions.length === 0) return `Batch does not serve ${cfg.model} (it serves ${batchModels().join(', ')})`;
+  const where = `Batch serves ${cfg.model} in ${s.regions.join(', ')}`;
   if (s.supported === undefined) return `${where}; ${cfg.baseURL} is no region preset, so it is not checked`;
   return s.supported ? `${where}: supported here` : `${where}: not in ${s.region}`;
 }
