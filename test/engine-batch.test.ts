@@ -7,6 +7,9 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { startRun } from '../src/engine/in-process/index.js';
+import { BATCH_CHAT_URL, resolveConfig } from '../src/shared/config.js';
+import { createClient } from '../src/worker/qwen-omni.js';
 import { readOutputRows, runCli, runMain, tempDir, waitFor } from './helpers.js';
 import { startStandIn, type StandIn } from './stand-in/server.js';
 
@@ -236,5 +239,21 @@ describe('choosing an engine', () => {
     const followUp = await runMain(['run', job, '--engine', 'batch', '--follow-up', 'Why?'], { cwd: dir, env: env() });
     assert.equal(followUp.code, 2);
     assert.match(followUp.stderr, /followUps need the answer of the turn before/);
+  });
+});
+
+describe('Batch Chat', () => {
+  test('--batch-chat sends to Beijing Batch Chat and prices the answers at half; it cannot be combined with a base URL', async () => {
+    const { dir, job } = await labelJob(3);
+    const cfg = await resolveConfig(job, { batchChat: true, out: 'chat.csv', rpm: 0, tpm: 0 }, {}, dir);
+    assert.equal(cfg.baseURL, BATCH_CHAT_URL);
+    assert.equal(cfg.priceRegion, 'cn');
+    await assert.rejects(resolveConfig(job, { batchChat: true, baseUrl: api.baseURL }, {}, dir), /--batch-chat names its own base URL/);
+    // The stand-in plays the Batch Chat host (the client is handed in); the run prices by the configured endpoint.
+    const run = async (c: typeof cfg) => (await startRun(c, { apiKey: KEY, client: createClient(KEY, api.baseURL), log: () => undefined }).done).totals;
+    const half = await run(cfg);
+    const full = await run({ ...cfg, baseURL: api.baseURL, out: path.join(dir, 'rt.csv'), totalsPath: path.join(dir, 'rt.csv.totals.json') });
+    assert.ok(half && full && full.cost > 0);
+    assert.ok(Math.abs(half.cost - full.cost / 2) < 1e-6, `${half.cost} is half of ${full.cost}`);
   });
 });
