@@ -46,7 +46,7 @@ describe('a text too big for the input window is skipped before any call', () =>
     const manifest = await bigManifest(dir, 8 * MB);
     const out = path.join(dir, 'out.csv');
     const from = api.requests.length;
-    const r = await runMain(['run', '--manifest', manifest, '--prompt', 'Summarize {{row.title}}: {{row.body}}', '--out', out, '--retries', '5'], { env: env(), cwd: dir });
+    const r = await runMain(['run', '--manifest', manifest, '--prompt', 'Summarize {{row.title}}: {{row.body}}', '--model', 'qwen-omni-turbo', '--out', out, '--retries', '5'], { env: env(), cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     const rows = byId(await readOutputRows(out));
     assert.equal(rows.size, 3);
@@ -65,7 +65,7 @@ describe('a text too big for the input window is skipped before any call', () =>
     // 150,000 characters: about 37,500 tokens, over turbo's 30,720 and under qwen3-omni-flash's 49,152.
     const manifest = await bigManifest(dir, 150_000);
     const from = api.requests.length;
-    const turbo = await runMain(['run', '--manifest', manifest, '--prompt', '{{row.body}}', '--out', 'turbo.csv'], { env: env(), cwd: dir });
+    const turbo = await runMain(['run', '--manifest', manifest, '--prompt', '{{row.body}}', '--model', 'qwen-omni-turbo', '--out', 'turbo.csv'], { env: env(), cwd: dir });
     assert.equal(turbo.code, 0, turbo.stderr);
     const t = byId(await readOutputRows(path.join(dir, 'turbo.csv')));
     assert.equal(t.get('2')?.error_code, 'too_large');

@@ -25,8 +25,13 @@ describe('the current models against the stand-in', () => {
     const dir = await tempDir();
     const out = path.join(dir, 'think.jsonl');
     const from = api.requests.length;
-    const r = await runMain(['run', '--input', TEXTS, '--prompt', 'Title for {{file.name}}?', '--model', 'qwen3.8-omni-flash', '--out', out], { env: env() });
+    const system = 'You give every file a short title, in the language of the file.';
+    const args = ['run', '--input', TEXTS, '--prompt', 'Title for {{file.name}}?', '--system', system, '--model', 'qwen3.8-omni-flash', '--out', out];
+    // Singapore prices, in USD: the stand-in's URL with the region named for the prices.
+    const r = await runMain([...args, '--base-url', api.baseURL, '--region', 'intl'], { env: env() });
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /cost \(USD\)/);
+    assert.match(r.stdout, /answer tokens were reasoning \(billed as answer text\), \d+ prompt tokens came from the cache/);
     const sent = api.requests.slice(from);
     assert.ok(sent.length > 0);
     for (const q of sent) {
@@ -37,8 +42,18 @@ describe('the current models against the stand-in', () => {
     for (const row of rows) {
       assert.equal(row.status, 'ok', row.error_message);
       assert.equal(row.reasoning, 'Thinking about turn 1.');
-      assert.ok(Number(row.cost) > 0, 'Beijing prices');
+      assert.ok(Number(row.reasoning_tokens) > 0);
+      assert.ok(Number(row.cost) > 0);
     }
+    // The stand-in's implicit cache serves the system prompt from the second request on.
+    assert.deepEqual(rows.map((x) => Number(x.cached_tokens) > 0).sort(), [false, true]);
+    const totals = JSON.parse(await readFile(`${out}.totals.json`, 'utf8')) as { currency: string; tokens: Record<string, number> };
+    assert.equal(totals.currency, 'USD');
+    assert.equal(totals.tokens.reasoning_tokens, rows.reduce((n, x) => n + Number(x.reasoning_tokens), 0));
+    assert.ok((totals.tokens.cached_tokens ?? 0) > 0);
+    const cached = rows.find((x) => Number(x.cached_tokens) > 0)!;
+    const usd = (Number(cached.text_tokens) - Number(cached.cached_tokens)) * 0.15 + Number(cached.cached_tokens) * 0.016 + Number(cached.completion_tokens) * 0.47;
+    assert.ok(Math.abs(Number(cached.cost) - usd / 1e6) <= 1e-8, `cost ${cached.cost} vs ${usd / 1e6}: cached input at its own price, reasoning as answer`);
     const offOut = path.join(dir, 'plain.jsonl');
     const mark = api.requests.length;
     const off = await runMain(['run', '--input', TEXTS, '--prompt', 'Title?', '--model', 'qwen3.8-omni-flash', '--thinking', 'off', '--out', offOut], { env: env() });

@@ -77,7 +77,7 @@ describe('preprocessing the corpus', () => {
     const dir = await tempDir();
     const out = path.join(dir, 'corpus.csv');
     const from = api.requests.length;
-    const r = await runMain(['run', '--input', FIXTURES, '--input', corpus, '--exclude', '*.{md,sh,txt}', '--prompt', 'Describe', '--out', out], { env: env(), cwd: dir, timeoutMs: 180_000 });
+    const r = await runMain(['run', '--input', FIXTURES, '--input', corpus, '--exclude', '*.{md,sh,txt}', '--prompt', 'Describe', '--model', 'qwen-omni-turbo', '--out', out], { env: env(), cwd: dir, timeoutMs: 180_000 });
     assert.equal(r.code, 0, r.stderr);
     const got = await rows(out);
     for (const [name, want] of Object.entries(EXPECTED)) {
@@ -121,7 +121,7 @@ describe('preprocessing the corpus', () => {
     // A private temp folder for this run, so that other tests' runs do not blur the check.
     const tmp = path.join(dir, 'tmp');
     await mkdir(tmp);
-    const r = await runCli(['run', '--input', path.join(corpus, 'video-2min-1080p.mp4'), '--video-mode', 'file', '--prompt', 'Describe', '--out', out], { env: { ...env(), TMPDIR: tmp }, cwd: dir, timeoutMs: 120_000 });
+    const r = await runCli(['run', '--input', path.join(corpus, 'video-2min-1080p.mp4'), '--video-mode', 'file', '--prompt', 'Describe', '--model', 'qwen-omni-turbo', '--out', out], { env: { ...env(), TMPDIR: tmp }, cwd: dir, timeoutMs: 120_000 });
     assert.equal(r.code, 0, r.stderr);
     const row = (await rows(out))['video-2min-1080p.mp4'];
     assert.equal(row?.status, 'ok', row?.error_message);

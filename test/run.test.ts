@@ -56,6 +56,8 @@ describe('omni-batch run against the DashScope stand-in', () => {
         '--system', 'You are terse.',
         '--prompt', 'What is in {{file.name}}?',
         '--out', out,
+        // The message shapes and limits of the guide this test follows are turbo's.
+        '--model', 'qwen-omni-turbo',
       ],
       { env: env(), cwd: dir },
     );
@@ -356,7 +358,7 @@ describe('omni-batch run against the DashScope stand-in', () => {
     const dir = await tempDir();
     const out = path.join(dir, 'fixtures.csv');
     const from = api.requests.length;
-    const r = await runMain(['run', '--input', FIXTURES, '--include', '*.{png,mp4,mp3,webm}', '--prompt', 'Describe', '--out', out], { env: env(), cwd: dir });
+    const r = await runMain(['run', '--input', FIXTURES, '--include', '*.{png,mp4,mp3,webm}', '--prompt', 'Describe', '--model', 'qwen-omni-turbo', '--out', out], { env: env(), cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     const rows = await readOutputRows(out);
     const by: Record<string, Rec> = Object.fromEntries(rows.map((x) => [path.basename(x.path), x]));

@@ -130,6 +130,9 @@ export function renderSummary(where: SummaryWhere, totals: Totals, s: OutputSumm
   // A terminal of unknown width (a pipe) is taken as 100 columns for what wraps, and not cut.
   const width = where.width !== undefined && where.width >= 40 ? where.width : undefined;
   if (est.length) lines.push(...wrapList('  prompt tokens of ok rows, estimated vs actual: ', est, width ?? 100));
+  const reasoning = t.tokens.reasoning_tokens ?? 0;
+  const cached = t.tokens.cached_tokens ?? 0;
+  if (reasoning || cached) lines.push(`  of these: ${reasoning} answer tokens were reasoning (billed as answer text), ${cached} prompt tokens came from the cache`);
   if (!t.currency) lines.push('  cost unknown: no price for this model');
   else if (t.rowsWithoutPrice) lines.push(`  +${t.rowsWithoutPrice} rows without a price`);
   // Structured answers: how many rows got each label / enum value.

@@ -8,9 +8,11 @@ import type { Usage } from './row.js';
  */
 export function costOf(usage: Usage, prices: Prices | undefined, afterMedia: boolean): number | null {
   if (!prices) return null;
+  // Cached prompt tokens (text, as the cache serves them) cost the cached-input price where the model has one.
+  const cacheSaving = prices.inputCached === null ? 0 : Math.min(usage.cached_tokens, usage.text_tokens) * (prices.inputText - prices.inputCached);
   const input =
-    usage.text_tokens * prices.inputText + usage.audio_tokens * prices.inputAudio + (usage.image_tokens + usage.video_tokens) * prices.inputImageVideo;
-  // Generated speech has its own price; the rest of the completion is text.
+    usage.text_tokens * prices.inputText + usage.audio_tokens * prices.inputAudio + (usage.image_tokens + usage.video_tokens) * prices.inputImageVideo - cacheSaving;
+  // Generated speech has its own price; the rest of the completion (reasoning included) is text.
   const speech = usage.completion_audio_tokens;
   const output = (usage.completion_tokens - speech) * (afterMedia ? prices.outputTextAfterMedia : prices.outputText) + speech * (prices.outputAudio ?? 0);
   // Prices are per 1,000,000 tokens; round away float noise below a millionth of a fen.

@@ -11,7 +11,9 @@ export type RowStatus = 'ok' | 'failed' | 'skipped' | 'planned';
 
 /**
  * Token counts as the API reported them; the modality fields are the prompt side (input), except
- * `completion_audio_tokens`: the part of `completion_tokens` that is generated speech (priced apart).
+ * `completion_audio_tokens`: the part of `completion_tokens` that is generated speech (priced apart), and
+ * `reasoning_tokens`: the part that is thinking (billed as answer text). `cached_tokens`: the part of the prompt
+ * served from the implicit cache (priced at the model's cached-input price where it has one).
  */
 export interface Usage {
   prompt_tokens: number;
@@ -22,6 +24,8 @@ export interface Usage {
   audio_tokens: number;
   video_tokens: number;
   completion_audio_tokens: number;
+  reasoning_tokens: number;
+  cached_tokens: number;
 }
 
 export const USAGE_FIELDS = [
@@ -33,10 +37,12 @@ export const USAGE_FIELDS = [
   'audio_tokens',
   'video_tokens',
   'completion_audio_tokens',
+  'reasoning_tokens',
+  'cached_tokens',
 ] as const satisfies readonly (keyof Usage)[];
 
 export function emptyUsage(): Usage {
-  return { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, text_tokens: 0, image_tokens: 0, audio_tokens: 0, video_tokens: 0, completion_audio_tokens: 0 };
+  return { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, text_tokens: 0, image_tokens: 0, audio_tokens: 0, video_tokens: 0, completion_audio_tokens: 0, reasoning_tokens: 0, cached_tokens: 0 };
 }
 
 export function addUsage(into: Usage, more: Usage): Usage {

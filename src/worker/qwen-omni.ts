@@ -83,8 +83,8 @@ interface UsageChunk {
   prompt_tokens?: number;
   completion_tokens?: number;
   total_tokens?: number;
-  prompt_tokens_details?: Partial<Record<'text_tokens' | 'image_tokens' | 'audio_tokens' | 'video_tokens', number>> | null;
-  completion_tokens_details?: { audio_tokens?: number } | null;
+  prompt_tokens_details?: Partial<Record<'text_tokens' | 'image_tokens' | 'audio_tokens' | 'video_tokens' | 'cached_tokens', number>> | null;
+  completion_tokens_details?: { audio_tokens?: number; reasoning_tokens?: number } | null;
 }
 
 export function toUsage(u: UsageChunk, undetailed: TurnOptions['undetailedModality']): Usage {
@@ -100,6 +100,8 @@ export function toUsage(u: UsageChunk, undetailed: TurnOptions['undetailedModali
   const rest = usage.prompt_tokens - (usage.text_tokens + usage.image_tokens + usage.audio_tokens + usage.video_tokens);
   if (rest > 0) usage[undetailed] += rest;
   usage.completion_audio_tokens = u.completion_tokens_details?.audio_tokens ?? 0;
+  usage.reasoning_tokens = u.completion_tokens_details?.reasoning_tokens ?? 0;
+  usage.cached_tokens = d.cached_tokens ?? 0;
   return usage;
 }
 

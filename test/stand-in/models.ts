@@ -27,6 +27,8 @@ export interface ModelSpec {
   mixedMedia: boolean;
   /** What a user message may carry besides text. */
   inputs: readonly ('image' | 'audio' | 'video')[];
+  /** Implicit cache (qwen3.8-omni-flash [1]): a system prompt seen before is served from it. */
+  cache?: boolean;
 }
 
 const MB = 1024 * 1024;
@@ -108,6 +110,7 @@ const QWEN38: ModelSpec = {
   speech: false,
   // Documented for Qwen3.5-Omni only: the stand-in takes the strict reading.
   mixedMedia: false,
+  cache: true,
 };
 
 /** The captioner [15]: audio in, text out; 32,768 in and out. */

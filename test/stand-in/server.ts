@@ -13,6 +13,7 @@ import type { ChatRequestSummary } from './types.js';
 import { validateChatRequest } from './validate.js';
 import { BatchService, type BatchSwitches } from './batch.js';
 import type { ExtraModel } from './models.js';
+import { textTokens } from './tokens.js';
 
 export { randomFaults, FAULT_TYPES } from './faults.js';
 export type { Fault, FaultPlan, FaultType } from './faults.js';
@@ -91,6 +92,8 @@ const RECORDED_DATA_URL_MAX = 200;
 const TOO_LARGE = Symbol('too-large');
 
 interface State {
+  /** System prompts seen, for the implicit cache of models that have one. */
+  cache: Set<string>;
   opts: StandInOptions;
   requests: RecordedRequest[];
   count: number;
@@ -105,7 +108,7 @@ type Reply =
   | { kind: 'stream'; frames: Frame[]; fault: Fault | null };
 
 export async function startStandIn(opts: StandInOptions): Promise<StandIn> {
-  const state: State = { opts: { ...opts }, requests: [], count: 0, inFlight: 0, window: new SlidingWindow(opts.limitWindowMs), batches: new BatchService(() => state.opts) };
+  const state: State = { cache: new Set(), opts: { ...opts }, requests: [], count: 0, inFlight: 0, window: new SlidingWindow(opts.limitWindowMs), batches: new BatchService(() => state.opts) };
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => void handle(req, res, state));
   server.on('connection', (s) => {
@@ -142,6 +145,19 @@ export async function startStandIn(opts: StandInOptions): Promise<StandIn> {
       return closing;
     },
   };
+}
+
+/** The implicit cache: the text tokens of a system prompt this stand-in has served before, else 0. */
+function cachedTokens(state: State, body: unknown): number {
+  const first = (body as { messages?: { role?: unknown; content?: unknown }[] }).messages?.[0];
+  if (first?.role !== 'system') return 0;
+  // A string, or text parts (as the guide shows it).
+  const parts: unknown[] = Array.isArray(first.content) ? first.content : [{ text: first.content }];
+  const text = parts.map((p) => (typeof (p as { text?: unknown }).text === 'string' ? (p as { text: string }).text : '')).join('');
+  if (text === '') return 0;
+  const seen = state.cache.has(text);
+  state.cache.add(text);
+  return seen ? textTokens(text.length) : 0;
 }
 
 function urlHost(host: string): string {
@@ -228,6 +244,7 @@ async function decide(req: IncomingMessage, record: RecordedRequest, opts: Stand
     throw e;
   }
   const { spec, summary } = valid;
+  if (spec.cache) summary.promptTokens.cached_tokens = cachedTokens(state, body);
 
   const answer = (opts.answer ?? defaultAnswer)(summary);
   const built = buildStream({

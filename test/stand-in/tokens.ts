@@ -134,6 +134,7 @@ export function usageObject(prompt: PromptTokenDetails, completion: CompletionTo
   if (prompt.image_tokens > 0) promptDetails['image_tokens'] = prompt.image_tokens;
   promptDetails['text_tokens'] = prompt.text_tokens;
   if (prompt.video_tokens > 0) promptDetails['video_tokens'] = prompt.video_tokens;
+  if (prompt.cached_tokens !== undefined) promptDetails['cached_tokens'] = prompt.cached_tokens;
   return {
     prompt_tokens: promptTotal,
     completion_tokens: completionTotal,

@@ -30,6 +30,8 @@ export interface PromptTokenDetails {
   image_tokens: number;
   audio_tokens: number;
   video_tokens: number;
+  /** Part of text_tokens served from the implicit cache (models with one); reported as cached_tokens. */
+  cached_tokens?: number;
 }
 
 /** What the stand-in understood of a valid request; handed to `answer` and to fault plans. */
