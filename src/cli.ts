@@ -35,6 +35,10 @@ Examples:
   # labels as data: one column per schema field, a retry in the same conversation for invalid answers
   omni-batch run jobs/label-dataset-schema.yaml
 
+  # at half price through DashScope Batch (answers within 24h); Ctrl-C leaves the batch running
+  omni-batch run jobs/label-dataset.yaml --model qwen3.5-omni-plus --engine batch
+  omni-batch batch status out/review-labels.csv      # or the same run command again: collects the finished batches
+
   # spoken answers: one WAV file per input, its path in the audio_path column
   omni-batch run --input ./photos --prompt "Describe {{file.name}}" --audio-out ./speech --voice Ethan
 

@@ -86,6 +86,9 @@ describe('--engine batch', () => {
       assert.equal(api.batches.uploads - uploads, 1);
       const saved = JSON.parse(await readFile(path.join(dir, 'out.jsonl.run.json'), 'utf8'));
       assert.match(saved.batch.entries[0].batchId, /^batch_/, 'the batch id is in the run file');
+      const twice = await runMain(['run', job, '--out', 'out.jsonl'], { cwd: dir, env: env() });
+      assert.equal(twice.code, 2, 'an in-process run would pay for the batch requests again');
+      assert.match(twice.stderr, /out\.jsonl has 1 batch still running at DashScope: sending their requests now would pay twice/);
 
       // Ctrl-C while following: the process ends, the batch goes on.
       const before = api.batches.batches.size;

@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { cancelBatches } from '../engine/batch/cancel.js';
 import { startBatchRun, type BatchRunResult } from '../engine/batch/index.js';
+import { readBatchState } from '../engine/batch/state.js';
 import { batchSupport, describeSupport } from '../engine/batch/support.js';
 import type { RunEstimate } from '../engine/in-process/estimate.js';
 import { createClient } from '../worker/qwen-omni.js';
@@ -59,6 +60,20 @@ export async function runBatch(cfg: RunConfig, io: Io): Promise<number> {
   } finally {
     removeSignal?.();
   }
+}
+
+/**
+ * An in-process run over an output whose batches still run at DashScope would ask their requests again and pay
+ * twice: refused, saying how to collect or cancel them. (A retry of failed rows is not refused: those rows were collected.)
+ */
+export async function refuseWhileBatchesRun(cfg: RunConfig, io: Pick<Io, 'cwd'>): Promise<void> {
+  if (cfg.only || cfg.dryRun) return;
+  const open = (await readBatchState(cfg.out))?.entries.filter((e) => !e.collected).length ?? 0;
+  if (open === 0) return;
+  const out = path.relative(io.cwd, cfg.out) || cfg.out;
+  throw new ConfigError(
+    `${out} has ${open} batch${open === 1 ? '' : 'es'} still running at DashScope: sending their requests now would pay twice; rerun with --engine batch (or \`omni-batch batch status ${out}\`) to collect them, or \`omni-batch batch cancel ${out}\` first`,
+  );
 }
 
 /** OMNI_BATCH_POLL_SEC: seconds between two looks at the batches (default: the engine's 60 s). */

@@ -9,7 +9,7 @@ import { displayOptions, ProgressDisplay, type Terminal } from './progress.js';
 import { table } from './table.js';
 import { ledgerPathFor, SidecarWriter } from '../shared/output/sidecar.js';
 import { nothingFound } from '../producer/discover.js';
-import { chooseEngine, engineComparison, runBatch } from './batch.js';
+import { chooseEngine, engineComparison, refuseWhileBatchesRun, runBatch } from './batch.js';
 import { finishOutput, type Io } from './io.js';
 
 export { finishOutput, type Io } from './io.js';
@@ -65,6 +65,7 @@ export async function runResolved(resolved: RunConfig, io: Io): Promise<number> 
   const engine = resolved.engine === undefined || resolved.dryRun ? undefined : chooseEngine(resolved);
   if (resolved.engine === 'auto' && engine) io.err(`omni-batch: engine ${engine.engine} (${engine.why})`);
   if (engine?.engine === 'batch') return runBatch(resolved, io);
+  if (engine) await refuseWhileBatchesRun(resolved, io);
   const sidecars = io.sidecar && !resolved.dryRun ? new SidecarWriter(io.sidecar, ledgerPathFor(resolved.out), resolved.cwd, resolved.inputs) : undefined;
   const cfg: RunConfig = sidecars ? { ...resolved, skip: sidecars.written } : resolved;
   const apiKey = io.env.DASHSCOPE_API_KEY?.trim() || undefined;
