@@ -54,6 +54,9 @@ describe('the current models against the stand-in', () => {
     const cached = rows.find((x) => Number(x.cached_tokens) > 0)!;
     const usd = (Number(cached.text_tokens) - Number(cached.cached_tokens)) * 0.15 + Number(cached.cached_tokens) * 0.016 + Number(cached.completion_tokens) * 0.47;
     assert.ok(Math.abs(Number(cached.cost) - usd / 1e6) <= 1e-8, `cost ${cached.cost} vs ${usd / 1e6}: cached input at its own price, reasoning as answer`);
+    const dry = await runMain([...args, '--dry-run'], { env: env() });
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /warning: qwen3\.8-omni-flash thinks \(on\): its reasoning is billed as answer tokens and can multiply the answer cost/);
     const offOut = path.join(dir, 'plain.jsonl');
     const mark = api.requests.length;
     const off = await runMain(['run', '--input', TEXTS, '--prompt', 'Title?', '--model', 'qwen3.8-omni-flash', '--thinking', 'off', '--out', offOut], { env: env() });

@@ -86,3 +86,21 @@ describe('the generated model documentation', () => {
     assert.match(modelHelpText(), /qwen3\.8-omni-flash +Current.* CNY 0\.8 /);
   });
 });
+
+describe('per-model planning reads the catalogue', () => {
+  test('a 50-minute lecture is whole for qwen3.5-omni-flash and cut to the 3 minutes qwen-omni-turbo takes; a 20-minute video is a file for 3.5 and frames for turbo', async () => {
+    const { audioWindow, chooseVideoMode } = await import('../src/shared/media-plan.js');
+    const { audioTokens } = await import('../src/shared/estimate.js');
+    const lecture = { durationSec: 50 * 60 };
+    const opts = { startSec: 0 };
+    const flash = MODELS['qwen3.5-omni-flash'];
+    const turbo = MODELS['qwen-omni-turbo'];
+    assert.equal(audioWindow(lecture, opts, flash.limits).durationSec, 3000);
+    assert.ok(audioWindow(lecture, opts, turbo.limits).durationSec <= 180);
+    assert.equal(audioTokens(3000, flash.tokens), 21_000);
+    const video = { durationSec: 20 * 60, width: 640, height: 360 };
+    const vopts = { mode: 'auto', startSec: 0, windowSec: null, frames: null, autoMaxTrimSec: 10 } as const;
+    assert.equal(chooseVideoMode(video, vopts, flash.limits).mode, 'file');
+    assert.equal(chooseVideoMode(video, vopts, turbo.limits).mode, 'frames');
+  });
+});

@@ -61,6 +61,13 @@ export async function runCommand(jobFile: string | undefined, flags: Flags, io: 
 }
 
 /** Runs a resolved configuration in this process and prints what happened (`run`, and `retry` with `cfg.only`). */
+/** The estimate's warning for a run that thinks: the reasoning is billed as answer tokens and is not in the guess. */
+function thinkingNote(cfg: RunConfig): string | undefined {
+  if (cfg.answer.thinking === 'off') return undefined;
+  const bound = cfg.generation.max_tokens === undefined ? '; --max-tokens bounds it (thinking included)' : ` (at most ${cfg.generation.max_tokens} per turn with --max-tokens)`;
+  return `warning: ${cfg.model} thinks (${cfg.answer.thinking}): its reasoning is billed as answer tokens and can multiply the answer cost over this estimate${bound}; --thinking off asks without it`;
+}
+
 export async function runResolved(resolved: RunConfig, io: Io): Promise<number> {
   const engine = resolved.engine === undefined || resolved.dryRun ? undefined : chooseEngine(resolved);
   if (resolved.engine === 'auto' && engine) io.err(`omni-batch: engine ${engine.engine} (${engine.why})`);
@@ -103,6 +110,8 @@ export async function runResolved(resolved: RunConfig, io: Io): Promise<number> 
   }
   if (cfg.dryRun) {
     io.out(`\nestimated prompt tokens (documented rules, before preprocessing is run; ${cfg.estimateAnswerTokens}-token answers assumed for the cost):\n${estimateTable(result.estimate)}`);
+    const thinking = thinkingNote(cfg);
+    if (thinking) io.out(thinking);
     io.out(engineComparison(cfg, result.estimate));
     io.out(
       `\nomni-batch: dry run: ${result.planned} files planned for ${cfg.model} at ${cfg.baseURL}${result.alreadyDone ? `, ${result.alreadyDone} already done in ${cfg.out}` : ''}; nothing was sent; estimate rows in ${cfg.estimatePath}`,

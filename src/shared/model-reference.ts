@@ -55,7 +55,8 @@ export function modelTableMarkdown(): string {
 
 /** `--help` lines: the name, what it is for, and its Beijing price. */
 export function modelHelpText(): string {
-  const width = Math.max(...KNOWN_MODELS.map((n) => n.length));
-  const rows = KNOWN_MODELS.filter((n) => !/\d{4}-\d{2}-\d{2}$|-latest$/.test(n)).map((n) => `  ${n.padEnd(width)}  ${MODELS[n].summary} ${priceText(MODELS[n].prices.cn)}`);
-  return `\nModels (--model; dated snapshots and -latest too; README "Models" has the limits; prices per 1M tokens, in -> out):\n${rows.join('\n')}`;
+  const names = KNOWN_MODELS.filter((n) => !/\d{4}-\d{2}-\d{2}$|-latest$/.test(n));
+  const width = Math.max(...names.map((n) => n.length));
+  const rows = names.map((n) => `  ${n.padEnd(width)}  ${MODELS[n].summary} ${priceText(MODELS[n].prices.cn)}${isGuess(MODELS[n].sources['prices.cn'] ?? '') ? ' (inferred)' : ''}`);
+  return `\nModels (--model; dated snapshots and -latest too; README "Models" has limits and what is assumed;\nBeijing prices per 1M tokens, text / audio / image+video in -> text out):\n${rows.join('\n')}`;
 }

@@ -345,7 +345,7 @@ const qwen3Flash: Entry = {
 };
 
 const turbo: Entry = {
-  summary: 'The 2025 entry model, cheapest per token: 3 min of audio, 40 s of video, 4 voices; no further updates.',
+  summary: 'The 2025 entry model, cheapest for text and images: 3 min of audio, 40 s of video, 4 voices; no further updates.',
   regions: ['cn', 'intl'],
   limits: turboLimits,
   tokens: { patchPx: 28, audioTokensPerSec: 25, videoFps: 2, ...PATCHES },
