@@ -4,6 +4,7 @@
  * batch goes through, and the answers it gives, equal to what the real-time path gets for the same request.
  */
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import OpenAI, { toFile } from 'openai';
 import { RequestFiles } from '../src/engine/batch/requests.js';
@@ -96,5 +97,19 @@ describe('request files', () => {
     assert.ok(files.add({ line: { custom_id: 'j', method: 'POST', url: '/v1/chat/completions', body: {} }, meta: { ...meta, id: 'j' } }) === undefined);
     const sealed = await files.seal();
     assert.deepEqual(sealed.map((e) => e.lines), [1], 'only the line that fits is in the file');
+  });
+
+  test('a request file is closed at its line limit or its byte limit, and the next one begun', async () => {
+    const dir = await tempDir();
+    const columns = { preprocess: '', source_bytes: null, sent_bytes: null, duration_sec: null, width: null, height: null, estimated_tokens: null, estimated_cost: null };
+    const request = (id: string, text = '') => ({ line: { custom_id: id, method: 'POST' as const, url: '/v1/chat/completions' as const, body: { text } }, meta: { id, path: id, source: '', kind: 'text' as const, model: 'm', afterMedia: false, undetailed: 'text_tokens' as const, columns } });
+    const byLines = new RequestFiles(`${dir}/a.csv`, 1, { linesPerFile: 2, bytesPerFile: 1e9 });
+    for (const id of ['a', 'b', 'c', 'd', 'e']) byLines.add(request(id));
+    assert.deepEqual((await byLines.seal()).map((e) => [e.n, e.lines]), [[1, 2], [2, 2], [3, 1]]);
+    const byBytes = new RequestFiles(`${dir}/b.csv`, 7, { linesPerFile: 100, bytesPerFile: 250 });
+    for (const id of ['a', 'b', 'c']) byBytes.add(request(id, 'x'.repeat(100)));
+    const sealed = await byBytes.seal();
+    assert.deepEqual(sealed.map((e) => [e.n, e.lines]), [[7, 1], [8, 1], [9, 1]], 'two 170-byte lines are over 250 bytes');
+    assert.equal((await readFile(`${dir}/.b.csv.batch/requests-8.jsonl`, 'utf8')).trim().split('\n').length, 1);
   });
 });

@@ -27,9 +27,11 @@ export class RequestFiles {
   /** Lines are written one after another even when jobs finish preparing at once. */
   private chain: Promise<void> = Promise.resolve();
 
+  /** `limits`: Batch's own (BATCH_LIMITS) unless a test asks for smaller files. */
   constructor(
     private readonly out: string,
     private nextN: number,
+    private readonly limits: { readonly linesPerFile: number; readonly bytesPerFile: number } = BATCH_LIMITS,
   ) {}
 
   /** Appends one request; `undefined` when it went in, the reason when it is too large for any batch file. */
@@ -45,7 +47,7 @@ export class RequestFiles {
 
   private async write(line: string, bytes: number, meta: string): Promise<void> {
     const e = this.current?.entry;
-    if (e && (e.lines >= BATCH_LIMITS.linesPerFile || e.bytes + bytes > BATCH_LIMITS.bytesPerFile)) await this.close();
+    if (e && (e.lines >= this.limits.linesPerFile || e.bytes + bytes > this.limits.bytesPerFile)) await this.close();
     const cur = this.current ?? (await this.begin());
     await cur.requests.write(line);
     await cur.meta.write(meta);
