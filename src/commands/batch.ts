@@ -35,8 +35,8 @@ function needKey(io: Io): string {
 }
 
 /** How a batch run ends on the terminal: the statuses, what is still running, and the summary of the output. */
-async function report(cfg: RunConfig, result: BatchRunResult, io: Io, sidecars: SidecarWriter | undefined): Promise<number> {
-  for (const line of result.statuses) io.err(`omni-batch: batch ${line}`);
+async function report(cfg: RunConfig, result: BatchRunResult, io: Io, sidecars: SidecarWriter | undefined, statuses = false): Promise<number> {
+  if (statuses) for (const line of result.statuses) io.err(`omni-batch: batch ${line}`);
   await finishOutput(cfg, result.totals, sidecars, io);
   if (result.fatal) io.err(`omni-batch: ${result.fatal}`);
   const out = path.relative(io.cwd, cfg.out) || cfg.out;
@@ -95,7 +95,7 @@ export async function batchStatusCommand(output: string, io: Io): Promise<number
   const { done } = startBatchRun(cfg, { apiKey: needKey(io), log: (l) => io.err(`omni-batch: ${l}`), mode: 'status' });
   const result = await done;
   if (result.statuses.length === 0) io.out(`omni-batch: no batches running for ${output}`);
-  return report(cfg, result, io, undefined);
+  return report(cfg, result, io, undefined, true);
 }
 
 /** `omni-batch batch cancel OUT`: cancels the output's running batches; their answered requests are billed and collected later. */

@@ -7,6 +7,7 @@
  */
 import { rm } from 'node:fs/promises';
 import OpenAI, { APIConnectionError, APIError } from 'openai';
+import type { Batch } from 'openai/resources/batches';
 import pLimit from 'p-limit';
 import { discover, eachDiscovered } from '../../producer/discover.js';
 import type { Item } from '../../producer/item.js';
@@ -55,7 +56,7 @@ export interface BatchRunResult {
   readonly uploads: number;
   /** Batches still running at DashScope when the run ended. */
   readonly open: number;
-  /** One line per batch seen: id, status, request counts. */
+  /** One line per batch seen: id, status, request counts (a run also logs each change as it happens). */
   readonly statuses: readonly string[];
 }
 
@@ -128,7 +129,7 @@ class BatchRun {
       pollMs: this.opts.pollMs ?? DEFAULT_POLL_MS,
       signal: this.signal,
       once: this.opts.mode === 'status',
-      onStatus: (_e, b) => void this.statuses.set(b.id, describeBatch(b)),
+      onStatus: (_e, b) => this.onStatus(b),
       collect: async (e, batch) => {
         const prices = scaledPrices(this.cfg.prices, BATCH_PRICE_FACTOR);
         const c = await collectBatch(e, batch, { client: this.client, out: this.cfg.out, write: (r) => this.write(r), format: this.cfg.answer.format, prices });
@@ -137,6 +138,13 @@ class BatchRun {
         this.opts.log(`batch ${batch.id} ${batch.status}: ${c.ok} ok and ${c.failed} failed rows written`);
       },
     });
+  }
+
+  /** A batch's status as last seen; while a run waits, each change is one line for the operator. */
+  private onStatus(b: Batch): void {
+    const line = describeBatch(b);
+    if (this.opts.mode !== 'status' && this.statuses.get(b.id) !== line) this.opts.log(`batch ${line}`);
+    this.statuses.set(b.id, line);
   }
 
   /** A failure of the Batch API itself (401, a host that cannot be reached): the run stops, its batches are kept. */
