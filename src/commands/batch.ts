@@ -14,7 +14,7 @@ import { ConfigError, EXIT } from '../shared/errors.js';
 import type { RunConfig } from '../shared/config.js';
 import { readRunRecord } from '../shared/output/run-file.js';
 import { ledgerPathFor, SidecarWriter } from '../shared/output/sidecar.js';
-import { finishOutput, type Io } from './io.js';
+import { emptyPassExit, finishOutput, type Io } from './io.js';
 
 /** The engine `auto` picks: batch when Batch serves the model here and the deadline leaves room for its window. */
 export function chooseEngine(cfg: RunConfig): { engine: 'in-process' | 'batch'; why: string } {
@@ -56,7 +56,8 @@ export async function runBatch(cfg: RunConfig, io: Io): Promise<number> {
     stop();
   });
   try {
-    return await report(cfg, await done, io, sidecars);
+    const result = await done;
+    return emptyPassExit(cfg, result.discovered, await report(cfg, result, io, sidecars), io);
   } finally {
     removeSignal?.();
   }

@@ -4,6 +4,8 @@ import type { SidecarOptions, SidecarWriter } from '../shared/output/sidecar.js'
 import type { Totals } from '../shared/output/totals.js';
 import type { DisplayOptions, Terminal } from './progress.js';
 import { renderSummary, summarizeOutput } from './summary.js';
+import { nothingFound } from '../producer/discover.js';
+import { EXIT } from '../shared/errors.js';
 
 export interface Io {
   readonly out: (text: string) => void;
@@ -34,3 +36,12 @@ export async function finishOutput(cfg: Pick<RunConfig, 'out' | 'format' | 'tota
   if (sidecarLine) io.out(sidecarLine);
 }
 
+/**
+ * An empty pass (no file, no manifest row) of a command that ended well: the line saying so and EXIT.empty, unless
+ * the run allows it (`--allow-empty`) or only re-runs some rows (`retry`). Otherwise the command's own exit code.
+ */
+export function emptyPassExit(cfg: RunConfig, discovered: number, code: number, io: Pick<Io, 'err'>): number {
+  if (code !== EXIT.ok || discovered > 0 || cfg.allowEmpty || cfg.only) return code;
+  io.err(`omni-batch: ${nothingFound(cfg)}`);
+  return EXIT.empty;
+}

@@ -8,11 +8,10 @@ import type { Row } from '../shared/row.js';
 import { displayOptions, ProgressDisplay, type Terminal } from './progress.js';
 import { table } from './table.js';
 import { ledgerPathFor, SidecarWriter } from '../shared/output/sidecar.js';
-import { nothingFound } from '../producer/discover.js';
 import { chooseEngine, engineComparison, refuseWhileBatchesRun, runBatch } from './batch.js';
-import { finishOutput, type Io } from './io.js';
+import { emptyPassExit, finishOutput, type Io } from './io.js';
 
-export { finishOutput, type Io } from './io.js';
+export { emptyPassExit, finishOutput, type Io } from './io.js';
 
 const kb = (n: number | undefined) => (n === undefined ? '' : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1024 / 1024).toFixed(1)} MB`);
 
@@ -44,16 +43,6 @@ export function estimateTable(e: RunEstimate): string {
   }
   rows.push(['total', String(sum.files), String(sum.send), String(sum.text), String(sum.image), String(sum.audio), String(sum.video), String(e.tokens), e.currency ? e.cost.toFixed(4) : '-']);
   return table(head, rows);
-}
-
-/**
- * An empty pass (no file, no manifest row) of a command that ended well: the line saying so and EXIT.empty, unless
- * the run allows it (`--allow-empty`) or only re-runs some rows (`retry`). Otherwise the command's own exit code.
- */
-export function emptyPassExit(cfg: RunConfig, discovered: number, code: number, io: Pick<Io, 'err'>): number {
-  if (code !== EXIT.ok || discovered > 0 || cfg.allowEmpty || cfg.only) return code;
-  io.err(`omni-batch: ${nothingFound(cfg)}`);
-  return EXIT.empty;
 }
 
 export async function runCommand(jobFile: string | undefined, flags: Flags, io: Io): Promise<number> {
