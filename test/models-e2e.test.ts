@@ -147,3 +147,44 @@ describe('the current models against the stand-in', () => {
     assert.match(await hot.text(), /Range of temperature should be \[0, 2\)/);
   });
 });
+
+describe('jobs queued by the version before thinking had strengths', () => {
+  test('a job whose answer.thinking is the old boolean asks as it did: false sends nothing, true sends enable_thinking', async () => {
+    const { default: OpenAI } = await import('openai');
+    const { planItem } = await import('../src/producer/plan.js');
+    const { planContext } = await import('../src/producer/templates.js');
+    const { scan } = await import('../src/producer/scan.js');
+    const { resolveConfig } = await import('../src/shared/config.js');
+    const { LocalPacer, PauseGate } = await import('../src/shared/rate-limit.js');
+    const { processJob } = await import('../src/worker/process.js');
+    const dir = await tempDir();
+    const file = path.join(dir, 'note.txt');
+    await writeFile(file, 'A short note.');
+    const cfg = await resolveConfig(undefined, { input: [file], prompt: 'Title?', model: 'qwen3-omni-flash' }, {}, dir);
+    const ctx = await planContext(cfg);
+    const worker = {
+      client: new OpenAI({ apiKey: KEY, baseURL: api.baseURL, maxRetries: 0 }),
+      idleTimeoutMs: 5000,
+      retry: { retries: 0, baseMs: 1, maxMs: 1 },
+      gate: new PauseGate(),
+      pacer: new LocalPacer({ rpm: undefined, tpm: undefined }),
+      signal: new AbortController().signal,
+      onRequest: () => {},
+      runCpu: <T>(fn: () => Promise<T>) => fn(),
+      runApi: <T>(fn: () => Promise<T>) => fn(),
+      tmpDir: dir,
+    };
+    for await (const item of scan({ inputs: [file], include: [], exclude: [], never: [], cwd: dir })) {
+      const planned = await planItem(item, ctx);
+      assert.ok('job' in planned);
+      for (const legacy of [false, true]) {
+        const from = api.requests.length;
+        // As JSON from Redis: the field had type boolean then.
+        const job = { ...planned.job, answer: { ...planned.job.answer, thinking: legacy as unknown as 'off' } };
+        const row = await processJob(job, worker);
+        assert.equal(row.status, 'ok', row.error_message);
+        assert.equal(api.requests.slice(from)[0]?.body.enable_thinking, legacy ? true : undefined);
+      }
+    }
+  });
+});
