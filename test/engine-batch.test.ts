@@ -260,3 +260,18 @@ describe('Batch Chat', () => {
     assert.ok(Math.abs(half.cost - full.cost / 2) < 1e-6, `${half.cost} is half of ${full.cost}`);
   });
 });
+
+describe('the same job under two paths', () => {
+  test('is one request (custom_id is unique in a file), and both paths get the row', async () => {
+    const { dir, job } = await labelJob(0);
+    await writeFile(path.join(dir, 'reviews.csv'), 'id,review\nr1,"same words"\nr1,"same words"\nr2,"other words"\n');
+    const r = await runMain(['run', job, '--out', 'out.csv', '--engine', 'batch'], { cwd: dir, env: env() });
+    assert.equal(r.code, 0, r.stderr);
+    const batch = [...api.batches.batches.values()].at(-1);
+    assert.equal(batch?.request_counts.total, 2, 'two distinct jobs, two requests');
+    const rows = await readOutputRows(path.join(dir, 'out.csv'));
+    assert.deepEqual(rows.map((x) => `${x.path} ${x.status}`).sort(), ['reviews.csv#1 ok', 'reviews.csv#2 ok', 'reviews.csv#3 ok']);
+    assert.equal(rows[0]?.id, rows[1]?.id);
+  });
+});
+

@@ -55,9 +55,9 @@ async function readMeta(out: string, n: number): Promise<Map<string, BatchMeta>>
   return metas;
 }
 
-/** The ids of the requests an entry holds (a resumed run does not send them again while their batch runs). */
-export async function entryIds(out: string, e: BatchEntry): Promise<string[]> {
-  return [...(await readMeta(out, e.n)).keys()];
+/** The requests an entry holds, id -> path (a resumed run does not send them again while their batch runs). */
+export async function entryPaths(out: string, e: BatchEntry): Promise<Map<string, string>> {
+  return new Map([...(await readMeta(out, e.n))].map(([id, m]) => [id, m.path]));
 }
 
 export interface CollectOptions extends BatchRowOptions {

@@ -23,7 +23,7 @@ import type { Totals } from '../../shared/output/totals.js';
 import { rowLayout, rowWithoutAnswer, type Row } from '../../shared/row.js';
 import { makeTempDir } from '../../shared/temp-dir.js';
 import { alreadyDone, answeredElsewhere, finishWithTotals, preflight, redactor } from '../common.js';
-import { collectBatch, entryIds } from './collect.js';
+import { collectBatch, entryPaths } from './collect.js';
 import { describeBatch, followAll } from './follow.js';
 import { RequestFiles } from './requests.js';
 import { readBatchState, StateFile } from './state.js';
@@ -159,8 +159,8 @@ class BatchRun {
 
   /** Every discovered item becomes a request line, or its row now (skipped, failed before any call, done). */
   private async prepareAll(ctx: PlanContext): Promise<void> {
-    const pending = new Set<string>();
-    for (const e of this.state.open) for (const id of await entryIds(this.cfg.out, e)) pending.add(id);
+    const pending = new Map<string, string>();
+    for (const e of this.state.open) for (const [id, p] of await entryPaths(this.cfg.out, e)) pending.set(id, p);
     const files = new RequestFiles(this.cfg.out, Math.max(0, ...this.state.state.entries.map((e) => e.n)) + 1);
     const slots = this.cfg.cpuConcurrency * 2;
     const limit = pLimit(slots);
@@ -180,15 +180,18 @@ class BatchRun {
     await this.state.save();
   }
 
-  private async prepareItem(item: Item, p: { ctx: PlanContext; files: RequestFiles; pending: Set<string>; seen: Set<string>; tmpDir: string; runCpu: <T>(fn: () => Promise<T>) => Promise<T> }): Promise<void> {
+  private async prepareItem(item: Item, p: { ctx: PlanContext; files: RequestFiles; pending: ReadonlyMap<string, string>; seen: Set<string>; tmpDir: string; runCpu: <T>(fn: () => Promise<T>) => Promise<T> }): Promise<void> {
     const planned = await planItem(item, p.ctx);
     if ('row' in planned) return this.write(planned.row);
     const job = planned.job;
     if (alreadyDone(this.out.prior.get(job.path), job)) return void this.alreadyDone++;
     // The same job under two paths is asked once (custom_id is the row id, unique in a file); the other path gets a copy.
     if (answeredElsewhere(this.out.okIds, job) !== undefined || p.seen.has(job.id)) return this.out.alias(job.id, job.path, job.source);
-    // In a batch already submitted (a resumed run): its row comes when the batch is collected.
-    if (p.pending.has(job.id)) return void this.alreadyDone++;
+    // In a batch already submitted (a resumed run): its row comes when the batch is collected; another path with
+    // the same job gets a copy of it then.
+    const inBatch = p.pending.get(job.id);
+    if (inBatch !== undefined && inBatch !== job.path) return this.out.alias(job.id, job.path, job.source);
+    if (inBatch !== undefined) return void this.alreadyDone++;
     p.seen.add(job.id);
     const made = await batchRequest(job, { runCpu: p.runCpu, tmpDir: p.tmpDir, signal: this.signal }, planned.content);
     if ('row' in made) return this.write(made.row);
