@@ -251,6 +251,9 @@ describe('Batch Chat', () => {
     const cfg = await resolveConfig(job, { batchChat: true, out: 'chat.csv', rpm: 0, tpm: 0 }, {}, dir);
     assert.equal(cfg.baseURL, BATCH_CHAT_URL);
     assert.equal(cfg.priceRegion, 'cn');
+    assert.deepEqual(cfg.warnings, []);
+    const turbo = await resolveConfig(job, { batchChat: true, model: 'qwen-omni-turbo' }, {}, dir);
+    assert.match(turbo.warnings.join('\n'), /--batch-chat: the catalogue lists no Beijing Batch support for qwen-omni-turbo/);
     await assert.rejects(resolveConfig(job, { batchChat: true, baseUrl: api.baseURL }, {}, dir), /--batch-chat names its own base URL/);
     // The stand-in plays the Batch Chat host (the client is handed in); the run prices by the configured endpoint.
     const run = async (c: typeof cfg) => (await startRun(c, { apiKey: KEY, client: createClient(KEY, api.baseURL), log: () => undefined }).done).totals;

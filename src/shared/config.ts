@@ -659,6 +659,9 @@ export async function resolveConfig(jobFilePath: string | undefined, flags: Flag
   const prompt = await resolvePrompt(flags, sides);
   const { model, info, warnings } = resolveModel(flags, job);
   const baseURL = resolveBaseUrl(flags, job, env);
+  if (baseURL === BATCH_CHAT_URL && !info.batch?.regions.includes('cn')) {
+    warnings.push(`--batch-chat: the catalogue lists no Beijing Batch support for ${model}; Batch Chat serves the models Batch lists, so it may refuse this one`);
+  }
   const priceRegion = flags.region ?? job.region ?? regionOfUrl(baseURL) ?? DEFAULTS.region;
   const generation = generationSettings(flags, sides, info);
   return {
