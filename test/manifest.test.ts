@@ -50,7 +50,7 @@ describe('manifests', () => {
     assert.equal(d?.media, undefined);
     assert.equal(d?.row?.label, 'just text');
     assert.equal(e?.skip?.code, 'manifest_row_invalid');
-    assert.match(e?.skip?.message ?? '', /m\.csv#5: give one of path, url or frames, not path and url/);
+    assert.match(e?.skip?.message ?? '', /m\.csv#5: give one of path, url, frames or media, not path and url/);
     assert.match(f?.skip?.message ?? '', /is not an http\(s\) URL/);
   });
 

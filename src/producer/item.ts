@@ -9,7 +9,9 @@ export type ItemMedia =
   /** One file or URL; its kind is decided by classification. */
   | { readonly type: 'single'; readonly source: Source }
   /** A frame list sent as one `video` part. */
-  | { readonly type: 'frames'; readonly frames: readonly Source[] };
+  | { readonly type: 'frames'; readonly frames: readonly Source[] }
+  /** Several files or URLs in one user message (a manifest's `media` column), each classified by itself. */
+  | { readonly type: 'mixed'; readonly parts: readonly Source[] };
 
 /** Values of the {{file.*}} template variables. */
 export interface FileVars {

@@ -182,7 +182,7 @@ function withoutHugeCells(columns: Record<string, string>): { row: Record<string
   return { row, oversized };
 }
 
-const MEDIA_COLUMNS = new Set(['path', 'url', 'frames', 'kind']);
+const MEDIA_COLUMNS = new Set(['path', 'url', 'frames', 'media', 'kind']);
 
 async function rowItem(n: number, columns: Record<string, string>, rc: RowContext): Promise<Item> {
   const rowPath = `${rc.label}#${n}`;
@@ -192,8 +192,8 @@ async function rowItem(n: number, columns: Record<string, string>, rc: RowContex
   if (typeof kept === 'string') return bad(kept, {});
   const { row, oversized } = kept;
   const base = { path: rowPath, row, ...(oversized ? { oversized } : {}) };
-  const given = (['path', 'url', 'frames'] as const).filter((k) => row[k]?.trim());
-  if (given.length > 1) return bad(`give one of path, url or frames, not ${given.join(' and ')}`, row);
+  const given = (['path', 'url', 'frames', 'media'] as const).filter((k) => row[k]?.trim());
+  if (given.length > 1) return bad(`give one of path, url, frames or media, not ${given.join(' and ')}`, row);
   const pathCol = row.path?.trim();
   const urlCol = row.url?.trim();
   const framesCol = row.frames?.trim();
@@ -210,6 +210,8 @@ async function rowItem(n: number, columns: Record<string, string>, rc: RowContex
     return { ...base, source: urlCol, file: urlFileVars(urlCol), media: { type: 'single', source: { url: urlCol } } };
   }
   if (framesCol) return framesItem(base, framesCol, rc, bad);
+  const mediaCol = row.media?.trim();
+  if (mediaCol) return mixedItem(base, mediaCol, rc, bad);
   return { ...base, file: NO_FILE, media: undefined };
 }
 
@@ -219,18 +221,35 @@ function outside(base: Pick<Item, 'path' | 'row'>, source: string, why: string):
   return { path: base.path, row: base.row, source, file: NO_FILE, media: undefined, skip: { code: 'path_outside_root', message } };
 }
 
-async function framesItem(base: Pick<Item, 'path' | 'row'>, raw: string, rc: RowContext, bad: (message: string, row?: Record<string, string>) => Item): Promise<Item> {
-  let frames: string[];
+/** A `media` list (as frames are given): an image and an audio, say, asked about in one message. */
+async function mixedItem(base: Pick<Item, 'path' | 'row'>, raw: string, rc: RowContext, bad: (message: string, row?: Record<string, string>) => Item): Promise<Item> {
+  const listed = await listedSources(base, raw, rc, 'media item');
+  if ('item' in listed) return listed.item;
+  if ('error' in listed) return bad(listed.error, base.row);
+  if (listed.sources.length < 2) return bad('media lists two or more files (one goes in path)', base.row);
+  return { ...base, source: listed.source, file: NO_FILE, media: { type: 'mixed', parts: listed.sources } };
+}
+
+/** A `;` (CSV) or JSON (JSONL) list of paths and URLs, every local one inside the root. */
+async function listedSources(base: Pick<Item, 'path' | 'row'>, raw: string, rc: RowContext, what: string): Promise<{ sources: Source[]; source: string } | { item: Item } | { error: string }> {
+  let names: string[];
   try {
-    frames = frameList(raw, rc.jsonl);
+    names = frameList(raw, rc.jsonl);
   } catch (err) {
-    return bad((err as Error).message, base.row);
+    return { error: (err as Error).message };
   }
-  const sources: Source[] = frames.map((p) => (isUrl(p) ? { url: p } : { file: path.resolve(rc.dir, p) }));
+  const sources: Source[] = names.map((p) => (isUrl(p) ? { url: p } : { file: path.resolve(rc.dir, p) }));
   const source = sources.map((f) => ('file' in f ? displayPath(f.file, rc.cwd) : f.url)).join(';');
   for (const [i, f] of sources.entries()) {
-    const refused = 'file' in f ? await rc.root.refuse(f.file, frames[i] ?? '') : undefined;
-    if (refused) return outside(base, source, `frame ${i + 1}: ${refused}`);
+    const refused = 'file' in f ? await rc.root.refuse(f.file, names[i] ?? '') : undefined;
+    if (refused) return { item: outside(base, source, `${what} ${i + 1}: ${refused}`) };
   }
-  return { ...base, source, file: NO_FILE, media: { type: 'frames', frames: sources } };
+  return { sources, source };
+}
+
+async function framesItem(base: Pick<Item, 'path' | 'row'>, raw: string, rc: RowContext, bad: (message: string, row?: Record<string, string>) => Item): Promise<Item> {
+  const listed = await listedSources(base, raw, rc, 'frame');
+  if ('item' in listed) return listed.item;
+  if ('error' in listed) return bad(listed.error, base.row);
+  return { ...base, source: listed.source, file: NO_FILE, media: { type: 'frames', frames: listed.sources } };
 }

@@ -8,11 +8,11 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from '../shared/fast-fs.js';
 import { pipeline } from 'node:stream/promises';
 import { OmniError, unreadableMessage, type ErrorCode } from '../shared/errors.js';
-import { estimateCost, estimateJob, textTokens } from '../shared/estimate.js';
+import { estimateCost, estimateJob, mediaTokens, textTokens } from '../shared/estimate.js';
 import { formatInstructions } from '../shared/answer-schema.js';
-import { KEEP_CONTENT_BYTES, type AnswerOptions, type GenerationSettings, type Job, type JobMedia, type JobSource, type MediaFacts, type PreprocessOptions } from '../shared/job.js';
+import { KEEP_CONTENT_BYTES, type AnswerOptions, type GenerationSettings, type Job, type TokenEstimate, type JobMedia, type JobSource, type MediaFacts, type PreprocessOptions } from '../shared/job.js';
 import { orientedSize, planImage } from '../shared/media-plan.js';
-import { pricesIn, type ModelInfo, type RegionId } from '../shared/models.js';
+import { KNOWN_MODELS, modelInfo, pricesIn, type ModelInfo, type RegionId } from '../shared/models.js';
 import type { ModelLimitsBlock } from '../shared/model-overrides.js';
 import { looksLikeText, probeContent, probeImage } from '../shared/probe.js';
 import { rowWithoutAnswer, type Row } from '../shared/row.js';
@@ -129,6 +129,8 @@ interface Measured {
   facts: MediaFacts;
   digest: string;
   content?: Buffer | undefined;
+  /** The media after the first of a `mixed` item. */
+  extra?: { media: JobMedia; facts: MediaFacts }[];
 }
 
 /** What is sent for an item, and the facts and digest its estimate and id come from. */
@@ -136,8 +138,28 @@ async function measure(item: Item): Promise<Measured> {
   const m = item.media;
   if (!m) return { kind: 'text', media: undefined, facts: {}, digest: '' };
   if (m.type === 'frames') return measureFrames(item.path, m.frames);
+  if (m.type === 'mixed') return measureMixed(item, m.parts);
   const c = classifySource(m.source, item.row);
   return 'url' in m.source ? measureUrl(item.path, m.source, c) : measureFile(item.path, m.source, c);
+}
+
+/**
+ * Several media for one message: each measured as if alone; images, one audio and one video at most (the API's
+ * rule for one message), no text files. The first is the job's media, its kind the row's kind.
+ */
+async function measureMixed(item: Item, parts: readonly Source[]): Promise<Measured> {
+  const measured: Measured[] = [];
+  for (const [i, source] of parts.entries()) {
+    const one = await measure({ ...item, path: `${item.path}: media ${i + 1}`, media: { type: 'single', source } });
+    if (!one.media || one.media.type === 'text_file') throw new Skip('skipped', 'unsupported_type', `${item.path}: media ${i + 1} is text; a media list takes images, audio and video`, 'text');
+    measured.push(one);
+  }
+  for (const kind of ['audio', 'video'] as const) {
+    if (measured.filter((x) => x.kind === kind).length > 1) throw new Skip('skipped', 'unsupported_type', `${item.path}: a message takes one ${kind} at most`, kind);
+  }
+  const [first, ...rest] = measured as [Measured, ...Measured[]];
+  const extra = rest.map((x) => ({ media: x.media as JobMedia, facts: x.facts }));
+  return { ...first, digest: measured.map((x) => x.digest).join('+'), extra };
 }
 
 /** A frame list: every frame a JPEG, PNG or WebP image; local frames probed and hashed, URLs taken as named. */
@@ -310,18 +332,41 @@ export async function planItem(item: Item, ctx: PlanContext): Promise<Planned> {
     const plan = planImage(width, height, info.limits, info.tokens, ctx.options.image.fix);
     if (!plan.ok) return { row: { ...rowWithoutAnswer({ ...base, id: fallbackId() }, 'skipped', plan.code, `${item.path}: ${plan.reason}`), source_bytes: f.bytes ?? null } };
   }
-  // Only the options that change what is sent for this kind take part in the id.
-  const kindOptions = measured.kind === 'image' ? ctx.options.image : measured.kind === 'audio' ? ctx.options.audio : measured.kind === 'video' ? ctx.options.video : null;
-  // Plain-text answers add nothing, so ids of earlier runs stay valid.
-  const { format, audio, thinking } = ctx.answer;
+  const { extra } = measured;
+  if (extra && !info.limits.mixedMedia) {
+    const mixing = KNOWN_MODELS.filter((n) => modelInfo(n)?.limits.mixedMedia && !/\d{4}-\d{2}-\d{2}$/.test(n));
+    const why = `${item.path}: ${ctx.model} takes one kind of media per message; this row's media list needs a model that mixes them (${mixing.join(', ')})`;
+    return { row: rowWithoutAnswer({ ...base, id: fallbackId() }, 'skipped', 'unsupported_type', why) };
+  }
+  const id = jobId([ctx.model, system, prompts, measured.digest, m?.type, idOptions(measured, ctx), ...answerId(ctx.answer), ...settingsId(ctx)]);
+  const draft = { media: m, facts: f, options: ctx.options, prompts, system };
+  const estimate = withExtraTokens(estimateJob(draft, info, ctx.answerTokens), draft, extra, info);
+  const estimatedCost = estimateCost(estimate, prompts.length, m !== undefined && m.type !== 'text_file', pricesIn(info, ctx.priceRegion), ctx.answerTokens);
+  const job: Job = { ...base, id, system, prompts, media: m, facts: f, ...(extra ? { extra } : {}), options: ctx.options, answer: ctx.answer, estimate, estimatedCost, ...modelFields(ctx) };
+  return measured.content ? { job, content: measured.content } : { job };
+}
+
+/** Only the options that change what is sent for this kind take part in the id (all of them for a media list). */
+function idOptions(measured: Measured, ctx: PlanContext): unknown {
+  if (measured.extra) return ctx.options;
+  const k = measured.kind;
+  return k === 'image' ? ctx.options.image : k === 'audio' ? ctx.options.audio : k === 'video' ? ctx.options.video : null;
+}
+
+/** The answer options' id part: none for plain text, so ids of earlier runs stay valid. */
+function answerId({ format, audio, thinking }: AnswerOptions): unknown[] {
   // `on` hashes as the `true` of the boolean it replaced, so ids of earlier thinking runs stay valid too.
   const thinks = thinking === 'off' ? false : thinking === 'on' ? true : thinking;
-  const answerId = format || audio || thinks ? [{ schema: format?.schema, audio, thinking: thinks }] : [];
-  const settings = settingsId(ctx);
-  const id = jobId([ctx.model, system, prompts, measured.digest, m?.type, kindOptions, ...answerId, ...settings]);
-  const draft = { media: m, facts: f, options: ctx.options, prompts, system };
-  const estimate = estimateJob(draft, info, ctx.answerTokens);
-  const estimatedCost = estimateCost(estimate, prompts.length, m !== undefined && m.type !== 'text_file', pricesIn(info, ctx.priceRegion), ctx.answerTokens);
-  const job: Job = { ...base, id, system, prompts, media: m, facts: f, options: ctx.options, answer: ctx.answer, estimate, estimatedCost, ...modelFields(ctx) };
-  return measured.content ? { job, content: measured.content } : { job };
+  return format || audio || thinks ? [{ schema: format?.schema, audio, thinking: thinks }] : [];
+}
+
+/** The estimate plus the media tokens of a media list's further media, sent again with every turn. */
+function withExtraTokens(e: TokenEstimate, draft: Parameters<typeof mediaTokens>[0], extra: Measured['extra'], info: ModelInfo): TokenEstimate {
+  for (const x of extra ?? []) {
+    const t = mediaTokens({ ...draft, media: x.media, facts: x.facts }, info);
+    e.image += t.image * draft.prompts.length;
+    e.audio += t.audio * draft.prompts.length;
+    e.video += t.video * draft.prompts.length;
+  }
+  return e;
 }

@@ -144,6 +144,11 @@ export interface Job {
   readonly prompts: readonly string[];
   readonly media: JobMedia | undefined;
   readonly facts: MediaFacts;
+  /**
+   * Further media sent in the same user message (a manifest row's `media` list, for a model that takes mixed
+   * media), each with its probe facts; `media` is the first. Absent for one medium.
+   */
+  readonly extra?: readonly { readonly media: JobMedia; readonly facts: MediaFacts }[] | undefined;
   readonly options: PreprocessOptions;
   readonly answer: AnswerOptions;
   /** Prompt tokens of turn 1 as the documented rules predict them from the probe. */

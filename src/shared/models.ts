@@ -285,7 +285,7 @@ const qwen38Flash: Entry = {
     'thinking.efforts': 'inferred from [12] (low/medium/xhigh; none = off)',
     streamOnly: 'assumed: documented for 3.5, 3 and turbo [2][3]; non-streaming 3.8 calls appear in [T]',
     'prices.cn': 'inferred: equals qwen3.8-flash [4][T]',
-    'prices.intl': '[13] (USD)',
+    'prices.intl': 'assumed: [13] quotes USD without naming a region; taken as Singapore (intl)',
     rateLimits: 'assumed: 60/100,000 as the other omni models (no number found [1])',
     batch: '[5] (not in Batch)',
   },

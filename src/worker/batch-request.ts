@@ -48,7 +48,7 @@ export async function batchRequest(job: Job, ctx: PrepareContext, content?: Buff
   return onPrepared(job, ctx, content, async (prepared, held) => {
     const columns = mediaColumns(job, prepared);
     try {
-      const messages = await firstTurnMessages(job, prepared.media, held);
+      const messages = await firstTurnMessages(job, prepared.media, held, prepared.extra);
       // The thinking parameter is set either way (Batch asks for it explicitly); batch gives no speech output.
       const body = requestBody(job.model, messages, { body: turnBody(job) }) as unknown as Record<string, unknown>;
       const meta: BatchMeta = { id: job.id, path: job.path, source: job.source, kind: job.kind, model: job.model, afterMedia: afterMedia(job), undetailed: undetailed(job), columns };

@@ -63,11 +63,18 @@ async function mediaParts(job: Pick<Job, 'path'>, m: JobMedia | undefined, held:
  * The messages of turn 1: system (if any) and the first user message. `media` is what preprocessing prepared
  * (the job's own media when nothing needed doing); `held`, the original file's bytes when planning kept them.
  */
-export async function firstTurnMessages(job: Pick<Job, 'path' | 'system' | 'prompts'>, media: JobMedia | undefined, held?: HeldFile): Promise<ChatCompletionMessageParam[]> {
+export async function firstTurnMessages(
+  job: Pick<Job, 'path' | 'system' | 'prompts'>,
+  media: JobMedia | undefined,
+  held?: HeldFile,
+  more: readonly JobMedia[] = [],
+): Promise<ChatCompletionMessageParam[]> {
   const messages: ChatCompletionMessageParam[] = [];
   if (job.system !== undefined) messages.push({ role: 'system', content: [{ type: 'text', text: job.system }] });
   const prompt = job.prompts[0] ?? '';
   const { parts, extraText } = await mediaParts(job, media, held);
+  // A media list (models with mixed media): every part before the text, in the list's order.
+  for (const [i, m] of more.entries()) parts.push(...(await mediaParts({ path: `${job.path}: media ${i + 2}` }, m, undefined)).parts);
   const text = extraText === undefined ? prompt : `${prompt}\n\n${extraText}`;
   if (parts.length === 0) {
     // Plain-text input, as the guide's first example: a string content.

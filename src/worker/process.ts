@@ -13,7 +13,7 @@ import { costOf } from '../shared/cost.js';
 import { readFile } from '../shared/fast-fs.js';
 import { retryPrompt } from '../shared/answer-schema.js';
 import { isFatalForRun, OmniError, OutputError, unreadableMessage, type ErrorCode } from '../shared/errors.js';
-import { KEEP_CONTENT_BYTES, type Job } from '../shared/job.js';
+import { KEEP_CONTENT_BYTES, type Job, type JobMedia } from '../shared/job.js';
 import { promptTotal } from '../shared/estimate.js';
 import { pricesIn, thinkingFields, type ThinkingSetting } from '../shared/models.js';
 import { jobModel } from '../shared/model-overrides.js';
@@ -25,6 +25,7 @@ import { checkFits } from './fit.js';
 import { firstTurnMessages, nextTurn, type HeldFile } from './messages.js';
 import { parseAnswer } from './parse-answer.js';
 import { preprocess, type Prepared } from './preprocess/index.js';
+import type { WorkDir } from './preprocess/prepared.js';
 import { streamTurn, type TurnOptions, type TurnResult } from './qwen-omni.js';
 import { reservationTokens } from './pacing.js';
 import type { ReachWatch } from './reach.js';
@@ -133,7 +134,10 @@ export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer)
 export type PrepareContext = Pick<WorkerContext, 'runCpu' | 'tmpDir' | 'signal'>;
 
 /** The original file's bytes as the messages may send them, and what preprocessing made of the job. */
-export type OnPrepared<T> = (prepared: Prepared, held: HeldFile | undefined) => Promise<T>;
+export type OnPrepared<T> = (prepared: PreparedJob, held: HeldFile | undefined) => Promise<T>;
+
+/** What preprocessing made of a job: its media, and a manifest row's further media (mixed media, one message). */
+export type PreparedJob = Prepared & { readonly extra?: readonly JobMedia[] };
 
 /**
  * Makes a job fit (the same checks, preprocessing and temp folder for every engine) and hands what it made to
@@ -168,9 +172,11 @@ export async function onPrepared<T>(job: Job, ctx: PrepareContext, content: Buff
     // What preprocessing made must fit; if it does not, that is our bug, and it costs a row, not a 400.
     const misfit = checkFits({ ...job, media: prepared.media, facts: prepared.facts }, jobModel(job).limits);
     if (misfit) return { row: { ...rowWithoutAnswer(job, 'skipped', misfit.code, `${misfit.message} (after preprocessing: ${prepared.note})`), ...mediaColumns(job, prepared) } };
+    const extra = await prepareExtra(job, dir, ctx);
+    if ('row' in extra) return { row: { ...extra.row, ...mediaColumns(job, prepared) } };
     const original = m && 'source' in m && 'file' in m.source ? m.source.file : undefined;
     const held = content && original !== undefined ? { file: original, bytes: content } : undefined;
-    return await use(prepared, held);
+    return await use({ ...prepared, extra: extra.media, note: [prepared.note, ...extra.notes].filter(Boolean).join('; ') }, held);
   } finally {
     // A folder that could not be made needs no removing (its error has already reached the step that asked).
     const folder = await made?.catch(() => undefined);
@@ -178,11 +184,35 @@ export async function onPrepared<T>(job: Job, ctx: PrepareContext, content: Buff
   }
 }
 
-/** Asks the model about one prepared file, and makes the row of what came back. */
-async function ask(job: Job, prepared: Prepared, ctx: WorkerContext, held: HeldFile | undefined): Promise<Row> {
+/**
+ * The further media of a media list, each fitted as if it were the job's only one and checked after: what is sent,
+ * with what preprocessing did, or the row of the first that cannot be.
+ */
+async function prepareExtra(job: Job, dir: WorkDir, ctx: PrepareContext): Promise<{ media: JobMedia[]; notes: string[] } | { row: Row }> {
+  const media: JobMedia[] = [];
+  const notes: string[] = [];
+  for (const [i, x] of (job.extra ?? []).entries()) {
+    const part = { ...job, path: `${job.path}: media ${i + 2}`, media: x.media, facts: x.facts, extra: undefined };
+    let done: Prepared;
+    try {
+      done = await ctx.runCpu(() => preprocess(part, dir, ctx.signal));
+    } catch (err) {
+      if (err instanceof OmniError && err.code !== 'interrupted') return { row: rowWithoutAnswer(job, 'failed', err.code, err.message) };
+      throw err;
+    }
+    const misfit = checkFits({ ...part, media: done.media, facts: done.facts }, jobModel(job).limits);
+    if (misfit) return { row: rowWithoutAnswer(job, 'skipped', misfit.code, `${part.path}: ${misfit.message}`) };
+    if (done.media) media.push(done.media);
+    if (done.note) notes.push(`media ${i + 2}: ${done.note}`);
+  }
+  return { media, notes };
+}
+
+/** Asks the model about one prepared file (and a media list's further media), and makes the row of what came back. */
+async function ask(job: Job, prepared: PreparedJob, ctx: WorkerContext, held: HeldFile | undefined): Promise<Row> {
   let messages: ChatCompletionMessageParam[];
   try {
-    messages = await firstTurnMessages(job, prepared.media, held);
+    messages = await firstTurnMessages(job, prepared.media, held, prepared.extra);
   } catch (err) {
     if (err instanceof OmniError) return rowWithoutAnswer(job, 'failed', err.code, err.message);
     throw err;
