@@ -8,7 +8,7 @@ import { displayOptions, LOG_MODES, type LogMode } from './commands/progress.js'
 import type { RetryFlags } from './commands/retry.js';
 import { runCommand } from './commands/run.js';
 import { modelHelpText } from './shared/model-reference.js';
-import { AUDIO_MODES, DEFAULTS, describeRange, GENERATION_RANGES, OUTPUT_FORMATS, RANGES, readNumber, REGION_NAMES, THINKING_SETTINGS, VIDEO_MODES, type NumberRange } from './shared/config.js';
+import { AUDIO_MODES, DEFAULTS, describeRange, ENGINES, GENERATION_RANGES, OUTPUT_FORMATS, RANGES, readNumber, REGION_NAMES, THINKING_SETTINGS, VIDEO_MODES, type NumberRange } from './shared/config.js';
 import { ConfigError, ERROR_CODES, EXIT, OperatorError, type ErrorCode } from './shared/errors.js';
 import { packageVersion } from './shared/version.js';
 import { SIDECAR_FORMATS, sidecarOptions, type SidecarFlags } from './shared/output/sidecar.js';
@@ -35,6 +35,10 @@ Examples:
 
   # labels as data: one column per schema field, a retry in the same conversation for invalid answers
   omni-batch run jobs/label-dataset-schema.yaml
+
+  # at half price through DashScope Batch (answers within 24h); Ctrl-C leaves the batch running
+  omni-batch run jobs/label-dataset.yaml --model qwen3.5-omni-plus --engine batch
+  omni-batch batch status out/review-labels.csv      # or the same run command again: collects the finished batches
 
   # spoken answers: one WAV file per input, its path in the audio_path column
   omni-batch run --input ./photos --prompt "Describe {{file.name}}" --audio-out ./speech --voice Ethan
@@ -158,6 +162,7 @@ function jobCommand({ program }: Cli, name: string, description: string): Comman
     .option('--csv-raw', "CSV: write cells as they are (by default a cell starting with = + - @ gets a leading ', so spreadsheets do not run it)")
     .option('--model <name>', `model (default ${DEFAULTS.model}; the list is below; another name runs on its family's limits, with a warning)`)
     .addOption(choiceOption('--region <name>', 'DashScope region, for the base URL and the prices: cn Beijing (default), intl Singapore, us; hk, tokyo, frankfurt, virginia need --base-url', REGION_NAMES))
+    .option('--batch-chat', "send to Beijing's Batch Chat endpoint: synchronous, at the batch price (half), for the models Batch serves in cn")
     .option('--base-url <url>', 'API base URL (overrides --region; env DASHSCOPE_BASE_URL too)')
     .addOption(numberOption('-c, --concurrency <n>', `requests in flight at once (default ${DEFAULTS.concurrency})`, RANGES.concurrency))
     .addOption(numberOption('--max-files <n>', 'stop discovering after n files', RANGES.maxFiles))
@@ -198,7 +203,10 @@ function withSidecarFlags(cmd: Command): Command {
 const logOption = (description: string) => choiceOption('--log <text|json>', description, LOG_MODES);
 
 function addRun(cli: Cli): void {
-  withSidecarFlags(jobCommand(cli, 'run', 'process every file of the inputs (or every manifest row), resumably; in this process, or on BullMQ workers with --redis'))
+  withSidecarFlags(jobCommand(cli, 'run', 'process every file of the inputs (or every manifest row), resumably; in this process, as DashScope Batch jobs (--engine batch), or on BullMQ workers with --redis'))
+    .addOption(choiceOption('--engine <in-process|batch|auto>', `in-process: each file now; batch: DashScope Batch at half price, within --completion-window; auto: batch when the model supports it and --deadline allows it (default ${DEFAULTS.engine})`, ENGINES))
+    .option('--completion-window <hours>', `batch: how long DashScope may take, 24h to 14d (default ${DEFAULTS.completionWindow})`)
+    .option('--deadline <hours>', 'how long the answers may take (36h, 2d): with --engine auto, batch when its window fits')
     .addOption(numberOption('--max-cost <amount>', 'refuse to start when the estimated cost of the files not yet done is over this (price table currency, CNY)', RANGES.maxCost))
     .option('--dry-run', 'estimate tokens and cost per kind, write out.estimate.csv for out.csv (status planned); needs no key, sends nothing')
     .addOption(logOption('text: a live progress line on a terminal, a plain line every 10 s otherwise; json: one JSON line per finished file and per note (default text)'))
@@ -234,6 +242,7 @@ function addRetry(cli: Cli): void {
       .addOption(new Option('--codes <list>', 'only rows failed with these error codes, comma-separated (e.g. rate_limited,timeout,server_error)').argParser(errorCodes))
       .addOption(numberOption('-c, --concurrency <n>', 'requests in flight at once (default: as the run had it; in process only)', RANGES.concurrency))
       .option('--redis <url>', 'retry through the queue: re-enqueue the failed rows into the run that made the output, follow, collect (workers do the work)')
+      .addOption(choiceOption('--engine <in-process|batch|auto>', 'the engine of the retry (default: as the run had it)', ENGINES))
       .addOption(logOption('as for run (default text)'))
       .option('-q, --quiet', 'print only the final summary'),
   )
@@ -285,6 +294,21 @@ function addCollect(cli: Cli): void {
   });
 }
 
+function addBatch(cli: Cli): void {
+  const batch = cli.program.command('batch').description('the DashScope Batch jobs of an output made with --engine batch');
+  const commands = () => import('./commands/batch.js');
+  batch
+    .command('status')
+    .description("each batch's status and request counts; the rows of every batch that has finished are written (as a rerun would)")
+    .argument('<output>')
+    .action(async (output: string) => cli.setExit(await (await commands()).batchStatusCommand(output, cli.io)));
+  batch
+    .command('cancel')
+    .description('cancel the running batches of an output (answered requests are kept and billed; `batch status` writes the rows)')
+    .argument('<output>')
+    .action(async (output: string) => cli.setExit(await (await commands()).batchCancelCommand(output, cli.io)));
+}
+
 function addDashboard(cli: Cli): void {
   cli.program
     .command('dashboard')
@@ -308,7 +332,7 @@ export function buildProgram(run: typeof runCommand, io: Io, setExit: (code: num
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
   const cli: Cli = { program, io, setExit, run };
-  for (const add of [addRun, addEnqueue, addSchedule, addRetry, addWorker, addStatus, addCollect, addDashboard]) add(cli);
+  for (const add of [addRun, addEnqueue, addSchedule, addRetry, addWorker, addStatus, addCollect, addBatch, addDashboard]) add(cli);
   // A mistake in a subcommand's flags points to that subcommand's own help, not to run's.
   for (const cmd of program.commands) cmd.showHelpAfterError(helpHint(cmd.name()));
   return program;

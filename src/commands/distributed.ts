@@ -99,6 +99,7 @@ export async function runDistributed(jobFile: string | undefined, flags: Distrib
   const cfg = await resolveConfig(jobFile, flags, io.env, io.cwd);
   for (const warning of cfg.warnings) io.err(`omni-batch: ${warning}`);
   if (cfg.dryRun) throw new ConfigError('--dry-run runs in process: leave out --redis');
+  if (cfg.engine === 'batch') throw new ConfigError('--engine batch runs DashScope Batch jobs from this process: leave out --redis');
   return followRun(cfg, flags.runId ?? runIdFor(cfg), redisUrl(flags.redis, io.env), io);
 }
 

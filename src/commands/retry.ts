@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { ConfigError, EXIT, type ErrorCode } from '../shared/errors.js';
-import type { OutputFormat } from '../shared/config.js';
+import type { EngineName, OutputFormat } from '../shared/config.js';
 import { ResultFile } from '../shared/output/result-file.js';
 import { readRunRecord } from '../shared/output/run-file.js';
 import { adoptFixedRows } from '../engine/bullmq/collect.js';
@@ -24,6 +24,8 @@ export interface RetryFlags {
   concurrency?: number;
   /** Retry through the queue of the distributed run that made the output; default: in this process. */
   redis?: string;
+  /** The engine of an in-process retry (a batch run's failures may be retried in-process, and back); default: as the run had it. */
+  engine?: EngineName;
 }
 
 export async function retryOutput(output: string, flags: RetryFlags, io: Io): Promise<number> {
@@ -56,7 +58,7 @@ export async function retryOutput(output: string, flags: RetryFlags, io: Io): Pr
     await checkSameRun(url, runId, latest, output, saved.format);
     return followRun({ ...saved, only: failed }, runId, url, io);
   }
-  return runResolved({ ...saved, concurrency: flags.concurrency ?? saved.concurrency, only: failed }, io);
+  return runResolved({ ...saved, concurrency: flags.concurrency ?? saved.concurrency, engine: flags.engine ?? saved.engine ?? 'in-process', only: failed }, io);
 }
 
 /**

@@ -5,31 +5,14 @@ import type { Job } from '../shared/job.js';
 import { startRun, type RunResult } from '../engine/in-process/index.js';
 import type { RunEstimate } from '../engine/in-process/estimate.js';
 import type { Row } from '../shared/row.js';
-import { displayOptions, ProgressDisplay, type DisplayOptions, type Terminal } from './progress.js';
-import { renderSummary, summarizeOutput } from './summary.js';
+import { displayOptions, ProgressDisplay, type Terminal } from './progress.js';
 import { table } from './table.js';
-import { sidecarRun, type SidecarOptions, type SidecarWriter } from '../shared/output/sidecar.js';
-import type { Totals } from '../shared/output/totals.js';
-import { nothingFound } from '../producer/discover.js';
+import { sidecarRun } from '../shared/output/sidecar.js';
 import { STDOUT_OUT, stdoutOutput } from './stdout-output.js';
-import { sortByInput } from '../shared/output/sort.js';
+import { chooseEngine, engineComparison, refuseWhileBatchesRun, runBatch } from './batch.js';
+import { emptyPassExit, finishOutput, type Io } from './io.js';
 
-export interface Io {
-  readonly out: (text: string) => void;
-  readonly err: (text: string) => void;
-  readonly env: NodeJS.ProcessEnv;
-  readonly cwd: string;
-  /** Installs Ctrl-C / SIGTERM handling; returns a function that removes it. */
-  readonly onSignal?: (handler: () => void) => () => void;
-  /** stderr as a terminal, for the live progress line; without it progress goes through `err` as plain lines. */
-  readonly terminal?: Terminal;
-  /** --log / --quiet; default text, not quiet. */
-  readonly display?: DisplayOptions;
-  /** --sidecar ...; undefined: no sidecars. */
-  readonly sidecar?: SidecarOptions | undefined;
-  /** Columns of stdout when it is a terminal: the summary's long lines are fitted to it. */
-  readonly outColumns?: number | undefined;
-}
+export { emptyPassExit, finishOutput, type Io } from './io.js';
 
 const kb = (n: number | undefined) => (n === undefined ? '' : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1024 / 1024).toFixed(1)} MB`);
 
@@ -63,35 +46,6 @@ export function estimateTable(e: RunEstimate): string {
   return table(head, rows);
 }
 
-/**
- * How every command that wrote an output ends (`run`, `run --redis`, `collect`, `retry`): the sidecars of the
- * output's ok rows, then the summary read back from the output file. `queued`: the output came from Redis, so the
- * summary also says how to retry through the queue.
- */
-export async function finishOutput(
-  cfg: Pick<RunConfig, 'out' | 'format' | 'totalsPath'> & Partial<Pick<RunConfig, 'sortInput' | 'csvRaw'>>,
-  totals: Totals,
-  sidecars: SidecarWriter | undefined,
-  io: Io,
-  queued = false,
-): Promise<void> {
-  if (cfg.sortInput) await sortByInput(cfg.out, cfg.format, cfg.csvRaw ?? false);
-  if (sidecars) await sidecars.fromOutput(cfg.out, cfg.format);
-  const sidecarLine = await sidecars?.finish();
-  io.out(renderSummary({ out: cfg.out, totalsPath: cfg.totalsPath, cwd: io.cwd, queued, width: io.outColumns }, totals, await summarizeOutput(cfg.out, cfg.format)));
-  if (sidecarLine) io.out(sidecarLine);
-}
-
-/**
- * An empty pass (no file, no manifest row) of a command that ended well: the line saying so and EXIT.empty, unless
- * the run allows it (`--allow-empty`) or only re-runs some rows (`retry`). Otherwise the command's own exit code.
- */
-export function emptyPassExit(cfg: RunConfig, discovered: number, code: number, io: Pick<Io, 'err'>): number {
-  if (code !== EXIT.ok || discovered > 0 || cfg.allowEmpty || cfg.only) return code;
-  io.err(`omni-batch: ${nothingFound(cfg)}`);
-  return EXIT.empty;
-}
-
 export async function runCommand(jobFile: string | undefined, flags: Flags, io: Io): Promise<number> {
   if (flags.out !== STDOUT_OUT) return runResolved(await resolveConfig(jobFile, flags, io.env, io.cwd), io);
   const stdout = await stdoutOutput(flags, io.err);
@@ -112,6 +66,10 @@ function thinkingNote(cfg: RunConfig): string | undefined {
 }
 
 export async function runResolved(resolved: RunConfig, io: Io): Promise<number> {
+  const engine = resolved.engine === undefined || resolved.dryRun ? undefined : chooseEngine(resolved);
+  if (resolved.engine === 'auto' && engine) io.err(`omni-batch: engine ${engine.engine} (${engine.why})`);
+  if (engine?.engine === 'batch') return runBatch(resolved, io);
+  if (engine) await refuseWhileBatchesRun(resolved, io);
   const { sidecars, cfg } = sidecarRun(io.sidecar, resolved);
   const apiKey = io.env.DASHSCOPE_API_KEY?.trim() || undefined;
   for (const warning of cfg.warnings) io.err(`omni-batch: ${warning}`);
@@ -150,6 +108,7 @@ export async function runResolved(resolved: RunConfig, io: Io): Promise<number> 
     io.out(`\nestimated prompt tokens (documented rules, before preprocessing is run; ${cfg.estimateAnswerTokens}-token answers assumed for the cost):\n${estimateTable(result.estimate)}`);
     const thinking = thinkingNote(cfg);
     if (thinking) io.out(thinking);
+    io.out(engineComparison(cfg, result.estimate));
     io.out(
       `\nomni-batch: dry run: ${result.planned} files planned for ${cfg.model} at ${cfg.baseURL}${result.alreadyDone ? `, ${result.alreadyDone} already done in ${cfg.out}` : ''}; nothing was sent; estimate rows in ${cfg.estimatePath}`,
     );

@@ -3,8 +3,13 @@
  * job in, the totals file, the first failure of a planning pass, and keeping the API key out of messages.
  */
 import type OpenAI from 'openai';
+import type { PlanContext } from '../producer/plan.js';
+import { checkInputs } from '../producer/scan.js';
+import { planContext } from '../producer/templates.js';
+import { ConfigError } from '../shared/errors.js';
 import type { WorkerContext } from '../worker/process.js';
-import type { RunConfig } from '../shared/config.js';
+import { HALF_PRICE_BASE_URLS, type RunConfig } from '../shared/config.js';
+import { BATCH_PRICE_FACTOR } from '../shared/batch.js';
 import type { Job } from '../shared/job.js';
 import type { ResultFile } from '../shared/output/result-file.js';
 import { writeTotals, type RunStats, type Totals } from '../shared/output/totals.js';
@@ -81,6 +86,7 @@ export function workerContext(s: WorkerSettings, parts: WorkerParts): WorkerCont
     tmpDir: parts.tmpDir,
     ...(parts.clock ? { clock: parts.clock } : {}),
     ...(parts.uploads ? { uploads: parts.uploads } : {}),
+    priceFactor: HALF_PRICE_BASE_URLS.includes(s.baseURL.replace(/\/+$/, '')) ? BATCH_PRICE_FACTOR : 1,
   };
 }
 
@@ -117,4 +123,18 @@ export class FirstFailure {
   throwIfAny(): void {
     if (this.error) throw this.error;
   }
+}
+
+/**
+ * What must hold before anything is read or written: templates that render, inputs that exist, a key. ffmpeg is
+ * not among them: text and images (sharp) run without it, and the first file that needs it stops the run with
+ * the install command (ToolMissingError).
+ */
+export async function preflight(cfg: RunConfig, apiKey: string | undefined): Promise<PlanContext> {
+  const ctx = await planContext(cfg);
+  await checkInputs(cfg.inputs);
+  if (!cfg.dryRun && !apiKey) {
+    throw new ConfigError('DASHSCOPE_API_KEY is not set: export DASHSCOPE_API_KEY=sk-... (a key from the region of --region/--base-url), or use --dry-run');
+  }
+  return ctx;
 }

@@ -11,6 +11,7 @@ import { checkBaseUrl } from './base-url.js';
 import { schemaFromJsonSchema, schemaFromLabels, type AnswerSchema } from './answer-schema.js';
 import type { AnswerOptions, GenerationSettings, PreprocessOptions, ThinkingSetting } from './job.js';
 import { lookupModel, modelInfo, pricesIn, KNOWN_MODELS, THINKING_EFFORTS, type ModelInfo, type Prices, type RegionId } from './models.js';
+import { COMPLETION_WINDOW, parseHours } from './batch.js';
 import { ModelLimitsSchema, resolveModelInfo, type ModelLimitsBlock } from './model-overrides.js';
 
 /**
@@ -28,6 +29,16 @@ export const REGIONS: Readonly<Record<RegionId, string | undefined>> = {
   virginia: undefined,
 };
 export type Region = RegionId;
+
+/** Batch Chat: Beijing's synchronous endpoint at the batch price (half), for the models Batch lists (MODELS-2026.md section 4). */
+export const BATCH_CHAT_URL = 'https://batch.dashscope.aliyuncs.com/compatible-mode/v1';
+
+/** Base URLs whose answers cost the batch price (Batch Chat). */
+export const HALF_PRICE_BASE_URLS: readonly string[] = [BATCH_CHAT_URL];
+
+/** How a run is scheduled: in this process, as DashScope Batch jobs, or batch when the model and a deadline allow it. */
+export const ENGINES = ['in-process', 'batch', 'auto'] as const;
+export type EngineName = (typeof ENGINES)[number];
 export const REGION_NAMES = Object.keys(REGIONS) as [Region, ...Region[]];
 
 /** The region a documented host serves (its prices apply); undefined for a proxy, a stand-in or another host. */
@@ -40,6 +51,7 @@ export function regionOfUrl(url: string): Region | undefined {
   }
   const preset = REGION_NAMES.find((r) => REGIONS[r] !== undefined && new URL(REGIONS[r]).host === host);
   if (preset) return preset;
+  if (host === new URL(BATCH_CHAT_URL).host) return 'cn';
   // Workspace URLs: https://{WorkspaceId}.ap-southeast-1.maas.aliyuncs.com/compatible-mode/v1 (MODELS-2026).
   if (host.endsWith('.ap-southeast-1.maas.aliyuncs.com')) return 'intl';
   if (host.endsWith('.cn-beijing.maas.aliyuncs.com')) return 'cn';
@@ -109,6 +121,10 @@ export const DEFAULTS = {
   voice: 'Cherry',
   /** Spoken answers: the only output audio format the API documents. */
   audioFormat: 'wav',
+  /** The in-process engine unless asked. */
+  engine: 'in-process',
+  /** How long a batch may take (DashScope's completion_window: 24h to 14d). */
+  completionWindow: '24h',
 } as const satisfies {
   model: string;
   region: Region;
@@ -129,6 +145,8 @@ export const DEFAULTS = {
   estimateAnswerTokens: number;
   voice: string;
   audioFormat: 'wav';
+  engine: EngineName;
+  completionWindow: string;
 };
 
 const stringList = z.union([z.string().min(1), z.array(z.string().min(1))]).transform((v) => (Array.isArray(v) ? v : [v]));
@@ -344,6 +362,25 @@ export const JobFileSchema = z
         .optional(),
       { description: "Generation settings, sent with the API's names; unset ones keep the model's defaults. Part of the row id." },
     ),
+    engine: doc(z.enum(ENGINES).optional(), {
+      description: 'in-process sends each file now; batch runs the job as DashScope Batch jobs (half price, within completionWindow); auto picks batch when the model supports it and deadline allows it.',
+      default: DEFAULTS.engine,
+      flag: '--engine',
+    }),
+    completionWindow: doc(z.string().regex(/^\d+(\.\d+)?\s*[hd]$/i).optional(), {
+      description: 'Batch: how long DashScope may take (24h to 14d, e.g. 24h, 3d).',
+      default: DEFAULTS.completionWindow,
+      flag: '--completion-window',
+    }),
+    deadline: doc(z.string().regex(/^\d+(\.\d+)?\s*[hd]$/i).optional(), {
+      description: 'How long the answers may take (e.g. 36h); with engine auto, batch is picked when its completionWindow fits in it.',
+      flag: '--deadline',
+    }),
+    batchChat: doc(z.boolean().optional(), {
+      description: "Send to Beijing's Batch Chat endpoint: synchronous, one request per call, at the batch price (half); for the models Batch serves in cn.",
+      default: false,
+      flag: '--batch-chat',
+    }),
     output: doc(
       z
         .union([
@@ -409,6 +446,10 @@ export interface Flags {
   voice?: string;
   /** `--thinking` alone is `on`. */
   thinking?: ThinkingSetting;
+  engine?: EngineName;
+  completionWindow?: string;
+  deadline?: string;
+  batchChat?: boolean;
   temperature?: number;
   topP?: number;
   maxTokens?: number;
@@ -525,6 +566,12 @@ export interface RunConfig {
   readonly cwd: string;
   /** Only these row paths are processed (`omni-batch retry`); undefined = every discovered item. */
   readonly only?: ReadonlySet<string> | undefined;
+  /** How the run is scheduled (`auto` is decided by the run, from the model and `deadlineHours`). */
+  readonly engine: EngineName;
+  /** Batch: completion_window in hours (24 to 336). */
+  readonly completionWindowHours: number;
+  /** How long the answers may take, in hours; undefined: no deadline. */
+  readonly deadlineHours: number | undefined;
   /** Row paths never processed (sidecars this output wrote next to its inputs); may grow while the run works. */
   readonly skip?: ReadonlySet<string> | undefined;
   /** --skip-captioned: for a local file, the caption already beside it (its file gets a skipped row), else undefined. */
@@ -685,6 +732,9 @@ export async function resolveConfig(jobFilePath: string | undefined, flags: Flag
   const prompt = await resolvePrompt(flags, sides);
   const { model, info, warnings } = resolveModel(flags, job);
   const baseURL = resolveBaseUrl(flags, job, env);
+  if (baseURL === BATCH_CHAT_URL && !info.batch?.regions.includes('cn')) {
+    warnings.push(`--batch-chat: the catalogue lists no Beijing Batch support for ${model}; Batch Chat serves the models Batch lists, so it may refuse this one`);
+  }
   const priceRegion = flags.region ?? job.region ?? regionOfUrl(baseURL) ?? DEFAULTS.region;
   const generation = generationSettings(flags, sides, info);
   return {
@@ -705,6 +755,7 @@ export async function resolveConfig(jobFilePath: string | undefined, flags: Flag
     dryRun: flags.dryRun ?? false,
     ...segmentedAnswers(preprocessOptions(flags, job), answerOptions(flags, sides, model, info, warnings)),
     maxCost: flags.maxCost ?? job.maxCost,
+    ...resolveEngine(flags, job, sides.where),
     estimateAnswerTokens: generation.max_tokens ?? DEFAULTS.estimateAnswerTokens,
     cwd,
   };
@@ -788,6 +839,10 @@ function generationSettings(flags: Flags, { job, where }: Sides, info: ModelInfo
  */
 function resolveBaseUrl(flags: Flags, job: JobFile, env: NodeJS.ProcessEnv): string {
   const envBase = env.DASHSCOPE_BASE_URL?.trim() ? env.DASHSCOPE_BASE_URL.trim() : undefined;
+  if (flags.batchChat ?? job.batchChat) {
+    if (flags.baseUrl !== undefined || job.baseUrl !== undefined) throw new ConfigError('--batch-chat names its own base URL (Beijing Batch Chat): give it or --base-url / baseUrl, not both');
+    return BATCH_CHAT_URL;
+  }
   if (flags.baseUrl !== undefined) return checkBaseUrl(flags.baseUrl, '--base-url');
   if (flags.region) return presetUrl(flags.region, '--region');
   if (job.baseUrl !== undefined) return checkBaseUrl(job.baseUrl, 'baseUrl in the job file');
@@ -819,6 +874,21 @@ function resolveLimits(flags: Flags, job: JobFile, env: NodeJS.ProcessEnv, info:
     tpm: flags.tpm ?? job.tpm ?? envNumber(env, 'OMNI_BATCH_TPM', RANGES.tpm) ?? info.rateLimits.tpm,
     cpuConcurrency: flags.cpuConcurrency ?? job.cpuConcurrency ?? DEFAULTS.cpuConcurrency,
   };
+}
+
+/** The engine, the batch completion window and the deadline (both in hours). */
+function resolveEngine(flags: Flags, job: JobFile, where: string): Pick<RunConfig, 'engine' | 'completionWindowHours' | 'deadlineHours'> {
+  const windowText = flags.completionWindow ?? job.completionWindow ?? DEFAULTS.completionWindow;
+  const hours = parseHours(windowText);
+  if (hours === undefined || hours < COMPLETION_WINDOW.minHours || hours > COMPLETION_WINDOW.maxHours || !Number.isInteger(hours)) {
+    throw new ConfigError(`${flags.completionWindow !== undefined ? '--completion-window' : `${where}: field "completionWindow"`}: expected whole hours from 24h to 14d (336h), received ${JSON.stringify(windowText)}`);
+  }
+  const deadlineText = flags.deadline ?? job.deadline;
+  const deadlineHours = deadlineText === undefined ? undefined : parseHours(deadlineText);
+  if (deadlineText !== undefined && (deadlineHours === undefined || deadlineHours <= 0)) {
+    throw new ConfigError(`${flags.deadline !== undefined ? '--deadline' : `${where}: field "deadline"`}: expected hours or days (36h, 2d), received ${JSON.stringify(deadlineText)}`);
+  }
+  return { engine: flags.engine ?? job.engine ?? DEFAULTS.engine, completionWindowHours: hours, deadlineHours };
 }
 
 /** The output file, its format, and the files beside it. */

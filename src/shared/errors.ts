@@ -23,6 +23,11 @@ export const ERROR_CODES = {
   invalid_answer: 'the answer did not parse or validate against the answer schema, also when asked once more',
   audio_unwritable: 'the spoken answer could not be written as a WAV file',
   upload_failed: "DashScope's temporary upload (upload policy, or the storage host) refused the file",
+  // A DashScope Batch that did not answer a request (the row is ready for `retry`, in any engine).
+  batch_expired: 'the batch expired (its completion window ended) before this request was answered',
+  batch_failed: 'the batch failed as a whole (validation or a DashScope error)',
+  batch_cancelled: 'the batch was cancelled before this request was answered',
+  batch_incomplete: 'the batch finished, but its output and error files hold no line for this request',
   // Our checks before any API call.
   unsupported_type: 'not a file kind the model takes',
   unsupported_format: 'a format the API does not take as it is',

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { systemClock, type Clock } from '../shared/clock.js';
+import { scaledPrices } from '../shared/batch.js';
 import { costOf } from '../shared/cost.js';
 import { readFile } from '../shared/fast-fs.js';
 import { retryPrompt } from '../shared/answer-schema.js';
@@ -63,6 +64,8 @@ export interface WorkerContext {
    * for a distributed run. Default: this process's memory.
    */
   readonly uploads?: UploadCache | undefined;
+  /** The share of the list price answers cost (0.5 at Batch Chat's endpoint); default 1. */
+  readonly priceFactor?: number | undefined;
 }
 
 /** Raised for errors that end the whole run (401, unknown model): every other job would fail the same way. */
@@ -72,7 +75,7 @@ export class RunFatalError extends Error {
   }
 }
 
-function undetailed(job: Job): TurnOptions['undetailedModality'] {
+export function undetailed(job: Job): TurnOptions['undetailedModality'] {
   switch (job.media?.type) {
     case 'image':
       return 'image_tokens';
@@ -99,7 +102,9 @@ export function misfitRow(job: Job): Row | undefined {
 }
 
 /** The row's media columns: the estimate always, what was sent once preprocessing is done (`via`: how it travelled). */
-function mediaColumns(job: Job, prepared: Prepared | undefined, via = ''): Pick<Row, 'preprocess' | 'source_bytes' | 'sent_bytes' | 'duration_sec' | 'width' | 'height' | 'estimated_tokens' | 'estimated_cost'> {
+export type MediaColumns = Pick<Row, 'preprocess' | 'source_bytes' | 'sent_bytes' | 'duration_sec' | 'width' | 'height' | 'estimated_tokens' | 'estimated_cost'>;
+
+export function mediaColumns(job: Job, prepared: Prepared | undefined, via = ''): MediaColumns {
   const sent = prepared?.facts;
   return {
     preprocess: `${prepared?.note ?? ''}${via}`,
@@ -119,8 +124,35 @@ function mediaColumns(job: Job, prepared: Prepared | undefined, via = ''): Pick<
  * bytes when planning kept them (in-process), so the file is not read again; its id was made from these bytes.
  */
 export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer): Promise<Row> {
+  const done = await onPrepared(job, ctx, content, async (prepared, held) => {
+    const { row, via } = await ctx.runApi(() => {
+      // A job that waited for an API slot through a hard stop must not start a request. (After a drain it may: its
+      // preprocessing is done; only its waits for the gate, the pacer or a backoff are cut.)
+      if (ctx.signal.aborted) throw new OmniError('interrupted', 'stopped before this file was sent');
+      return prepared.parts ? askParts(job, prepared.parts, ctx) : ask(job, prepared, ctx, held);
+    });
+    return { row: { ...row, ...mediaColumns(job, prepared, via) } };
+  });
+  return done.row;
+}
+
+/** What preprocessing needs of its context: the CPU slots, the run's temp folder, the hard stop. */
+export type PrepareContext = Pick<WorkerContext, 'runCpu' | 'tmpDir' | 'signal'>;
+
+/** The original file's bytes as the messages may send them, and what preprocessing made of the job. */
+export type OnPrepared<T> = (prepared: PreparedJob, held: HeldFile | undefined) => Promise<T>;
+
+/** What preprocessing made of a job: its media, and a manifest row's further media (mixed media, one message). */
+export type PreparedJob = Prepared & { readonly extra?: readonly JobMedia[] };
+
+/**
+ * Makes a job fit (the same checks, preprocessing and temp folder for every engine) and hands what it made to
+ * `use`; the row of a job that is skipped or fails before any request instead. The temp folder is removed once
+ * `use` has finished.
+ */
+export async function onPrepared<T>(job: Job, ctx: PrepareContext, content: Buffer | undefined, use: OnPrepared<T>): Promise<T | { row: Row }> {
   const skipped = misfitRow(job);
-  if (skipped) return skipped;
+  if (skipped) return { row: skipped };
   // Local image, audio and video files are worked on in a folder of their own, made only when a step writes a file.
   let made: Promise<string> | undefined;
   const dir = () => (made ??= mkdtemp(path.join(ctx.tmpDir, 'job-')));
@@ -131,7 +163,7 @@ export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer)
     try {
       content = await readFile(m.source.file);
     } catch (err) {
-      return { ...rowWithoutAnswer(job, 'failed', 'file_unreadable', unreadableMessage(job.path, err)), ...mediaColumns(job, undefined) };
+      return { row: { ...rowWithoutAnswer(job, 'failed', 'file_unreadable', unreadableMessage(job.path, err)), ...mediaColumns(job, undefined) } };
     }
   }
   try {
@@ -140,24 +172,18 @@ export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer)
       prepared = await ctx.runCpu(() => preprocess(job, dir, ctx.signal, content));
     } catch (err) {
       // Unreadable or unfixable media is final: a row now, no retry, no API call.
-      if (err instanceof OmniError && err.code !== 'interrupted') return { ...rowWithoutAnswer(job, 'failed', err.code, err.message), ...mediaColumns(job, undefined) };
+      if (err instanceof OmniError && err.code !== 'interrupted') return { row: { ...rowWithoutAnswer(job, 'failed', err.code, err.message), ...mediaColumns(job, undefined) } };
       throw err;
     }
     // What preprocessing made must fit; if it does not, that is our bug, and it costs a row, not a 400.
     const limits = jobModel(job).limits;
     const misfit = (prepared.parts ?? [prepared]).map((p) => checkFits({ path: job.path, media: p.media, facts: p.facts }, limits, p.upload)).find(Boolean);
-    if (misfit) return { ...rowWithoutAnswer(job, 'skipped', misfit.code, `${misfit.message} (after preprocessing: ${prepared.note})`), ...mediaColumns(job, prepared) };
+    if (misfit) return { row: { ...rowWithoutAnswer(job, 'skipped', misfit.code, `${misfit.message} (after preprocessing: ${prepared.note})`), ...mediaColumns(job, prepared) } };
     const extra = await prepareExtra(job, dir, ctx);
-    if ('row' in extra) return { ...extra.row, ...mediaColumns(job, prepared) };
+    if ('row' in extra) return { row: { ...extra.row, ...mediaColumns(job, prepared) } };
     const original = m && 'source' in m && 'file' in m.source ? m.source.file : undefined;
     const held = content && original !== undefined ? { file: original, bytes: content } : undefined;
-    const { row, via } = await ctx.runApi(() => {
-      // A job that waited for an API slot through a hard stop must not start a request. (After a drain it may: its
-      // preprocessing is done; only its waits for the gate, the pacer or a backoff are cut.)
-      if (ctx.signal.aborted) throw new OmniError('interrupted', 'stopped before this file was sent');
-      return prepared.parts ? askParts(job, prepared.parts, ctx) : ask(job, { ...prepared, extra: extra.media, note: [prepared.note, ...extra.notes].filter(Boolean).join('; ') }, ctx, held);
-    });
-    return { ...row, ...mediaColumns(job, prepared, via) };
+    return await use({ ...prepared, extra: extra.media, note: [prepared.note, ...extra.notes].filter(Boolean).join('; ') }, held);
   } finally {
     // A folder that could not be made needs no removing (its error has already reached the step that asked).
     const folder = await made?.catch(() => undefined);
@@ -169,7 +195,7 @@ export async function processJob(job: Job, ctx: WorkerContext, content?: Buffer)
  * The further media of a media list, each fitted as if it were the job's only one and checked after: what is sent,
  * with what preprocessing did, or the row of the first that cannot be.
  */
-async function prepareExtra(job: Job, dir: WorkDir, ctx: WorkerContext): Promise<{ media: JobMedia[]; notes: string[] } | { row: Row }> {
+async function prepareExtra(job: Job, dir: WorkDir, ctx: PrepareContext): Promise<{ media: JobMedia[]; notes: string[] } | { row: Row }> {
   const media: JobMedia[] = [];
   const notes: string[] = [];
   for (const [i, x] of (job.extra ?? []).entries()) {
@@ -196,11 +222,8 @@ interface Asked1 {
   readonly via: string;
 }
 
-/** What is sent: a prepared file, and a media list's further media (sent in the same message, as data URLs). */
-type WithExtra = Prepared & { readonly extra?: readonly JobMedia[] | undefined };
-
 /** Asks the model about one prepared file (and a media list's further media), and makes the row of what came back. */
-async function ask(job: Job, prepared: WithExtra, ctx: WorkerContext, held: HeldFile | undefined): Promise<Asked1> {
+async function ask(job: Job, prepared: PreparedJob, ctx: WorkerContext, held: HeldFile | undefined): Promise<Asked1> {
   const asked = await converse(job, prepared, ctx, held);
   if ('row' in asked) return { row: asked.row, via: '' };
   const { talk, via, stopped } = asked;
@@ -240,7 +263,7 @@ const REUSED = '; oss:// upload reused';
  * row of a file that failed before. A remembered upload the API refuses (a 400: gone before its time, or the
  * uploads file of another account or region) is uploaded again, once, and the turns asked again.
  */
-async function converse(job: Job, prepared: WithExtra, ctx: WorkerContext, held: HeldFile | undefined): Promise<{ talk: Conversation; via: string; stopped: Row | undefined } | { row: Row }> {
+async function converse(job: Job, prepared: PreparedJob, ctx: WorkerContext, held: HeldFile | undefined): Promise<{ talk: Conversation; via: string; stopped: Row | undefined } | { row: Row }> {
   const opened = await openConversation(job, prepared, ctx, held, false);
   if ('row' in opened) return opened;
   const stopped = await opened.talk.askEveryTurn();
@@ -251,7 +274,7 @@ async function converse(job: Job, prepared: WithExtra, ctx: WorkerContext, held:
 }
 
 /** The conversation of one prepared file (its upload made first when it needs one), or the row of a file that failed. */
-async function openConversation(job: Job, prepared: WithExtra, ctx: WorkerContext, held: HeldFile | undefined, fresh: boolean): Promise<{ talk: Conversation; via: string } | { row: Row }> {
+async function openConversation(job: Job, prepared: PreparedJob, ctx: WorkerContext, held: HeldFile | undefined, fresh: boolean): Promise<{ talk: Conversation; via: string } | { row: Row }> {
   const sent = prepared.upload ? await uploaded(job, prepared, ctx, fresh) : { media: prepared.media, via: '' };
   if ('row' in sent) return sent;
   try {
@@ -322,9 +345,8 @@ class Conversation {
     private readonly messages: ChatCompletionMessageParam[],
     headers?: Readonly<Record<string, string>>,
   ) {
-    const { audio: spoken } = job.answer;
-    const body = { ...thinkingFields(jobModel(job).thinking, thinkingOf(job)), ...job.generation };
-    this.base = { idleTimeoutMs: ctx.idleTimeoutMs, signal: ctx.signal, undetailedModality: undetailed(job), body, headers };
+    const spoken = job.answer.audio;
+    this.base = { idleTimeoutMs: ctx.idleTimeoutMs, signal: ctx.signal, undetailedModality: undetailed(job), body: turnBody(job), headers };
     this.answering = spoken ? { ...this.base, audio: { voice: spoken.voice, format: spoken.format } } : this.base;
     this.lastTurn = job.prompts.length - 1;
     this.reserve = reservationTokens(job);
@@ -435,7 +457,7 @@ class Conversation {
       reasoning: this.reasoning.join('\n\n'),
       audio_path: audioPath,
       usage: this.usage,
-      cost: this.usage.total_tokens > 0 ? costOf(this.usage, jobPrices(job), afterMedia(job)) : null,
+      cost: this.usage.total_tokens > 0 ? costOf(this.usage, scaledPrices(jobPrices(job), this.ctx.priceFactor ?? 1), afterMedia(job)) : null,
       latency_ms: this.answers.length ? this.latency : null,
       ttft_ms: this.ttft,
     };
@@ -471,7 +493,7 @@ class Conversation {
       error_code: '',
       error_message: '',
       usage: this.usage,
-      cost: costOf(this.usage, jobPrices(job), afterMedia(job)),
+      cost: costOf(this.usage, scaledPrices(jobPrices(job), this.ctx.priceFactor ?? 1), afterMedia(job)),
       requests: this.requests,
       retries: this.retries,
       latency_ms: this.latency,
@@ -483,8 +505,13 @@ class Conversation {
   }
 }
 
+/** The body fields of every turn: the model's thinking parameter and the job's generation settings. */
+export function turnBody(job: Job): Record<string, string | number | boolean> {
+  return { ...thinkingFields(jobModel(job).thinking, thinkingOf(job)), ...job.generation };
+}
+
 /** Whether the answer follows media: its text is then priced as output after media. */
-function afterMedia(job: Job): boolean {
+export function afterMedia(job: Job): boolean {
   return job.media !== undefined && job.media.type !== 'text_file';
 }
 

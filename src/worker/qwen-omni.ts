@@ -89,7 +89,7 @@ interface UsageChunk {
   completion_tokens_details?: { audio_tokens?: number; reasoning_tokens?: number } | null;
 }
 
-function toUsage(u: UsageChunk, undetailed: TurnOptions['undetailedModality']): Usage {
+export function toUsage(u: UsageChunk, undetailed: TurnOptions['undetailedModality']): Usage {
   const usage = emptyUsage();
   usage.prompt_tokens = u.prompt_tokens ?? 0;
   usage.completion_tokens = u.completion_tokens ?? 0;
@@ -223,15 +223,21 @@ class TurnAborts {
 
 /** The request body: streaming with usage, speech when asked for, thinking when asked for. */
 function turnParams(model: string, messages: ChatCompletionMessageParam[], opts: TurnOptions): ChatCompletionCreateParamsStreaming {
+  return { ...requestBody(model, messages, opts), stream: true, stream_options: { include_usage: true } };
+}
+
+/**
+ * The body of one turn without the streaming fields: what a Batch request line carries (batch does not stream, and
+ * refuses `stream`), and what the real-time call adds `stream` to.
+ */
+export function requestBody(model: string, messages: ChatCompletionMessageParam[], opts: Pick<TurnOptions, 'audio' | 'body'>) {
   return {
     model,
     messages,
     modalities: opts.audio ? ['text', 'audio'] : ['text'],
     ...(opts.audio ? { audio: { voice: opts.audio.voice, format: opts.audio.format } } : {}),
     ...opts.body,
-    stream: true,
-    stream_options: { include_usage: true },
-  };
+  } as Omit<ChatCompletionCreateParamsStreaming, 'stream'>;
 }
 
 export async function streamTurn(client: OpenAI, model: string, messages: ChatCompletionMessageParam[], opts: TurnOptions): Promise<TurnResult> {
@@ -261,13 +267,26 @@ export async function streamTurn(client: OpenAI, model: string, messages: ChatCo
   }
 }
 
-function codeForApiCode(apiCode: string): ErrorCode {
+export function codeForApiCode(apiCode: string): ErrorCode {
   if (/throttl|limit_requests|limit_burst|ratequota|insufficient_quota|rate/i.test(apiCode)) return 'rate_limited';
   if (/data_inspection|datainspection/i.test(apiCode)) return 'moderation_blocked';
   if (/invalid_api_key|invalidapikey|unauthori/i.test(apiCode)) return 'auth_failed';
   if (/model_not_found|modelnotfound/i.test(apiCode)) return 'model_not_found';
   if (/invalid|bad_?request|parameter/i.test(apiCode)) return 'bad_request';
   return 'server_error';
+}
+
+/** The error code of an API answer by its HTTP status (and DashScope's code when the status does not say). */
+export function codeForStatus(status: number | undefined, apiCode: string): ErrorCode {
+  if (status === undefined) return codeForApiCode(apiCode);
+  if (status === 401) return 'auth_failed';
+  if (status === 403) return 'access_denied';
+  if (status === 404) return 'model_not_found';
+  if (status === 408) return 'timeout';
+  if (status === 429) return 'rate_limited';
+  if (status >= 500 || status === 409) return 'server_error';
+  if (/data_inspection/i.test(apiCode)) return 'moderation_blocked';
+  return 'bad_request';
 }
 
 function inBandError(c: { code?: unknown; message?: unknown }): OmniError {
@@ -334,15 +353,7 @@ function toOmniError(err: unknown, idle: boolean, opts: TurnOptions, baseURL: st
     const apiCode = [body?.code, body?.type].filter((v): v is string => typeof v === 'string').join(' ');
     const status = apiErr.status;
     const opt = { status, cause: err, retryAfterMs: retryAfterMs(apiErr.headers) };
-    if (status === undefined) return new OmniError(codeForApiCode(apiCode), message, opt);
-    if (status === 401) return new OmniError('auth_failed', message, opt);
-    if (status === 403) return new OmniError('access_denied', message, opt);
-    if (status === 404) return new OmniError('model_not_found', message, opt);
-    if (status === 408) return new OmniError('timeout', message, opt);
-    if (status === 429) return new OmniError('rate_limited', message, opt);
-    if (status >= 500 || status === 409) return new OmniError('server_error', message, opt);
-    if (/data_inspection/i.test(apiCode)) return new OmniError('moderation_blocked', message, opt);
-    return new OmniError('bad_request', message, opt);
+    return new OmniError(codeForStatus(status, apiCode), message, opt);
   }
   // A socket destroyed mid-stream surfaces as `TypeError: terminated` from fetch, not as an APIError.
   const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);

@@ -12,12 +12,14 @@ import { buildStream, framesBefore, inbandErrorFrame, type Frame } from './sse.j
 import type { ChatRequestSummary } from './types.js';
 import { RESOLVE_HEADER, UploadService, writeUploadReply, type UploadOptions } from './uploads.js';
 import { validateChatRequest } from './validate.js';
+import { BatchService, type BatchSwitches } from './batch.js';
 import type { ExtraModel } from './models.js';
 import { textTokens } from './tokens.js';
 
 export { randomFaults, FAULT_TYPES } from './faults.js';
 export type { Fault, FaultPlan, FaultType } from './faults.js';
 export type { ChatRequestSummary, MediaSummary, PromptTokenDetails } from './types.js';
+export type { BatchSwitches } from './batch.js';
 
 export interface StandInOptions {
   /** The only accepted Bearer key; anything else gets 401 invalid_api_key. */
@@ -50,6 +52,8 @@ export interface StandInOptions {
   limitWindowMs?: number | undefined;
   /** Which http(s) media URLs fail with "Failed to download multimodal content". Default none. */
   urlFail?: ((url: string) => boolean) | undefined;
+  /** How batches (`/files`, `/batches`) move on and misbehave (stand-in/batch.ts). Default: one status per retrieve. */
+  batch?: BatchSwitches | undefined;
   /** Models served besides the stand-in's own, by name (a model DashScope may ship tomorrow). */
   extraModels?: Readonly<Record<string, ExtraModel>> | undefined;
   /** The temporary-file flow (uploads.ts): its clock and size cap. Fixed at start. */
@@ -78,6 +82,8 @@ export interface StandIn {
   uploads: UploadService;
   /** Requests still being handled (including stalled streams); 0 once every client is gone. */
   readonly inFlight: number;
+  /** The Batch API (files and batches): its uploads, files and batches, and `step()` to move batches on. */
+  batches: BatchService;
   /** Changes options for requests that arrive from now on. */
   setOptions(patch: Partial<StandInOptions>): void;
   /** Closes the server and destroys open sockets (stalled streams included). */
@@ -99,6 +105,7 @@ interface State {
   inFlight: number;
   window: SlidingWindow;
   uploads: UploadService;
+  batches: BatchService;
 }
 
 /** What to send back, decided before any latency is applied. */
@@ -108,7 +115,7 @@ type Reply =
 
 export async function startStandIn(opts: StandInOptions): Promise<StandIn> {
   const uploads = new UploadService(opts.uploads);
-  const state: State = { cache: new Set(), opts: { ...opts }, requests: [], count: 0, inFlight: 0, window: new SlidingWindow(opts.limitWindowMs), uploads };
+  const state: State = { cache: new Set(), opts: { ...opts }, requests: [], count: 0, inFlight: 0, window: new SlidingWindow(opts.limitWindowMs), uploads, batches: new BatchService(() => state.opts) };
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => void handle(req, res, state));
   server.on('connection', (s) => {
@@ -131,6 +138,7 @@ export async function startStandIn(opts: StandInOptions): Promise<StandIn> {
     baseURL: `http://${urlHost(host)}:${port}/compatible-mode/v1`,
     requests: state.requests,
     uploads,
+    batches: state.batches,
     get inFlight() {
       return state.inFlight;
     },
@@ -190,6 +198,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, state: State): 
 
   try {
     if (await uploadRoute(req, res, record, state)) return;
+    const route = (req.url ?? '/').split('?')[0] ?? '/';
+    if (BatchService.handles(route)) return await serveBatch(req, res, record, state);
     const reply = await decide(req, record, opts, state);
     await opts.hold?.(record.n);
     if (!(await sleep(opts.latencyMs ?? 0, gone.signal))) {
@@ -286,6 +296,20 @@ async function uploadRoute(req: IncomingMessage, res: ServerResponse, record: Re
   record.outcome = reply.status === 200 ? 'ok' : 'upload-error';
   writeUploadReply(res, reply);
   return true;
+}
+
+/** The Batch API's routes: the key checked as for chat, the body read whole, the answer JSON (or a file's content). */
+async function serveBatch(req: IncomingMessage, res: ServerResponse, record: RecordedRequest, state: State): Promise<void> {
+  const raw = await readBody(req);
+  const route = (req.url ?? '/').split('?')[0] ?? '/';
+  if (!authorized(req, state.opts.apiKey)) return writeError(res, errors.badKey(), record);
+  if (typeof raw !== 'string') return writeError(res, invalidParameter('Request body was not received completely'), record);
+  record.body = raw.length > 1000 ? `${raw.slice(0, 1000)}…` : raw;
+  const reply = await state.batches.serve(req.method ?? 'GET', route, req, raw);
+  record.status = reply.status;
+  record.outcome = reply.status === 200 ? 'ok' : 'error';
+  res.writeHead(reply.status, { 'content-type': reply.contentType ?? 'application/json' });
+  res.end(reply.body);
 }
 
 /** Default answer: tells a test which turn was answered and what the user said. */

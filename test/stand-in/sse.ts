@@ -41,12 +41,7 @@ export function buildStream(input: StreamInput): BuiltStream {
     `data: ${JSON.stringify({ choices, object: 'chat.completion.chunk', usage, created, system_fingerprint: null, model: input.model, id })}\n\n`;
   const choice = (delta: unknown, finish: string | null) => ({ delta, finish_reason: finish, index: 0, logprobs: null });
 
-  let answer = input.answer;
-  let finish = 'stop';
-  if (outputTextTokens(answer) > input.maxTokens) {
-    answer = Array.from(answer).slice(0, input.maxTokens * 4).join('');
-    finish = 'length';
-  }
+  const { answer, finish } = fitAnswer(input.answer, input.maxTokens);
 
   const frames: Frame[] = [{ kind: 'head', final: false, wire: chunk([choice({ content: '', role: 'assistant' }, null)]) }];
   for (const piece of input.reasoning === null ? [] : splitText(input.reasoning)) {
@@ -75,6 +70,32 @@ export function buildStream(input: StreamInput): BuiltStream {
   }
   frames.push({ kind: 'done', final: false, wire: DONE_FRAME });
   return { frames, completion };
+}
+
+/** The answer cut to the output cap (finish_reason "length"), or whole ("stop"). */
+function fitAnswer(text: string, maxTokens: number): { answer: string; finish: string } {
+  if (outputTextTokens(text) <= maxTokens) return { answer: text, finish: 'stop' };
+  return { answer: Array.from(text).slice(0, maxTokens * 4).join(''), finish: 'length' };
+}
+
+/**
+ * The non-streaming answer (a `chat.completion` object) to the request buildStream would stream: the same text,
+ * the same cut at the output cap, the same usage. Batch answers are these (batch has no speech output).
+ */
+export function buildCompletion(input: Omit<StreamInput, 'includeUsage' | 'audioTokensPerSec'>): { body: Record<string, unknown>; completion: CompletionTokenDetails } {
+  const { answer, finish } = fitAnswer(input.answer, input.maxTokens);
+  const completion: CompletionTokenDetails = { text: outputTextTokens(answer), audio: 0, reasoning: input.reasoning === null ? 0 : outputTextTokens(input.reasoning) };
+  const message = { role: 'assistant', content: answer, ...(input.reasoning === null ? {} : { reasoning_content: input.reasoning }) };
+  const body = {
+    choices: [{ message, finish_reason: finish, index: 0, logprobs: null }],
+    object: 'chat.completion',
+    usage: usageObject(input.prompt, completion),
+    created: Math.floor(Date.now() / 1000),
+    system_fingerprint: null,
+    model: input.model,
+    id: `chatcmpl-${randomUUID()}`,
+  };
+  return { body, completion };
 }
 
 /**

@@ -11,6 +11,11 @@ export interface ValidateOptions {
   urlFail?: ((url: string) => boolean) | undefined;
   /** Resolves an `oss://` URL for the request's model; undefined when the request may not use them. */
   oss?: ((url: string, model: string) => Buffer) | undefined;
+  /**
+   * A line of a Batch request file: batch does not stream, so `stream` (and `stream_options`) must not be set, and
+   * the models' stream-only rule is waived (MODELS-2026.md section 4). Default false: a real-time request.
+   */
+  batch?: boolean | undefined;
   /** Models served besides the stand-in's own (by name). */
   extraModels?: Readonly<Record<string, ExtraModel>> | undefined;
 }
@@ -39,7 +44,8 @@ export async function validateChatRequest(body: unknown, opts: ValidateOptions =
   if (!spec) throw errors.modelNotFound();
   const model = body['model'] as string;
 
-  checkStream(body, model);
+  if (opts.batch) checkNoStream(body);
+  else checkStream(body, model);
   const { modalities, voice } = checkOutput(body, spec);
   const thinks = checkThinking(body, spec);
   // Thinking mode answers in text only; the guide says audio output is not supported with it. The wording of
@@ -88,6 +94,13 @@ function checkStream(body: Json, model: string): void {
   if (Array.isArray(modalities) && modalities.includes('audio')) throw errors.audioNeedsStream();
   const snapshot = turboSnapshotFor(model);
   throw snapshot ? errors.turboStreamOnly(snapshot) : errors.streamOnly();
+}
+
+function checkNoStream(body: Json): void {
+  if (body['stream'] !== undefined) throw invalidParameter('stream is not supported in batch mode: remove the stream parameter');
+  if (body['stream_options'] !== undefined) throw invalidParameter('stream_options is not supported in batch mode');
+  const modalities = body['modalities'];
+  if (Array.isArray(modalities) && modalities.includes('audio')) throw invalidParameter('audio output is not supported in batch mode: parameters.modalities');
 }
 
 function checkOutput(body: Json, spec: ModelSpec): { modalities: Array<'text' | 'audio'>; voice: string | null } {

@@ -15,13 +15,10 @@
  */
 import { setMaxListeners } from 'node:events';
 import type OpenAI from 'openai';
-import type { PlanContext } from '../../producer/plan.js';
-import { checkInputs } from '../../producer/scan.js';
-import { planContext } from '../../producer/templates.js';
 import { createClient } from '../../worker/qwen-omni.js';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import type { RunConfig } from '../../shared/config.js';
-import { ConfigError, OmniError } from '../../shared/errors.js';
+import { OmniError } from '../../shared/errors.js';
 import { ResultFile, type PriorRow } from '../../shared/output/result-file.js';
 import { isDiskError } from '../../shared/output/disk.js';
 import { writeRunFile } from '../../shared/output/run-file.js';
@@ -29,7 +26,7 @@ import { FileUploadCache, uploadCachePathFor } from '../../shared/output/upload-
 import type { Totals } from '../../shared/output/totals.js';
 import { rowLayout } from '../../shared/row.js';
 import { makeTempDir } from '../../shared/temp-dir.js';
-import { finishWithTotals, redactor } from '../common.js';
+import { finishWithTotals, preflight, redactor } from '../common.js';
 import { emptyEstimate, type RunEstimate } from './estimate.js';
 import { checkMaxCost } from './max-cost.js';
 import { InProcessRun, type RunCounts, type RunHooks } from './run.js';
@@ -124,20 +121,6 @@ async function execute(cfg: RunConfig, opts: RunOptions, stops: Stops): Promise<
     : undefined;
   const { alreadyDone, discovered } = run.counts();
   return { exitCode: run.exitCode, fatal: run.fatal, interrupted, totals, planned: run.planned, alreadyDone, discovered, estimate };
-}
-
-/**
- * What must hold before anything is read or written: templates that render, inputs that exist, a key. ffmpeg is
- * not among them: text and images (sharp) run without it, and the first file that needs it stops the run with
- * the install command (ToolMissingError).
- */
-async function preflight(cfg: RunConfig, apiKey: string | undefined): Promise<PlanContext> {
-  const ctx = await planContext(cfg);
-  await checkInputs(cfg.inputs);
-  if (!cfg.dryRun && !apiKey) {
-    throw new ConfigError('DASHSCOPE_API_KEY is not set: export DASHSCOPE_API_KEY=sk-... (a key from the region of --region/--base-url), or use --dry-run');
-  }
-  return ctx;
 }
 
 /** The output (not in a dry run) with the settings file beside it, or the dry run's estimate file; and the rows already there. */

@@ -46,17 +46,22 @@ export function recordedSettings(cfg: RunConfig): Omit<RunConfig, 'only' | 'skip
 /** How the output was made, besides its settings: a distributed run names its run id (never the Redis URL). */
 export interface RunOrigin {
   readonly runId?: string;
+  /** A batch run's batches (engine/batch/state.ts checks their shape), kept with the settings they were sent with. */
+  readonly batch?: unknown;
 }
 
 /** Written whole, like the totals file; OutputError (exit 4) when it cannot be. */
 export async function writeRunFile(cfg: RunConfig, origin: RunOrigin = {}): Promise<void> {
-  const body = { version: VERSION, writtenAt: new Date().toISOString(), ...(origin.runId ? { runId: origin.runId } : {}), config: recordedSettings(cfg) };
+  // A batch run's batches stay in the file when another engine writes it (an in-process retry of their failures).
+  const batch = origin.batch !== undefined ? origin.batch : await readFile(runFilePathFor(cfg.out), 'utf8').then((t) => (JSON.parse(t) as { batch?: unknown }).batch).catch(() => undefined);
+  const body = { version: VERSION, writtenAt: new Date().toISOString(), ...(origin.runId ? { runId: origin.runId } : {}), ...(batch !== undefined ? { batch } : {}), config: recordedSettings(cfg) };
   await replaceFile(runFilePathFor(cfg.out), `${JSON.stringify(body, null, 2)}\n`, 'run settings');
 }
 
 const RunFileSchema = z.object({
   version: z.literal(VERSION),
   runId: z.string().optional(),
+  batch: z.unknown().optional(),
   config: z
     .object({
       inputs: z.array(z.string()),
@@ -116,7 +121,8 @@ export async function readRunRecord(out: string): Promise<{ config: RunConfig; o
   }
   // Written by writeRunFile from a validated RunConfig; the check above guards against hand edits and other versions.
   const config = withModelFacts({ ...(result.data.config as unknown as RunConfig), dryRun: false });
-  return { config, origin: result.data.runId ? { runId: result.data.runId } : {} };
+  const { runId, batch } = result.data;
+  return { config, origin: { ...(runId ? { runId } : {}), ...(batch !== undefined ? { batch } : {}) } };
 }
 
 /**
