@@ -122,3 +122,27 @@ export async function waitFor(cond: () => Promise<boolean> | boolean, what: stri
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/** A word quoted for sh. */
+const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * Runs the compiled CLI in a pseudo-terminal (util-linux `script`) `cols` wide, in `cwd`; returns everything the
+ * terminal got. Pacing is off unless `env` asks for it, as for runCli.
+ */
+export function runInPty(args: string[], opts: { cols: number; cwd?: string; env?: Record<string, string> }): Promise<{ code: number | null; text: string }> {
+  const cd = opts.cwd ? `cd ${shellQuote(opts.cwd)}; ` : '';
+  const cmd = `${cd}stty cols ${opts.cols} rows 30 2>/dev/null; exec ${shellQuote(process.execPath)} ${shellQuote(CLI)} ${args.map(shellQuote).join(' ')}`;
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { ...process.env, OMNI_BATCH_RPM: '0', OMNI_BATCH_TPM: '0', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, text });
+    });
+  });
+}

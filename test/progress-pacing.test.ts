@@ -1,14 +1,13 @@
 // Seeing why a run is as fast as it is: the pacer names the flag that holds requests back, and the summary fits
 // an 80-column terminal.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { LocalPacer } from '../src/shared/rate-limit.js';
 import { startStandIn, type StandIn } from './stand-in/server.js';
 import { ManualClock } from './manual-clock.js';
-import { CLI, FIXTURES, tempDir } from './helpers.js';
+import { FIXTURES, runInPty, tempDir } from './helpers.js';
 
 const KEY = 'sk-progress-pacing-SENTINEL-9';
 let api: StandIn;
@@ -38,24 +37,6 @@ test('while a request waits for the pacer it says "--rpm 60" (or "--tpm N" when 
   await big;
 });
 
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
-/** The CLI in a pseudo-terminal (util-linux `script`) of `cols` columns: everything the terminal got. */
-function inPty(args: string[], cols: number, cwd: string, env: Record<string, string>): Promise<{ code: number | null; text: string }> {
-  const cmd = `cd ${q(cwd)}; stty cols ${cols} rows 30 2>/dev/null; exec ${q(process.execPath)} ${q(CLI)} ${args.map(q).join(' ')}`;
-  return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { ...process.env, OMNI_BATCH_RPM: '0', OMNI_BATCH_TPM: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (text += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, text });
-    });
-  });
-}
 
 test('in an 80-column terminal every line of the summary fits, a failure and images included', async () => {
   const dir = await tempDir();
@@ -67,7 +48,7 @@ test('in an 80-column terminal every line of the summary fits, a failure and ima
   let r: { code: number | null; text: string };
   try {
     // As a user runs it: from the dataset's folder.
-    r = await inPty(['run', '--input', 'media', '--prompt', 'Describe', '--out', 'out.csv'], 80, dir, { DASHSCOPE_API_KEY: KEY, DASHSCOPE_BASE_URL: api.baseURL });
+    r = await runInPty(['run', '--input', 'media', '--prompt', 'Describe', '--out', 'out.csv'], { cols: 80, cwd: dir, env: { DASHSCOPE_API_KEY: KEY, DASHSCOPE_BASE_URL: api.baseURL } });
   } finally {
     api.setOptions({ faults: undefined });
   }

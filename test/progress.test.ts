@@ -1,12 +1,11 @@
 /** What the operator sees while a run works: a live line on a terminal, plain lines in CI, JSON logs, or quiet. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { progressLine } from '../src/commands/progress.js';
 import { startStandIn, type StandIn } from './stand-in/server.js';
-import { CLI, FIXTURES, runCli, tempDir } from './helpers.js';
+import { FIXTURES, runCli, runInPty, tempDir } from './helpers.js';
 
 const KEY = 'sk-progress-test-SENTINEL-0001';
 let api: StandIn;
@@ -25,24 +24,6 @@ async function textFolder(n: number): Promise<{ dir: string; args: string[] }> {
   return { dir, args: ['run', '--input', path.join(dir, 'media'), '--prompt', 'Read', '--concurrency', '2', '--out', path.join(dir, 'out.csv')] };
 }
 
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
-/** Runs the CLI in a pseudo-terminal (util-linux `script`), 100 columns wide; returns everything the terminal got. */
-function inPty(args: string[], extraEnv: Record<string, string>): Promise<{ code: number | null; text: string }> {
-  const cmd = `stty cols 100 rows 30 2>/dev/null; exec ${q(process.execPath)} ${q(CLI)} ${args.map(q).join(' ')}`;
-  return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { ...process.env, OMNI_BATCH_RPM: '0', OMNI_BATCH_TPM: '0', ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (text += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, text });
-    });
-  });
-}
 
 describe('live progress', () => {
   test('the status line shows done/total with a + and a least ETA while discovery goes on, then done/total, rate, ETA, tokens, cost and failures by code', () => {
@@ -85,7 +66,7 @@ describe('live progress', () => {
     api.setOptions({ faults: ({ summary }) => (summary.lastUserText.includes('forbidden') ? { type: 'moderation' } : null) });
     let r;
     try {
-      r = await inPty(args, env());
+      r = await runInPty(args, { cols: 100, env: env() });
     } finally {
       api.setOptions({ faults: undefined });
     }
