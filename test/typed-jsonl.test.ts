@@ -1,8 +1,6 @@
 // JSONL as jq reads it: `select(.error_code)` picks the failed rows only, and resume reads its own typed rows back.
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { parse } from 'csv-parse/sync';
-import { stringify } from 'csv-stringify/sync';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { startStandIn, type StandIn } from './stand-in/server.js';
@@ -43,25 +41,4 @@ test('ok rows have error_code null, so select(.error_code) finds only the failur
   assert.equal(again.code, 0, again.stderr);
   assert.equal(api.requests.length - from, 2, 'only bad.txt is sent again (two turns): the ok rows were read back');
   assert.equal((await readOutputRows(path.join(dir, 'out.jsonl'))).length, 3);
-});
-
-test('an output written before requests/retries (one attempts column) is resumed with its requests kept', async () => {
-  const dir = await tempDir();
-  await mkdir(path.join(dir, 'media'));
-  await writeFile(path.join(dir, 'media', 'a.txt'), 'words');
-  const args = ['run', '--input', 'media', '--prompt', 'Summarize', '--out', 'out.csv'];
-  assert.equal((await runMain(args, { env: env(), cwd: dir })).code, 0);
-  const file = path.join(dir, 'out.csv');
-  // The old layout: `attempts` where `requests,retries` are now.
-  const records: string[][] = parse(await readFile(file, 'utf8'));
-  const at = records[0]?.indexOf('requests') ?? -1;
-  assert.ok(at > 0);
-  records.forEach((rec, i) => rec.splice(at, 2, i === 0 ? 'attempts' : '3'));
-  await writeFile(file, stringify(records));
-  const from = api.requests.length;
-  const again = await runMain(args, { env: env(), cwd: dir });
-  assert.equal(again.code, 0, again.stderr);
-  assert.equal(api.requests.length, from, `the ok row of the old layout counts as done: ${again.stderr} ${await readFile(file, 'utf8')}`);
-  const [row] = await readOutputRows(file);
-  assert.deepEqual([row?.requests, row?.retries], ['3', '0']);
 });

@@ -274,8 +274,7 @@ export function unflatten(rec: Record<string, unknown>): Row | undefined {
     model: typeof rec.model === 'string' ? rec.model : '',
     usage,
     cost: numOrNull(rec.cost),
-    // Outputs written before `requests` had one `attempts` column (requests, retries included).
-    requests: num(rec.requests ?? rec.attempts),
+    requests: num(rec.requests),
     retries: num(rec.retries),
     latency_ms: numOrNull(rec.latency_ms),
     ttft_ms: numOrNull(rec.ttft_ms),

@@ -15,7 +15,7 @@ import { retryPrompt } from '../shared/answer-schema.js';
 import { isFatalForRun, OmniError, OutputError, unreadableMessage, type ErrorCode } from '../shared/errors.js';
 import { KEEP_CONTENT_BYTES, type Job, type JobMedia } from '../shared/job.js';
 import { promptTotal } from '../shared/estimate.js';
-import { pricesIn, thinkingFields, type ThinkingSetting } from '../shared/models.js';
+import { pricesIn, thinkingFields } from '../shared/models.js';
 import { jobModel } from '../shared/model-overrides.js';
 import { ioReason, isDiskError } from '../shared/output/disk.js';
 import { wavNameFor, writeWav } from '../shared/output/wav.js';
@@ -507,7 +507,7 @@ class Conversation {
 
 /** The body fields of every turn: the model's thinking parameter and the job's generation settings. */
 export function turnBody(job: Job): Record<string, string | number | boolean> {
-  return { ...thinkingFields(jobModel(job).thinking, thinkingOf(job)), ...job.generation };
+  return { ...thinkingFields(jobModel(job).thinking, job.answer.thinking), ...job.generation };
 }
 
 /** Whether the answer follows media: its text is then priced as output after media. */
@@ -520,8 +520,3 @@ function jobPrices(job: Job) {
   return pricesIn(jobModel(job), job.priceRegion ?? 'cn');
 }
 
-/** The job's thinking setting; a job queued by an earlier version has the boolean it replaced. */
-function thinkingOf(job: Job): ThinkingSetting {
-  const t: unknown = job.answer.thinking;
-  return t === true ? 'on' : t === false ? 'off' : job.answer.thinking;
-}

@@ -14,13 +14,9 @@ import { withScripts, type Scripts } from './scripts.js';
 /** How many of the newest row paths a run keeps (a capped list: memory stays flat whatever the run's size). */
 export const LATEST_CAP = 50;
 
-/** A row as a worker saved it; one saved before `requests` and `retries` has `attempts` (its requests) instead. */
+/** A row as a worker saved it. */
 function rowFromJson(json: string): Row {
-  const row = JSON.parse(json) as Row & { attempts?: number };
-  row.requests ??= row.attempts ?? 0;
-  row.retries ??= 0;
-  delete row.attempts;
-  return row;
+  return JSON.parse(json) as Row;
 }
 
 export interface RunTotals {

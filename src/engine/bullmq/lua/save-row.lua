@@ -24,9 +24,8 @@ local function apply(json, sign)
   end
   if r.cost ~= nil and r.cost ~= cjson.null then redis.call('HINCRBYFLOAT', KEYS[2], 'cost', sign * r.cost)
   elseif r.usage.total_tokens ~= nil and r.usage.total_tokens > 0 then redis.call('HINCRBY', KEYS[2], 'rowsWithoutPrice', sign) end
-  -- requests (attempts in rows saved before requests and retries were two columns); 0 is skipped: -1 * 0 is -0,
-  -- which HINCRBY refuses as not an integer.
-  local requests = r.requests or r.attempts or 0
+  -- 0 is skipped: -1 * 0 is -0, which HINCRBY refuses as not an integer.
+  local requests = r.requests or 0
   if requests ~= 0 then redis.call('HINCRBY', KEYS[2], 'attempts', sign * requests) end
 end
 if ARGV[3] ~= '' and redis.call('SREM', KEYS[3], ARGV[3]) == 1 then
