@@ -126,14 +126,12 @@ export async function readRunRecord(out: string): Promise<{ config: RunConfig; o
 }
 
 /**
- * The model's facts as the catalogue has them now (a fixed guess applies to a retry too), and what a settings file
- * of an earlier version lacks: Beijing prices, no generation settings, thinking as on/off.
+ * The model's facts as the catalogue has them now (a fixed guess applies to a retry too); the settings file does
+ * not record them.
  */
 function withModelFacts(cfg: RunConfig): RunConfig {
   const modelLimits = cfg.modelLimits ?? undefined;
   const modelInfo = resolveModelInfo(cfg.model, modelLimits);
   const priceRegion = cfg.priceRegion ?? 'cn';
-  const thinking: unknown = cfg.answer.thinking;
-  const answer = typeof thinking === 'boolean' ? { ...cfg.answer, thinking: thinking ? ('on' as const) : ('off' as const) } : cfg.answer;
-  return { ...cfg, modelLimits, modelInfo, priceRegion, prices: pricesIn(modelInfo, priceRegion), generation: cfg.generation ?? {}, warnings: [], answer };
+  return { ...cfg, modelLimits, modelInfo, priceRegion, prices: pricesIn(modelInfo, priceRegion), generation: cfg.generation ?? {}, warnings: [] };
 }
