@@ -12,10 +12,11 @@ import { memory } from './memory.js';
 import { overhead } from './overhead.js';
 import { preprocessing } from './preprocess.js';
 import { ratelimit } from './ratelimit.js';
+import { startup } from './startup.js';
 
 const { values } = parseArgs({ options: { only: { type: 'string' } } });
 const only = (values.only?.split(',') ?? PARTS) as Part[];
-const run: Record<Part, () => Promise<void>> = { overhead, concurrency, ratelimit, memory, preprocess: preprocessing, cost };
+const run: Record<Part, () => Promise<void>> = { overhead, concurrency, ratelimit, memory, preprocess: preprocessing, cost, startup };
 const t0 = performance.now();
 for (const p of PARTS) {
   if (!only.includes(p)) continue;

@@ -9,7 +9,7 @@ import { ROOT } from './processes.js';
 
 export const LATEST = path.join(ROOT, 'bench', 'results', 'LATEST.md');
 
-export const PARTS = ['overhead', 'concurrency', 'ratelimit', 'memory', 'preprocess', 'cost'] as const;
+export const PARTS = ['overhead', 'concurrency', 'ratelimit', 'memory', 'preprocess', 'cost', 'startup'] as const;
 export type Part = (typeof PARTS)[number];
 
 export interface Table {
