@@ -147,3 +147,35 @@ describe('the current models against the stand-in', () => {
     assert.match(await hot.text(), /Range of temperature should be \[0, 2\)/);
   });
 });
+
+describe('mixed media in one message', () => {
+  test('a manifest row\'s media list goes in one message to qwen3.5-omni-flash, and is a skipped row for qwen-omni-turbo', async () => {
+    const dir = await tempDir();
+    const { copyFile } = await import('node:fs/promises');
+    const image = (await import('node:fs')).readdirSync(path.join(EXAMPLES, 'images')).find((n) => /\.(jpe?g|png)$/i.test(n))!;
+    await copyFile(path.join(EXAMPLES, 'images', image), path.join(dir, image));
+    await copyFile(path.join(EXAMPLES, 'audio', 'speech-en.mp3'), path.join(dir, 'speech.mp3'));
+    const manifest = path.join(dir, 'rows.csv');
+    await writeFile(manifest, `id,media\n1,${image};speech.mp3\n`);
+    const from = api.requests.length;
+    const r = await runMain(['run', '--manifest', manifest, '--prompt', 'Does the speech describe the picture?', '--out', path.join(dir, 'mixed.csv')], { env: env(), cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    const sent = api.requests.slice(from);
+    assert.equal(sent.length, 1);
+    const content = (sent[0]?.body.messages as { role: string; content: { type: string }[] }[]).at(-1)?.content ?? [];
+    assert.deepEqual(content.map((p) => p.type), ['image_url', 'input_audio', 'text']);
+    const [row] = await readOutputRows(path.join(dir, 'mixed.csv'));
+    assert.equal(row?.status, 'ok', row?.error_message);
+    assert.ok(Number(row?.image_tokens) > 0 && Number(row?.audio_tokens) > 0);
+    const est = Number(row?.estimated_tokens);
+    assert.ok(Math.abs(est - Number(row?.prompt_tokens)) <= 0.05 * Number(row?.prompt_tokens), `estimate ${est} vs ${row?.prompt_tokens}`);
+    const mark = api.requests.length;
+    const turbo = await runMain(['run', '--manifest', manifest, '--prompt', 'Same?', '--model', 'qwen-omni-turbo', '--out', path.join(dir, 'turbo.csv')], { env: env(), cwd: dir });
+    assert.equal(turbo.code, 0, turbo.stderr);
+    assert.equal(api.requests.length, mark, 'nothing sent');
+    const [skipped] = await readOutputRows(path.join(dir, 'turbo.csv'));
+    assert.equal(skipped?.status, 'skipped');
+    assert.equal(skipped?.error_code, 'unsupported_type');
+    assert.match(String(skipped?.error_message), /rows\.csv#1: qwen-omni-turbo takes one kind of media per message; this row's media list needs a model that mixes them \(qwen3\.5-omni-plus, qwen3\.5-omni-flash\)/);
+  });
+});
