@@ -4,7 +4,7 @@
  * batches that expire, fail or answer only some requests, and `batch status` / `batch cancel`.
  */
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startRun } from '../src/engine/in-process/index.js';
@@ -242,6 +242,12 @@ describe('choosing an engine', () => {
     const followUp = await runMain(['run', job, '--engine', 'batch', '--follow-up', 'Why?'], { cwd: dir, env: env() });
     assert.equal(followUp.code, 2);
     assert.match(followUp.stderr, /followUps need the answer of the turn before/);
+    const media = path.join(dir, 'calls');
+    await mkdir(media);
+    await writeFile(path.join(media, 'note.txt'), 'a call');
+    const segments = await runMain(['run', '--input', media, '--prompt', 'Summarize', '--out', path.join(dir, 'seg.csv'), '--model', 'qwen3.5-omni-plus', '--engine', 'batch', '--audio-mode', 'segments'], { cwd: dir, env: env() });
+    assert.equal(segments.code, 2, segments.stderr);
+    assert.match(segments.stderr, /--engine batch: audio\.mode segments asks the parts of a file one by one/);
   });
 });
 

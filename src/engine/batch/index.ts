@@ -65,7 +65,10 @@ export const DEFAULT_POLL_MS = 60_000;
 /** Starts a batch run; `stop()` ends the wait (batches go on at DashScope), `done` settles with what was done. */
 export function startBatchRun(cfg: RunConfig, opts: BatchRunOptions): { stop: () => void; done: Promise<BatchRunResult> } {
   const stop = new AbortController();
-  const run = new BatchRun(cfg, opts, stop.signal);
+  // No temporary uploads: an oss:// URL needs a per-request header a batch line cannot carry, and lasts 48 h, less
+  // than a completion window may (MODELS-2026.md section 4). Long media are trimmed to fit, as with --no-upload;
+  // `upload` is not part of a job's id, so the rows keep the ids the real-time engine gives them.
+  const run = new BatchRun({ ...cfg, preprocess: { ...cfg.preprocess, upload: false } }, opts, stop.signal);
   return { stop: () => stop.abort(), done: run.execute() };
 }
 

@@ -39,6 +39,8 @@ export function checkBatchable(cfg: RunConfig, log: (line: string) => void): voi
     throw new ConfigError('--engine batch: followUps need the answer of the turn before, and a batch request is one turn; run this job with --engine in-process');
   }
   if (cfg.answer.audio) throw new ConfigError('--engine batch: Batch gives no speech output (audio.out / --audio-out); run this job with --engine in-process');
+  const segments = cfg.preprocess.audio.mode === 'segments' ? 'audio.mode' : cfg.preprocess.video.mode === 'segments' ? 'video.mode' : undefined;
+  if (segments) throw new ConfigError(`--engine batch: ${segments} segments asks the parts of a file one by one and joins them into one row, and a batch request is one request; run this job with --engine in-process`);
   const s = batchSupport(cfg);
   if (s.supported === false) throw new ConfigError(`--engine batch: ${describeSupport(cfg)}; use --engine in-process, or a region Batch serves it in`);
   if (s.supported === undefined) log(describeSupport(cfg));
