@@ -66,3 +66,17 @@ test('without --skip-captioned a hand-written caption is kept and its image is s
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--skip-captioned: needs --sidecar txt\|json/);
 });
+
+test('--skip-captioned leaves out a manifest row whose image already has a hand-written caption, and sends the others', async () => {
+  const dir = await trainingFolder();
+  await writeFile(path.join(dir, 'images.csv'), 'path,tag\ntrain/hubble.jpg,space\ntrain/cat.jpg,pet\n');
+  const from = api.requests.length;
+  const r = await runMain(['run', '--manifest', 'images.csv', '--prompt', 'Caption this {{row.tag}} photo', '--out', 'm.csv', '--sidecar', 'txt', '--skip-captioned'], { env: env(), cwd: dir });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(api.requests.length - from, 1, 'only cat.jpg is sent');
+  const rows = new Map((await readOutputRows(path.join(dir, 'm.csv'))).map((row) => [row.path, row]));
+  assert.equal(rows.get('images.csv#1')?.error_code, 'already_captioned');
+  assert.match(String(rows.get('images.csv#1')?.error_message), /already captioned in train\/hubble\.txt/);
+  assert.equal(rows.get('images.csv#2')?.status, 'ok');
+  assert.equal(await readFile(path.join(dir, 'train', 'hubble.txt'), 'utf8'), 'a hand-written caption\n');
+});

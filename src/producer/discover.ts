@@ -26,13 +26,16 @@ export async function* discover(cfg: RunConfig): AsyncGenerator<Item> {
     for await (const item of manifestItems(cfg.manifest, cfg.cwd, cfg.manifestRoot)) {
       index++;
       if (cfg.only && !cfg.only.has(item.path)) continue;
-      yield { ...item, index };
+      yield alreadyCaptioned({ ...item, index }, cfg) ?? { ...item, index };
       if (++n >= limit) return;
     }
   }
 }
 
-/** --skip-captioned: a scanned file whose caption is already beside it becomes a skipped row (nothing is sent). */
+/**
+ * --skip-captioned: a scanned file, or a manifest row naming a local file, whose caption is already beside the file
+ * becomes a skipped row (nothing is sent).
+ */
 function alreadyCaptioned(item: Item, cfg: RunConfig): Item | undefined {
   const source = item.media?.type === 'single' ? item.media.source : undefined;
   const caption = source && 'file' in source ? cfg.captioned?.(source.file) : undefined;
