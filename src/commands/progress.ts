@@ -8,7 +8,8 @@
  *   every note, and the progress every 10 s, for log shippers.
  * - `--quiet`: nothing until the final summary (errors that end the run are still printed).
  */
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { lazy } from '../shared/lazy.js';
 import type { Row } from '../shared/row.js';
 
 /** The stream the display draws on (stderr in the CLI). */
@@ -48,8 +49,12 @@ export function displayOptions(flags: { log?: LogMode | undefined; quiet?: boole
  * CloudWatch, ELK) take as is; synchronously through `write`, so nothing is lost when the process exits.
  */
 export function jsonLogger(write: (line: string) => void): Logger {
+  const { pino } = pinoModule();
   return pino({ base: null, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } }, { write });
 }
+
+/** Loaded for `--log json` only. */
+const pinoModule = lazy<typeof import('pino')>('pino');
 
 /** The fields of a finished file's `row` event, for `run --log json` and `worker --log json` alike. */
 export function rowEvent(row: Row): Record<string, unknown> {

@@ -12,12 +12,16 @@ import { existsSync } from 'node:fs';
 import type { Dirent } from 'node:fs';
 import { lstat, opendir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import fg from 'fast-glob';
 import picomatch from 'picomatch';
 import { ConfigError } from '../shared/errors.js';
 import { displayPath } from '../shared/display-path.js';
 import { fileVars, type Item } from './item.js';
 import { DigestSet } from '../shared/digest-set.js';
+import { lazy } from '../shared/lazy.js';
+
+const fastGlob = lazy<typeof import('fast-glob')>('fast-glob');
+/** fast-glob's own test, loaded only when an input may be a pattern (it has one of the characters that test looks for). */
+const isDynamicPattern = (p: string) => /[*?[\]{}()!@+\\]/.test(p) && fastGlob().isDynamicPattern(p);
 
 export interface ScanOptions {
   /** Absolute folders, files or globs. */
@@ -46,10 +50,10 @@ interface Root {
  */
 export function splitGlob(input: string): Root {
   const posix = input.split(path.sep).join('/');
-  if (!fg.isDynamicPattern(posix) || existsSync(input)) return { dir: input, pattern: undefined };
+  if (!isDynamicPattern(posix) || existsSync(input)) return { dir: input, pattern: undefined };
   const parts = posix.split('/');
   const staticParts: string[] = [];
-  while (parts.length && (parts[0] === '' || !fg.isDynamicPattern(parts[0] ?? ''))) staticParts.push(parts.shift() ?? '');
+  while (parts.length && (parts[0] === '' || !isDynamicPattern(parts[0] ?? ''))) staticParts.push(parts.shift() ?? '');
   return { dir: staticParts.join('/') || '/', pattern: parts.join('/') };
 }
 

@@ -3,8 +3,8 @@
  * columns it adds, the instructions added to the prompt, and validation. Labels are turned into a JSON Schema
  * too, so there is one path: every structured answer is a JSON object validated by ajv.
  */
-import { createRequire } from 'node:module';
 import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
+import { lazy } from './lazy.js';
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -36,8 +36,8 @@ export function schemaFromLabels(labels: readonly string[], multi: boolean): Ans
 // One instance, strict: a typo in a schema keyword (`requird`) is an error at start, not a silent no-op. Made,
 // and ajv loaded, on the first schema: a run of plain answers (most) does not load it at all.
 let ajv: Ajv | undefined;
-const require = createRequire(import.meta.url);
-const compiler = (): Ajv => (ajv ??= new (require('ajv') as typeof import('ajv')).Ajv({ allErrors: true, strict: true }));
+const ajvModule = lazy<typeof import('ajv')>('ajv');
+const compiler = (): Ajv => (ajv ??= new (ajvModule().Ajv)({ allErrors: true, strict: true }));
 const compiled = new Map<string, ValidateFunction>();
 
 function validator(schema: JsonSchema): ValidateFunction {

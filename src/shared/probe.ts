@@ -4,7 +4,7 @@
  * video containers, and the images sharp cannot open (BMP, ...). Cheap enough for the producer side.
  */
 import { open } from 'node:fs/promises';
-import sharp from 'sharp';
+import { sharp } from './lazy.js';
 import { ConfigError, OmniError } from './errors.js';
 import type { MediaFacts } from './job.js';
 import { FFPROBE, spawnTool } from './tools.js';

@@ -6,7 +6,8 @@
  */
 import { open } from 'node:fs/promises';
 import path from 'node:path';
-import sharp, { type Sharp } from 'sharp';
+import type { Sharp } from 'sharp';
+import { sharp } from '../../shared/lazy.js';
 import { OmniError } from '../../shared/errors.js';
 import type { MediaFacts, PreprocessOptions } from '../../shared/job.js';
 import { orientedSize, planImage, type ImagePlan } from '../../shared/media-plan.js';
