@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { copyFile, readFile, unlink } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { copyFile, readFile, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
-import { planItem, type PlanContext } from '../src/producer/plan.js';
+import { planItem, type PlanContext, type Planned } from '../src/producer/plan.js';
+import { fileVars } from '../src/producer/item.js';
 import { scan } from '../src/producer/scan.js';
 import { PLAIN_ANSWER } from '../src/shared/job.js';
 import { compileTemplate } from '../src/producer/template.js';
@@ -142,6 +144,29 @@ describe('images sent as they are', () => {
       checked++;
     }
     assert.equal(checked, 1);
+  });
+
+  test('a named pipe a manifest names is a failed row, not a wait for a writer; a text file is kept whole from its one read', async () => {
+    const dir = await tempDir();
+    const fifo = path.join(dir, 'pipe.txt');
+    execFileSync('mkfifo', [fifo]);
+    const text = path.join(dir, 'note.txt');
+    await writeFile(text, 'héllo\n'.repeat(1000));
+    const got: Record<string, Planned> = {};
+    // As a manifest's row makes it: the path as named, not found by the walk (which leaves pipes out itself).
+    for (const file of [fifo, text]) {
+      const name = path.basename(file);
+      got[name] = await planItem({ path: name, file: fileVars(name), media: { type: 'single', source: { file } }, row: undefined }, ctx('Summarize'));
+    }
+    const pipe = got['pipe.txt'];
+    assert.ok(pipe && 'row' in pipe, 'the pipe has a row');
+    assert.equal(pipe.row.status, 'failed');
+    assert.equal(pipe.row.error_code, 'file_unreadable');
+    assert.equal(pipe.row.error_message, 'pipe.txt: not a regular file');
+    const note = got['note.txt'];
+    assert.ok(note && 'job' in note);
+    assert.deepEqual(note.job.media, { type: 'text_file', file: text, text: 'héllo\n'.repeat(1000) });
+    assert.equal(note.job.facts.bytes, Buffer.byteLength('héllo\n'.repeat(1000)));
   });
 
   test('an image gone by the time a queue worker takes its job gets a file_unreadable row naming it, before any request', async () => {

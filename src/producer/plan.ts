@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from '../shared/fast-fs.js';
+import { readFile, stat, statRead, type Opened } from '../shared/fast-fs.js';
 import { pipeline } from 'node:stream/promises';
 import { OmniError, unreadableMessage, type ErrorCode } from '../shared/errors.js';
 import { estimateCost, estimateJob, mediaTokens, requestsPerTurn, textTokens } from '../shared/estimate.js';
@@ -75,10 +75,10 @@ async function fileDigest(file: string, bytes: number): Promise<string> {
   return hash.digest('hex');
 }
 
-/** A small text file: hashed and kept from one read. Larger ones are hashed now and read again by the worker. */
-async function textMedia(file: string, bytes: number): Promise<{ media: JobMedia; bytes: number; digest: string }> {
-  if (bytes > INLINE_TEXT_BYTES) return { media: { type: 'text_file', file }, bytes, digest: await fileDigest(file, bytes) };
-  const content = await readFile(file);
+/** A text file: a small one kept from the one read that hashed it; a larger one hashed now and read again by the worker. */
+async function textMedia(file: string, opened: Opened): Promise<{ media: JobMedia; bytes: number; digest: string }> {
+  const content = opened.content;
+  if (!content) return { media: { type: 'text_file', file }, bytes: opened.size, digest: await fileDigest(file, opened.size) };
   return { media: { type: 'text_file', file, text: content.toString('utf8') }, bytes: content.length, digest: sha256(content) };
 }
 
@@ -123,6 +123,15 @@ async function statFile(file: string, label: string, kind: MediaKind): Promise<n
   });
   if (!st.isFile()) throw new Skip('failed', 'file_unreadable', `${label}: not a regular file`, kind);
   return st.size;
+}
+
+/** A regular file's size, and its content when it has at most `maxRead` bytes; a Skip row when it is neither. */
+async function openFile(file: string, label: string, kind: MediaKind, maxRead: number): Promise<Opened> {
+  const opened = await statRead(file, maxRead).catch((err: NodeJS.ErrnoException) => {
+    throw new Skip('failed', 'file_unreadable', unreadableMessage(label, err), kind);
+  });
+  if (!opened.isFile) throw new Skip('failed', 'file_unreadable', `${label}: not a regular file`, kind);
+  return opened;
 }
 
 interface Measured {
@@ -200,22 +209,18 @@ function measureUrl(label: string, source: Extract<Source, { url: string }>, c: 
 /** A local file: text by its name; media by its content (probed), whatever its name says. */
 async function measureFile(label: string, source: Extract<Source, { file: string }>, c: Classification): Promise<Measured> {
   const hinted: MediaKind = c.kind;
-  const bytes = await statFile(source.file, label, hinted);
+  // A small file is read once, here: the probe, the id and (in-process) the request all use these bytes.
+  const opened = await openFile(source.file, label, hinted, c.kind === 'text' ? INLINE_TEXT_BYTES : WHOLE_READ_BYTES);
+  const bytes = opened.size;
   // Text is known by its name: its content is sent as it is, and any bytes are valid text to the model.
   if (c.kind === 'text') {
-    const text = await textMedia(source.file, bytes).catch((err: NodeJS.ErrnoException) => {
+    const text = await textMedia(source.file, opened).catch((err: NodeJS.ErrnoException) => {
       throw new Skip('failed', 'file_unreadable', `${label}: cannot read (${err.code})`, 'text');
     });
     return { kind: 'text', media: text.media, facts: { bytes: text.bytes }, digest: text.digest };
   }
   if (bytes === 0) throw new Skip('failed', 'media_unreadable', `${label}: empty file (0 bytes)`, hinted);
-  // A small file is read once, here: the probe, the id and (in-process) the request all use these bytes.
-  const content =
-    bytes <= WHOLE_READ_BYTES
-      ? await readFile(source.file).catch((err: unknown) => {
-          throw new Skip('failed', 'file_unreadable', unreadableMessage(label, err), hinted);
-        })
-      : undefined;
+  const content = opened.content;
   const probed = await probeContent(source.file, label, content);
   if (probed.kind === 'none') throw await notMedia(label, content ?? source.file, c, probed.reason);
   const facts: MediaFacts = { bytes: content?.length ?? bytes, ...probed.facts };
