@@ -27,7 +27,7 @@ export function statRead(file: string, maxRead: number): Promise<Opened> {
   return new Promise((resolve, reject) => {
     open(file, constants.O_RDONLY | constants.O_NONBLOCK, (err, fd) => {
       if (err) return reject(err);
-      const done = (e: Error | null, value?: Opened) => close(fd, () => (e || !value ? reject(e) : resolve(value)));
+      const done = (e: Error | null, value?: Opened) => close(fd, () => (value ? resolve(value) : reject(e ?? new Error(`${file}: nothing read`))));
       fstat(fd, (e, st) => {
         if (e) return done(e);
         if (!st.isFile() || st.size > maxRead) return done(null, { size: st.size, isFile: st.isFile(), content: undefined });
