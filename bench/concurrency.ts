@@ -1,7 +1,8 @@
 /**
  * Part 2, concurrency utilisation: the stand-in answers after 200 ms, so with C requests in flight the ideal is
  * C / 0.2 s jobs/s. In-process at 32 (ideal 160/s); BullMQ with 1, 2 and 4 worker processes at 8 each (ideal 40,
- * 80, 160/s). Targets: >= 0.95 of ideal in-process, >= 0.90 on BullMQ.
+ * 80, 160/s). Targets: >= 0.95 of ideal in-process, >= 0.90 on BullMQ; and (issue 16) in-process >= 0.95 of the bare
+ * SDK loop at the same concurrency.
  * Run: npm run bench:concurrency -- [--seconds 10] [--latency-ms 200] [--concurrency 32] [--workers 1,2,4]
  */
 import { parseArgs } from 'node:util';
@@ -32,11 +33,14 @@ export async function concurrency(argv: string[] = []): Promise<void> {
   const api = await startStandInProcess({ latencyMs: latency });
   const redis = await startRedis();
   const table: Table = {
-    head: ['engine', 'in flight allowed', 'jobs', 'ideal jobs/s', 'jobs/s (stand-in)', 'ratio to ideal', 'target', 'result', 'mean in flight (stand-in)', 'HTTP statuses'],
+    head: ['engine', 'in flight allowed', 'jobs', 'ideal jobs/s', 'jobs/s (stand-in)', 'ratio to ideal', 'target', 'result', 'ratio to bare', 'target', 'result', 'mean in flight (stand-in)', 'HTTP statuses'],
     rows: [],
   };
-  const add = (m: Measured, inFlight: number, target: number | undefined) => {
+  let bareRate: number | undefined;
+  const add = (m: Measured, inFlight: number, target: number | undefined, bareTarget?: number) => {
     const r = apiRate(m) / ideal(inFlight);
+    const incomplete = m.ok !== m.jobs || m.stats.requests !== m.jobs;
+    const toBare = bareTarget !== undefined && bareRate ? apiRate(m) / bareRate : undefined;
     table.rows.push([
       m.engine,
       inFlight,
@@ -45,7 +49,10 @@ export async function concurrency(argv: string[] = []): Promise<void> {
       apiRate(m).toFixed(1),
       ratio(r),
       target === undefined ? '' : `>= ${target.toFixed(2)}`,
-      m.ok !== m.jobs || m.stats.requests !== m.jobs ? `incomplete: ${m.ok} ok` : target === undefined ? '' : verdict(r, target),
+      incomplete ? `incomplete: ${m.ok} ok` : target === undefined ? '' : verdict(r, target),
+      toBare === undefined ? '' : ratio(toBare),
+      toBare === undefined ? '' : `>= ${bareTarget?.toFixed(2)}`,
+      toBare === undefined || bareTarget === undefined ? '' : incomplete ? 'incomplete' : verdict(toBare, bareTarget),
       m.stats.meanInFlight.toFixed(1),
       statuses(m.stats),
     ]);
@@ -53,8 +60,9 @@ export async function concurrency(argv: string[] = []): Promise<void> {
   try {
     // The bare SDK loop at the same concurrency: what the SDK and one event loop reach on this machine (no target).
     const b = await bare(api, dir, 'text', c, jobsFor(c));
+    bareRate = apiRate(b);
     add(b, c, undefined);
-    add(await inProcess(api, { input: ['--input', dir, '--max-files', String(jobsFor(c))], concurrency: c }), c, 0.95);
+    add(await inProcess(api, { input: ['--input', dir, '--max-files', String(jobsFor(c))], concurrency: c }), c, 0.95, 0.95);
     for (const w of pools) {
       const m = await distributed(api, redis, w, wc, { input: ['--input', dir, '--max-files', String(jobsFor(w * wc))], concurrency: wc });
       add(m, w * wc, 0.9);

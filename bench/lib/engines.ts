@@ -18,6 +18,8 @@ export interface Measured {
   peakRssMb: number;
   /** CPU time of every client process (the run, and the workers), ms. */
   cpuMs: number;
+  /** Of which the worker processes' (BullMQ), ms; undefined for a single process. */
+  workerCpuMs?: number;
   /** Rows with status ok (omni-batch) or streams with usage (bare loop). */
   ok: number;
 }
@@ -109,6 +111,7 @@ export async function distributed(api: StandInProcess, redis: BenchRedis, worker
       wallMs: r.wallMs,
       peakRssMb: r.peakRssMb,
       cpuMs: r.cpuMs + workerCpu,
+      workerCpuMs: workerCpu,
     };
   } finally {
     if (!stopped) await pool.stop();
