@@ -6,6 +6,7 @@
 import { open } from 'node:fs/promises';
 import { sharp } from './lazy.js';
 import { ConfigError, OmniError } from './errors.js';
+import { readImageHeader } from './image-header.js';
 import type { MediaFacts } from './job.js';
 import { FFPROBE, spawnTool } from './tools.js';
 
@@ -117,6 +118,9 @@ const SHARP_IMAGES = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'avi
  * file's bytes, when they are in hand), then ffprobe. `none` when neither can read it, with both reasons.
  */
 export async function probeContent(file: string, label: string, content?: Buffer): Promise<Probed> {
+  // The common plain images, from their header in hand (src/shared/image-header.ts); sharp for the rest.
+  const header = content && readImageHeader(content);
+  if (header) return { kind: 'image', facts: { ...header, decoder: 'sharp' } };
   let sharpReason: string;
   try {
     const meta = await sharp(content ?? file, { failOn: 'none' }).metadata();
