@@ -76,6 +76,29 @@ describe('output files', () => {
     }
   });
 
+  test('a JSONL output written from empty is finished without a second read, to the same totals a read gives', async () => {
+    const layout = { turns: 1, fields: ['label'], counted: [{ field: 'label', values: ['cat', 'dog'] }], reasoning: false, audio: false };
+    const rows: Row[] = [
+      { ...row('a.jpg', 'ok', ['{"label":"cat"}']), parsed: { label: 'cat' } },
+      { ...row('b.jpg', 'ok', ['{"label":"dog"}']), parsed: { label: 'dog' }, cost: null },
+      { ...row('c.mp3', 'failed'), kind: 'audio' },
+      { ...row('d.txt', 'skipped'), kind: 'text', error_code: 'too_large' },
+    ];
+    for (const fresh of [false, true]) {
+      const dir = await tempDir();
+      const file = path.join(dir, 'o.jsonl');
+      const rf = await ResultFile.open(file, 'jsonl', layout, { fresh });
+      for (const r of rows) rf.append(r);
+      const kept = (await rf.finish()).result(file, 'CNY');
+      const read = new TotalsAccumulator(layout.counted);
+      for await (const r of ResultFile.readRows(file, 'jsonl')) read.add(r);
+      assert.deepEqual(kept, read.result(file, 'CNY'), `fresh: ${fresh}`);
+      assert.deepEqual(kept.labels, { label: { cat: 1, dog: 1 } });
+      assert.equal(kept.rows, 4);
+      assert.deepEqual((await readdir(dir)).sort(), ['o.jsonl'], 'no pending or lock file left');
+    }
+  });
+
   test('a line cut short by a crash is dropped and the next append starts on a fresh line', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'o.jsonl');
