@@ -14,6 +14,7 @@ import { jobsQueue } from '../src/engine/bullmq/queues.js';
 import { RunResults } from '../src/engine/bullmq/results.js';
 import { startWorker } from '../src/engine/bullmq/worker-host.js';
 import { rowWithoutAnswer } from '../src/shared/row.js';
+import { LIMIT_KEYS } from '../src/engine/bullmq/keys.js';
 import { startStandIn, type StandIn } from './stand-in/server.js';
 import { FIXTURES, readOutputRows, runCli, runMain, tempDir, waitFor, type CliResult } from './helpers.js';
 import { startRedis, type TestRedis } from './redis-server.js';
@@ -363,8 +364,11 @@ describe('distributed runs end as in-process runs do', () => {
     const w = spawnWorker(['--concurrency', '1']);
     try {
       const args = ['run', '--input', 'media', '--prompt', 'Describe {{file.name}}', '--out', 'out/res.csv', '--redis', redis.url, '--sidecar', 'txt', ...base()];
-      const r = await withModeration(() => runMain(args, { cwd: dir, env: { DASHSCOPE_API_KEY: KEY, OMNI_BATCH_PROGRESS_MS: '100' }, timeoutMs: 120_000 }));
+      // As a worker whose requests wait for the shared pacer marks it (redis-gate.test.ts): the progress line says so.
+      await redis.client().set(LIMIT_KEYS.pacedBy, '--rpm 60', 'PX', 120_000);
+      const r = await withModeration(() => runMain(args, { cwd: dir, env: { DASHSCOPE_API_KEY: KEY, OMNI_BATCH_PROGRESS_MS: '100' }, timeoutMs: 120_000 })).finally(() => redis.client().del(LIMIT_KEYS.pacedBy));
       assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /^omni-batch: progress: .*\/s \(paced by --rpm 60\) /m);
       // Plain progress lines without a terminal: done/total once enqueued, jobs on the workers, failures by code.
       assert.match(r.stderr, /^omni-batch: progress: \d+\/(4 files|\d+\+ files) +[\d.]+\/s .*(running on 1 worker|no worker connected) +tokens \d+/m);
       // Failures by code in the line: mid-run when bad.txt is not the last job, and in the final line in any case.

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { GATE_RECHECK_MS, RedisGate } from '../src/engine/bullmq/gate.js';
+import { LIMIT_KEYS } from '../src/engine/bullmq/keys.js';
+import { PACED_TTL_MS, pacedByNow, RedisPacer } from '../src/engine/bullmq/pacer.js';
+import { ManualClock } from './manual-clock.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
 describe('the shared pause gate of distributed workers (a real redis-server)', () => {
@@ -56,5 +59,27 @@ describe('the shared pause gate of distributed workers (a real redis-server)', (
     // Each script text is sent once (after NOSCRIPT), every other call is by SHA.
     assert.ok(calls('eval') <= 2, `EVAL calls: ${calls('eval')}`);
     assert.ok(calls('evalsha') >= 7, `EVALSHA calls: ${calls('evalsha')}`);
+  });
+
+  test('a worker whose requests wait for the shared pacer says so in Redis ("--rpm 60"), for the run that follows the queue', async () => {
+    const c = redis.client();
+    await c.del(LIMIT_KEYS.requestTat, LIMIT_KEYS.tokenTat, LIMIT_KEYS.pacedBy);
+    const clock = new ManualClock();
+    const pacer = new RedisPacer(c, { rpm: 60, tpm: undefined }, clock);
+    await pacer.acquire(10);
+    assert.equal(await pacedByNow(c), undefined, 'nothing waited yet');
+    const stop = new AbortController();
+    const second = pacer.acquire(10, stop.signal);
+    // The wait starts once Redis has answered the reservation (event order, not time).
+    while (pacer.pacedBy() === undefined) await new Promise((r) => setImmediate(r));
+    // Asked on the same connection, after the pacer's SET.
+    assert.equal(await pacedByNow(c), '--rpm 60');
+    const ttl = await c.pttl(LIMIT_KEYS.pacedBy);
+    assert.ok(ttl > 0 && ttl <= PACED_TTL_MS, `the mark lives ${ttl} ms: it goes by itself when no worker waits any more`);
+    // (Its wait is Redis' own second; the request is given up instead of waited for.)
+    stop.abort(new Error('given up'));
+    await assert.rejects(second, /given up/);
+    assert.equal(pacer.pacedBy(), undefined, 'no request waits any more');
+    await c.del(LIMIT_KEYS.requestTat, LIMIT_KEYS.tokenTat, LIMIT_KEYS.pacedBy);
   });
 });

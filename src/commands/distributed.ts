@@ -15,6 +15,7 @@ import { connectRedis, retire, type ConnectOptions } from '../engine/bullmq/conn
 import { enqueueRun, type EnqueueResult } from '../engine/bullmq/enqueue.js';
 import { runIdFor } from '../engine/bullmq/keys.js';
 import { jobsQueue } from '../engine/bullmq/queues.js';
+import { pacedByNow } from '../engine/bullmq/pacer.js';
 import { RunResults, type RunTotals } from '../engine/bullmq/results.js';
 import { scheduleRun, unscheduleRun } from '../engine/bullmq/schedule.js';
 import { progress, queueStats, requireRun, serverRunId, type Progress } from '../engine/bullmq/status.js';
@@ -262,6 +263,8 @@ class Follower {
       running: p.active,
       workers: p.workers,
     };
+    const pacedBy = await pacedByNow(redis);
+    if (pacedBy) this.counts.pacedBy = pacedBy;
     // Tokens and cost this run spent; failures as the run's rows have them now.
     this.parts.display.setTally({ tokens: t.spent.tokens - before.spent.tokens, cost: t.spent.cost - before.spent.cost, failures: new Map(Object.entries(t.failures)) });
     if (allEnqueued && p.pending === 0) return true;

@@ -108,6 +108,7 @@ export abstract class GcraPacer implements Pacer {
         held = true;
         // The limit a request costs more of is the one that holds it back.
         this.heldBy = cost.tokens > cost.request ? 'tpm' : 'rpm';
+        this.onHeld(this.pacedBy() ?? '');
         // Wake up to look again: a settle (here or in another worker) may give back capacity that an inflated
         // reservation held.
         await this.clock.sleep(Math.min(wait, RECHECK_MS), signal);
@@ -116,6 +117,9 @@ export abstract class GcraPacer implements Pacer {
       if (held) this.waiting--;
     }
   }
+
+  /** Called each time a request finds it must wait, with what holds it (`--rpm 60`): a shared pacer tells others. */
+  protected onHeld(_by: string): void {}
 
   /** `--rpm 60` (or `--tpm N`) while requests wait for the pacer: pacing, not the API or the slots, sets the rate. */
   pacedBy(): string | undefined {

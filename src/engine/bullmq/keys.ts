@@ -40,6 +40,8 @@ export const LIMIT_KEYS = {
   pause: `${PREFIX}:limits:pause-until`,
   requestTat: `${PREFIX}:limits:request-tat`,
   tokenTat: `${PREFIX}:limits:token-tat`,
+  /** `--rpm 60` while some worker's requests wait for the pacer (a short-lived key; see RedisPacer.onHeld). */
+  pacedBy: `${PREFIX}:limits:paced-by`,
 };
 
 /** A run is named by its output file: the same output is the same run, as with the in-process engine. */

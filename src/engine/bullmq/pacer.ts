@@ -5,6 +5,14 @@ import { GcraPacer, type Limits } from '../../shared/rate-limit.js';
 import { LIMIT_KEYS } from './keys.js';
 import { withScripts, type Scripts } from './scripts.js';
 
+export const PACED_TTL_MS = 1_500;
+const PACED_REFRESH_MS = 500;
+
+/** What a worker's pacer holds requests back by (`--rpm 60`) now, or undefined: for the progress line of `run --redis`. */
+export async function pacedByNow(redis: RedisClient): Promise<string | undefined> {
+  return (await redis.get(LIMIT_KEYS.pacedBy)) || undefined;
+}
+
 /**
  * GCRA over two theoretical arrival times (requests, tokens) kept in Redis, so that N workers together
  * stay under the account's limits. Redis' own clock is used, so machines with skewed clocks agree; `clock` is
@@ -22,6 +30,19 @@ export class RedisPacer extends GcraPacer {
     const wait = Number(await this.redis.omniBatchAcquire(LIMIT_KEYS.requestTat, LIMIT_KEYS.tokenTat, cost.request, cost.tokens));
     return wait > 0 ? wait : 0;
   }
+
+  /**
+   * Tells the run that follows the queue (its progress line) that pacing is what sets the rate: a key that
+   * lives PACED_TTL_MS, set again at most every PACED_REFRESH_MS while this worker's requests wait.
+   */
+  protected override onHeld(by: string): void {
+    const now = this.clock.now();
+    if (now - this.markedAt < PACED_REFRESH_MS) return;
+    this.markedAt = now;
+    this.redis.set(LIMIT_KEYS.pacedBy, by, 'PX', PACED_TTL_MS).catch(() => undefined);
+  }
+
+  private markedAt = -Infinity;
 
   protected shiftTokens(deltaMs: number): void {
     this.redis.omniBatchSettle(LIMIT_KEYS.tokenTat, deltaMs).catch(() => undefined);
