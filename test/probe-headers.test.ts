@@ -47,12 +47,12 @@ describe('header readers agree with ffprobe', () => {
       if (name.endsWith('.md') || name.endsWith('.sh')) continue;
       if (await agrees(path.join(FIXTURES, name))) inProcess.push(name);
     }
-    // Read in-process: every WAV, MP3, FLAC, Ogg Opus, MP4 and WebM fixture. To ffprobe: Ogg Vorbis and AVI (no
-    // reader), 16 kHz AAC without video (speech.m4a: maybe HE-AAC), images, text, noise and the cut MP4 (whose index
-    // is missing: ffprobe's error row).
+    // Read in-process: every WAV, MP3, FLAC, Ogg, MP4 and WebM fixture. To ffprobe: AVI (no reader), 16 kHz AAC
+    // without video (speech.m4a: maybe HE-AAC), images, text, noise and the cut MP4 (whose index is missing:
+    // ffprobe's error row).
     assert.deepEqual(inProcess, [
       'audio-200s.mp3', 'clip-3s.mp4', 'clip-noaudio.mp4', 'clip.webm', 'long-45s.mp4', 'no-extension-video', 'ok-clip-5s.mp4',
-      'ok-speech.mp3', 'ok-speech.wav', 'real-front-center.wav', 'short-1s.mp4', 'speech.flac', 'speech.ogg',
+      'ok-speech.mp3', 'ok-speech.wav', 'real-alarm.oga', 'real-front-center.wav', 'short-1s.mp4', 'speech.flac', 'speech.ogg',
     ]);
   });
 
@@ -88,7 +88,12 @@ describe('header readers on variants made with ffmpeg', () => {
       ['moov-at-end.mp4', [...clip, '-c', 'copy']],
       ['quicktime.mov', [...clip, '-c', 'copy']],
       ['clip.mkv', [...clip, '-c', 'copy']],
-      ['hevc-free.mkv', [...clip, '-t', '2', '-c:v', 'libvpx', '-c:a', 'libopus']],
+      ['vp8-opus.mkv', [...clip, '-t', '2', '-c:v', 'libvpx', '-c:a', 'libopus']],
+      ['vorbis.ogg', [...speech, '-c:a', 'libvorbis']],
+      ['stereo-vorbis-44k.ogg', [...speech, '-ac', '2', '-ar', '44100', '-c:a', 'libvorbis', '-q:a', '2']],
+      // Stream copies cut from the middle: the first audio page's granule no longer counts from 0.
+      ['copy-cut.oga', ['-ss', '2', '-i', src('real-alarm.oga'), '-c', 'copy']],
+      ['copy-cut.opus', ['-ss', '1', '-i', src('speech.ogg'), '-c', 'copy']],
       ['stereo-aac.m4a', [...speech, '-ac', '2', '-ar', '48000', '-c:a', 'aac']],
     ];
     const notRead: string[] = [];
@@ -101,7 +106,7 @@ describe('header readers on variants made with ffmpeg', () => {
     const clip = ['-i', src('ok-clip-5s.mp4')];
     // MP3 without a Xing/Info tag: ffprobe estimates the duration from the bitrate; the estimate is ffprobe's.
     assert.equal(await made('no-xing.mp3', [...speech, '-c:a', 'libmp3lame', '-b:a', '32k', '-write_xing', '0']), false);
-    assert.equal(await made('vorbis.ogg', [...speech, '-c:a', 'libvorbis']), false);
+    assert.equal(await made('flac.oga', [...speech, '-c:a', 'flac', '-f', 'ogg']), false);
     assert.equal(await made('fragmented.mp4', [...clip, '-c', 'copy', '-movflags', 'frag_keyframe+empty_moov']), false);
     assert.equal(await made('adpcm.wav', [...speech, '-c:a', 'adpcm_ms']), false);
     assert.equal(await made('live.webm', [...clip, '-t', '2', '-c:v', 'libvpx', '-c:a', 'libopus', '-live', '1', '-f', 'webm']), false);

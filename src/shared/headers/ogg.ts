@@ -1,12 +1,14 @@
 /**
- * Ogg Opus as libavformat's ogg demuxer reads it: one logical stream, the channel count of OpusHead, 48 kHz (what
- * every Opus decoder outputs), and the granule position of the last page, less the position the first audio page
- * starts at (its granule less the samples of its packets, each packet's length read from its TOC byte, as
- * opus_duration does). Anything else in Ogg (Vorbis, whose packet lengths need its setup header, FLAC, Theora, more
- * than one stream, chained streams, a first page that does not start at 0) goes to ffprobe.
+ * Ogg Opus and Ogg Vorbis as libavformat's ogg demuxer reads them: one logical stream, the channels of the
+ * identification header, its rate (48 kHz for Opus: what every Opus decoder outputs), and the granule position of
+ * the last page less where the first audio page starts (its granule less the samples of its packets: for Opus from
+ * each packet's TOC byte as opus_duration counts, for Vorbis from the modes of the setup header as vorbis_parser
+ * counts). Anything else in Ogg (FLAC, Speex, Theora, more than one stream, chained streams, a stream that starts
+ * after 0, a page whose checksum fails) goes to ffprobe.
  */
 import { avFacts, sure, type AvFacts } from './facts.js';
 import { readExactly, type ByteSource } from './source.js';
+import { vorbisModes, vorbisSamples } from './vorbis.js';
 
 interface Page {
   readonly pos: number;
@@ -66,27 +68,80 @@ function opusSamples(p: Buffer): number {
   return size * (code === 3 ? (p.length > 1 ? p.readUInt8(1) & 0x3f : 0) : code === 0 ? 1 : 2);
 }
 
+/** The codec of a stream, from its identification packet: what ffprobe reports and how packet lengths are counted. */
+interface Codec {
+  readonly name: 'opus' | 'vorbis';
+  readonly sampleRate: number;
+  readonly channels: number;
+  /** Header packets after the identification packet. */
+  readonly headers: number;
+  /** Whether a first page that starts before 0 counts as starting at 0 (vorbis_packet clamps, opus_packet does not). */
+  readonly clamps: boolean;
+}
+
+function identify(id: Buffer): Codec {
+  if (id.toString('latin1', 0, 8) === 'OpusHead' && id.length >= 19) return { name: 'opus', sampleRate: 48_000, channels: id.readUInt8(9), headers: 1, clamps: false };
+  sure(id.toString('latin1', 0, 7) === '\x01vorbis' && id.length >= 30, 'Ogg that is neither Opus nor Vorbis');
+  return { name: 'vorbis', sampleRate: id.readUInt32LE(12), channels: id.readUInt8(11), headers: 2, clamps: true };
+}
+
 export async function readOgg(src: ByteSource): Promise<AvFacts> {
   const first = await page(src, 0);
   const idPacket = first.packets[0];
-  sure((first.flags & 2) !== 0 && idPacket && first.packets.length === 1, 'no Ogg identification page');
-  const id = await readExactly(src, idPacket.pos, Math.min(idPacket.bytes, 19), 'the Ogg identification header');
-  sure(id.toString('latin1', 0, 8) === 'OpusHead' && id.length >= 19, 'not Ogg Opus');
-  const channels = id.readUInt8(9);
-  // Headers end on pages of their own; the first page with a granule position carries the first audio.
-  let p = await page(src, first.end);
-  while (p.granule <= 0n) {
-    sure((p.flags & 2) === 0 && p.serial === first.serial, 'more than one stream in the Ogg file');
-    p = await page(src, p.end);
-  }
-  sure((p.flags & 1) === 0 && p.serial === first.serial, 'the first Ogg audio page continues a packet');
-  let samples = 0;
-  for (const k of p.packets) samples += opusSamples(await readExactly(src, k.pos, Math.min(k.bytes, 2), 'an Opus packet'));
-  sure(p.granule === BigInt(samples), 'the Ogg stream does not start at 0');
+  sure((first.flags & 2) !== 0 && idPacket && first.packets.length === 1 && first.end === idPacket.pos + idPacket.bytes, 'no Ogg identification page');
+  const id = await readExactly(src, idPacket.pos, Math.min(idPacket.bytes, 64), 'the Ogg identification header');
+  const codec = identify(id);
+  sure(codec.channels > 0 && codec.sampleRate > 0, 'an Ogg stream without channels or rate');
+  const { packets, next } = await headerPackets(src, first, codec.headers);
+  // Audio starts on a page of its own: its granule position less the samples of its packets is where it starts.
+  const p = await page(src, next);
+  sure((p.flags & 3) === 0 && p.serial === first.serial && p.granule > 0n, 'the first Ogg audio page is not one');
+  const firsts: Buffer[] = [];
+  for (const k of p.packets) firsts.push(await readExactly(src, k.pos, Math.min(k.bytes, 2), 'an Ogg packet'));
+  const samples = codec.name === 'opus' ? firsts.reduce((n, b) => n + opusSamples(b), 0) : vorbisSamples(vorbisModes(await setupOf(src, packets), blocksizes(id)), firsts.map((b) => b.readUInt8(0)));
+  const startsAt = Number(p.granule) - samples;
+  sure(startsAt === 0 || (codec.clamps && startsAt < 0), 'the Ogg stream does not start at 0');
   const last = await lastPage(src);
   sure(last.serial === first.serial && last.granule > 0n, 'the last Ogg page is of another stream');
-  sure(channels > 0, 'OpusHead without channels');
-  return avFacts('ogg', Number(last.granule) / 48_000, undefined, { codec: 'opus', sampleRate: 48_000, channels });
+  return avFacts('ogg', Number(last.granule) / codec.sampleRate, undefined, { codec: codec.name, sampleRate: codec.sampleRate, channels: codec.channels });
+}
+
+const blocksizes = (id: Buffer): [number, number] => [1 << (id.readUInt8(28) & 15), 1 << (id.readUInt8(28) >> 4)];
+
+/** The setup header (the last header packet) in one buffer. */
+async function setupOf(src: ByteSource, packets: { pos: number; bytes: number }[][]): Promise<Buffer> {
+  const parts = packets[packets.length - 1] ?? [];
+  const bufs = await Promise.all(parts.map((r) => readExactly(src, r.pos, r.bytes, 'the Vorbis setup header')));
+  const setup = Buffer.concat(bufs);
+  sure(setup.toString('latin1', 0, 7) === '\x05vorbis', 'no Vorbis setup header');
+  return setup;
+}
+
+/** `count` packets after the identification page, each as the byte ranges it spans over pages, and the page after. */
+async function headerPackets(src: ByteSource, first: Page, count: number): Promise<{ packets: { pos: number; bytes: number }[][]; next: number }> {
+  const packets: { pos: number; bytes: number }[][] = [];
+  let current: { pos: number; bytes: number }[] = [];
+  let pos = first.end;
+  while (packets.length < count) {
+    const h = await readExactly(src, pos, 27, 'an Ogg page header');
+    const lacing = await readExactly(src, pos + 27, h.readUInt8(26), 'an Ogg segment table');
+    sure(h.toString('latin1', 0, 4) === 'OggS' && (h.readUInt8(5) & 2) === 0 && h.readUInt32LE(14) === first.serial, 'more than one stream in the Ogg file');
+    await page(src, pos); // the checksum
+    let at = pos + 27 + lacing.length;
+    for (const l of lacing) {
+      sure(packets.length < count, 'audio on a header page');
+      const last = current[current.length - 1];
+      if (last && last.pos + last.bytes === at) current[current.length - 1] = { pos: last.pos, bytes: last.bytes + l };
+      else current.push({ pos: at, bytes: l });
+      at += l;
+      if (l < 255) {
+        packets.push(current);
+        current = [];
+      }
+    }
+    pos = at;
+  }
+  return { packets, next: pos };
 }
 
 /** The page that ends the file: the last capture pattern in its last 64 KB whose page ends exactly at the end. */
