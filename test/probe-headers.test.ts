@@ -47,12 +47,11 @@ describe('header readers agree with ffprobe', () => {
       if (name.endsWith('.md') || name.endsWith('.sh')) continue;
       if (await agrees(path.join(FIXTURES, name))) inProcess.push(name);
     }
-    // Read in-process: every WAV, MP3, FLAC, Ogg, MP4 and WebM fixture. To ffprobe: AVI (no reader), 16 kHz AAC
-    // without video (speech.m4a: maybe HE-AAC), images, text, noise and the cut MP4 (whose index is missing:
-    // ffprobe's error row).
+    // Read in-process: every WAV, MP3, FLAC, Ogg, MP4, WebM and AVI fixture. To ffprobe: 16 kHz AAC without video
+    // (speech.m4a: maybe HE-AAC), images, text, noise and the cut MP4 (whose index is missing: ffprobe's error row).
     assert.deepEqual(inProcess, [
       'audio-200s.mp3', 'clip-3s.mp4', 'clip-noaudio.mp4', 'clip.webm', 'long-45s.mp4', 'no-extension-video', 'ok-clip-5s.mp4',
-      'ok-speech.mp3', 'ok-speech.wav', 'real-alarm.oga', 'real-front-center.wav', 'short-1s.mp4', 'speech.flac', 'speech.ogg',
+      'ok-speech.mp3', 'ok-speech.wav', 'real-alarm.oga', 'real-front-center.wav', 'real-megamind.avi', 'short-1s.mp4', 'speech.flac', 'speech.ogg',
     ]);
   });
 
@@ -94,6 +93,9 @@ describe('header readers on variants made with ffmpeg', () => {
       // Stream copies cut from the middle: the first audio page's granule no longer counts from 0.
       ['copy-cut.oga', ['-ss', '2', '-i', src('real-alarm.oga'), '-c', 'copy']],
       ['copy-cut.opus', ['-ss', '1', '-i', src('speech.ogg'), '-c', 'copy']],
+      ['remuxed.avi', ['-i', src('real-megamind.avi'), '-c', 'copy']],
+      ['xvid-mp3.avi', [...clip, '-c:v', 'mpeg4', '-vtag', 'XVID', '-c:a', 'libmp3lame']],
+      ['h264.avi', [...clip, '-c:v', 'copy', '-an']],
       ['stereo-aac.m4a', [...speech, '-ac', '2', '-ar', '48000', '-c:a', 'aac']],
     ];
     const notRead: string[] = [];
@@ -107,6 +109,8 @@ describe('header readers on variants made with ffmpeg', () => {
     // MP3 without a Xing/Info tag: ffprobe estimates the duration from the bitrate; the estimate is ffprobe's.
     assert.equal(await made('no-xing.mp3', [...speech, '-c:a', 'libmp3lame', '-b:a', '32k', '-write_xing', '0']), false);
     assert.equal(await made('flac.oga', [...speech, '-c:a', 'flac', '-f', 'ogg']), false);
+    // PCM in AVI is counted in bytes (sample size 4), where avidec has more than one way to a duration.
+    assert.equal(await made('pcm.avi', [...clip, '-c:v', 'mpeg4', '-c:a', 'pcm_s16le']), false);
     assert.equal(await made('fragmented.mp4', [...clip, '-c', 'copy', '-movflags', 'frag_keyframe+empty_moov']), false);
     assert.equal(await made('adpcm.wav', [...speech, '-c:a', 'adpcm_ms']), false);
     assert.equal(await made('live.webm', [...clip, '-t', '2', '-c:v', 'libvpx', '-c:a', 'libopus', '-live', '1', '-f', 'webm']), false);
@@ -114,7 +118,7 @@ describe('header readers on variants made with ffmpeg', () => {
 
   test('cut and damaged files: never facts ffprobe would not give', async () => {
     const damaged: string[] = [];
-    for (const name of ['ok-speech.mp3', 'speech.flac', 'speech.ogg', 'ok-speech.wav', 'clip.webm', 'ok-clip-5s.mp4', 'speech.m4a']) {
+    for (const name of ['ok-speech.mp3', 'speech.flac', 'speech.ogg', 'real-alarm.oga', 'ok-speech.wav', 'clip.webm', 'ok-clip-5s.mp4', 'speech.m4a', 'real-megamind.avi']) {
       const bytes = await readFile(src(name));
       for (const [how, b] of [
         ['half', bytes.subarray(0, bytes.length >> 1)],
@@ -126,8 +130,9 @@ describe('header readers on variants made with ffmpeg', () => {
         if (await agrees(file)) damaged.push(`${how}-${name}`);
       }
     }
-    // The first half of an MP4 whose index comes first still has all its header; a cut Ogg has lost its last page.
+    // The first half of an MP4 whose index comes first still has all its header; a cut Ogg has lost its last page,
+    // a cut AVI its end (whose index avidec reads).
     assert.ok(damaged.includes('half-ok-clip-5s.mp4'));
-    for (const lost of ['half-speech.ogg', 'head-speech.ogg', 'head-ok-clip-5s.mp4', 'head-speech.flac']) assert.ok(!damaged.includes(lost), lost);
+    for (const lost of ['half-speech.ogg', 'head-speech.ogg', 'half-real-alarm.oga', 'head-ok-clip-5s.mp4', 'head-speech.flac', 'half-real-megamind.avi']) assert.ok(!damaged.includes(lost), lost);
   });
 });

@@ -1,12 +1,13 @@
 /**
- * Audio and video facts read in-process from the headers of the common containers (WAV, MP3, FLAC, Ogg Opus,
- * MP4/MOV/M4A, Matroska/WebM), the same facts ffprobe gives for them, read where libavformat reads them. No
+ * Audio and video facts read in-process from the headers of the common containers (WAV, MP3, FLAC, Ogg,
+ * MP4/MOV/M4A, Matroska/WebM, AVI), the same facts ffprobe gives for them, read where libavformat reads them. No
  * library reads them as ffprobe does (see the README's dependency table): each reader here reads only what it is
- * sure of and answers undefined otherwise, and then ffprobe decides, as it does for every other container (AVI,
- * Ogg Vorbis, MPEG-TS, ...) and for a damaged file, which so gets the same error row as before.
+ * sure of and answers undefined otherwise, and then ffprobe decides, as it does for every other container (MPEG-TS,
+ * ASF, FLV, ...) and for a damaged file, which so gets the same error row as before.
  */
 import { open } from 'node:fs/promises';
 import { sure, type AvFacts } from './facts.js';
+import { readAvi } from './avi.js';
 import { readFlac } from './flac.js';
 import { MOV_TOP, readMov } from './isobmff.js';
 import { readMatroska } from './matroska.js';
@@ -21,6 +22,7 @@ export type { AvFacts } from './facts.js';
 function readerFor(head: Buffer): ((src: ByteSource) => Promise<AvFacts>) | undefined {
   const at = (pos: number, s: string) => head.toString('latin1', pos, pos + s.length) === s;
   if (at(0, 'RIFF') && at(8, 'WAVE')) return readWav;
+  if (at(0, 'RIFF') && at(8, 'AVI ')) return readAvi;
   if (at(0, 'OggS')) return readOgg;
   if (head.length >= 4 && head.readUInt32BE(0) === 0x1a45dfa3) return readMatroska;
   if (MOV_TOP.has(head.toString('latin1', 4, 8))) return readMov;
