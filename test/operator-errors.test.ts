@@ -53,8 +53,8 @@ describe('errors an operator can act on', () => {
       const mp3 = await runCli(['run', '--input', media, '--prompt', 'p', '--out', out], { env });
       assert.equal(mp3.code, 0, mp3.stderr);
       assert.equal((await readOutputRows(out)).find((r) => String(r.path).endsWith('speech-en.mp3'))?.status, 'ok');
-      // AVI has no header reader: ffprobe must read it.
-      await copyFile(path.join(FIXTURES, 'real-megamind.avi'), path.join(media, 'real-megamind.avi'));
+      // 16 kHz AAC without video may be HE-AAC, which only decoding tells: ffprobe must read it.
+      await copyFile(path.join(FIXTURES, 'speech.m4a'), path.join(media, 'speech.m4a'));
       const r = await runCli(['run', '--input', media, '--prompt', 'p', '--out', out], { env });
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, /ffprobe not found: .*apt-get install ffmpeg.*FFMPEG_PATH/);
