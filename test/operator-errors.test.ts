@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { EXAMPLES, readOutputRows, runCli, runMain, tempDir } from './helpers.js';
+import { EXAMPLES, FIXTURES, readOutputRows, runCli, runMain, tempDir } from './helpers.js';
 import { startStandIn } from './stand-in/server.js';
 
 const oneLine = (stderr: string) => stderr.trim().split('\n');
@@ -31,7 +31,7 @@ describe('errors an operator can act on', () => {
     assert.match(r.stderr, /job\.yaml: unknown field "promt" \(did you mean "prompt"\?\)/);
   });
 
-  test('without ffmpeg on PATH text and images still run; the first audio file stops the run with the install command, exit 2', async () => {
+  test('without ffmpeg on PATH text, images and an MP3 sent as it is still run; the first file that needs ffprobe stops the run with the install command, exit 2', async () => {
     const api = await startStandIn({ apiKey: 'sk-test' });
     try {
       const dir = await tempDir();
@@ -48,7 +48,13 @@ describe('errors an operator can act on', () => {
       const ok = await runCli(['run', '--input', media, '--prompt', 'p', '--out', out], { env });
       assert.equal(ok.code, 0, ok.stderr);
       assert.deepEqual((await readOutputRows(out)).map((r) => `${path.basename(String(r.path))} ${r.status}`).sort(), ['a.txt ok', 'astronaut.jpg ok']);
+      // Its header is read in-process and it goes as it is: no tool is needed.
       await copyFile(path.join(EXAMPLES, 'audio', 'speech-en.mp3'), path.join(media, 'speech-en.mp3'));
+      const mp3 = await runCli(['run', '--input', media, '--prompt', 'p', '--out', out], { env });
+      assert.equal(mp3.code, 0, mp3.stderr);
+      assert.equal((await readOutputRows(out)).find((r) => String(r.path).endsWith('speech-en.mp3'))?.status, 'ok');
+      // 16 kHz AAC without video may be HE-AAC, which only decoding tells: ffprobe must read it.
+      await copyFile(path.join(FIXTURES, 'speech.m4a'), path.join(media, 'speech.m4a'));
       const r = await runCli(['run', '--input', media, '--prompt', 'p', '--out', out], { env });
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, /ffprobe not found: .*apt-get install ffmpeg.*FFMPEG_PATH/);

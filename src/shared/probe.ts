@@ -8,27 +8,15 @@ import { sharp } from './lazy.js';
 import { ConfigError, OmniError } from './errors.js';
 import { readImageHeader } from './image-header.js';
 import type { MediaFacts } from './job.js';
+import { readAvHeader, type AvFacts } from './headers/index.js';
 import { FFPROBE, spawnTool } from './tools.js';
+
+export type { AvFacts } from './headers/index.js';
 
 export interface ImageFacts {
   width: number;
   height: number;
   format: string | undefined;
-}
-
-export interface AvFacts {
-  durationSec: number | undefined;
-  hasVideo: boolean;
-  hasAudio: boolean;
-  width: number | undefined;
-  height: number | undefined;
-  format: string | undefined;
-  videoCodec: string | undefined;
-  audioCodec: string | undefined;
-  sampleRate: number | undefined;
-  channels: number | undefined;
-  /** ffprobe read the file as a single still image (`image2`, `bmp_pipe`, ...). */
-  still: boolean;
 }
 
 export async function probeImage(file: string, label: string): Promise<ImageFacts> {
@@ -84,7 +72,17 @@ function ffprobe(file: string): Promise<FfprobeData> {
   });
 }
 
-export async function probeAv(file: string, label: string): Promise<AvFacts> {
+/**
+ * The facts of an audio or video file: read in-process from its header for the common containers (headers/, about
+ * 1 ms), from ffprobe (a process, about 100 ms to start) for the rest and whenever a header reader is not sure.
+ * `content`: the file's bytes, when they are in hand.
+ */
+export async function probeAv(file: string, label: string, content?: Buffer): Promise<AvFacts> {
+  return (await readAvHeader(file, content)) ?? ffprobeAv(file, label);
+}
+
+/** The facts as ffprobe gives them (the reference the header readers are tested against). */
+export async function ffprobeAv(file: string, label: string): Promise<AvFacts> {
   const data = await ffprobe(file).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') throw new ToolMissingError(`ffprobe not found: ${FFMPEG_ADVICE}`);
     throw new OmniError('media_unreadable', `${label}: not readable as audio/video (${lastMeaningfulLine(err.message)})`);
@@ -136,7 +134,7 @@ export async function probeContent(file: string, label: string, content?: Buffer
   }
   let av: AvFacts;
   try {
-    av = await probeAv(file, label);
+    av = await probeAv(file, label, content);
   } catch (err) {
     if (err instanceof OmniError) return { kind: 'none', reason: `${sharpReason}; ${err.message.slice(label.length + 2)}` };
     throw err;

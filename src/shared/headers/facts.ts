@@ -1,0 +1,62 @@
+/** What probing an audio or video container tells, in ffprobe's names (container, codecs) and units. */
+export interface AvFacts {
+  durationSec: number | undefined;
+  hasVideo: boolean;
+  hasAudio: boolean;
+  width: number | undefined;
+  height: number | undefined;
+  format: string | undefined;
+  videoCodec: string | undefined;
+  audioCodec: string | undefined;
+  sampleRate: number | undefined;
+  channels: number | undefined;
+  /** ffprobe read the file as a single still image (`image2`, `bmp_pipe`, ...). */
+  still: boolean;
+}
+
+/** One stream as a header reader found it. */
+export interface VideoTrack {
+  readonly codec: string;
+  readonly width: number;
+  readonly height: number;
+}
+export interface AudioTrack {
+  readonly codec: string;
+  readonly sampleRate: number;
+  readonly channels: number;
+}
+
+/**
+ * Facts from a header reader: the container's duration in ffprobe's precision (whole microseconds, as libavformat
+ * keeps it) and the first video and audio stream, as ffprobe's first streams of each type.
+ */
+export function avFacts(format: string, seconds: number, video: VideoTrack | undefined, audio: AudioTrack | undefined): AvFacts {
+  // HE-AAC may be signalled only inside the stream (implicit SBR): ffprobe decodes a frame, finds it and reports
+  // twice the rate of the config (and stereo for PS). It is used at core rates up to 24 kHz; there the rate of an
+  // audio file decides its conversion, so ffprobe decides. (In a video the audio's rate decides nothing.)
+  sure(video || audio?.codec !== 'aac' || audio.sampleRate > 24_000, 'AAC at 24 kHz or less without video: maybe HE-AAC');
+  const us = Math.round(seconds * 1e6);
+  return {
+    durationSec: us > 0 ? us / 1e6 : undefined,
+    hasVideo: video !== undefined,
+    hasAudio: audio !== undefined,
+    width: video?.width,
+    height: video?.height,
+    format,
+    videoCodec: video?.codec,
+    audioCodec: audio?.codec,
+    sampleRate: audio?.sampleRate,
+    channels: audio?.channels,
+    still: false,
+  };
+}
+
+/**
+ * Thrown (and caught in index.ts) when a header is not one a reader is sure of: damaged, truncated, a variant it
+ * does not read, or a value ffprobe would estimate rather than read. The file then goes to ffprobe.
+ */
+export class NotSure extends Error {}
+
+export function sure(condition: unknown, why: string): asserts condition {
+  if (!condition) throw new NotSure(why);
+}

@@ -1,0 +1,138 @@
+/**
+ * The in-process header readers (src/shared/headers/) against ffprobe, the reference: on every committed fixture
+ * and on variants made here with real ffmpeg (other containers, codecs and layouts, damaged and cut files), the
+ * facts read from a header must equal ffprobe's field for field, and a file no reader is sure of must go to
+ * ffprobe (probeAv then answers what ffprobe answers, errors included).
+ */
+import assert from 'node:assert/strict';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { OmniError } from '../src/shared/errors.js';
+import { readAvHeader } from '../src/shared/headers/index.js';
+import { ffprobeAv, probeAv, type AvFacts } from '../src/shared/probe.js';
+import { bigCorpus, ffmpeg } from './corpus.js';
+import { FIXTURES, tempDir } from './helpers.js';
+
+const dir = await tempDir('omni-batch-headers-');
+
+/** The facts, or the message of the OmniError that stands for the file's error row. */
+async function factsOrError(probe: Promise<AvFacts>): Promise<AvFacts | string> {
+  try {
+    return await probe;
+  } catch (err) {
+    if (err instanceof OmniError) return err.message;
+    throw err;
+  }
+}
+const reference = (file: string) => factsOrError(ffprobeAv(file, 'f'));
+
+/** Compares the header reader with ffprobe on one file; returns whether the header was read in-process. */
+async function agrees(file: string): Promise<boolean> {
+  const header = await readAvHeader(file);
+  const fromBytes = (await stat(file)).size < 32 * 1024 * 1024 ? await readAvHeader(file, await readFile(file)) : header;
+  assert.deepEqual(fromBytes, header, `${file}: the same facts from the bytes in hand as from the file`);
+  const ref = await reference(file);
+  if (header) assert.deepEqual(header, ref, `${path.basename(file)}: header facts differ from ffprobe's`);
+  // Whatever path it takes, probeAv answers what ffprobe answers.
+  const probed = await factsOrError(probeAv(file, 'f'));
+  assert.deepEqual(probed, ref, `${path.basename(file)}: probeAv differs from ffprobe`);
+  return header !== undefined;
+}
+
+describe('header readers agree with ffprobe', () => {
+  test('every committed fixture: the same facts, and the common containers read in-process', async () => {
+    const inProcess: string[] = [];
+    for (const name of (await readdir(FIXTURES)).sort()) {
+      if (name.endsWith('.md') || name.endsWith('.sh')) continue;
+      if (await agrees(path.join(FIXTURES, name))) inProcess.push(name);
+    }
+    // Read in-process: every WAV, MP3, FLAC, Ogg, MP4, WebM and AVI fixture. To ffprobe: 16 kHz AAC without video
+    // (speech.m4a: maybe HE-AAC), images, text, noise and the cut MP4 (whose index is missing: ffprobe's error row).
+    assert.deepEqual(inProcess, [
+      'audio-200s.mp3', 'clip-3s.mp4', 'clip-noaudio.mp4', 'clip.webm', 'long-45s.mp4', 'no-extension-video', 'ok-clip-5s.mp4',
+      'ok-speech.mp3', 'ok-speech.wav', 'real-alarm.oga', 'real-front-center.wav', 'real-megamind.avi', 'short-1s.mp4', 'speech.flac', 'speech.ogg',
+    ]);
+  });
+
+  test('the generated big corpus (2-minute 1080p MP4, 10-minute MP3)', async () => {
+    const dir = await bigCorpus();
+    assert.equal(await agrees(path.join(dir, 'video-2min-1080p.mp4')), true);
+    assert.equal(await agrees(path.join(dir, 'audio-10min.mp3')), true);
+  });
+});
+
+describe('header readers on variants made with ffmpeg', () => {
+  const src = (name: string) => path.join(FIXTURES, name);
+  const out = (name: string) => path.join(dir, name);
+
+  /** Makes `name` with ffmpeg and returns whether it was read in-process (always checked against ffprobe). */
+  async function made(name: string, args: string[]): Promise<boolean> {
+    await ffmpeg([...args, out(name)]);
+    return agrees(out(name));
+  }
+
+  test('containers and layouts read in-process', async () => {
+    const speech = ['-i', src('ok-speech.wav')];
+    const clip = ['-i', src('ok-clip-5s.mp4')];
+    const cases: [string, string[]][] = [
+      ['stereo-24bit.wav', [...speech, '-ac', '2', '-c:a', 'pcm_s24le']],
+      ['float.wav', [...speech, '-c:a', 'pcm_f32le']],
+      ['u8-22k.wav', [...speech, '-ar', '22050', '-c:a', 'pcm_u8']],
+      ['mpeg1-stereo.mp3', [...speech, '-ac', '2', '-ar', '44100', '-c:a', 'libmp3lame', '-b:a', '128k']],
+      ['vbr.mp3', [...speech, '-c:a', 'libmp3lame', '-q:a', '4']],
+      ['tagged.mp3', [...speech, '-c:a', 'libmp3lame', '-metadata', 'title=A title', '-id3v2_version', '3']],
+      ['tagged.flac', [...speech, '-ar', '44100', '-ac', '2', '-metadata', 'title=A title']],
+      ['stereo.opus', [...speech, '-ac', '2', '-c:a', 'libopus', '-b:a', '32k']],
+      ['moov-at-end.mp4', [...clip, '-c', 'copy']],
+      ['quicktime.mov', [...clip, '-c', 'copy']],
+      ['clip.mkv', [...clip, '-c', 'copy']],
+      ['vp8-opus.mkv', [...clip, '-t', '2', '-c:v', 'libvpx', '-c:a', 'libopus']],
+      ['vorbis.ogg', [...speech, '-c:a', 'libvorbis']],
+      ['stereo-vorbis-44k.ogg', [...speech, '-ac', '2', '-ar', '44100', '-c:a', 'libvorbis', '-q:a', '2']],
+      // Stream copies cut from the middle: the first audio page's granule no longer counts from 0.
+      ['copy-cut.oga', ['-ss', '2', '-i', src('real-alarm.oga'), '-c', 'copy']],
+      ['copy-cut.opus', ['-ss', '1', '-i', src('speech.ogg'), '-c', 'copy']],
+      ['remuxed.avi', ['-i', src('real-megamind.avi'), '-c', 'copy']],
+      ['xvid-mp3.avi', [...clip, '-c:v', 'mpeg4', '-vtag', 'XVID', '-c:a', 'libmp3lame']],
+      ['h264.avi', [...clip, '-c:v', 'copy', '-an']],
+      ['stereo-aac.m4a', [...speech, '-ac', '2', '-ar', '48000', '-c:a', 'aac']],
+    ];
+    const notRead: string[] = [];
+    for (const [name, args] of cases) if (!(await made(name, args))) notRead.push(name);
+    assert.deepEqual(notRead, []);
+  });
+
+  test('what no reader is sure of goes to ffprobe, with the same facts or the same error', async () => {
+    const speech = ['-i', src('ok-speech.wav')];
+    const clip = ['-i', src('ok-clip-5s.mp4')];
+    // MP3 without a Xing/Info tag: ffprobe estimates the duration from the bitrate; the estimate is ffprobe's.
+    assert.equal(await made('no-xing.mp3', [...speech, '-c:a', 'libmp3lame', '-b:a', '32k', '-write_xing', '0']), false);
+    assert.equal(await made('flac.oga', [...speech, '-c:a', 'flac', '-f', 'ogg']), false);
+    // PCM in AVI is counted in bytes (sample size 4), where avidec has more than one way to a duration.
+    assert.equal(await made('pcm.avi', [...clip, '-c:v', 'mpeg4', '-c:a', 'pcm_s16le']), false);
+    assert.equal(await made('fragmented.mp4', [...clip, '-c', 'copy', '-movflags', 'frag_keyframe+empty_moov']), false);
+    assert.equal(await made('adpcm.wav', [...speech, '-c:a', 'adpcm_ms']), false);
+    assert.equal(await made('live.webm', [...clip, '-t', '2', '-c:v', 'libvpx', '-c:a', 'libopus', '-live', '1', '-f', 'webm']), false);
+  });
+
+  test('cut and damaged files: never facts ffprobe would not give', async () => {
+    const damaged: string[] = [];
+    for (const name of ['ok-speech.mp3', 'speech.flac', 'speech.ogg', 'real-alarm.oga', 'ok-speech.wav', 'clip.webm', 'ok-clip-5s.mp4', 'speech.m4a', 'real-megamind.avi']) {
+      const bytes = await readFile(src(name));
+      for (const [how, b] of [
+        ['half', bytes.subarray(0, bytes.length >> 1)],
+        ['head', bytes.subarray(0, 100)],
+        ['flipped', Buffer.from(bytes.map((x, i) => (i > 40 && i % 97 === 0 ? x ^ 0x5a : x)))],
+      ] as const) {
+        const file = out(`${how}-${name}`);
+        await writeFile(file, b);
+        if (await agrees(file)) damaged.push(`${how}-${name}`);
+      }
+    }
+    // The first half of an MP4 whose index comes first still has all its header; a cut Ogg has lost its last page,
+    // a cut AVI its end (whose index avidec reads).
+    assert.ok(damaged.includes('half-ok-clip-5s.mp4'));
+    for (const lost of ['half-speech.ogg', 'head-speech.ogg', 'half-real-alarm.oga', 'head-ok-clip-5s.mp4', 'head-speech.flac', 'half-real-megamind.avi']) assert.ok(!damaged.includes(lost), lost);
+  });
+});
