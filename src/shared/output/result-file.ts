@@ -14,7 +14,7 @@ import type { OutputFormat } from '../config.js';
 import { alive } from '../pid.js';
 import { OutputError } from '../errors.js';
 import { columnsFor, flatten, unflatten, type Row, type RowLayout } from '../row.js';
-import { compact, readSources, sourcesOf, type Alias, type PriorRow } from './compact.js';
+import { compact, priorOf, readSources, sourcesOf, type Alias, type PriorRow } from './compact.js';
 import { appendAll, ensureDir, ioReason } from './disk.js';
 import { formatFor } from './format.js';
 import type { RowFormat } from './row-format.js';
@@ -101,7 +101,7 @@ export class ResultFile {
    */
   static async readPrior(file: string, format: OutputFormat): Promise<Map<string, PriorRow>> {
     const index = new Map<string, PriorRow>();
-    for await (const row of ResultFile.readRows(file, format)) index.set(row.path, { id: row.id, status: row.status });
+    for await (const row of ResultFile.readRows(file, format)) index.set(row.path, priorOf(row));
     return index;
   }
 
