@@ -210,7 +210,7 @@ export class ResultFile {
  * One writer per output: two runs appending to and compacting the same file would lose each other's rows.
  * The lock is a hidden file beside the output holding the writer's pid; a lock whose process is gone is stale.
  */
-async function takeLock(file: string): Promise<string> {
+export async function takeLock(file: string): Promise<string> {
   const lock = path.join(path.dirname(file), `.${path.basename(file)}.lock`);
   for (let tries = 0; tries < 2; tries++) {
     try {
@@ -230,7 +230,7 @@ async function takeLock(file: string): Promise<string> {
   throw new OutputError(`${file}: cannot take the output lock`);
 }
 
-function releaseLock(lock: string): void {
+export function releaseLock(lock: string): void {
   try {
     unlinkSync(lock);
   } catch {
