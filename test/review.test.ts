@@ -107,7 +107,7 @@ const card = (page: Page, rowPath: string) => page.locator(`article.card[data-pa
 async function otherLines(file: string, rowPath: string): Promise<string[]> {
   const text = await readFile(file, 'utf8');
   const header = text.slice(0, text.indexOf('\n') + 1);
-  const records = parse(text, { columns: true, raw: true }) as { record: Record<string, string>; raw: string }[];
+  const records = parse<{ record: Record<string, string>; raw: string }>(text, { columns: true, raw: true });
   assert.ok(records.some((r) => r.record.path === rowPath));
   return [header, ...records.filter((r) => r.record.path !== rowPath).map((r) => r.raw)];
 }

@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import type express from 'express';
 import type { NextFunction, Request, Response } from 'express';
+import type { Io } from './io.js';
 import { ConfigError } from '../shared/errors.js';
 
 const LOOPBACK = ['127.0.0.1', 'localhost', '::1', '[::1]'];
@@ -84,4 +85,28 @@ export async function closeServer(server: Server): Promise<void> {
   server.close();
   server.closeAllConnections();
   await closed;
+}
+
+/** The last handlers of a page's server: a 404 for any other path, and an error as one line (never a stack trace). */
+export function endHandlers(app: express.Express, statusOf: (err: Error) => number = () => 500): void {
+  app.use((_req: Request, res: Response) => {
+    res.status(404).json({ error: 'not found' });
+  });
+  app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
+    res.status(statusOf(err)).json({ error: err.message });
+  });
+}
+
+/** Serves until Ctrl-C / SIGTERM, after printing where (and a warning when `host` is beyond this machine). */
+export async function serveUntilStopped(io: Io, command: string, host: string, said: string): Promise<void> {
+  io.out(`omni-batch ${command}: ${said}; Ctrl-C stops it`);
+  if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') {
+    io.err(`omni-batch ${command}: listening on ${host}: the page has no login, and anyone who can reach it sees file paths and answers${command === 'review' ? ', and can edit them' : ''}`);
+  }
+  await new Promise<void>((resolve) => {
+    const remove = io.onSignal?.(() => {
+      remove?.();
+      resolve();
+    });
+  });
 }

@@ -10,6 +10,7 @@ import type { SidecarOptions } from '../shared/output/sidecar.js';
 import { REVIEW_DEFAULTS } from './review/defaults.js';
 import { ReviewStore } from './review/store.js';
 import { startReview } from './review/server.js';
+import { serveUntilStopped } from './http-server.js';
 import type { Io } from './run.js';
 
 export interface ReviewFlags {
@@ -34,16 +35,7 @@ export async function reviewCommand(output: string, flags: ReviewFlags, io: Io):
   const store = await ReviewStore.open(file, io.cwd);
   const host = flags.host ?? REVIEW_DEFAULTS.host;
   const review = await startReview({ store, host, port: flags.port ?? REVIEW_DEFAULTS.port, allowHosts: flags.allowHost ?? [], sidecars: sidecarsFor(store, flags, io), label: displayPath(file, io.cwd) });
-  io.out(`omni-batch review: ${review.url} (${store.entries.length} rows of ${displayPath(file, io.cwd)}); Ctrl-C stops it`);
-  if (host !== REVIEW_DEFAULTS.host && host !== 'localhost' && host !== '::1') {
-    io.err(`omni-batch review: listening on ${host}: the page has no login, and anyone who can reach it sees and edits the answers`);
-  }
-  await new Promise<void>((resolve) => {
-    const remove = io.onSignal?.(() => {
-      remove?.();
-      resolve();
-    });
-  });
+  await serveUntilStopped(io, 'review', host, `${review.url} (${store.entries.length} rows of ${displayPath(file, io.cwd)})`);
   await review.close();
   return EXIT.ok;
 }

@@ -10,13 +10,13 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Response } from 'express';
 import type { RedisClient } from '../../engine/bullmq/connection.js';
 import { ConfigError } from '../../shared/errors.js';
 import { controlQueue, jobsQueue } from '../../engine/bullmq/queues.js';
 import { queueStats, type QueueStats } from '../../engine/bullmq/status.js';
 import { listRunIds, runSnapshot, type QueueSummary, type RunSummary } from '../../engine/bullmq/snapshot.js';
-import { closeServer, hostCheck, hostNames, listen, pageHeaders, serverUrl } from '../http-server.js';
+import { closeServer, endHandlers, hostCheck, hostNames, listen, pageHeaders, serverUrl } from '../http-server.js';
 import { dashboardPage } from './page.js';
 
 export interface DashboardOptions {
@@ -62,13 +62,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<RunningDas
   app.get('/api/runs/:id', (req, res, next) => {
     json(res, next, () => runSnapshot(opts.redis, String(req.params.id), undefined, () => queueStats(jobs)), opts.redis);
   });
-  app.use((_req: Request, res: Response) => {
-    res.status(404).json({ error: 'not found' });
-  });
-  // One line of what went wrong, never a stack trace.
-  app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
-    res.status(500).json({ error: err.message });
-  });
+  endHandlers(app);
   const server = await listen(app, opts).catch(async (err: unknown) => {
     await Promise.all(queues.map((q) => q.close()));
     throw err;

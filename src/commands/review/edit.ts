@@ -47,7 +47,8 @@ function applyEdit(store: ReviewStore, rec: Record<string, unknown>, answers: re
   const format = store.run.format;
   const last = cols.at(-1);
   if (format && last !== undefined) {
-    const checked = parseAnswer(String(out[last] ?? ''), format);
+    const text = out[last];
+    const checked = parseAnswer(typeof text === 'string' ? text : '', format);
     if (!checked.ok) throw new EditRefused(400, `not saved: the answer does not fit the run's ${format.labels ? 'labels' : 'schema'} (${checked.error})`);
     out.parsed = checked.value;
     for (const f of store.fields()) out[f] = (checked.value[f] ?? null) as FlatRecord[string];

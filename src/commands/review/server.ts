@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { SidecarOptions } from '../../shared/output/sidecar.js';
 import { unflatten } from '../../shared/row.js';
-import { closeServer, hostCheck, hostNames, listen, pageHeaders, serverUrl } from '../http-server.js';
+import { closeServer, endHandlers, hostCheck, hostNames, listen, pageHeaders, serverUrl } from '../http-server.js';
 import { answerColumnsOf, EditRefused, saveEdit, type Edit } from './edit.js';
 import { mediaOf } from './media.js';
 import { reviewPage } from './page.js';
@@ -47,13 +47,7 @@ export async function startReview(opts: ReviewOptions): Promise<RunningReview> {
   app.post('/api/rows/:n', sameOrigin, express.json({ limit: '4mb' }), (req, res, next) => void edit(opts, req, res).catch(next));
   app.get('/media', (req, res, next) => void media(store, req, res, false).catch(next));
   app.get('/thumb', (req, res, next) => void media(store, req, res, true).catch(next));
-  app.use((_req: Request, res: Response) => {
-    res.status(404).json({ error: 'not found' });
-  });
-  // One line of what went wrong, never a stack trace.
-  app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
-    res.status(err instanceof EditRefused ? err.status : 500).json({ error: err.message });
-  });
+  endHandlers(app, (err) => (err instanceof EditRefused ? err.status : 500));
   const server = await listen(app, opts);
   return { url: serverUrl(server, opts.host), close: () => closeServer(server) };
 }

@@ -70,7 +70,7 @@ export function csvFormat(opts: { raw?: boolean } = {}): RowFormat {
       }
     },
     parseLine(text, columns) {
-      const [rec] = parseSync(text, { columns: [...columns], relax_column_count: false }) as Record<string, unknown>[];
+      const [rec] = parseSync<Record<string, unknown>>(text, { columns: [...columns], relax_column_count: false });
       return rec ? unescaped(rec) : undefined;
     },
   };
