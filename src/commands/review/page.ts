@@ -11,7 +11,7 @@ const STYLE = `
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif; color: #1f2328; background: #f6f8fa; }
 header { position: sticky; top: 0; z-index: 2; display: flex; flex-wrap: wrap; gap: 6px 18px; align-items: center; padding: 10px 20px; background: #fff; border-bottom: 1px solid var(--line); }
 header h1 { font-size: 17px; margin: 0; }
-header label { color: var(--muted); font-size: 12.5px; }
+header label { color: var(--muted); font-size: 12.5px; margin-right: 12px; }
 header select { margin-left: 4px; font: inherit; font-size: 13px; }
 #summary { margin-left: auto; color: var(--muted); }
 #banner { display: none; margin: 12px 20px 0; padding: 8px 12px; border: 1px solid #ff818266; border-radius: 6px; background: #ffebe9; color: var(--failed); }
