@@ -16,6 +16,7 @@ import { startStandIn, type StandIn } from './stand-in/server.js';
 import { labeler } from './stand-in/scripted-answers.js';
 import { EXAMPLES, FIXTURES, readOutputRows, ROOT, runCli, runMain, tempDir, waitFor, type CliResult } from './helpers.js';
 import { launchChromium, NO_CHROMIUM } from './browser.js';
+import { startRedis } from './redis-server.js';
 
 const KEY = 'sk-review-test-SENTINEL-4417';
 let api: StandIn;
@@ -337,5 +338,43 @@ describe('omni-batch review: bad outputs', () => {
     const foreign = await runMain(['review', 'people.csv'], { cwd: dir });
     assert.equal(foreign.code, 2);
     assert.match(foreign.stderr, /people\.csv: not an omni-batch output/);
+  });
+});
+
+describe('omni-batch review: a distributed run', () => {
+  test('an edit of a collected output survives collecting again and enqueueing again with another prompt', { timeout: 180_000 }, async () => {
+    const redis = await startRedis();
+    after(() => redis.close());
+    const dir = await tempDir();
+    await mkdir(path.join(dir, 'media'));
+    for (const n of ['a', 'b', 'c']) await writeFile(path.join(dir, 'media', `${n}.txt`), `text ${n}`);
+    const worker = runCli(['worker', '--redis', redis.url, '--concurrency', '2'], { env: env(), timeoutMs: 170_000, onSpawn: (c) => after(() => void c.kill('SIGTERM')) });
+    worker.catch(() => undefined);
+    const c = redis.client();
+    const pass = async (prompt: string) => {
+      const e = await runMain(['enqueue', '--input', 'media', '--prompt', prompt, '--out', 'out.jsonl', '--redis', redis.url, '--base-url', api.baseURL], { cwd: dir });
+      assert.equal(e.code, 0, e.stderr);
+      const runId = e.stdout.trim();
+      await waitFor(async () => (await c.scard(`{omni-batch}:run:${runId}:pending`)) === 0, 'the jobs', 60_000);
+      const col = await runMain(['collect', runId, '--redis', redis.url], { cwd: dir });
+      assert.equal(col.code, 0, col.stderr);
+    };
+    await pass('Read {{file.name}}');
+    const review = await startReview('out.jsonl', dir);
+    const page = JSON.parse((await http(`${review.url}api/rows`)).body.toString()) as { version: string; rows: { n: number; path: string }[] };
+    const b = page.rows.find((r) => r.path === 'media/b.txt');
+    assert.ok(b);
+    const saved = await http(`${review.url}api/rows/${b.n}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version: page.version, path: b.path, answers: ['checked by hand'] }) });
+    assert.equal(saved.status, 200, saved.body.toString());
+    await review.stop();
+    const from = api.requests.length;
+    await pass('Summarize {{file.name}}');
+    const asked = api.requests.slice(from).map((r) => JSON.stringify(r.body?.messages ?? ''));
+    assert.equal(asked.filter((t) => t.includes('Summarize')).length, 2, 'a.txt and c.txt asked again, b.txt not');
+    const rows = await readOutputRows(path.join(dir, 'out.jsonl'));
+    const row = rows.find((r) => r.path === 'media/b.txt');
+    assert.equal(row?.answer, 'checked by hand');
+    assert.equal(row?.reviewed, true);
+    assert.ok(rows.filter((r) => r.path !== 'media/b.txt').every((r) => r.reviewed === null && /Summarize/.test(r.answer)));
   });
 });
