@@ -175,8 +175,8 @@ export function columnsFor(layout: RowLayout): string[] {
     'latency_ms',
     'ttft_ms',
     ...MEDIA_FIELDS,
-    'index',
     'reviewed',
+    'index',
     ...(layout.keep ?? []).map(keptColumn),
   ];
 }
