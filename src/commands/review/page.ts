@@ -119,7 +119,9 @@ function drawFilters(counts, total) {
   }));
 }
 async function load(reset) {
-  if (state.loading) return;
+  // A filter changed while a page was loading: that answer is dropped (seq), this one drawn.
+  if (state.loading && !reset) return;
+  const seq = state.seq = (state.seq || 0) + 1;
   state.loading = true;
   const grid = document.getElementById('grid');
   const offset = reset ? 0 : state.offset;
@@ -129,6 +131,7 @@ async function load(reset) {
     const res = await fetch('api/rows?' + params, { cache: 'no-store' });
     const body = await res.json();
     if (!res.ok) throw new Error(body.error || res.status + ' ' + res.statusText);
+    if (seq !== state.seq) return;
     if (reset || state.version === null) state.version = body.version;
     else if (body.version !== state.version) banner('The output changed on disk since this page read it (a run still writing it?): saving is refused until you reload the page.');
     if (reset) grid.replaceChildren();
@@ -141,7 +144,7 @@ async function load(reset) {
   } catch (err) {
     banner('Cannot read the output: ' + err.message);
   } finally {
-    state.loading = false;
+    if (seq === state.seq) state.loading = false;
   }
 }
 document.getElementById('more').addEventListener('click', () => load(false));
