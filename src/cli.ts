@@ -2,10 +2,12 @@
 /** The command line: parse, validate, call the library, map errors to one line and an exit code. */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DASHBOARD_DEFAULTS } from './commands/dashboard/defaults.js';
+import { REVIEW_DEFAULTS } from './commands/review/defaults.js';
 import type { DashboardFlags } from './commands/dashboard.js';
 import type { DistributedFlags, ScheduleFlags, WorkerFlags } from './commands/distributed.js';
 import { displayOptions, LOG_MODES, type LogMode } from './commands/progress.js';
 import type { RetryFlags } from './commands/retry.js';
+import type { ReviewFlags } from './commands/review.js';
 import type { runCommand } from './commands/run.js';
 import type { Io } from './commands/io.js';
 import { modelHelpText } from './shared/model-reference.js';
@@ -320,6 +322,35 @@ function addDashboard(cli: Cli): void {
     .action(async (opts: Record<string, unknown>) => cli.setExit(await (await import('./commands/dashboard.js')).dashboardCommand(flagsOf<DashboardFlags>(opts), cli.io)));
 }
 
+const REVIEW_HELP = `
+Open the printed URL: a card per row (thumbnails of images and frames, players for audio and video, the text of
+text rows) beside its answer, filters by status, error code, label and reviewed (with counts over the whole file),
+and a Save button under each answer. Saving rewrites the output in place (every other row byte for byte as it
+was) with reviewed=true on the row (an edited failed row becomes ok), and writes its sidecar again when the run
+wrote sidecars (by the same rules: only one omni-batch wrote, unless --overwrite). A reviewed row is never asked
+again: run, retry and collect keep it. A save is refused while a run writes the output or after it changed on disk
+since the page read it (reload). Ctrl-C / SIGTERM stops it (exit 0); exit 2 when OUTPUT is missing or not an output.
+`;
+
+function addReview(cli: Cli): void {
+  cli.program
+    .command('review')
+    .description('serve a web page to look through an output (media beside each answer, filters) and correct answers in place')
+    .argument('<output>', 'the CSV/JSONL output of a run (in process, run --redis or collect)')
+    .addOption(numberOption('--port <n>', `port to listen on, 0 for a free one (default ${REVIEW_DEFAULTS.port})`, PORT))
+    .option('--host <address>', `address to listen on (default ${REVIEW_DEFAULTS.host}: this machine only; the page has no login)`)
+    .addOption(listOption('--allow-host <name>', "another Host name the page may be opened under, e.g. a reverse proxy's (repeatable)"))
+    .addOption(choiceOption('--sidecar <txt|json>', 'the sidecars an edit rewrites (default: as the run that wrote the output had them)', SIDECAR_FORMATS))
+    .option('--sidecar-dir <dir>', 'with --sidecar: the folder they are in (default: next to the files)')
+    .option('--overwrite', "an edit also replaces a sidecar omni-batch did not write (by default it is kept)")
+    .addHelpText('after', REVIEW_HELP)
+    .action(async (output: string, opts: Record<string, unknown>) => {
+      const { sidecar, sidecarDir, ...flags } = flagsOf<ReviewFlags & SidecarFlags>(opts);
+      const io = { ...cli.io, sidecar: sidecarOptions({ sidecar, sidecarDir }, cli.io.cwd) };
+      cli.setExit(await (await import('./commands/review.js')).reviewCommand(output, flags, io));
+    });
+}
+
 const helpHint = (command: string) => `(run omni-batch ${command} --help for its flags${command === 'run' ? ' and examples' : ''})`;
 
 export function buildProgram(run: typeof runCommand, io: Io, setExit: (code: number) => void): Command {
@@ -331,7 +362,7 @@ export function buildProgram(run: typeof runCommand, io: Io, setExit: (code: num
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
   const cli: Cli = { program, io, setExit, run };
-  for (const add of [addRun, addEnqueue, addSchedule, addRetry, addWorker, addStatus, addCollect, addBatch, addDashboard]) add(cli);
+  for (const add of [addRun, addEnqueue, addSchedule, addRetry, addWorker, addStatus, addCollect, addBatch, addDashboard, addReview]) add(cli);
   // A mistake in a subcommand's flags points to that subcommand's own help, not to run's.
   for (const cmd of program.commands) cmd.showHelpAfterError(helpHint(cmd.name()));
   return program;

@@ -152,7 +152,7 @@ describe('output files that are not ours, and crashes', () => {
     rf.append({ ...row('b.jpg', 'ok', ['B']), estimated_tokens: 120, estimated_cost: 0.0012, index: 27 });
     rf.closeNow();
     const text = await readFile(file, 'utf8');
-    assert.ok(text.endsWith(',120,0.0012,27\n'));
+    assert.ok(text.endsWith(',120,0.0012,,27\n')); // reviewed (empty), then index
     // Cut the last line right after its status: `...,b.jpg,image,ok,`
     const cut = text.slice(0, text.lastIndexOf('\nid-b.jpg') + 1) + 'id-b.jpg,b.jpg,image,ok,';
     await writeFile(file, cut);

@@ -6,6 +6,7 @@ import { EXIT } from '../shared/errors.js';
 import { connectRedis, describeRedisUrl } from '../engine/bullmq/connection.js';
 import { DASHBOARD_DEFAULTS } from './dashboard/defaults.js';
 import { startDashboard } from './dashboard/server.js';
+import { serveUntilStopped } from './http-server.js';
 import { redisUrl } from './redis-url.js';
 import type { Io } from './run.js';
 
@@ -27,15 +28,7 @@ export async function dashboardCommand(flags: DashboardFlags, io: Io): Promise<n
   const redis = await connectRedis(url, { requireNoEviction: false });
   try {
     const dashboard = await startDashboard({ redis, redisLabel: describeRedisUrl(url), host, port, allowHosts: flags.allowHost ?? [] });
-    io.out(`omni-batch dashboard: ${dashboard.url} (queues: ${dashboard.queuesUrl}); Ctrl-C stops it`);
-    if (host !== DASHBOARD_DEFAULTS.host && host !== 'localhost' && host !== '::1')
-      io.err(`omni-batch dashboard: listening on ${host}: the page has no login, and anyone who can reach it sees file paths and answers`);
-    await new Promise<void>((resolve) => {
-      const remove = io.onSignal?.(() => {
-        remove?.();
-        resolve();
-      });
-    });
+    await serveUntilStopped(io, 'dashboard', host, `${dashboard.url} (queues: ${dashboard.queuesUrl})`);
     await dashboard.close();
     return EXIT.ok;
   } finally {

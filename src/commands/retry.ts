@@ -37,12 +37,13 @@ export async function retryOutput(output: string, flags: RetryFlags, io: Io): Pr
   }
   // The newest row of a path wins, as when the file is compacted (a run that crashed leaves both; a line it cut
   // short is not read).
-  const latest = new Map<string, { id: string; status: string; code: string }>();
-  for await (const row of ResultFile.readRows(out, saved.format)) latest.set(row.path, { id: row.id, status: row.status, code: row.error_code });
+  const latest = new Map<string, { id: string; status: string; code: string; reviewed: boolean }>();
+  for await (const row of ResultFile.readRows(out, saved.format)) latest.set(row.path, { id: row.id, status: row.status, code: row.error_code, reviewed: row.reviewed === true });
   const failed = new Set<string>();
   const byCode = new Map<string, number>();
   for (const [p, row] of latest) {
-    if (row.status !== 'failed' || (codes && !codes.has(row.code))) continue;
+    // A row a person reviewed is never asked again (the review page makes it ok; a hand edit might not).
+    if (row.status !== 'failed' || row.reviewed || (codes && !codes.has(row.code))) continue;
     failed.add(p);
     byCode.set(row.code, (byCode.get(row.code) ?? 0) + 1);
   }

@@ -23,9 +23,12 @@ export function redactor(secret: string | undefined): (text: string) => string {
   return (t) => t.split(secret).join('***');
 }
 
-/** True when the row a path already has is this very job (same id), answered: the file is left alone. */
-export function alreadyDone<T extends { readonly id: string; readonly status: RowStatus }>(prior: T | undefined, job: Job): prior is T {
-  return prior !== undefined && prior.id === job.id && prior.status === 'ok';
+/**
+ * True when the row a path already has is this very job (same id), answered, or an answer a person reviewed (set
+ * on the review page: kept whatever the prompt or model is now): the file is left alone.
+ */
+export function alreadyDone<T extends { readonly id: string; readonly status: RowStatus; readonly reviewed?: boolean | null | undefined }>(prior: T | undefined, job: Job): prior is T {
+  return prior !== undefined && (prior.reviewed === true || (prior.id === job.id && prior.status === 'ok'));
 }
 
 /**

@@ -19,7 +19,7 @@ export interface AnswerSchema {
 }
 
 /** Columns every row has; a schema field with one of these names would overwrite it. */
-export const RESERVED_COLUMNS = new Set(['id', 'path', 'source', 'kind', 'status', 'parsed', 'reasoning', 'audio_path', 'error_code', 'error_message', 'model', 'cost', 'attempts', 'requests', 'retries', 'index']);
+export const RESERVED_COLUMNS = new Set(['id', 'path', 'source', 'kind', 'status', 'parsed', 'reasoning', 'audio_path', 'error_code', 'error_message', 'model', 'cost', 'attempts', 'requests', 'retries', 'index', 'reviewed']);
 
 export function schemaFromLabels(labels: readonly string[], multi: boolean): AnswerSchema {
   const schema: JsonSchema = multi

@@ -579,6 +579,18 @@ export interface RunConfig {
   /** Text before / after the answer in each sidecar (trigger words); never in the output. */
   readonly captionPrefix?: string | undefined;
   readonly captionSuffix?: string | undefined;
+  /** The sidecar flags the run wrote sidecars with, recorded in the run file for the review page; undefined without --sidecar. */
+  readonly sidecars?: RecordedSidecars | undefined;
+}
+
+/** --sidecar, --sidecar-dir (absolute), --sidecar-skip-existing, --overwrite, --caption-prefix/suffix as a run had them. */
+export interface RecordedSidecars {
+  readonly format: 'txt' | 'json';
+  readonly dir: string | undefined;
+  readonly skipExisting: boolean;
+  readonly overwrite: boolean;
+  readonly prefix?: string | undefined;
+  readonly suffix?: string | undefined;
 }
 
 /** Formats zod issues as `<where>: field "a.b": expected X, received Y` lines. */

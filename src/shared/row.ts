@@ -95,6 +95,11 @@ export interface Row {
   index?: number | null;
   /** The manifest columns the job keeps (`keep`), by column name; written as `row_<column>`. */
   kept?: Readonly<Record<string, string>>;
+  /**
+   * True once a person edited the answer on the review page (`omni-batch review`): no rerun, retry or collect
+   * replaces the row. Null (CSV: empty) for every row a model answered.
+   */
+  reviewed?: boolean | null;
 }
 
 /** The output column of a kept manifest column: `row_id` for `id`, never one of ours. */
@@ -170,6 +175,7 @@ export function columnsFor(layout: RowLayout): string[] {
     'latency_ms',
     'ttft_ms',
     ...MEDIA_FIELDS,
+    'reviewed',
     'index',
     ...(layout.keep ?? []).map(keptColumn),
   ];
@@ -216,6 +222,7 @@ export function flatten(row: Row, layout: RowLayout): FlatRecord {
   rec.ttft_ms = row.ttft_ms;
   for (const f of MEDIA_FIELDS) rec[f] = typeof row[f] === 'string' ? text(row[f]) : row[f];
   rec.index = row.index ?? null;
+  rec.reviewed = row.reviewed === true ? true : null;
   for (const c of layout.keep ?? []) rec[keptColumn(c)] = row.kept?.[c] ?? null;
   return rec;
 }
@@ -288,6 +295,7 @@ export function unflatten(rec: Record<string, unknown>): Row | undefined {
     estimated_cost: numOrNull(rec.estimated_cost),
     index: numOrNull(rec.index),
     kept: keptOf(rec),
+    reviewed: rec.reviewed === true || rec.reviewed === 'true' ? true : null,
   };
 }
 

@@ -73,7 +73,8 @@ export interface Adopted {
  * Ok rows of the output that Redis does not have as ok are saved to Redis before it is enqueued from or collected
  * over that output, so a paid answer is never thrown away nor asked again: rows an in-process retry (`omni-batch
  * retry OUT`) fixed (same path and job id as a row Redis has as not done), and rows Redis has no row for at all
- * (it was flushed or restarted empty; `run --redis` wrote them to the output as they came). A row's job id still
+ * (it was flushed or restarted empty; `run --redis` wrote them to the output as they came), and rows a person
+ * edited on the review page (`reviewed`), which Redis has as the model answered them. A row's job id still
  * decides later whether it answers the job as planned now. Memory: the paths Redis has not done, and a page of rows.
  */
 export async function adoptFixedRows(
@@ -91,7 +92,8 @@ export async function adoptFixedRows(
     const have = await results.hasRows(page.map((r) => r.path));
     for (const [i, row] of page.entries()) {
       const fixed = todo.get(row.path) === row.id;
-      if (have[i] && !fixed) continue;
+      // A reviewed row (edited on the review page) replaces what Redis has: collecting again keeps the edit.
+      if (have[i] && !fixed && row.reviewed !== true) continue;
       await results.save(row);
       todo.delete(row.path);
       onAdopted(row);

@@ -16,6 +16,8 @@ import { TotalsAccumulator } from './totals.js';
 export interface PriorRow {
   readonly id: string;
   readonly status: RowStatus;
+  /** A person edited it on the review page: it is never asked again, whatever its id (see alreadyDone). */
+  readonly reviewed?: boolean;
 }
 
 /** A path that gets a copy of another path's `ok` row, because its job is the same (same id). */
@@ -115,7 +117,7 @@ async function scanSources(sources: readonly Source[], fmt: RowFormat, columns: 
       if (first) scan.sameColumns &&= sameKeys(Object.keys(rec), columns);
       first = false;
       scan.last.set(row.path, scan.records);
-      scan.index.set(row.path, { id: row.id, status: row.status });
+      scan.index.set(row.path, priorOf(row));
       scan.totals.add(row);
       scan.records++;
     }
@@ -214,4 +216,9 @@ async function writeCompacted(r: Rewrite, write: (text: string) => void): Promis
 
 function sameKeys(keys: readonly string[], columns: readonly string[]): boolean {
   return keys.length === columns.length && keys.every((k, i) => k === columns[i]);
+}
+
+/** What resume needs of a row already in the output. */
+export function priorOf(row: Row): PriorRow {
+  return row.reviewed === true ? { id: row.id, status: row.status, reviewed: true } : { id: row.id, status: row.status };
 }

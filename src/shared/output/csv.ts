@@ -12,6 +12,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { parse } from 'csv-parse';
+import { parse as parseSync } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import type { FlatRecord } from '../row.js';
 import type { RowFormat } from './row-format.js';
@@ -37,6 +38,11 @@ function unescape(value: unknown): unknown {
   return typeof value === 'string' && value.startsWith("'") && FORMULA.test(value) ? value.slice(1) : value;
 }
 
+function unescaped(row: Record<string, unknown>): Record<string, unknown> {
+  for (const k of Object.keys(row)) row[k] = unescape(row[k]);
+  return row;
+}
+
 /** CSV that escapes formulas (the default), or writes them raw (`--csv-raw`); both read alike. */
 export function csvFormat(opts: { raw?: boolean } = {}): RowFormat {
   const options = { record_delimiter: '\n', quoted_match: /[\r\n]/, escape_formulas: !opts.raw };
@@ -53,11 +59,19 @@ export function csvFormat(opts: { raw?: boolean } = {}): RowFormat {
       const parser = createReadStream(file, end === undefined ? {} : { end }).pipe(
         parse({ columns: true, skip_empty_lines: true, skip_records_with_error: true, bom: true }),
       );
-      for await (const rec of parser) {
-        const row = rec as Record<string, unknown>;
-        for (const k of Object.keys(row)) row[k] = unescape(row[k]);
-        yield row;
+      for await (const rec of parser) yield unescaped(rec as Record<string, unknown>);
+    },
+    async *located(file) {
+      // csv-parse's info.bytes: the offset after the record (its line ending included); raw: the record's text.
+      const parser = createReadStream(file).pipe(parse({ columns: true, skip_empty_lines: true, skip_records_with_error: true, bom: true, info: true, raw: true }));
+      for await (const item of parser) {
+        const { record, raw, info } = item as { record: Record<string, unknown>; raw: string; info: { bytes: number } };
+        yield { rec: unescaped(record), start: info.bytes - Buffer.byteLength(raw), end: info.bytes };
       }
+    },
+    parseLine(text, columns) {
+      const [rec] = parseSync<Record<string, unknown>>(text, { columns: [...columns], relax_column_count: false });
+      return rec ? unescaped(rec) : undefined;
     },
   };
 }

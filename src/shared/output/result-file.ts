@@ -15,7 +15,7 @@ import { alive } from '../pid.js';
 import { OutputError } from '../errors.js';
 import { columnsFor, flatten, unflatten, type FlatRecord, type Row, type RowLayout } from '../row.js';
 import { DigestSet } from '../digest-set.js';
-import { compact, readSources, sourcesOf, type Alias, type PriorRow } from './compact.js';
+import { compact, priorOf, readSources, sourcesOf, type Alias, type PriorRow } from './compact.js';
 import { appendAll, ensureDir, ioReason } from './disk.js';
 import { formatFor } from './format.js';
 import type { RowFormat } from './row-format.js';
@@ -106,7 +106,7 @@ export class ResultFile {
    */
   static async readPrior(file: string, format: OutputFormat): Promise<Map<string, PriorRow>> {
     const index = new Map<string, PriorRow>();
-    for await (const row of ResultFile.readRows(file, format)) index.set(row.path, { id: row.id, status: row.status });
+    for await (const row of ResultFile.readRows(file, format)) index.set(row.path, priorOf(row));
     return index;
   }
 
@@ -249,7 +249,7 @@ class OwnRows {
  * One writer per output: two runs appending to and compacting the same file would lose each other's rows.
  * The lock is a hidden file beside the output holding the writer's pid; a lock whose process is gone is stale.
  */
-async function takeLock(file: string): Promise<string> {
+export async function takeLock(file: string): Promise<string> {
   const lock = path.join(path.dirname(file), `.${path.basename(file)}.lock`);
   for (let tries = 0; tries < 2; tries++) {
     try {
@@ -269,7 +269,7 @@ async function takeLock(file: string): Promise<string> {
   throw new OutputError(`${file}: cannot take the output lock`);
 }
 
-function releaseLock(lock: string): void {
+export function releaseLock(lock: string): void {
   try {
     unlinkSync(lock);
   } catch {

@@ -93,7 +93,8 @@ export function sidecarRun(opts: SidecarOptions | undefined, resolved: RunConfig
   if (!opts || resolved.dryRun) return { sidecars: undefined, cfg: resolved };
   const sidecars = new SidecarWriter(withCaptionText(opts, resolved), ledgerPathFor(resolved.out), resolved.cwd, resolved.inputs);
   const captioned = opts.skipCaptioned ? (file: string) => sidecars.captioned(file) : undefined;
-  return { sidecars, cfg: { ...resolved, skip: sidecars.written, captioned } };
+  const { format, dir, skipExisting, overwrite, prefix, suffix } = opts;
+  return { sidecars, cfg: { ...resolved, skip: sidecars.written, captioned, sidecars: { format, dir, skipExisting, overwrite, prefix, suffix } } };
 }
 
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -177,9 +178,10 @@ export class SidecarWriter {
    * One sidecar per `ok` row of the output, after the run: rows of earlier runs get theirs too, so adding
    * --sidecar to a finished run costs no request. Two passes over the output: the first finds the places several
    * rows would share (two manifest rows asking about one image, `a.jpg` and `a.png`, a text input `a.txt` whose
-   * sidecar would be itself), the second writes, giving each of those its own name (see `place`).
+   * sidecar would be itself), the second writes, giving each of those its own name (see `place`). `only`: write
+   * just the sidecars of these row paths (an answer edited on the review page), named as the whole output has them.
    */
-  async fromOutput(out: string, format: OutputFormat): Promise<void> {
+  async fromOutput(out: string, format: OutputFormat, only?: ReadonlySet<string>): Promise<void> {
     // Per sidecar place: how many rows want it, and the one that keeps the stem ('' when none may: a text input
     // `a.txt` whose sidecar would be itself, so neither it nor `a.jpg` beside it takes `a.txt`).
     const claims = new Map<string, { n: number; first: string }>();
@@ -194,7 +196,7 @@ export class SidecarWriter {
     }
     for await (const rec of formatFor(format).read(out)) {
       const row = unflatten(rec);
-      if (row) {
+      if (row && (!only || only.has(row.path))) {
         this.row(row, (at) => {
           const c = claims.get(at.file);
           return c !== undefined && (c.n > 1 || c.first === '') && c.first !== claimKey(at);
