@@ -19,6 +19,7 @@ import { emptyPassExit, finishOutput, type Io } from './io.js';
 /** The engine `auto` picks: batch when Batch serves the model here and the deadline leaves room for its window. */
 export function chooseEngine(cfg: RunConfig): { engine: 'in-process' | 'batch'; why: string } {
   if (cfg.engine !== 'auto') return { engine: cfg.engine === 'batch' ? 'batch' : 'in-process', why: `--engine ${cfg.engine}` };
+  if (cfg.api !== 'dashscope') return { engine: 'in-process', why: `auto: DashScope Batch does not exist for the ${cfg.api} dialect` };
   const s = batchSupport(cfg);
   if (s.supported !== true) return { engine: 'in-process', why: `auto: ${describeSupport(cfg)}` };
   if (cfg.deadlineHours === undefined) return { engine: 'in-process', why: 'auto: no deadline given, so the answers are wanted now' };

@@ -147,7 +147,10 @@ export function renderSummary(where: SummaryWhere, totals: Totals, s: OutputSumm
   const reasoning = t.tokens.reasoning_tokens ?? 0;
   const cached = t.tokens.cached_tokens ?? 0;
   if (reasoning || cached) lines.push(`  of these: ${reasoning} answer tokens were reasoning (billed as answer text), ${cached} prompt tokens came from the cache`);
-  if (!t.currency) lines.push('  cost unknown: no price for this model');
+  if (t.gpu) {
+    const g = t.gpu;
+    lines.push(`  GPU time: ${g.wallHours.toFixed(4)} h x ${g.gpus} GPU${g.gpus === 1 ? '' : 's'} x ${g.perGpuHour} ${g.currency}/h = ${g.cost.toFixed(4)} ${g.currency} (the run's wall time at the job's GPU-hour price)`);
+  } else if (!t.currency) lines.push('  cost unknown: no price for this model (a server of your own: set price in the job file)');
   else if (t.rowsWithoutPrice) lines.push(`  +${t.rowsWithoutPrice} rows without a price`);
   const long = t.longMedia;
   if (long?.trimmed) lines.push(`  ${long.trimmed} file${long.trimmed === 1 ? '' : 's'} trimmed to the model's maximum: the model saw only part (audio.mode / video.mode segments asks every part)`);

@@ -2,6 +2,7 @@
 import { USAGE_FIELDS, emptyUsage, addUsage, type Row, type RowStatus, type Usage } from '../row.js';
 import type { MediaKind } from '../job.js';
 import { replaceFile } from './replace-file.js';
+import type { GpuCost } from '../run-price.js';
 
 export interface KindCounts {
   files: number;
@@ -51,6 +52,8 @@ export interface Totals {
    */
   longMedia?: LongMedia;
   run?: RunStats;
+  /** A job's GPU-hour price (run-price.ts) over this run's wall time; absent without one. */
+  gpu?: GpuCost;
 }
 
 export interface LongMedia {
