@@ -62,6 +62,7 @@ export interface GpuCost {
 export function gpuCostOf(price: RunPrice | undefined, wallMs: number): GpuCost | undefined {
   if (price?.gpuHour === undefined) return undefined;
   const gpus = price.gpus ?? 1;
-  const wallHours = wallMs / 3_600_000;
-  return { perGpuHour: price.gpuHour, gpus, wallHours: Math.round(wallHours * 1e6) / 1e6, cost: Math.round(price.gpuHour * gpus * wallHours * 1e6) / 1e6, currency: price.currency ?? 'USD' };
+  // Rounded to a millionth of an hour (3.6 ms), and the cost taken from what is shown, so the two agree.
+  const wallHours = Math.round((wallMs / 3_600_000) * 1e6) / 1e6;
+  return { perGpuHour: price.gpuHour, gpus, wallHours, cost: Math.round(price.gpuHour * gpus * wallHours * 1e6) / 1e6, currency: price.currency ?? 'USD' };
 }
