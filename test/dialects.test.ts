@@ -240,3 +240,32 @@ describe('cost on a server of your own', () => {
     assert.ok(ds.rpm > 0);
   });
 });
+
+describe('README "Run it on your own GPUs"', () => {
+  test("its omni-batch lines run verbatim against the stand-in's vLLM-Omni face, the job file's price in the totals", async () => {
+    const readme = await readFile(path.join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('\n## Run it on your own GPUs'), readme.indexOf('\n## Distributed runs'));
+    const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    const lines = block.split('\n').map((l) => l.replace(/\s+#.*$/, '').trim()).filter((l) => l.startsWith('omni-batch '));
+    assert.equal(lines.length, 2, block);
+    assert.match(block, /^vllm serve Qwen\/Qwen3-Omni-30B-A3B-Instruct --omni --port 8091/m);
+    // A folder like the user's: jobs/ and examples/ side by side; the server's URL is the stand-in's /v1.
+    const user = await tempDir();
+    const { cp } = await import('node:fs/promises');
+    await cp(path.join(ROOT, 'jobs'), path.join(user, 'jobs'), { recursive: true });
+    await cp(EXAMPLES, path.join(user, 'examples'), { recursive: true });
+    const own = path.join(user, 'jobs', 'own-gpus-videos.yaml');
+    await writeFile(own, (await readFile(own, 'utf8')).replace('http://localhost:8091/v1', api.vllmBaseURL));
+    for (const line of lines) {
+      const args = line.replace('http://localhost:8091/v1', api.vllmBaseURL).split(/\s+/).slice(1);
+      const from = api.requests.length;
+      const r = await runMain(args, { cwd: user, env: { OMNI_API_KEY: KEY } });
+      assert.equal(r.code, 0, `${line}\n${r.stderr}`);
+      const sent = api.requests.slice(from);
+      assert.ok(sent.length >= 2 && sent.every((q) => q.status === 200 && q.body.model === 'Qwen/Qwen3-Omni-30B-A3B-Instruct'), line);
+    }
+    const totals = JSON.parse(await readFile(path.join(user, 'out', 'own-gpus-videos.csv.totals.json'), 'utf8'));
+    assert.equal(totals.byStatus.ok, 2);
+    assert.deepEqual([totals.gpu.gpus, totals.gpu.perGpuHour, totals.gpu.currency], [2, 2.5, 'USD']);
+  });
+});
