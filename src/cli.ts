@@ -165,7 +165,11 @@ function jobCommand({ program }: Cli, name: string, description: string): Comman
     .option('--batch-chat', "send to Beijing's Batch Chat endpoint: synchronous, at the batch price (half), for the models Batch serves in cn")
     .option('--base-url <url>', 'API base URL (overrides --region; env DASHSCOPE_BASE_URL too)')
     .addOption(choiceOption('--api <dialect>', "the endpoint's dialect: dashscope, openai-compatible, vllm-omni (your own GPUs; key from OMNI_API_KEY); default from --base-url", API_NAMES))
-    .addOption(numberOption('-c, --concurrency <n>', `requests in flight at once (default ${DEFAULTS.concurrency})`, RANGES.concurrency))
+    .addOption(
+      new Option('-c, --concurrency <n|auto>', `requests in flight at once (default ${DEFAULTS.concurrency}); auto raises it while the latency per token stays flat and stops at the knee (in-process runs)`).argParser((v) =>
+        v === 'auto' ? 'auto' : numberIn(RANGES.concurrency)(v),
+      ),
+    )
     .addOption(numberOption('--max-files <n>', 'stop discovering after n files', RANGES.maxFiles))
     .addOption(numberOption('--idle-timeout <sec>', `abort and retry a stream that sends nothing for this long (default ${DEFAULTS.idleTimeoutSec})`, RANGES.idleTimeoutSec))
     .addOption(numberOption('--retries <n>', `retries for rate limits, 5xx, timeouts and cut streams (default ${DEFAULTS.retries})`, RANGES.retries))

@@ -65,6 +65,8 @@ export interface WorkerParts {
   readonly runCpu: WorkerContext['runCpu'];
   readonly runApi: WorkerContext['runApi'];
   readonly onRequest?: () => void;
+  /** Called when a turn came back (WorkerContext.onTurn). */
+  readonly onTurn?: WorkerContext['onTurn'];
   /** What retries wait by (default: the system clock). */
   readonly clock?: Clock;
   /** Where temporary uploads are remembered (WorkerContext.uploads). */
@@ -82,6 +84,7 @@ export function workerContext(s: WorkerSettings, parts: WorkerParts): WorkerCont
     drain: parts.drain,
     reach: parts.reach,
     onRequest: parts.onRequest ?? (() => undefined),
+    ...(parts.onTurn ? { onTurn: parts.onTurn } : {}),
     runCpu: parts.runCpu,
     runApi: parts.runApi,
     tmpDir: parts.tmpDir,

@@ -81,6 +81,9 @@ export const VIDEO_MODES = ['auto', 'file', 'frames', 'segments'] as const satis
 export const AUDIO_MODES = ['trim', 'segments'] as const satisfies readonly PreprocessOptions['audio']['mode'][];
 
 /** Every default, in one place. */
+/** The highest level `--concurrency auto` tries. */
+export const AUTO_CONCURRENCY_MAX = 64;
+
 export const DEFAULTS = {
   /**
    * The model asked when none is named: a current one whose limits and prices are documented ([4][10]), with
@@ -245,7 +248,11 @@ export const JobFileSchema = z
         'Your own price, for a server the catalogue has no list price for: inputPerMillion and outputPerMillion (per 1M tokens; every row gets a cost), or gpuHour and gpus (spread over the run\'s wall time, in the totals); currency USD or CNY (default USD). Replaces the list price.',
       nested: false,
     }),
-    concurrency: doc(positiveInt(256).optional(), { description: 'Requests in flight at once.', default: DEFAULTS.concurrency, flag: '--concurrency' }),
+    concurrency: doc(z.union([positiveInt(256), z.literal('auto')]).optional(), {
+      description: `Requests in flight at once; auto starts at 1 and doubles while the latency per token stays flat, stops at the knee (at most ${AUTO_CONCURRENCY_MAX}) and reports it (in-process runs).`,
+      default: DEFAULTS.concurrency,
+      flag: '--concurrency',
+    }),
     maxFiles: doc(positiveInt(Number.MAX_SAFE_INTEGER).optional(), { description: 'Stop discovering after this many files.', flag: '--max-files' }),
     idleTimeoutSec: doc(z.number().positive().max(3600).optional(), {
       description: 'Seconds a stream may send nothing before it is aborted and retried.',
@@ -442,7 +449,7 @@ export interface Flags {
   baseUrl?: string;
   api?: ApiDialect;
   region?: Region;
-  concurrency?: number;
+  concurrency?: number | 'auto';
   maxFiles?: number;
   /** Seconds. */
   idleTimeout?: number;
@@ -549,6 +556,8 @@ export interface RunConfig {
   /** One line each, printed before the run starts (a model name the catalogue does not list, ...). */
   readonly warnings: readonly string[];
   readonly baseURL: string;
+  /** `--concurrency auto`: `concurrency` is then the highest level tried (AUTO_CONCURRENCY_MAX). */
+  readonly autoConcurrency?: boolean;
   /** The endpoint's dialect (--api, the job file's api, else from the base URL). */
   readonly api: ApiDialect;
   /** The job file's price block; undefined: the list price where the dialect has one. */
@@ -881,7 +890,7 @@ function presetUrl(region: Region, source: string): string {
   return url;
 }
 
-type Limits = Pick<RunConfig, 'concurrency' | 'maxFiles' | 'idleTimeoutMs' | 'retries' | 'retryBaseMs' | 'retryMaxMs' | 'rpm' | 'tpm' | 'cpuConcurrency'>;
+type Limits = Pick<RunConfig, 'concurrency' | 'autoConcurrency' | 'maxFiles' | 'idleTimeoutMs' | 'retries' | 'retryBaseMs' | 'retryMaxMs' | 'rpm' | 'tpm' | 'cpuConcurrency'>;
 
 /** How much runs at once, how fast, and how patiently. */
 function resolveLimits(flags: Flags, job: JobFile, env: NodeJS.ProcessEnv, info: ModelInfo, api: ApiDialect): Limits {
@@ -889,7 +898,7 @@ function resolveLimits(flags: Flags, job: JobFile, env: NodeJS.ProcessEnv, info:
   // A server of your own has no per-account limit: concurrency bounds it, unless --rpm / --tpm are given.
   const paced = DIALECTS[api].paced;
   return {
-    concurrency: flags.concurrency ?? job.concurrency ?? DEFAULTS.concurrency,
+    ...concurrencyOf(flags.concurrency ?? job.concurrency ?? DEFAULTS.concurrency),
     maxFiles: flags.maxFiles ?? job.maxFiles,
     idleTimeoutMs: Math.round((flags.idleTimeout ?? job.idleTimeoutSec ?? DEFAULTS.idleTimeoutSec) * 1000),
     retries: flags.retries ?? job.retries ?? DEFAULTS.retries,
@@ -899,6 +908,10 @@ function resolveLimits(flags: Flags, job: JobFile, env: NodeJS.ProcessEnv, info:
     tpm: flags.tpm ?? job.tpm ?? envNumber(env, 'OMNI_BATCH_TPM', RANGES.tpm) ?? (paced ? info.rateLimits.tpm : 0),
     cpuConcurrency: flags.cpuConcurrency ?? job.cpuConcurrency ?? DEFAULTS.cpuConcurrency,
   };
+}
+
+function concurrencyOf(asked: number | 'auto'): Pick<RunConfig, 'concurrency' | 'autoConcurrency'> {
+  return asked === 'auto' ? { concurrency: AUTO_CONCURRENCY_MAX, autoConcurrency: true } : { concurrency: asked };
 }
 
 /** The engine, the batch completion window and the deadline (both in hours). */

@@ -53,6 +53,11 @@ export interface WorkerContext {
   readonly reach?: ReachWatch | undefined;
   /** Called before every API request (for counting). */
   readonly onRequest: () => void;
+  /**
+   * Called when a turn came back whole: when it was sent and when it ended (the context's clock), and its tokens
+   * (prompt and answer). `--concurrency auto` decides from these.
+   */
+  readonly onTurn?: ((startedAt: number, finishedAt: number, tokens: number) => void) | undefined;
   /** Runs CPU-bound preprocessing within its own concurrency (default: one per core). */
   readonly runCpu: <T>(fn: () => Promise<T>) => Promise<T>;
   /** Runs a job's API turns within the API concurrency, so preprocessing of later jobs runs ahead of it. */
@@ -448,8 +453,11 @@ class Conversation {
     await ctx.pacer.acquire(reserve, eitherSignal(ctx.signal, ctx.drain)).catch(() => {
       throw new OmniError('interrupted', 'stopped before this file was sent');
     });
+    const clock = ctx.clock ?? systemClock;
+    const startedAt = clock.now();
     try {
       const result = await streamTurn(ctx.client, this.job.model, this.messages, opts);
+      ctx.onTurn?.(startedAt, clock.now(), result.usage.total_tokens);
       ctx.reach?.reached();
       ctx.pacer.settle(reserve, result.usage.total_tokens);
       return result;

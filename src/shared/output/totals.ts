@@ -28,6 +28,13 @@ export interface RunStats {
   /** API requests this run made, retries included. */
   apiRequests: number;
   interrupted: boolean;
+  /** `--concurrency auto`: the level the run ended at, whether it settled (and why), and every level measured. */
+  concurrency?: {
+    level: number;
+    settled: boolean;
+    why: string;
+    levels: readonly { level: number; msPerToken: number; samples: number }[];
+  };
 }
 
 export interface Totals {
