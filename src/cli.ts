@@ -166,7 +166,7 @@ function jobCommand({ program }: Cli, name: string, description: string): Comman
     .option('--base-url <url>', 'API base URL (overrides --region; env DASHSCOPE_BASE_URL too)')
     .addOption(choiceOption('--api <dialect>', "the endpoint's dialect: dashscope, openai-compatible, vllm-omni (your own GPUs; key from OMNI_API_KEY); default from --base-url", API_NAMES))
     .addOption(
-      new Option('-c, --concurrency <n|auto>', `requests in flight at once (default ${DEFAULTS.concurrency}); auto raises it while the latency per token stays flat and stops at the knee (in-process runs)`).argParser((v) =>
+      new Option('-c, --concurrency <n>', `requests in flight at once (default ${DEFAULTS.concurrency}); auto: raised while the latency per token stays flat, settled at the knee (in-process runs)`).argParser((v) =>
         v === 'auto' ? 'auto' : numberIn(RANGES.concurrency)(v),
       ),
     )

@@ -12,6 +12,7 @@ import { startStandIn, type StandIn } from './stand-in/server.js';
 import { EXAMPLES, ROOT, readOutputRows, runMain, tempDir } from './helpers.js';
 import { apiKeyFor, apiOfUrl } from '../src/shared/dialect.js';
 import { dialectRefusal } from '../src/worker/dialect-parts.js';
+import { TurnAccumulator } from '../src/worker/qwen-omni.js';
 
 const KEY = 'sk-test-dialects';
 let api: StandIn;
@@ -178,6 +179,16 @@ describe('choosing the dialect and the key', () => {
     assert.equal(apiKeyFor('dashscope', { DASHSCOPE_API_KEY: 'sk-ds' }), 'sk-ds');
     assert.equal(apiKeyFor('vllm-omni', { DASHSCOPE_API_KEY: 'sk-ds' }), 'EMPTY');
     assert.equal(apiKeyFor('openai-compatible', { DASHSCOPE_API_KEY: 'sk-ds', OMNI_API_KEY: 'fw-1' }), 'fw-1');
+  });
+
+  test("the Thinking weights' reasoning arrives as vLLM's delta.reasoning, kept apart from the answer", () => {
+    const turn = new TurnAccumulator({ audio: undefined, undetailedModality: null });
+    const chunk = (delta: object, finish: string | null = null, usage: object | null = null) => ({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta, finish_reason: finish }], usage }) as any;
+    turn.add(chunk({ reasoning: 'First, the picture.' }));
+    turn.add(chunk({ content: 'A cat.' }, 'stop'));
+    turn.add({ ...chunk({}), choices: [], usage: { prompt_tokens: 40, completion_tokens: 9, total_tokens: 49 } });
+    const r = turn.result();
+    assert.deepEqual([r.text, r.reasoning, r.usage.prompt_tokens, r.usage.image_tokens], ['A cat.', 'First, the picture.', 40, 0]);
   });
 
   test('a part the dialect can express passes; DashScope refuses nothing here', () => {

@@ -248,7 +248,7 @@ export const JobFileSchema = z
         'Your own price, for a server the catalogue has no list price for: inputPerMillion and outputPerMillion (per 1M tokens; every row gets a cost), or gpuHour and gpus (spread over the run\'s wall time, in the totals); currency USD or CNY (default USD). Replaces the list price.',
       nested: false,
     }),
-    concurrency: doc(z.union([positiveInt(256), z.literal('auto')]).optional(), {
+    concurrency: doc(z.union([positiveInt(256), z.literal('auto')], { error: 'expected a whole number from 1 to 256, or "auto"' }).optional(), {
       description: `Requests in flight at once; auto starts at 1 and doubles while the latency per token stays flat, stops at the knee (at most ${AUTO_CONCURRENCY_MAX}) and reports it (in-process runs).`,
       default: DEFAULTS.concurrency,
       flag: '--concurrency',

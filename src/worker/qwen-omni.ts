@@ -69,10 +69,14 @@ class Base64Collector {
   }
 }
 
-/** The SDK's delta type knows neither DashScope's reasoning_content nor its audio shape. */
+/**
+ * The SDK's delta type knows neither DashScope's reasoning_content nor its audio shape, nor vLLM's `reasoning` (the
+ * name vLLM's reasoning parsers use now; `reasoning_content` is its deprecated one, chat_utils.py).
+ */
 interface OmniDelta {
   content?: string | null;
   reasoning_content?: string | null;
+  reasoning?: string | null;
   audio?: { data?: string; transcript?: string } | null;
 }
 
@@ -142,7 +146,8 @@ export class TurnAccumulator {
         if (this.ttftMs === null) this.ttftMs = Math.round(performance.now() - this.started);
         this.text += piece;
       }
-      if (delta?.reasoning_content) this.reasoning += delta.reasoning_content;
+      const thought = delta?.reasoning_content ?? delta?.reasoning;
+      if (thought) this.reasoning += thought;
       if (delta?.audio?.data) this.audio?.push(delta.audio.data);
       if (delta?.audio?.transcript) this.transcript += delta.audio.transcript;
       if (choice.finish_reason) this.finishReason = choice.finish_reason;
