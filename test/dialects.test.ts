@@ -207,6 +207,12 @@ describe('choosing the dialect and the key', () => {
     const batch = await runMain([...base, '--engine', 'batch'], { env: env() });
     assert.equal(batch.code, 2, batch.stderr);
     assert.match(batch.stderr, /--engine batch: the vllm-omni dialect/);
+    const thinking = await runMain([...base, '--model', 'qwen3-omni-flash', '--thinking', 'on'], { env: env() });
+    assert.equal(thinking.code, 2, thinking.stderr);
+    assert.match(thinking.stderr, /--thinking: the vllm-omni dialect has no thinking switch/);
+    const dry = await runMain([...base, '--dry-run'], { env: env() });
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /batch {7}none: DashScope Batch does not exist for the vllm-omni dialect/);
   });
 });
 

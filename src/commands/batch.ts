@@ -131,7 +131,9 @@ export function engineComparison(cfg: RunConfig, e: RunEstimate): string {
   return [
     `\nengines for this job (${requests} requests; the batch price is ${BATCH_PRICE_FACTOR * 100}% of the real-time price, failed requests free):`,
     `  in-process  cost ${fmtCost(e.cost, e.currency)}   about ${fmtDuration(minutes)} at the account's limits (${limits})`,
-    `  batch       cost ${fmtCost(e.cost * BATCH_PRICE_FACTOR, e.currency)}   within ${cfg.completionWindowHours}h (completion window), outside the rate limits; ${describeSupport(cfg)}`,
+    cfg.api === 'dashscope'
+      ? `  batch       cost ${fmtCost(e.cost * BATCH_PRICE_FACTOR, e.currency)}   within ${cfg.completionWindowHours}h (completion window), outside the rate limits; ${describeSupport(cfg)}`
+      : `  batch       none: DashScope Batch does not exist for the ${cfg.api} dialect`,
     `  --engine ${cfg.engine} runs it ${chosen.engine === 'batch' ? 'as a batch' : 'in-process'} (${chosen.why})`,
   ].join('\n');
 }

@@ -968,6 +968,11 @@ function checkDialect(api: ApiDialect, s: { answer: AnswerOptions; flags: Flags;
   const engine = s.flags.engine ?? s.job.engine;
   if (!facts.batch && engine === 'batch') throw refuse(s.flags.engine !== undefined ? '--engine batch' : `${s.where}: field "engine": batch`);
   if (!facts.batch && (s.flags.batchChat ?? s.job.batchChat)) throw refuse(s.flags.batchChat !== undefined ? '--batch-chat' : `${s.where}: field "batchChat"`);
+  // DashScope switches thinking per request; the open weights do not (the Thinking weights always reason).
+  const asked = s.flags.thinking ?? s.job.thinking ?? s.job.enableThinking;
+  if (api !== 'dashscope' && asked !== undefined && asked !== 'off' && asked !== false) {
+    throw new ConfigError(`${s.flags.thinking !== undefined ? '--thinking' : `${s.where}: field "thinking"`}: the ${api} dialect has no thinking switch; serve the Thinking weights (Qwen/Qwen3-Omni-30B-A3B-Thinking), which always reason`);
+  }
 }
 
 function segmentedAnswers(preprocess: PreprocessOptions, answer: AnswerOptions): { preprocess: PreprocessOptions; answer: AnswerOptions } {

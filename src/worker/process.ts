@@ -531,7 +531,9 @@ class Conversation {
 
 /** The body fields of every turn: the model's thinking parameter and the job's generation settings. */
 export function turnBody(job: Job): Record<string, unknown> {
-  return { ...thinkingFields(jobModel(job).thinking, job.answer.thinking), ...job.generation };
+  // Thinking is switched per request at DashScope only (config.ts refuses asking for it elsewhere).
+  const thinking = job.api === undefined || job.api === 'dashscope' ? thinkingFields(jobModel(job).thinking, job.answer.thinking) : {};
+  return { ...thinking, ...job.generation };
 }
 
 /** Whether the answer follows media: its text is then priced as output after media. */
