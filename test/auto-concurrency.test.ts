@@ -1,14 +1,19 @@
 /**
- * `--concurrency auto`: the decision unit on numbers (no timing), then a whole run against the stand-in set up as a
- * server that fills up at 4 requests in flight (StandInOptions.perTokenLatency), which must settle there.
+ * `--concurrency auto`: the decision unit on numbers (no timing), then a whole run against the stand-in playing a
+ * server that fills up at 4 requests in flight, on virtual time, which must settle there.
  */
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AutoConcurrency } from '../src/engine/in-process/auto-concurrency.js';
+import { startRun } from '../src/engine/in-process/index.js';
+import { sleep, type Clock } from '../src/shared/clock.js';
+import { resolveConfig } from '../src/shared/config.js';
+import { createClient } from '../src/worker/qwen-omni.js';
+import { renderSummary, summarizeOutput } from '../src/commands/summary.js';
 import { startStandIn, type StandIn } from './stand-in/server.js';
-import { readOutputRows, runMain, tempDir } from './helpers.js';
+import { tempDir } from './helpers.js';
 
 /** Feeds `n` turns at the unit's current level, each `msPerToken` long per token, on a clock of our own. */
 function feed(auto: AutoConcurrency, clock: { t: number }, n: number, msPerToken: (level: number) => number) {
@@ -68,29 +73,67 @@ describe('the decision of --concurrency auto', () => {
   });
 });
 
+/**
+ * A server that fills up, on virtual time: the stand-in holds every request (StandInOptions.hold), and the test plays
+ * the GPU server. A request that arrives while `c` requests are held takes 100 virtual ms if c <= 4 and
+ * 100 x (1 + 2 x (c - 4)) beyond: flat up to the knee at 4, slower after it. The run's Clock reads the virtual time,
+ * which moves only while every request the run has in flight is held (the run can do nothing else then), to the end
+ * of the request due first, which is then released. So what the unit measures comes from the curve, not from how
+ * busy the machine is.
+ */
 describe('--concurrency auto against a server that fills up', () => {
   const KEY = 'sk-test-auto';
+  const vt = { now: 1_000_000 };
+  const held = new Map<number, { doneAt: number; release: () => void }>();
   let api: StandIn;
   before(async () => {
-    // 1 ms per token up to 4 requests in flight; at 8 in flight, 9 times that.
-    api = await startStandIn({ apiKey: KEY, perTokenLatency: { ms: 1, flatUpTo: 4 } });
+    api = await startStandIn({
+      apiKey: KEY,
+      hold: (n) =>
+        new Promise<void>((release) => {
+          const c = held.size + 1;
+          held.set(n, { doneAt: vt.now + 100 * (c <= 4 ? 1 : 1 + 2 * (c - 4)), release });
+        }),
+    });
   });
   after(() => api.close());
 
-  test('raises 1, 2, 4, 8 and settles at 4, the knee, and says so in the log, the totals and the summary', async () => {
+  test('raises 1, 2, 4, 8 and settles at 4, the knee, and says so in the log and the totals', async () => {
     const dir = await tempDir();
     const inputs = path.join(dir, 'notes');
-    await import('node:fs/promises').then((fs) => fs.mkdir(inputs));
+    await mkdir(inputs);
     for (let i = 0; i < 48; i++) await writeFile(path.join(inputs, `note-${String(i).padStart(2, '0')}.txt`), `Note ${i}: the same length of text in every file.\n`);
-    const out = path.join(dir, 'auto.jsonl');
-    const r = await runMain(['run', '--input', inputs, '--prompt', 'Title?', '--model', 'qwen2.5-omni-7b', '--base-url', api.vllmBaseURL, '--concurrency', 'auto', '--out', out], { env: { OMNI_API_KEY: KEY } });
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal((await readOutputRows(out)).filter((x) => x.status === 'ok').length, 48);
-    const totals = JSON.parse(await readFile(`${out}.totals.json`, 'utf8'));
-    const c = totals.run.concurrency;
-    assert.deepEqual([c.level, c.settled, c.why], [4, true, 'knee'], JSON.stringify(c));
-    assert.deepEqual(c.levels.map((l: { level: number }) => l.level), [1, 2, 4, 8]);
-    assert.match(r.stderr, /concurrency auto: 1 -> 2 .*\n(.*\n)*.*concurrency auto: settled at 4, the knee/);
-    assert.match(r.stdout, /concurrency auto: settled at 4 \(the knee/);
+    const flags = { input: [inputs], prompt: 'Title?', model: 'qwen2.5-omni-7b', baseUrl: api.vllmBaseURL, concurrency: 'auto' as const, out: path.join(dir, 'auto.jsonl') };
+    const cfg = await resolveConfig(undefined, flags, {}, dir);
+    const clock: Clock = { now: () => vt.now, sleep };
+    const logs: string[] = [];
+    const { control, done } = startRun(cfg, { apiKey: KEY, client: createClient(KEY, cfg.baseURL), clock, log: (l) => logs.push(l) });
+    let finished = false;
+    const result = done.finally(() => (finished = true));
+    while (!finished) {
+      // Every request in flight is held: nothing can happen until the server answers one.
+      const quiet = held.size > 0 && held.size === control.counts().inFlight;
+      if (!quiet) {
+        await new Promise((r) => setTimeout(r, 2));
+        continue;
+      }
+      const [n, next] = [...held.entries()].reduce((a, b) => (b[1].doneAt < a[1].doneAt ? b : a));
+      vt.now = Math.max(vt.now, next.doneAt);
+      held.delete(n);
+      next.release();
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const { totals, exitCode } = await result;
+    assert.equal(exitCode, 0, logs.join('\n'));
+    assert.equal(totals?.byStatus.ok, 48);
+    const c = totals?.run?.concurrency;
+    assert.deepEqual([c?.level, c?.settled, c?.why], [4, true, 'knee'], JSON.stringify(c));
+    assert.deepEqual(c?.levels.map((l) => l.level), [1, 2, 4, 8]);
+    assert.deepEqual(
+      logs.filter((l) => l.startsWith('concurrency auto')).map((l) => l.replace(/ \(.*/, '')),
+      ['concurrency auto: 1 -> 2', 'concurrency auto: 2 -> 4', 'concurrency auto: 4 -> 8', 'concurrency auto: settled at 4, the knee'],
+    );
+    // The summary says it too.
+    assert.match(renderSummary({ out: cfg.out, totalsPath: cfg.totalsPath, cwd: dir }, totals, await summarizeOutput(cfg.out, cfg.format)), /concurrency auto: settled at 4 \(the knee/);
   });
 });

@@ -32,12 +32,6 @@ export interface StandInOptions {
   /** Wait before sending response headers (every response of the chat route). Default 0. */
   latencyMs?: number | undefined;
   /**
-   * A server that fills up, for `--concurrency auto`: each request waits `ms` per token (prompt and answer) while at
-   * most `flatUpTo` requests are in flight, and (1 + 2 x the requests over it) times as long beyond: the latency per
-   * token is flat up to the knee and grows after it. Off unless given.
-   */
-  perTokenLatency?: { readonly ms: number; readonly flatUpTo: number } | undefined;
-  /**
    * Holds the answer to request `n` (1-based) until the promise it returns settles: a test sees a run stopped
    * part-way for as long as it needs, instead of racing a latency. Default none.
    */
@@ -122,7 +116,7 @@ interface State {
 /** What to send back, decided before any latency is applied. */
 type Reply =
   | { kind: 'error'; error: ApiError }
-  | { kind: 'stream'; frames: Frame[]; fault: Fault | null; tokens: number };
+  | { kind: 'stream'; frames: Frame[]; fault: Fault | null };
 
 export async function startStandIn(opts: StandInOptions): Promise<StandIn> {
   const uploads = new UploadService(opts.uploads);
@@ -215,7 +209,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, state: State): 
     if (BatchService.handles(route)) return await serveBatch(req, res, record, state);
     const reply = await decide(req, record, opts, state);
     await opts.hold?.(record.n);
-    if (!(await sleep((opts.latencyMs ?? 0) + loadedLatency(reply, opts, state), gone.signal))) {
+    if (!(await sleep(opts.latencyMs ?? 0, gone.signal))) {
       record.outcome = 'aborted';
       return;
     }
@@ -232,14 +226,6 @@ async function handle(req: IncomingMessage, res: ServerResponse, state: State): 
   } finally {
     state.inFlight--;
   }
-}
-
-/** The wait of StandInOptions.perTokenLatency for this reply, with the requests in flight now (this one among them). */
-function loadedLatency(reply: Reply, opts: StandInOptions, state: State): number {
-  const curve = opts.perTokenLatency;
-  if (!curve || reply.kind !== 'stream') return 0;
-  const over = Math.max(0, state.inFlight - curve.flatUpTo);
-  return reply.tokens * curve.ms * (1 + 2 * over);
 }
 
 /**
@@ -321,7 +307,7 @@ async function decide(req: IncomingMessage, record: RecordedRequest, opts: Stand
   }
 
   const fault = opts.faults?.({ n: record.n, body, summary }) ?? null;
-  return { kind: 'stream', frames: built.frames, fault, tokens };
+  return { kind: 'stream', frames: built.frames, fault };
 }
 
 /** The upload API and the upload host (uploads.ts): true when the request was one of theirs and is answered. */
