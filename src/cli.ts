@@ -14,6 +14,7 @@ import { modelHelpText } from './shared/model-reference.js';
 import { AUDIO_MODES, DEFAULTS, describeRange, ENGINES, GENERATION_RANGES, OUTPUT_FORMATS, RANGES, readNumber, REGION_NAMES, THINKING_SETTINGS, VIDEO_MODES, type NumberRange } from './shared/config.js';
 import { ConfigError, ERROR_CODES, EXIT, OperatorError, type ErrorCode } from './shared/errors.js';
 import { packageVersion } from './shared/version.js';
+import { API_NAMES } from './shared/dialect.js';
 import { SIDECAR_FORMATS, sidecarOptions, type SidecarFlags } from './shared/output/sidecar.js';
 
 // The Redis side (bullmq, ioredis) and the dashboard (express, Bull Board) are loaded by the commands that use
@@ -165,7 +166,12 @@ function jobCommand({ program }: Cli, name: string, description: string): Comman
     .addOption(choiceOption('--region <name>', 'DashScope region, for the base URL and the prices: cn Beijing (default), intl Singapore, us; hk, tokyo, frankfurt, virginia need --base-url', REGION_NAMES))
     .option('--batch-chat', "send to Beijing's Batch Chat endpoint: synchronous, at the batch price (half), for the models Batch serves in cn")
     .option('--base-url <url>', 'API base URL (overrides --region; env DASHSCOPE_BASE_URL too)')
-    .addOption(numberOption('-c, --concurrency <n>', `requests in flight at once (default ${DEFAULTS.concurrency})`, RANGES.concurrency))
+    .addOption(choiceOption('--api <dialect>', "the endpoint's dialect: dashscope, openai-compatible, vllm-omni (your own GPUs; key from OMNI_API_KEY); default from --base-url", API_NAMES))
+    .addOption(
+      new Option('-c, --concurrency <n>', `requests in flight at once (default ${DEFAULTS.concurrency}); auto: raised while the latency per token stays flat, settled at the knee (in-process runs)`).argParser((v) =>
+        v === 'auto' ? 'auto' : numberIn(RANGES.concurrency)(v),
+      ),
+    )
     .addOption(numberOption('--max-files <n>', 'stop discovering after n files', RANGES.maxFiles))
     .addOption(numberOption('--idle-timeout <sec>', `abort and retry a stream that sends nothing for this long (default ${DEFAULTS.idleTimeoutSec})`, RANGES.idleTimeoutSec))
     .addOption(numberOption('--retries <n>', `retries for rate limits, 5xx, timeouts and cut streams (default ${DEFAULTS.retries})`, RANGES.retries))

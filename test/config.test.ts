@@ -36,7 +36,7 @@ describe('job files', () => {
     await writeFile(job, 'inputs: [x]\nprompt: hi\nconcurrency: "many"\n');
     await assert.rejects(resolveConfig(job, {}, {}, dir), (err: unknown) => {
       assert.ok(err instanceof ConfigError);
-      assert.match(err.message, /bad\.yaml: field "concurrency": expected number, received "many"/);
+      assert.match(err.message, /bad\.yaml: field "concurrency": expected a whole number from 1 to 256, or "auto", received "many"/);
       return true;
     });
   });

@@ -19,6 +19,7 @@ import { emptyPassExit, finishOutput, type Io } from './io.js';
 /** The engine `auto` picks: batch when Batch serves the model here and the deadline leaves room for its window. */
 export function chooseEngine(cfg: RunConfig): { engine: 'in-process' | 'batch'; why: string } {
   if (cfg.engine !== 'auto') return { engine: cfg.engine === 'batch' ? 'batch' : 'in-process', why: `--engine ${cfg.engine}` };
+  if (cfg.api !== 'dashscope') return { engine: 'in-process', why: `auto: DashScope Batch does not exist for the ${cfg.api} dialect` };
   const s = batchSupport(cfg);
   if (s.supported !== true) return { engine: 'in-process', why: `auto: ${describeSupport(cfg)}` };
   if (cfg.deadlineHours === undefined) return { engine: 'in-process', why: 'auto: no deadline given, so the answers are wanted now' };
@@ -130,7 +131,9 @@ export function engineComparison(cfg: RunConfig, e: RunEstimate): string {
   return [
     `\nengines for this job (${requests} requests; the batch price is ${BATCH_PRICE_FACTOR * 100}% of the real-time price, failed requests free):`,
     `  in-process  cost ${fmtCost(e.cost, e.currency)}   about ${fmtDuration(minutes)} at the account's limits (${limits})`,
-    `  batch       cost ${fmtCost(e.cost * BATCH_PRICE_FACTOR, e.currency)}   within ${cfg.completionWindowHours}h (completion window), outside the rate limits; ${describeSupport(cfg)}`,
+    cfg.api === 'dashscope'
+      ? `  batch       cost ${fmtCost(e.cost * BATCH_PRICE_FACTOR, e.currency)}   within ${cfg.completionWindowHours}h (completion window), outside the rate limits; ${describeSupport(cfg)}`
+      : `  batch       none: DashScope Batch does not exist for the ${cfg.api} dialect`,
     `  --engine ${cfg.engine} runs it ${chosen.engine === 'batch' ? 'as a batch' : 'in-process'} (${chosen.why})`,
   ].join('\n');
 }

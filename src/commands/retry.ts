@@ -59,7 +59,9 @@ export async function retryOutput(output: string, flags: RetryFlags, io: Io): Pr
     await checkSameRun(url, runId, latest, output, saved.format);
     return followRun({ ...saved, only: failed }, runId, url, io);
   }
-  return runResolved({ ...saved, concurrency: flags.concurrency ?? saved.concurrency, engine: flags.engine ?? saved.engine ?? 'in-process', only: failed }, io);
+  // A number given here replaces the run's --concurrency auto as well.
+  const concurrency = flags.concurrency === undefined ? {} : { concurrency: flags.concurrency, autoConcurrency: false };
+  return runResolved({ ...saved, ...concurrency, engine: flags.engine ?? saved.engine ?? 'in-process', only: failed }, io);
 }
 
 /**

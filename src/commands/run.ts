@@ -11,6 +11,7 @@ import { sidecarRun } from '../shared/output/sidecar.js';
 import { STDOUT_OUT, stdoutOutput } from './stdout-output.js';
 import { chooseEngine, engineComparison, refuseWhileBatchesRun, runBatch } from './batch.js';
 import { emptyPassExit, finishOutput, type Io } from './io.js';
+import { apiKeyFor } from '../shared/dialect.js';
 
 export { emptyPassExit, finishOutput, type Io } from './io.js';
 
@@ -71,7 +72,7 @@ export async function runResolved(resolved: RunConfig, io: Io): Promise<number> 
   if (engine?.engine === 'batch') return runBatch(resolved, io);
   if (engine) await refuseWhileBatchesRun(resolved, io);
   const { sidecars, cfg } = sidecarRun(io.sidecar, resolved);
-  const apiKey = io.env.DASHSCOPE_API_KEY?.trim() || undefined;
+  const apiKey = apiKeyFor(cfg.api, io.env);
   for (const warning of cfg.warnings) io.err(`omni-batch: ${warning}`);
   const term: Terminal = io.terminal ?? { write: (t) => io.err(t.replace(/\n$/, '')), isTTY: false, columns: undefined };
   const display = cfg.dryRun ? undefined : new ProgressDisplay(term, io.display ?? displayOptions({}, io.env), cfg.prices?.currency ?? null);

@@ -116,6 +116,21 @@ function fittedTable(head: string[], body: string[][], width: number | undefined
   return indent(table(pick(head), body.map(pick)));
 }
 
+/** What the cost rests on: a GPU-hour price over the run's time, no price at all, or rows without one. */
+function priceLines(t: Totals): string[] {
+  const g = t.gpu;
+  if (g) return [`  GPU time: ${g.wallHours.toFixed(4)} h x ${g.gpus} GPU${g.gpus === 1 ? '' : 's'} x ${g.perGpuHour} ${g.currency}/h = ${g.cost.toFixed(4)} ${g.currency} (the run's wall time at the job's GPU-hour price)`];
+  if (!t.currency) return ['  cost unknown: no price for this model (a server of your own: set price in the job file)'];
+  return t.rowsWithoutPrice ? [`  +${t.rowsWithoutPrice} rows without a price`] : [];
+}
+
+/** `--concurrency auto`: where it ended, and the measurements that put it there. */
+function autoLine(c: NonNullable<NonNullable<Totals['run']>['concurrency']>): string {
+  const measured = c.levels.map((l) => `${l.level}: ${l.msPerToken.toFixed(3)}`).join(', ');
+  const where = c.settled ? `settled at ${c.level} (${c.why === 'knee' ? 'the knee: one level more made every token slower' : 'the highest it tries'})` : `still rising at ${c.level} when the run ended`;
+  return `  concurrency auto: ${where}; ms per token by level: ${measured || 'none measured'}`;
+}
+
 /** The text printed at the end of a run (stdout). */
 export function renderSummary(where: SummaryWhere, totals: Totals, s: OutputSummary, topReasons = 5): string {
   const t = totals;
@@ -128,6 +143,7 @@ export function renderSummary(where: SummaryWhere, totals: Totals, s: OutputSumm
     const r = t.run;
     const parts = [`${r.discovered} files found`, `${r.rowsWritten} rows written`, `${r.alreadyDone} already done`, `${r.apiRequests} API requests`, `${(r.wallMs / 1000).toFixed(1)} s`];
     lines.push(...wrapList('  this run: ', parts, width ?? Infinity));
+    if (r.concurrency) lines.push(autoLine(r.concurrency));
   }
   const head = ['kind', 'files', 'ok', 'failed', 'skipped', 'text tok', 'image tok', 'audio tok', 'video tok', 'answer tok', `cost${t.currency ? ` (${t.currency})` : ''}`];
   const sum: KindLine = { files: 0, ok: 0, failed: 0, skipped: 0, text: 0, image: 0, audio: 0, video: 0, completion: 0, cost: 0 };
@@ -147,8 +163,7 @@ export function renderSummary(where: SummaryWhere, totals: Totals, s: OutputSumm
   const reasoning = t.tokens.reasoning_tokens ?? 0;
   const cached = t.tokens.cached_tokens ?? 0;
   if (reasoning || cached) lines.push(`  of these: ${reasoning} answer tokens were reasoning (billed as answer text), ${cached} prompt tokens came from the cache`);
-  if (!t.currency) lines.push('  cost unknown: no price for this model');
-  else if (t.rowsWithoutPrice) lines.push(`  +${t.rowsWithoutPrice} rows without a price`);
+  lines.push(...priceLines(t));
   const long = t.longMedia;
   if (long?.trimmed) lines.push(`  ${long.trimmed} file${long.trimmed === 1 ? '' : 's'} trimmed to the model's maximum: the model saw only part (audio.mode / video.mode segments asks every part)`);
   if (long?.segmented || long?.uploaded) lines.push(`  long media: ${long.segmented} asked in parts (segments), ${long.uploaded} sent by temporary upload (oss://)`);

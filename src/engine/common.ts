@@ -2,6 +2,7 @@
  * What every engine does alike, written once: whether a job is already answered, the context the worker runs a
  * job in, the totals file, the first failure of a planning pass, and keeping the API key out of messages.
  */
+import { gpuCostOf, type RunPrice } from '../shared/run-price.js';
 import type OpenAI from 'openai';
 import type { PlanContext } from '../producer/plan.js';
 import { checkInputs } from '../producer/scan.js';
@@ -67,6 +68,8 @@ export interface WorkerParts {
   readonly runCpu: WorkerContext['runCpu'];
   readonly runApi: WorkerContext['runApi'];
   readonly onRequest?: () => void;
+  /** Called when a turn came back (WorkerContext.onTurn). */
+  readonly onTurn?: WorkerContext['onTurn'];
   /** What retries wait by (default: the system clock). */
   readonly clock?: Clock;
   /** Where temporary uploads are remembered (WorkerContext.uploads). */
@@ -84,6 +87,7 @@ export function workerContext(s: WorkerSettings, parts: WorkerParts): WorkerCont
     drain: parts.drain,
     reach: parts.reach,
     onRequest: parts.onRequest ?? (() => undefined),
+    ...(parts.onTurn ? { onTurn: parts.onTurn } : {}),
     runCpu: parts.runCpu,
     runApi: parts.runApi,
     tmpDir: parts.tmpDir,
@@ -99,11 +103,14 @@ export function workerContext(s: WorkerSettings, parts: WorkerParts): WorkerCont
  */
 export async function finishWithTotals(
   file: ResultFile,
-  where: { readonly out: string; readonly totalsPath: string; readonly currency: string | null },
+  where: { readonly out: string; readonly totalsPath: string; readonly currency: string | null; readonly price?: RunPrice | undefined },
   run: () => RunStats | Promise<RunStats>,
 ): Promise<Totals> {
   const acc = await file.finish();
-  const totals: Totals = { ...acc.result(where.out, where.currency), run: await run() };
+  const stats = await run();
+  // A GPU-hour price is this run's wall time at that rate (rows carry no cost then: a GPU-hour is shared).
+  const gpu = gpuCostOf(where.price, stats.wallMs);
+  const totals: Totals = { ...acc.result(where.out, where.currency), run: stats, ...(gpu ? { gpu } : {}) };
   await writeTotals(where.totalsPath, totals);
   return totals;
 }

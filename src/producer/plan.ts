@@ -12,8 +12,10 @@ import { estimateCost, estimateJob, mediaTokens, requestsPerTurn, textTokens } f
 import { formatInstructions } from '../shared/answer-schema.js';
 import { KEEP_CONTENT_BYTES, type AnswerOptions, type GenerationSettings, type Job, type TokenEstimate, type JobMedia, type JobSource, type MediaFacts, type PreprocessOptions } from '../shared/job.js';
 import { orientedSize, planImage } from '../shared/media-plan.js';
-import { KNOWN_MODELS, modelInfo, pricesIn, type ModelInfo, type RegionId } from '../shared/models.js';
+import { KNOWN_MODELS, modelInfo, type ModelInfo, type RegionId } from '../shared/models.js';
 import type { ModelLimitsBlock } from '../shared/model-overrides.js';
+import type { ApiDialect } from '../shared/dialect.js';
+import { runPrices, type RunPrice } from '../shared/run-price.js';
 import { looksLikeText, probeContent, probeImage } from '../shared/probe.js';
 import { rowWithoutAnswer, type Row } from '../shared/row.js';
 import type { MediaKind } from '../shared/job.js';
@@ -28,6 +30,9 @@ export interface PlanContext {
   readonly modelLimits: ModelLimitsBlock | undefined;
   /** Whose prices the estimate and the rows use. */
   readonly priceRegion: RegionId;
+  /** The endpoint's dialect and the job file's own price; each job carries them (neither is part of its id). */
+  readonly api?: ApiDialect | undefined;
+  readonly price?: RunPrice | undefined;
   /** Sampling settings; part of the id when any is set. */
   readonly generation: GenerationSettings;
   readonly system: Template | undefined;
@@ -297,8 +302,10 @@ function renderFor(item: Item, measured: Measured, ctx: PlanContext): { prompts:
 }
 
 /** What a job carries about its model besides the name: only what is set, so other jobs stay as they were. */
-function modelFields(ctx: PlanContext): Pick<Job, 'modelLimits' | 'priceRegion' | 'generation'> {
+function modelFields(ctx: PlanContext): Pick<Job, 'modelLimits' | 'priceRegion' | 'generation' | 'api' | 'price'> {
   return {
+    ...(ctx.api !== undefined && ctx.api !== 'dashscope' ? { api: ctx.api } : {}),
+    ...(ctx.price ? { price: ctx.price } : {}),
     ...(ctx.modelLimits ? { modelLimits: ctx.modelLimits } : {}),
     ...(ctx.priceRegion !== 'cn' ? { priceRegion: ctx.priceRegion } : {}),
     ...(Object.keys(ctx.generation).length ? { generation: ctx.generation } : {}),
@@ -357,7 +364,7 @@ async function planWithoutInput(item: Item, ctx: PlanContext): Promise<Planned> 
   const id = jobId([ctx.model, system, prompts, measured.digest, m?.type, idOptions(measured, ctx), ...answerId(ctx.answer), ...settingsId(ctx)]);
   const draft = { media: m, facts: f, options: ctx.options, prompts, system };
   const estimate = withExtraTokens(estimateJob(draft, info, ctx.answerTokens), draft, extra, info);
-  const estimatedCost = estimateCost(estimate, prompts.length * requestsPerTurn(draft, info), m !== undefined && m.type !== 'text_file', pricesIn(info, ctx.priceRegion), ctx.answerTokens);
+  const estimatedCost = estimateCost(estimate, prompts.length * requestsPerTurn(draft, info), m !== undefined && m.type !== 'text_file', runPrices(info, ctx.priceRegion, ctx.api, ctx.price), ctx.answerTokens);
   const job: Job = { ...base, id, system, prompts, media: m, facts: f, ...(extra ? { extra } : {}), options: ctx.options, answer: ctx.answer, estimate, estimatedCost, ...modelFields(ctx) };
   return measured.content ? { job, content: measured.content } : { job };
 }

@@ -26,5 +26,5 @@ export async function planContext(cfg: RunConfig): Promise<PlanContext> {
   const rowColumns = cfg.manifest ? await manifestColumns(cfg.manifest) : null;
   const prompts = [cfg.prompt, ...cfg.followUps].map((source, i) => compileTemplate(source, { where: i === 0 ? 'prompt' : `follow-up ${i}`, rowColumns }));
   const system = cfg.system === undefined ? undefined : compileTemplate(cfg.system, { where: 'system', rowColumns });
-  return { model: cfg.model, info: cfg.modelInfo, modelLimits: cfg.modelLimits, priceRegion: cfg.priceRegion, generation: cfg.generation, prompts, system, options: cfg.preprocess, answer: cfg.answer, answerTokens: cfg.estimateAnswerTokens, keep: await keptColumns(cfg) };
+  return { model: cfg.model, info: cfg.modelInfo, modelLimits: cfg.modelLimits, priceRegion: cfg.priceRegion, api: cfg.api, price: cfg.price, generation: cfg.generation, prompts, system, options: cfg.preprocess, answer: cfg.answer, answerTokens: cfg.estimateAnswerTokens, keep: await keptColumns(cfg) };
 }

@@ -10,9 +10,11 @@ import { ConfigError } from './errors.js';
 import { checkBaseUrl } from './base-url.js';
 import { schemaFromJsonSchema, schemaFromLabels, type AnswerSchema } from './answer-schema.js';
 import type { AnswerOptions, GenerationSettings, PreprocessOptions, ThinkingSetting } from './job.js';
-import { lookupModel, modelInfo, pricesIn, KNOWN_MODELS, THINKING_EFFORTS, type ModelInfo, type Prices, type RegionId } from './models.js';
+import { lookupModel, modelInfo, KNOWN_MODELS, THINKING_EFFORTS, type ModelInfo, type Prices, type RegionId } from './models.js';
 import { COMPLETION_WINDOW, parseHours } from './batch.js';
 import { ModelLimitsSchema, resolveModelInfo, type ModelLimitsBlock } from './model-overrides.js';
+import { API_NAMES, apiOfUrl, DIALECTS, type ApiDialect } from './dialect.js';
+import { PriceSchema, runPrices, type RunPrice } from './run-price.js';
 
 /**
  * Documented DashScope OpenAI-compatible base URLs; a key works only in its own region. Hong Kong, Tokyo,
@@ -79,6 +81,9 @@ export const VIDEO_MODES = ['auto', 'file', 'frames', 'segments'] as const satis
 export const AUDIO_MODES = ['trim', 'segments'] as const satisfies readonly PreprocessOptions['audio']['mode'][];
 
 /** Every default, in one place. */
+/** The highest level `--concurrency auto` tries. */
+export const AUTO_CONCURRENCY_MAX = 64;
+
 export const DEFAULTS = {
   /**
    * The model asked when none is named: a current one whose limits and prices are documented ([4][10]), with
@@ -232,7 +237,22 @@ export const JobFileSchema = z
       flag: '--region',
     }),
     baseUrl: doc(z.url().optional(), { description: 'API base URL; overrides region (env DASHSCOPE_BASE_URL too).', flag: '--base-url' }),
-    concurrency: doc(positiveInt(256).optional(), { description: 'Requests in flight at once.', default: DEFAULTS.concurrency, flag: '--concurrency' }),
+    api: doc(z.enum(API_NAMES).optional(), {
+      description:
+        'The dialect of the endpoint: dashscope, openai-compatible (hosted providers), vllm-omni (your own server). Each part is sent in the shapes the dialect takes; what it cannot express is a skipped row (README "Run it on your own GPUs").',
+      defaultText: 'dashscope for DashScope hosts and /compatible-mode/ paths, openai-compatible for known hosted providers, vllm-omni for any other host',
+      flag: '--api',
+    }),
+    price: doc(PriceSchema.optional(), {
+      description:
+        'Your own price, for a server the catalogue has no list price for: inputPerMillion and outputPerMillion (per 1M tokens; every row gets a cost), or gpuHour and gpus (spread over the run\'s wall time, in the totals); currency USD or CNY (default USD). Replaces the list price.',
+      nested: false,
+    }),
+    concurrency: doc(z.union([positiveInt(256), z.literal('auto')], { error: 'expected a whole number from 1 to 256, or "auto"' }).optional(), {
+      description: `Requests in flight at once; auto starts at 1 and doubles while the latency per token stays flat, stops at the knee (at most ${AUTO_CONCURRENCY_MAX}) and reports it (in-process runs).`,
+      default: DEFAULTS.concurrency,
+      flag: '--concurrency',
+    }),
     maxFiles: doc(positiveInt(Number.MAX_SAFE_INTEGER).optional(), { description: 'Stop discovering after this many files.', flag: '--max-files' }),
     idleTimeoutSec: doc(z.number().positive().max(3600).optional(), {
       description: 'Seconds a stream may send nothing before it is aborted and retried.',
@@ -427,8 +447,9 @@ export interface Flags {
   csvRaw?: boolean;
   model?: string;
   baseUrl?: string;
+  api?: ApiDialect;
   region?: Region;
-  concurrency?: number;
+  concurrency?: number | 'auto';
   maxFiles?: number;
   /** Seconds. */
   idleTimeout?: number;
@@ -535,6 +556,12 @@ export interface RunConfig {
   /** One line each, printed before the run starts (a model name the catalogue does not list, ...). */
   readonly warnings: readonly string[];
   readonly baseURL: string;
+  /** `--concurrency auto`: `concurrency` is then the highest level tried (AUTO_CONCURRENCY_MAX). */
+  readonly autoConcurrency?: boolean;
+  /** The endpoint's dialect (--api, the job file's api, else from the base URL). */
+  readonly api: ApiDialect;
+  /** The job file's price block; undefined: the list price where the dialect has one. */
+  readonly price: RunPrice | undefined;
   readonly concurrency: number;
   readonly maxFiles: number | undefined;
   readonly idleTimeoutMs: number;
@@ -749,6 +776,9 @@ export async function resolveConfig(jobFilePath: string | undefined, flags: Flag
   }
   const priceRegion = flags.region ?? job.region ?? regionOfUrl(baseURL) ?? DEFAULTS.region;
   const generation = generationSettings(flags, sides, info);
+  const api = flags.api ?? job.api ?? apiOfUrl(baseURL);
+  const answer = answerOptions(flags, sides, model, info, warnings);
+  checkDialect(api, { answer, flags, job, where: sides.where });
   return {
     ...sources,
     prompt,
@@ -758,14 +788,16 @@ export async function resolveConfig(jobFilePath: string | undefined, flags: Flag
     modelLimits: job.modelLimits,
     modelInfo: info,
     priceRegion,
-    prices: pricesIn(info, priceRegion),
+    prices: runPrices(info, priceRegion, api, job.price),
     generation,
     warnings,
     baseURL,
-    ...resolveLimits(flags, job, env, info),
+    api,
+    price: job.price,
+    ...resolveLimits(flags, job, env, info, api),
     ...resolveOutput(flags, sides),
     dryRun: flags.dryRun ?? false,
-    ...segmentedAnswers(preprocessOptions(flags, job), answerOptions(flags, sides, model, info, warnings)),
+    ...segmentedAnswers(preprocessOptions(flags, job, api), answer),
     maxCost: flags.maxCost ?? job.maxCost,
     ...resolveEngine(flags, job, sides.where),
     estimateAnswerTokens: generation.max_tokens ?? DEFAULTS.estimateAnswerTokens,
@@ -870,22 +902,28 @@ function presetUrl(region: Region, source: string): string {
   return url;
 }
 
-type Limits = Pick<RunConfig, 'concurrency' | 'maxFiles' | 'idleTimeoutMs' | 'retries' | 'retryBaseMs' | 'retryMaxMs' | 'rpm' | 'tpm' | 'cpuConcurrency'>;
+type Limits = Pick<RunConfig, 'concurrency' | 'autoConcurrency' | 'maxFiles' | 'idleTimeoutMs' | 'retries' | 'retryBaseMs' | 'retryMaxMs' | 'rpm' | 'tpm' | 'cpuConcurrency'>;
 
 /** How much runs at once, how fast, and how patiently. */
-function resolveLimits(flags: Flags, job: JobFile, env: NodeJS.ProcessEnv, info: ModelInfo): Limits {
+function resolveLimits(flags: Flags, job: JobFile, env: NodeJS.ProcessEnv, info: ModelInfo, api: ApiDialect): Limits {
   const retryBaseMs = job.retryBaseMs ?? DEFAULTS.retryBaseMs;
+  // A server of your own has no per-account limit: concurrency bounds it, unless --rpm / --tpm are given.
+  const paced = DIALECTS[api].paced;
   return {
-    concurrency: flags.concurrency ?? job.concurrency ?? DEFAULTS.concurrency,
+    ...concurrencyOf(flags.concurrency ?? job.concurrency ?? DEFAULTS.concurrency),
     maxFiles: flags.maxFiles ?? job.maxFiles,
     idleTimeoutMs: Math.round((flags.idleTimeout ?? job.idleTimeoutSec ?? DEFAULTS.idleTimeoutSec) * 1000),
     retries: flags.retries ?? job.retries ?? DEFAULTS.retries,
     retryBaseMs,
     retryMaxMs: Math.max(job.retryMaxMs ?? DEFAULTS.retryMaxMs, retryBaseMs),
-    rpm: flags.rpm ?? job.rpm ?? envNumber(env, 'OMNI_BATCH_RPM', RANGES.rpm) ?? info.rateLimits.rpm,
-    tpm: flags.tpm ?? job.tpm ?? envNumber(env, 'OMNI_BATCH_TPM', RANGES.tpm) ?? info.rateLimits.tpm,
+    rpm: flags.rpm ?? job.rpm ?? envNumber(env, 'OMNI_BATCH_RPM', RANGES.rpm) ?? (paced ? info.rateLimits.rpm : 0),
+    tpm: flags.tpm ?? job.tpm ?? envNumber(env, 'OMNI_BATCH_TPM', RANGES.tpm) ?? (paced ? info.rateLimits.tpm : 0),
     cpuConcurrency: flags.cpuConcurrency ?? job.cpuConcurrency ?? DEFAULTS.cpuConcurrency,
   };
+}
+
+function concurrencyOf(asked: number | 'auto'): Pick<RunConfig, 'concurrency' | 'autoConcurrency'> {
+  return asked === 'auto' ? { concurrency: AUTO_CONCURRENCY_MAX, autoConcurrency: true } : { concurrency: asked };
 }
 
 /** The engine, the batch completion window and the deadline (both in hours). */
@@ -910,7 +948,7 @@ function resolveOutput(flags: Flags, { job, where, fromJob, fromCwd }: Sides): P
   return { out, format, csvRaw: flags.csvRaw ?? job.csvRaw ?? false, totalsPath: totalsPathFor(out), estimatePath: estimatePathFor(out) };
 }
 
-function preprocessOptions(flags: Flags, job: JobFile): PreprocessOptions {
+function preprocessOptions(flags: Flags, job: JobFile, api: ApiDialect): PreprocessOptions {
   return {
     image: { fix: job.image?.fix ?? DEFAULTS.imageFix },
     video: {
@@ -921,7 +959,8 @@ function preprocessOptions(flags: Flags, job: JobFile): PreprocessOptions {
       autoMaxTrimSec: job.video?.autoMaxTrimSec ?? DEFAULTS.videoAutoMaxTrimSec,
     },
     audio: { mode: flags.audioMode ?? job.audio?.mode ?? DEFAULTS.audioMode, startSec: job.audio?.startSec ?? 0 },
-    upload: flags.upload ?? job.upload ?? DEFAULTS.upload,
+    // DashScope's temporary upload (oss://) exists at DashScope only: elsewhere media travels as data URLs.
+    upload: DIALECTS[api].uploads && (flags.upload ?? job.upload ?? DEFAULTS.upload),
   };
 }
 
@@ -930,6 +969,24 @@ function preprocessOptions(flags: Flags, job: JobFile): PreprocessOptions {
  * Segments mode joins the parts' answers as text under their time ranges: an answer checked against labels or a
  * schema, or spoken, cannot be joined, so those are refused together before anything runs.
  */
+/**
+ * What a dialect other than DashScope's cannot do, refused before anything is read: spoken answers (DashScope streams
+ * them as `delta.audio`; vLLM-Omni answers speech in a shape of its own), DashScope Batch and Batch Chat.
+ */
+function checkDialect(api: ApiDialect, s: { answer: AnswerOptions; flags: Flags; job: JobFile; where: string }): void {
+  const facts = DIALECTS[api];
+  const refuse = (what: string) => new ConfigError(`${what}: the ${api} dialect (--api) has no such thing; it is DashScope's (--api dashscope)`);
+  if (s.answer.audio && !facts.speech) throw refuse(s.flags.audioOut !== undefined ? '--audio-out (spoken answers)' : `${s.where}: field "audio.out" (spoken answers)`);
+  const engine = s.flags.engine ?? s.job.engine;
+  if (!facts.batch && engine === 'batch') throw refuse(s.flags.engine !== undefined ? '--engine batch' : `${s.where}: field "engine": batch`);
+  if (!facts.batch && (s.flags.batchChat ?? s.job.batchChat)) throw refuse(s.flags.batchChat !== undefined ? '--batch-chat' : `${s.where}: field "batchChat"`);
+  // DashScope switches thinking per request; the open weights do not (the Thinking weights always reason).
+  const asked = s.flags.thinking ?? s.job.thinking ?? s.job.enableThinking;
+  if (api !== 'dashscope' && asked !== undefined && asked !== 'off' && asked !== false) {
+    throw new ConfigError(`${s.flags.thinking !== undefined ? '--thinking' : `${s.where}: field "thinking"`}: the ${api} dialect has no thinking switch; serve the Thinking weights (Qwen/Qwen3-Omni-30B-A3B-Thinking), which always reason`);
+  }
+}
+
 function segmentedAnswers(preprocess: PreprocessOptions, answer: AnswerOptions): { preprocess: PreprocessOptions; answer: AnswerOptions } {
   const field = preprocess.audio.mode === 'segments' ? 'audio.mode' : preprocess.video.mode === 'segments' ? 'video.mode' : undefined;
   if (field && (answer.format || answer.audio)) {

@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   // Our checks before any API call.
   unsupported_type: 'not a file kind the model takes',
   unsupported_format: 'a format the API does not take as it is',
+  unsupported_by_api: "a part the endpoint's dialect (--api) cannot express",
   too_large: 'larger than the model accepts',
   too_long: 'longer than the model accepts',
   too_short: 'shorter than the model accepts',

@@ -5,6 +5,8 @@
 import type { AnswerSchema } from './answer-schema.js';
 import type { ModelLimitsBlock } from './model-overrides.js';
 import type { RegionId, ThinkingSetting } from './models.js';
+import type { ApiDialect } from './dialect.js';
+import type { RunPrice } from './run-price.js';
 
 export type { ThinkingSetting } from './models.js';
 
@@ -149,6 +151,13 @@ export interface Job {
   readonly priceRegion?: RegionId | undefined;
   /** temperature, top_p, max_tokens, seed, presence_penalty as set; absent or empty: the model's defaults. */
   readonly generation?: GenerationSettings | undefined;
+  /**
+   * The endpoint's dialect; absent: DashScope. Not part of the id: the same file asked of the same model in another
+   * dialect is the same question.
+   */
+  readonly api?: ApiDialect | undefined;
+  /** The job file's own price (run-price.ts); absent: the list price where the dialect has one. Not part of the id. */
+  readonly price?: RunPrice | undefined;
   readonly system: string | undefined;
   /** Turn 1, then each follow-up, already rendered. */
   readonly prompts: readonly string[];

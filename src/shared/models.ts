@@ -396,6 +396,58 @@ const captioner: Entry = {
   },
 };
 
+/**
+ * The open weights, under the names a vLLM(-Omni) server serves them by (`vllm serve Qwen/Qwen3-Omni-30B-A3B-Instruct
+ * --omni`: the Hugging Face name). On your own GPUs the server's flags decide much (`--max-model-len`,
+ * `--limit-mm-per-prompt`, `--media-io-kwargs`), so these are the weights' facts with DashScope's media rules kept
+ * where the weights say nothing: what fits DashScope fits the processor too. No list price (nothing is billed per
+ * token: set `price` in the job file), no account rate limit (concurrency bounds a server of your own).
+ */
+const openWeights = {
+  regions: [] as readonly RegionId[],
+  output: { audio: false, voices: [], voicesComplete: true },
+  thinking: noThinking,
+  streamOnly: false,
+  prices: {},
+  rateLimits: { rpm: 0, tpm: 0 },
+  batch: undefined,
+} as const satisfies Partial<Entry>;
+
+/** vLLM's VideoMediaIO keeps the first 32 frames of a `data:video/jpeg` frame list (num_frames, vllm/multimodal/video.py). */
+const VLLM_FRAMES = { framesMax: 32, urlFramesMax: 32 } as const;
+
+const openSources = {
+  regions: 'your own server: no DashScope region',
+  'limits.framesMax': 'vllm/multimodal/video.py: VideoMediaIO num_frames defaults to 32 (raise it with --media-io-kwargs and modelLimits)',
+  'limits.urlFramesMax': 'as limits.framesMax',
+  'limits.dataUrlMaxChars': "assumed: DashScope's 10 MB cap kept (vLLM documents none; a smaller request is kinder to the server)",
+  'limits.audioMaxSec': 'assumed: as the DashScope model of the same family (the model card gives no maximum)',
+  'limits.videoMaxSec': 'assumed: as the DashScope model of the same family',
+  'limits.contextTokens': "assumed: the weights' max_position_embeddings; the server's --max-model-len decides",
+  'limits.inputTokens': 'assumed: the context minus the output window',
+  prices: 'none: nothing is billed per token on your own GPUs; set price in the job file',
+  rateLimits: 'none: a server of your own has no account limit (concurrency bounds it)',
+  thinking: 'the Thinking weights always reason and have no switch; the server returns it as reasoning_content with --reasoning-parser',
+} as const;
+
+const qwen3OmniOpen: Entry = {
+  ...openWeights,
+  summary: 'Open weights on your own GPUs (vLLM-Omni): images, audio, video in, text out.',
+  limits: { ...qwen3Limits, ...VLLM_FRAMES, uploadMaxBytes: 0, contextTokens: 65_536, inputTokens: 49_152, inputTokensThinking: 49_152, outputTokens: 16_384 },
+  tokens: { patchPx: 32, audioTokensPerSec: 12.5, videoFps: 2, ...PATCHES },
+  source: 'vllm-project/vllm-omni examples/online_serving/qwen3_omni; Qwen3-Omni model card',
+  sources: { ...openSources, 'tokens.audioTokensPerSec': 'assumed: as qwen3-omni-flash (API.md)' },
+};
+
+const qwen25OmniOpen: Entry = {
+  ...openWeights,
+  summary: 'Open 7B weights on your own GPUs (vLLM-Omni): turbo\'s media rules, 32K context.',
+  limits: { ...turboLimits, ...VLLM_FRAMES, uploadMaxBytes: 0, contextTokens: 32_768, inputTokens: 30_720, inputTokensThinking: 30_720, outputTokens: 2_048 },
+  tokens: { patchPx: 28, audioTokensPerSec: 25, videoFps: 2, ...PATCHES },
+  source: 'vllm-project/vllm-omni examples/online_serving/qwen2_5_omni (vllm serve Qwen/Qwen2.5-Omni-7B --omni); Qwen2.5-Omni model card',
+  sources: { ...openSources, 'tokens.audioTokensPerSec': 'assumed: as qwen-omni-turbo (API.md)', 'limits.outputTokens': 'assumed: as qwen-omni-turbo' },
+};
+
 /** A dated snapshot: its base's facts, with what differs. */
 function snapshot(base: Entry, diff: Partial<Entry> = {}): Entry {
   return { ...base, ...diff, sources: { ...base.sources, ...diff.sources } };
@@ -421,6 +473,15 @@ const ENTRIES = {
   'qwen-omni-turbo-2025-01-19': snapshot(turbo, { summary: 'The first qwen-omni-turbo snapshot, Beijing only.', regions: ['cn'], sources: { regions: '[3] (Beijing only)' } }),
   'qwen2.5-omni-7b': qwen25Omni7b,
   'qwen3-omni-30b-a3b-captioner': captioner,
+  'Qwen/Qwen3-Omni-30B-A3B-Instruct': qwen3OmniOpen,
+  'Qwen/Qwen3-Omni-30B-A3B-Thinking': snapshot(qwen3OmniOpen, { summary: 'Open weights that always reason (chain of thought), on your own GPUs; text out.' }),
+  'Qwen/Qwen3-Omni-30B-A3B-Captioner': snapshot(qwen3OmniOpen, {
+    summary: 'Open audio captioner on your own GPUs: audio in, a detailed description out.',
+    limits: { ...qwen3OmniOpen.limits, inputs: ['audio'], inputTokens: 32_768, inputTokensThinking: 32_768, outputTokens: 32_768 },
+    sources: { 'limits.inputs': '[15] (audio only, as qwen3-omni-30b-a3b-captioner)' },
+  }),
+  'Qwen/Qwen2.5-Omni-7B': qwen25OmniOpen,
+  'Qwen/Qwen2.5-Omni-3B': snapshot(qwen25OmniOpen, { summary: 'Open 3B weights on your own GPUs (vLLM-Omni): as the 7B, for a smaller GPU.' }),
 } as const satisfies Record<string, Entry>;
 
 export type ModelName = keyof typeof ENTRIES;

@@ -1,13 +1,15 @@
 /**
  * Job -> chat messages, exactly as the Qwen-Omni guide shows them: a system message of text parts, then a user
  * message with the media part first and the text after it (one non-text modality per user message). Local files
- * travel as base64 data URLs (`data:image/...;base64,` for images, `data:;base64,` for audio and video); URLs
- * pass through untouched. Assistant turns in the history are text parts.
+ * travel as base64 data URLs (at DashScope `data:image/...;base64,` for images, `data:;base64,` for audio and
+ * video); URLs pass through untouched. Each part takes the shape of the job's dialect (dialect-parts.ts). Assistant
+ * turns in the history are text parts.
  */
 import { readFile } from '../shared/fast-fs.js';
 import type { ChatCompletionContentPart, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { OmniError } from '../shared/errors.js';
 import type { Job, JobMedia, JobSource } from '../shared/job.js';
+import { partsFor, type Base64Of, type OmniPart } from './dialect-parts.js';
 
 /** A local file whose bytes are already in memory (planning read them), sent without reading it again. */
 export interface HeldFile {
@@ -15,48 +17,30 @@ export interface HeldFile {
   readonly bytes: Buffer;
 }
 
-async function sourceUrl(source: JobSource, mime: string, label: string, held?: HeldFile): Promise<string> {
-  if ('url' in source) return source.url;
-  let bytes: Buffer;
-  try {
-    bytes = held?.file === source.file ? held.bytes : await readFile(source.file);
-  } catch (err) {
-    throw new OmniError('file_unreadable', `${label}: cannot read ${source.file} (${(err as NodeJS.ErrnoException).code})`);
-  }
-  return `data:${mime};base64,${bytes.toString('base64')}`;
+/** A source's bytes as base64 (the held bytes when they are this file's), or undefined for a URL. */
+function base64Reader(held: HeldFile | undefined): Base64Of {
+  return async (source: JobSource, label: string) => {
+    if ('url' in source) return undefined;
+    try {
+      const bytes = held?.file === source.file ? held.bytes : await readFile(source.file);
+      return bytes.toString('base64');
+    } catch (err) {
+      throw new OmniError('file_unreadable', `${label}: cannot read ${source.file} (${(err as NodeJS.ErrnoException).code})`);
+    }
+  };
 }
 
-/**
- * The SDK's types do not know DashScope's `video` (frame list) and `video_url` parts, nor audio as a URL:
- * they are built as plain objects and passed as content parts.
- */
-type OmniPart = ChatCompletionContentPart | { type: 'video_url'; video_url: { url: string } } | { type: 'video'; video: string[] };
-
-async function mediaParts(job: Pick<Job, 'path'>, m: JobMedia | undefined, held: HeldFile | undefined): Promise<{ parts: OmniPart[]; extraText: string | undefined }> {
+async function mediaParts(job: Pick<Job, 'path' | 'api'>, m: JobMedia | undefined, held: HeldFile | undefined): Promise<{ parts: OmniPart[]; extraText: string | undefined }> {
   if (!m) return { parts: [], extraText: undefined };
-  switch (m.type) {
-    case 'image':
-      return { parts: [{ type: 'image_url', image_url: { url: await sourceUrl(m.source, m.mime ?? 'image/jpeg', job.path, held) } }], extraText: undefined };
-    case 'audio':
-      return { parts: [{ type: 'input_audio', input_audio: { data: await sourceUrl(m.source, '', job.path, held), format: m.format as 'mp3' } }], extraText: undefined };
-    case 'video_file':
-      return { parts: [{ type: 'video_url', video_url: { url: await sourceUrl(m.source, '', job.path, held) } }], extraText: undefined };
-    case 'frames': {
-      const urls: string[] = [];
-      for (const [i, f] of m.frames.entries()) urls.push(await sourceUrl(f.source, f.mime ?? 'image/jpeg', `${job.path}: frame ${i + 1}`));
-      return { parts: [{ type: 'video', video: urls }], extraText: undefined };
-    }
-    case 'text_file': {
-      if (m.text !== undefined) return { parts: [], extraText: m.text };
-      let text: string;
-      try {
-        text = await readFile(m.file, 'utf8');
-      } catch (err) {
-        throw new OmniError('file_unreadable', `${job.path}: cannot read (${(err as NodeJS.ErrnoException).code})`);
-      }
-      return { parts: [], extraText: text };
-    }
+  if (m.type !== 'text_file') return { parts: await partsFor(job.api ?? 'dashscope', m, job.path, base64Reader(held)), extraText: undefined };
+  if (m.text !== undefined) return { parts: [], extraText: m.text };
+  let text: string;
+  try {
+    text = await readFile(m.file, 'utf8');
+  } catch (err) {
+    throw new OmniError('file_unreadable', `${job.path}: cannot read (${(err as NodeJS.ErrnoException).code})`);
   }
+  return { parts: [], extraText: text };
 }
 
 /**
@@ -64,7 +48,7 @@ async function mediaParts(job: Pick<Job, 'path'>, m: JobMedia | undefined, held:
  * (the job's own media when nothing needed doing); `held`, the original file's bytes when planning kept them.
  */
 export async function firstTurnMessages(
-  job: Pick<Job, 'path' | 'system' | 'prompts'>,
+  job: Pick<Job, 'path' | 'system' | 'prompts' | 'api'>,
   media: JobMedia | undefined,
   held?: HeldFile,
   more: readonly JobMedia[] = [],
@@ -74,7 +58,7 @@ export async function firstTurnMessages(
   const prompt = job.prompts[0] ?? '';
   const { parts, extraText } = await mediaParts(job, media, held);
   // A media list (models with mixed media): every part before the text, in the list's order.
-  for (const [i, m] of more.entries()) parts.push(...(await mediaParts({ path: `${job.path}: media ${i + 2}` }, m, undefined)).parts);
+  for (const [i, m] of more.entries()) parts.push(...(await mediaParts({ path: `${job.path}: media ${i + 2}`, api: job.api }, m, undefined)).parts);
   const text = extraText === undefined ? prompt : `${prompt}\n\n${extraText}`;
   if (parts.length === 0) {
     // Plain-text input, as the guide's first example: a string content.

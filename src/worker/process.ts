@@ -15,7 +15,8 @@ import { retryPrompt } from '../shared/answer-schema.js';
 import { isFatalForRun, OmniError, OutputError, unreadableMessage, type ErrorCode } from '../shared/errors.js';
 import { KEEP_CONTENT_BYTES, type Job, type JobMedia } from '../shared/job.js';
 import { promptTotal } from '../shared/estimate.js';
-import { pricesIn, thinkingFields } from '../shared/models.js';
+import { thinkingFields } from '../shared/models.js';
+import { runPrices } from '../shared/run-price.js';
 import { jobModel } from '../shared/model-overrides.js';
 import { ioReason, isDiskError } from '../shared/output/disk.js';
 import { wavNameFor, writeWav } from '../shared/output/wav.js';
@@ -23,6 +24,7 @@ import type { Gate, Pacer } from '../shared/rate-limit.js';
 import { addUsage, emptyUsage, rowWithoutAnswer, type Row } from '../shared/row.js';
 import { checkFits } from './fit.js';
 import { firstTurnMessages, nextTurn, type HeldFile } from './messages.js';
+import { dialectBody, firstRefusal } from './dialect-parts.js';
 import { parseAnswer } from './parse-answer.js';
 import { preprocess, type Prepared, type PreparedPart } from './preprocess/index.js';
 import type { WorkDir } from './preprocess/prepared.js';
@@ -51,6 +53,11 @@ export interface WorkerContext {
   readonly reach?: ReachWatch | undefined;
   /** Called before every API request (for counting). */
   readonly onRequest: () => void;
+  /**
+   * Called when a turn came back whole: when it was sent and when it ended (the context's clock), and its tokens
+   * (prompt and answer). `--concurrency auto` decides from these.
+   */
+  readonly onTurn?: ((startedAt: number, finishedAt: number, tokens: number) => void) | undefined;
   /** Runs CPU-bound preprocessing within its own concurrency (default: one per core). */
   readonly runCpu: <T>(fn: () => Promise<T>) => Promise<T>;
   /** Runs a job's API turns within the API concurrency, so preprocessing of later jobs runs ahead of it. */
@@ -97,8 +104,16 @@ export function undetailed(job: Job): TurnOptions['undetailedModality'] {
 export function misfitRow(job: Job): Row | undefined {
   const m = job.media;
   if (m && m.type !== 'frames' && m.type !== 'text_file' && 'file' in m.source) return undefined;
+  const refused = refusalRow(job, [m, ...(job.extra ?? []).map((x) => x.media)], undefined);
+  if (refused) return refused;
   const misfit = checkFits(job, jobModel(job).limits);
   return misfit ? { ...rowWithoutAnswer(job, 'skipped', misfit.code, misfit.message), ...mediaColumns(job, undefined) } : undefined;
+}
+
+/** The skipped row of media the job's dialect cannot express, or undefined when it can express all of them. */
+function refusalRow(job: Job, media: readonly (JobMedia | undefined)[], prepared: Prepared | undefined): Row | undefined {
+  const why = firstRefusal(job.api, media);
+  return why ? { ...rowWithoutAnswer(job, 'skipped', 'unsupported_by_api', `${job.path}: ${why}`), ...mediaColumns(job, prepared) } : undefined;
 }
 
 /** The row's media columns: the estimate always, what was sent once preprocessing is done (`via`: how it travelled). */
@@ -181,6 +196,9 @@ export async function onPrepared<T>(job: Job, ctx: PrepareContext, content: Buff
     if (misfit) return { row: { ...rowWithoutAnswer(job, 'skipped', misfit.code, `${misfit.message} (after preprocessing: ${prepared.note})`), ...mediaColumns(job, prepared) } };
     const extra = await prepareExtra(job, dir, ctx);
     if ('row' in extra) return { row: { ...extra.row, ...mediaColumns(job, prepared) } };
+    // What the endpoint's dialect cannot express is refused now, before any call (preprocessing may have made frames).
+    const refused = refusalRow(job, [...(prepared.parts ?? [prepared]).map((p) => p.media), ...extra.media], prepared);
+    if (refused) return { row: refused };
     const original = m && 'source' in m && 'file' in m.source ? m.source.file : undefined;
     const held = content && original !== undefined ? { file: original, bytes: content } : undefined;
     return await use({ ...prepared, extra: extra.media, note: [prepared.note, ...extra.notes].filter(Boolean).join('; ') }, held);
@@ -279,7 +297,7 @@ async function openConversation(job: Job, prepared: PreparedJob, ctx: WorkerCont
   if ('row' in sent) return sent;
   try {
     const messages = await firstTurnMessages(job, sent.media, held, prepared.extra);
-    return { talk: new Conversation(job, ctx, messages, prepared.upload ? { [OSS_RESOLVE_HEADER]: 'enable' } : undefined), via: sent.via };
+    return { talk: new Conversation(job, ctx, messages, prepared.upload ? { [OSS_RESOLVE_HEADER]: 'enable' } : undefined, sent.media), via: sent.via };
   } catch (err) {
     if (err instanceof OmniError) return { row: rowWithoutAnswer(job, 'failed', err.code, err.message) };
     throw err;
@@ -344,9 +362,12 @@ class Conversation {
     private readonly ctx: WorkerContext,
     private readonly messages: ChatCompletionMessageParam[],
     headers?: Readonly<Record<string, string>>,
+    sent?: JobMedia,
   ) {
     const spoken = job.answer.audio;
-    this.base = { idleTimeoutMs: ctx.idleTimeoutMs, signal: ctx.signal, undetailedModality: undetailed(job), body: turnBody(job), headers };
+    // The dialect's own fields follow what is sent (a video preprocessed into frames has no soundtrack to hear).
+    const body = { ...turnBody(job), ...dialectBody(job.api, sent, job.facts.hasAudio) };
+    this.base = { idleTimeoutMs: ctx.idleTimeoutMs, signal: ctx.signal, undetailedModality: job.api === undefined || job.api === 'dashscope' ? undetailed(job) : null, body, headers };
     this.answering = spoken ? { ...this.base, audio: { voice: spoken.voice, format: spoken.format } } : this.base;
     this.lastTurn = job.prompts.length - 1;
     this.reserve = reservationTokens(job);
@@ -432,8 +453,11 @@ class Conversation {
     await ctx.pacer.acquire(reserve, eitherSignal(ctx.signal, ctx.drain)).catch(() => {
       throw new OmniError('interrupted', 'stopped before this file was sent');
     });
+    const clock = ctx.clock ?? systemClock;
+    const startedAt = clock.now();
     try {
       const result = await streamTurn(ctx.client, this.job.model, this.messages, opts);
+      ctx.onTurn?.(startedAt, clock.now(), result.usage.total_tokens);
       ctx.reach?.reached();
       ctx.pacer.settle(reserve, result.usage.total_tokens);
       return result;
@@ -506,8 +530,10 @@ class Conversation {
 }
 
 /** The body fields of every turn: the model's thinking parameter and the job's generation settings. */
-export function turnBody(job: Job): Record<string, string | number | boolean> {
-  return { ...thinkingFields(jobModel(job).thinking, job.answer.thinking), ...job.generation };
+export function turnBody(job: Job): Record<string, unknown> {
+  // Thinking is switched per request at DashScope only (config.ts refuses asking for it elsewhere).
+  const thinking = job.api === undefined || job.api === 'dashscope' ? thinkingFields(jobModel(job).thinking, job.answer.thinking) : {};
+  return { ...thinking, ...job.generation };
 }
 
 /** Whether the answer follows media: its text is then priced as output after media. */
@@ -515,8 +541,11 @@ export function afterMedia(job: Job): boolean {
   return job.media !== undefined && job.media.type !== 'text_file';
 }
 
-/** The list prices of the job's model in its price region (Beijing for a job queued before regions had prices). */
+/**
+ * The prices of the job's model in its price region (Beijing for a job queued before regions had prices): the job
+ * file's own price, else the list price where the dialect has one, else none.
+ */
 function jobPrices(job: Job) {
-  return pricesIn(jobModel(job), job.priceRegion ?? 'cn');
+  return runPrices(jobModel(job), job.priceRegion ?? 'cn', job.api, job.price);
 }
 

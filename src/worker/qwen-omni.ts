@@ -30,8 +30,11 @@ export interface TurnOptions {
   readonly idleTimeoutMs: number;
   /** Aborts the turn from outside (a hard stop); the turn then fails with `interrupted`. */
   readonly signal?: AbortSignal | undefined;
-  /** Which prompt bucket gets tokens the API did not break down by modality. */
-  readonly undetailedModality: 'text_tokens' | 'image_tokens' | 'audio_tokens' | 'video_tokens';
+  /**
+   * Which prompt bucket gets tokens the API did not break down by modality; null: none (a server that never breaks
+   * them down, as vLLM: the row then has prompt_tokens and no per-modality counts).
+   */
+  readonly undetailedModality: 'text_tokens' | 'image_tokens' | 'audio_tokens' | 'video_tokens' | null;
   /** Asks for `modalities: ["text","audio"]` with this voice and format. */
   readonly audio?: { readonly voice: string; readonly format: 'wav' } | undefined;
   /**
@@ -39,7 +42,7 @@ export interface TurnOptions {
    * generation settings (temperature, top_p, max_tokens, seed, presence_penalty). The SDK passes fields it does
    * not know through unchanged.
    */
-  readonly body?: Readonly<Record<string, string | number | boolean>> | undefined;
+  readonly body?: Readonly<Record<string, unknown>> | undefined;
   /** Extra request headers (`X-DashScope-OssResourceResolve: enable` when a part is an oss:// upload). */
   readonly headers?: Readonly<Record<string, string>> | undefined;
 }
@@ -66,10 +69,14 @@ class Base64Collector {
   }
 }
 
-/** The SDK's delta type knows neither DashScope's reasoning_content nor its audio shape. */
+/**
+ * The SDK's delta type knows neither DashScope's reasoning_content nor its audio shape, nor vLLM's `reasoning` (the
+ * name vLLM's reasoning parsers use now; `reasoning_content` is its deprecated one, chat_utils.py).
+ */
 interface OmniDelta {
   content?: string | null;
   reasoning_content?: string | null;
+  reasoning?: string | null;
   audio?: { data?: string; transcript?: string } | null;
 }
 
@@ -100,7 +107,7 @@ export function toUsage(u: UsageChunk, undetailed: TurnOptions['undetailedModali
   usage.audio_tokens = d.audio_tokens ?? 0;
   usage.video_tokens = d.video_tokens ?? 0;
   const rest = usage.prompt_tokens - (usage.text_tokens + usage.image_tokens + usage.audio_tokens + usage.video_tokens);
-  if (rest > 0) usage[undetailed] += rest;
+  if (rest > 0 && undetailed !== null) usage[undetailed] += rest;
   usage.completion_audio_tokens = u.completion_tokens_details?.audio_tokens ?? 0;
   usage.reasoning_tokens = u.completion_tokens_details?.reasoning_tokens ?? 0;
   usage.cached_tokens = d.cached_tokens ?? 0;
@@ -139,7 +146,8 @@ export class TurnAccumulator {
         if (this.ttftMs === null) this.ttftMs = Math.round(performance.now() - this.started);
         this.text += piece;
       }
-      if (delta?.reasoning_content) this.reasoning += delta.reasoning_content;
+      const thought = delta?.reasoning_content ?? delta?.reasoning;
+      if (thought) this.reasoning += thought;
       if (delta?.audio?.data) this.audio?.push(delta.audio.data);
       if (delta?.audio?.transcript) this.transcript += delta.audio.transcript;
       if (choice.finish_reason) this.finishReason = choice.finish_reason;

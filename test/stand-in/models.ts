@@ -116,6 +116,27 @@ const QWEN38: ModelSpec = {
 /** The captioner [15]: audio in, text out; 32,768 in and out. */
 const CAPTIONER: ModelSpec = { ...QWEN3, family: 'captioner', voices: [], maxInputTokens: 32_768, maxOutputTokens: 32_768, thinking: null, speech: false, inputs: ['audio'] };
 
+/**
+ * The open weights as a vLLM-Omni server serves them (by their Hugging Face names): the processor's media rules are
+ * the DashScope family's (the stand-in has no others to go by), text answers only (vLLM-Omni's speech comes back in
+ * a shape of its own, which the client does not ask for), no thinking switch, 32 frames in a frame list (vLLM's
+ * num_frames).
+ */
+const OPEN_QWEN3: ModelSpec = { ...QWEN3, family: 'open', voices: [], thinking: null, speech: false, framesMax: 32 };
+const OPEN_QWEN25: ModelSpec = { ...TURBO, family: 'open', voices: [], speech: false, framesMax: 32 };
+const OPEN_MODELS: Readonly<Record<string, ModelSpec>> = {
+  'Qwen/Qwen3-Omni-30B-A3B-Instruct': OPEN_QWEN3,
+  'Qwen/Qwen3-Omni-30B-A3B-Thinking': OPEN_QWEN3,
+  'Qwen/Qwen3-Omni-30B-A3B-Captioner': { ...OPEN_QWEN3, inputs: ['audio'], maxInputTokens: 32_768, maxOutputTokens: 32_768 },
+  'Qwen/Qwen2.5-Omni-7B': OPEN_QWEN25,
+  'Qwen/Qwen2.5-Omni-3B': OPEN_QWEN25,
+};
+
+/** Whether a name is one of the open weights (served at the stand-in's vLLM and OpenAI paths, never at DashScope's). */
+export function isOpenModel(name: unknown): boolean {
+  return typeof name === 'string' && Object.hasOwn(OPEN_MODELS, name);
+}
+
 const DATED = String.raw`-\d{4}-\d{2}-\d{2}`;
 const TURBO_NAME = new RegExp(`^qwen-omni-turbo(?:-latest|${DATED})?$`);
 const QWEN3_NAME = new RegExp(`^qwen3-omni-flash(?:${DATED})?$`);
@@ -131,6 +152,7 @@ export function resolveModel(name: unknown, extra: Readonly<Record<string, Extra
   if (QWEN35_NAME.test(name)) return QWEN35;
   if (name === 'qwen3.8-omni-flash') return QWEN38;
   if (name === 'qwen3-omni-30b-a3b-captioner') return CAPTIONER;
+  if (Object.hasOwn(OPEN_MODELS, name)) return OPEN_MODELS[name] ?? null;
   const more = Object.hasOwn(extra, name) ? extra[name] : undefined;
   return more ? { ...TURBO, ...more, family: 'custom' } : null;
 }

@@ -11,9 +11,10 @@ import { SlidingWindow } from './limits.js';
 import { buildStream, framesBefore, inbandErrorFrame, type Frame } from './sse.js';
 import type { ChatRequestSummary } from './types.js';
 import { RESOLVE_HEADER, UploadService, writeUploadReply, type UploadOptions } from './uploads.js';
-import { validateChatRequest } from './validate.js';
+import { validateChatRequest, type ValidRequest } from './validate.js';
+import { dialectOfPath, toDashScope, type StandInDialect } from './dialects.js';
 import { BatchService, type BatchSwitches } from './batch.js';
-import type { ExtraModel } from './models.js';
+import { isOpenModel, type ExtraModel } from './models.js';
 import { textTokens } from './tokens.js';
 
 export { randomFaults, FAULT_TYPES } from './faults.js';
@@ -77,6 +78,10 @@ export interface RecordedRequest {
 export interface StandIn {
   /** e.g. http://127.0.0.1:PORT/compatible-mode/v1 (the SDK appends /chat/completions). */
   baseURL: string;
+  /** The same server as a vLLM-Omni server speaks (`vllm serve ... --omni`): http://127.0.0.1:PORT/v1. */
+  vllmBaseURL: string;
+  /** The same server as a hosted OpenAI-compatible provider: http://127.0.0.1:PORT/openai/v1. */
+  openaiBaseURL: string;
   requests: RecordedRequest[];
   /** The temporary-file flow: policies issued, files stored, oss:// resolution. */
   uploads: UploadService;
@@ -136,6 +141,8 @@ export async function startStandIn(opts: StandInOptions): Promise<StandIn> {
   let closing: Promise<void> | null = null;
   return {
     baseURL: `http://${urlHost(host)}:${port}/compatible-mode/v1`,
+    vllmBaseURL: `http://${urlHost(host)}:${port}/v1`,
+    openaiBaseURL: `http://${urlHost(host)}:${port}/openai/v1`,
     requests: state.requests,
     uploads,
     batches: state.batches,
@@ -221,6 +228,28 @@ async function handle(req: IncomingMessage, res: ServerResponse, state: State): 
   }
 }
 
+/**
+ * A chat request checked in its path's dialect: DashScope's as it is; vLLM-Omni's and OpenAI's by their own rules,
+ * then as the same request in DashScope's shape (dialects.ts), with no oss:// uploads (DashScope's only).
+ */
+async function validateIn(dialect: StandInDialect, body: unknown, req: IncomingMessage, opts: StandInOptions, state: State): Promise<ValidRequest> {
+  const base = { urlFail: opts.urlFail, extraModels: opts.extraModels };
+  // DashScope does not know the Hugging Face names; a vLLM server serves them, or any name given by
+  // --served-model-name (the stand-in serves DashScope's names there too, as if so started).
+  const model = (body as { model?: unknown } | null)?.model;
+  if (dialect === 'dashscope' && isOpenModel(model)) throw errors.modelNotFound();
+  if (dialect === 'dashscope') {
+    const resolve = req.headers[RESOLVE_HEADER] === 'enable';
+    return validateChatRequest(body, { ...base, oss: (url, model) => state.uploads.resolve(url, model, resolve) });
+  }
+  const translated = toDashScope(dialect, body);
+  const valid = await validateChatRequest(translated.body, base);
+  if (translated.notes.useAudioInVideo && !valid.summary.media.some((m) => m.kind === 'video' && m.hasAudio !== false)) {
+    throw invalidParameter('mm_processor_kwargs.use_audio_in_video: the video has no audio stream to load');
+  }
+  return { ...valid, summary: { ...valid.summary, dialect, useAudioInVideo: translated.notes.useAudioInVideo } };
+}
+
 async function decide(req: IncomingMessage, record: RecordedRequest, opts: StandInOptions, state: State): Promise<Reply> {
   const raw = await readBody(req);
   // Parse before deciding so even rejected requests are recorded with their body.
@@ -245,10 +274,10 @@ async function decide(req: IncomingMessage, record: RecordedRequest, opts: Stand
   if (raw === null) return { kind: 'error', error: invalidParameter('Request body was not received completely') };
   if (badJson !== null) return { kind: 'error', error: errors.badJson(badJson) };
 
+  const dialect = dialectOfPath(path);
   let valid;
   try {
-    const resolve = req.headers[RESOLVE_HEADER] === 'enable';
-    valid = await validateChatRequest(body, { urlFail: opts.urlFail, extraModels: opts.extraModels, oss: (url, model) => state.uploads.resolve(url, model, resolve) });
+    valid = await validateIn(dialect, body, req, opts, state);
   } catch (e) {
     if (e instanceof ApiError) return { kind: 'error', error: e };
     throw e;
@@ -265,6 +294,7 @@ async function decide(req: IncomingMessage, record: RecordedRequest, opts: Stand
     audioTokensPerSec: summary.modalities.includes('audio') ? spec.audioTokensPerSec : null,
     includeUsage: summary.includeUsage,
     prompt: summary.promptTokens,
+    breakdown: dialect === 'dashscope',
   });
 
   const p = summary.promptTokens;

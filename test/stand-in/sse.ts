@@ -22,6 +22,8 @@ export interface StreamInput {
   audioTokensPerSec: number | null;
   includeUsage: boolean;
   prompt: PromptTokenDetails;
+  /** Per-modality usage details (DashScope); false: the three totals only (vLLM). Default true. */
+  breakdown?: boolean;
 }
 
 export interface BuiltStream {
@@ -66,7 +68,7 @@ export function buildStream(input: StreamInput): BuiltStream {
     reasoning: input.reasoning === null ? 0 : outputTextTokens(input.reasoning),
   };
   if (input.includeUsage) {
-    frames.push({ kind: 'usage', final: false, wire: chunk([], usageObject(input.prompt, completion)) });
+    frames.push({ kind: 'usage', final: false, wire: chunk([], usageObject(input.prompt, completion, input.breakdown ?? true)) });
   }
   frames.push({ kind: 'done', final: false, wire: DONE_FRAME });
   return { frames, completion };

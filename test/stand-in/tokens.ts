@@ -122,9 +122,14 @@ export interface CompletionTokenDetails {
 /**
  * The usage object in wire order. Modality keys appear only when non-zero; text_tokens always.
  */
-export function usageObject(prompt: PromptTokenDetails, completion: CompletionTokenDetails): Record<string, unknown> {
+/**
+ * The usage object. `breakdown` false: as vLLM(-Omni) reports it (serving_chat.py UsageInfo), the three totals and
+ * no per-modality details.
+ */
+export function usageObject(prompt: PromptTokenDetails, completion: CompletionTokenDetails, breakdown = true): Record<string, unknown> {
   const promptTotal = prompt.text_tokens + prompt.image_tokens + prompt.audio_tokens + prompt.video_tokens;
   const completionTotal = completion.text + completion.audio + completion.reasoning;
+  if (!breakdown) return { prompt_tokens: promptTotal, completion_tokens: completionTotal, total_tokens: promptTotal + completionTotal };
   const completionDetails: Record<string, number> = {};
   if (completion.audio > 0) completionDetails['audio_tokens'] = completion.audio;
   if (completion.reasoning > 0) completionDetails['reasoning_tokens'] = completion.reasoning;

@@ -1,7 +1,7 @@
 // Shared shapes of the stand-in. Kept in a leaf module so every other file can import them
 // without import cycles.
 
-export type ModelFamily = 'turbo' | 'qwen3' | 'qwen35' | 'qwen38' | 'captioner' | 'custom';
+export type ModelFamily = 'turbo' | 'qwen3' | 'qwen35' | 'qwen38' | 'captioner' | 'open' | 'custom';
 
 /** One media input found in a user message, after inspection. */
 export interface MediaSummary {
@@ -53,4 +53,8 @@ export interface ChatRequestSummary {
   messageCount: number;
   media: MediaSummary[];
   promptTokens: PromptTokenDetails;
+  /** The dialect the request came in (by its path); absent: DashScope's. */
+  dialect?: 'dashscope' | 'vllm-omni' | 'openai-compatible';
+  /** vllm-omni: mm_processor_kwargs.use_audio_in_video was asked for. */
+  useAudioInVideo?: boolean;
 }

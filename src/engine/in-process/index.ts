@@ -117,7 +117,7 @@ async function execute(cfg: RunConfig, opts: RunOptions, stops: Stops): Promise<
   if (files.estimateFile) await files.estimateFile.finish();
   const interrupted = run.interrupted;
   const totals = files.out
-    ? await finishWithTotals(files.out, { out: cfg.out, totalsPath: cfg.totalsPath, currency }, () => run.stats(startedAt, clock.now(), interrupted))
+    ? await finishWithTotals(files.out, { out: cfg.out, totalsPath: cfg.totalsPath, currency, price: cfg.price }, () => run.stats(startedAt, clock.now(), interrupted))
     : undefined;
   const { alreadyDone, discovered } = run.counts();
   return { exitCode: run.exitCode, fatal: run.fatal, interrupted, totals, planned: run.planned, alreadyDone, discovered, estimate };

@@ -19,6 +19,8 @@ import { LocalPacer, PauseGate } from '../../shared/rate-limit.js';
 import { rowWithoutAnswer, type Row } from '../../shared/row.js';
 import { alreadyDone, answeredElsewhere, limitsOf, workerContext, type WorkerParts } from '../common.js';
 import { addEstimate, plannedRow, type RunEstimate } from './estimate.js';
+import { AutoConcurrency, describeDecision, type AutoReport } from './auto-concurrency.js';
+import { systemClock } from '../../shared/clock.js';
 import type { Preplanned } from './max-cost.js';
 
 export interface RunHooks {
@@ -80,11 +82,28 @@ export class InProcessRun {
   private readonly runApi: ReturnType<typeof pLimit>;
   private readonly worker: WorkerContext | undefined;
   private pacer: LocalPacer | undefined;
+  /** `--concurrency auto`: decides the API slots from the turns that came back. */
+  private readonly auto: AutoConcurrency | undefined;
 
   constructor(private readonly p: RunParts) {
     this.runCpu = pLimit(p.cfg.cpuConcurrency);
-    this.runApi = pLimit(p.cfg.concurrency);
+    const clock = p.worker?.clock ?? systemClock;
+    this.auto = p.cfg.autoConcurrency ? new AutoConcurrency(clock.now(), { max: p.cfg.concurrency }) : undefined;
+    this.runApi = pLimit(this.auto?.level ?? p.cfg.concurrency);
     this.worker = p.worker && this.workerFor(p.worker);
+  }
+
+  /** A turn came back (times from the run's clock): `--concurrency auto` may raise the API slots, or settle them. */
+  private onTurn(startedAt: number, finishedAt: number, tokens: number): void {
+    const decision = this.auto?.observe(startedAt, finishedAt, tokens);
+    if (!decision || !this.auto) return;
+    this.runApi.concurrency = this.auto.level;
+    this.p.hooks.log(describeDecision(decision));
+  }
+
+  /** Where `--concurrency auto` ended (for the totals); undefined without it. */
+  autoReport(): AutoReport | undefined {
+    return this.auto?.report();
   }
 
   private workerFor(w: Pick<WorkerParts, 'client' | 'tmpDir' | 'clock' | 'uploads'>): WorkerContext {
@@ -99,6 +118,7 @@ export class InProcessRun {
       drain: this.p.drain,
       reach: new ReachWatch(),
       onRequest: () => void this.apiRequests++,
+      ...(this.auto ? { onTurn: (a: number, b: number, t: number) => this.onTurn(a, b, t) } : {}),
     });
   }
 
@@ -113,7 +133,8 @@ export class InProcessRun {
   stats(startedAt: number, finishedAt: number, interrupted: boolean): RunStats {
     const { discovered, alreadyDone, rowsWritten, apiRequests } = this;
     const wallMs = Math.round(finishedAt - startedAt);
-    return { startedAt: new Date(startedAt).toISOString(), finishedAt: new Date(finishedAt).toISOString(), wallMs, discovered, alreadyDone, rowsWritten, apiRequests, interrupted };
+    const auto = this.auto?.report();
+    return { startedAt: new Date(startedAt).toISOString(), finishedAt: new Date(finishedAt).toISOString(), wallMs, discovered, alreadyDone, rowsWritten, apiRequests, interrupted, ...(auto ? { concurrency: auto } : {}) };
   }
 
   get exitCode(): number {

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { resolveModelInfo } from '../model-overrides.js';
-import { pricesIn } from '../models.js';
+import { runPrices } from '../run-price.js';
 import { RANGES, type RunConfig } from '../config.js';
 import { ConfigError } from '../errors.js';
 import { replaceFile } from './replace-file.js';
@@ -133,5 +133,5 @@ function withModelFacts(cfg: RunConfig): RunConfig {
   const modelLimits = cfg.modelLimits ?? undefined;
   const modelInfo = resolveModelInfo(cfg.model, modelLimits);
   const priceRegion = cfg.priceRegion ?? 'cn';
-  return { ...cfg, modelLimits, modelInfo, priceRegion, prices: pricesIn(modelInfo, priceRegion), generation: cfg.generation ?? {}, warnings: [] };
+  return { ...cfg, modelLimits, modelInfo, priceRegion, api: cfg.api ?? 'dashscope', price: cfg.price ?? undefined, prices: runPrices(modelInfo, priceRegion, cfg.api, cfg.price ?? undefined), generation: cfg.generation ?? {}, warnings: [] };
 }

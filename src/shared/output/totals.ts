@@ -2,6 +2,7 @@
 import { USAGE_FIELDS, emptyUsage, addUsage, type Row, type RowStatus, type Usage } from '../row.js';
 import type { MediaKind } from '../job.js';
 import { replaceFile } from './replace-file.js';
+import type { GpuCost } from '../run-price.js';
 
 export interface KindCounts {
   files: number;
@@ -27,6 +28,13 @@ export interface RunStats {
   /** API requests this run made, retries included. */
   apiRequests: number;
   interrupted: boolean;
+  /** `--concurrency auto`: the level the run ended at, whether it settled (and why), and every level measured. */
+  concurrency?: {
+    level: number;
+    settled: boolean;
+    why: string;
+    levels: readonly { level: number; msPerToken: number; samples: number }[];
+  };
 }
 
 export interface Totals {
@@ -51,6 +59,8 @@ export interface Totals {
    */
   longMedia?: LongMedia;
   run?: RunStats;
+  /** A job's GPU-hour price (run-price.ts) over this run's wall time; absent without one. */
+  gpu?: GpuCost;
 }
 
 export interface LongMedia {

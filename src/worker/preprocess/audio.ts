@@ -23,12 +23,17 @@ const LADDER = [
   { kbps: 8, rate: 8_000, channels: 1 },
 ] as const;
 
-export async function prepareAudio({ file, facts, info, opts, dir, signal, label, upload, window }: PrepareInput<PreprocessOptions['audio']> & { window?: Window }): Promise<Prepared> {
+/**
+ * `formats`: the formats the endpoint's dialect takes as they are (default: DashScope's, all of AS_IS); a file in
+ * another is converted to MP3.
+ */
+export async function prepareAudio({ file, facts, info, opts, dir, signal, label, upload, window, formats }: PrepareInput<PreprocessOptions['audio']> & { window?: Window; formats?: readonly string[] }): Promise<Prepared> {
   const total = facts.durationSec ?? 0;
   const w = window ?? audioWindow(facts, opts, info.limits);
   const trimmed = w.startSec > 0 || w.durationSec < total - 0.05;
   const budget = sendBudget('audio', info.limits, upload);
-  const asIs = AS_IS[facts.format ?? ''];
+  const known = AS_IS[facts.format ?? ''];
+  const asIs = known !== undefined && (formats ?? Object.values(AS_IS)).includes(known) ? known : undefined;
   if (asIs && !trimmed && (facts.bytes ?? Infinity) <= budget) {
     return { media: { type: 'audio', source: { file }, format: asIs }, facts: { bytes: facts.bytes ?? 0, durationSec: total }, note: `as is ${asIs} ${s1(total)}s` };
   }

@@ -6,6 +6,7 @@
 import type { Job } from '../../shared/job.js';
 import { chooseVideoMode, segmentsOf } from '../../shared/media-plan.js';
 import { jobModel } from '../../shared/model-overrides.js';
+import { DIALECTS } from '../../shared/dialect.js';
 import { prepareAudio } from './audio.js';
 import { prepareFrames } from './frames.js';
 import { prepareImage } from './image.js';
@@ -31,7 +32,7 @@ export async function preprocess(job: Job, dir: WorkDir, signal: AbortSignal, co
     case 'image':
       return prepareImage({ ...input, opts: job.options.image, content });
     case 'audio': {
-      const audio = { ...input, opts: job.options.audio };
+      const audio = { ...input, opts: job.options.audio, formats: DIALECTS[job.api ?? 'dashscope'].audioFormats };
       const parts = segmentsOf('audio', job.facts, job.options, info.limits);
       return fit(parts ? await prepareSegments('audio', audio, parts) : await prepareAudio(audio));
     }
