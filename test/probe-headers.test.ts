@@ -136,3 +136,17 @@ describe('header readers on variants made with ffmpeg', () => {
     for (const lost of ['half-speech.ogg', 'head-speech.ogg', 'half-real-alarm.oga', 'head-ok-clip-5s.mp4', 'head-speech.flac', 'half-real-megamind.avi']) assert.ok(!damaged.includes(lost), lost);
   });
 });
+
+describe('header readers give up where ffprobe reads otherwise, or where a walk would not end', () => {
+  const src = (name: string) => path.join(FIXTURES, name);
+  const out = (name: string) => path.join(dir, name);
+
+  test('MP3s concatenated: ffprobe drops the Xing frame count and estimates, so the reader gives up', async () => {
+    const one = await readFile(src('ok-speech.mp3'));
+    await writeFile(out('thrice.mp3'), Buffer.concat([one, one, one]));
+    assert.equal(await agrees(out('thrice.mp3')), false);
+    // Within 1/16 of the tag's byte count (a trailing tag, say) the count still holds, as in mp3_parse_info_tag.
+    await writeFile(out('trailing.mp3'), Buffer.concat([one, Buffer.alloc(one.length >> 5)]));
+    assert.equal(await agrees(out('trailing.mp3')), true);
+  });
+});
