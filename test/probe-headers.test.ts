@@ -9,7 +9,9 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { OmniError } from '../src/shared/errors.js';
+import { MAX_STEPS } from '../src/shared/headers/facts.js';
 import { readAvHeader } from '../src/shared/headers/index.js';
+import { crc as oggChecksum } from '../src/shared/headers/ogg.js';
 import { ffprobeAv, probeAv, type AvFacts } from '../src/shared/probe.js';
 import { bigCorpus, ffmpeg } from './corpus.js';
 import { FIXTURES, tempDir } from './helpers.js';
@@ -148,5 +150,54 @@ describe('header readers give up where ffprobe reads otherwise, or where a walk 
     // Within 1/16 of the tag's byte count (a trailing tag, say) the count still holds, as in mp3_parse_info_tag.
     await writeFile(out('trailing.mp3'), Buffer.concat([one, Buffer.alloc(one.length >> 5)]));
     assert.equal(await agrees(out('trailing.mp3')), true);
+  });
+
+  /** `n` copies of `piece` put in `b` at `at`. */
+  const insert = (b: Buffer, at: number, piece: Buffer, n: number) => Buffer.concat([b.subarray(0, at), ...Array<Buffer>(n).fill(piece), b.subarray(at)]);
+  const riffSized = (b: Buffer, lists: number[]) => {
+    for (const at of [4, ...lists]) b.writeUInt32LE(b.length - at - 4, at);
+    return b;
+  };
+  /** An empty Ogg page (no segments) of the stream `serial`, with its checksum. */
+  const emptyPage = (serial: number) => {
+    const p = Buffer.alloc(27);
+    p.write('OggS', 0, 'latin1');
+    p.writeUInt32LE(serial, 14);
+    p.writeUInt32LE(oggChecksum(p), 22);
+    return p;
+  };
+
+  test('a walk of more than MAX_STEPS boxes, elements, chunks, blocks or pages gives up to ffprobe', async () => {
+    await ffmpeg(['-i', src('ok-clip-5s.mp4'), '-c', 'copy', out('walk-base.mp4')]);
+    const mp4 = await readFile(out('walk-base.mp4'));
+    const moovAt = mp4.lastIndexOf('moov') - 4; // after the media data: offsets into it stay right
+    const webm = await readFile(src('clip.webm'));
+    const segment = webm.indexOf(Buffer.from([0x18, 0x53, 0x80, 0x67]));
+    assert.equal(webm.readUInt8(segment + 4), 0x01, 'an 8-byte segment size');
+    const ogg = await readFile(src('speech.ogg'));
+    const idEnd = 27 + ogg.readUInt8(26) + [...ogg.subarray(27, 27 + ogg.readUInt8(26))].reduce((a, x) => a + x, 0);
+    const wav = await readFile(src('ok-speech.wav'));
+    const avi = await readFile(src('real-megamind.avi'));
+    const flac = await readFile(src('speech.flac'));
+    assert.equal(flac.readUInt8(4) & 0x80, 0, 'STREAMINFO is not the last block');
+    const junk = Buffer.from('JUNK\0\0\0\0', 'latin1');
+    const variants: [string, (n: number) => Buffer][] = [
+      ['mp4', (n) => insert(mp4, moovAt, Buffer.from('\0\0\0\x08free', 'latin1'), n)],
+      ['webm', (n) => {
+        const b = insert(webm, segment + 12, Buffer.from([0xec, 0x80]), n); // Void elements of 2 bytes
+        b.writeUIntBE(webm.readUIntBE(segment + 6, 6) + 2 * n, segment + 6, 6);
+        return b;
+      }],
+      ['wav', (n) => riffSized(insert(wav, 12, junk, n), [])],
+      ['avi', (n) => riffSized(insert(avi, 24, junk, n), [16])],
+      ['flac', (n) => insert(flac, 42, Buffer.from([1, 0, 0, 0]), n)], // empty PADDING blocks
+      ['ogg', (n) => insert(ogg, idEnd, emptyPage(ogg.readUInt32LE(14)), n)],
+    ];
+    for (const [ext, make] of variants) {
+      await writeFile(out(`few-steps.${ext}`), make(100));
+      assert.equal(await agrees(out(`few-steps.${ext}`)), true, `${ext} with 100 padding steps is read in-process`);
+      await writeFile(out(`many-steps.${ext}`), make(MAX_STEPS + 100));
+      assert.equal(await agrees(out(`many-steps.${ext}`)), false, `${ext} with ${MAX_STEPS + 100} padding steps goes to ffprobe`);
+    }
   });
 });

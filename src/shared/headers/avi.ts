@@ -6,7 +6,7 @@
  * frame count that disputes the video's length, a cut file, other stream types (subtitles) and anything else go
  * to ffprobe.
  */
-import { avFacts, sure, type AudioTrack, type AvFacts, type VideoTrack } from './facts.js';
+import { avFacts, steps, sure, type AudioTrack, type AvFacts, type VideoTrack } from './facts.js';
 import { readExactly, type ByteSource } from './source.js';
 
 /** Picture codecs by BITMAPINFOHEADER compression FourCC (upper-cased), in ffmpeg's names. */
@@ -26,7 +26,9 @@ interface Chunk {
 
 function chunks(b: Buffer, from: number, to: number): Chunk[] {
   const out: Chunk[] = [];
+  const step = steps('AVI chunks in one list');
   for (let pos = from; pos + 8 <= to; ) {
+    step();
     const id = b.toString('latin1', pos, pos + 4);
     const size = b.readUInt32LE(pos + 4);
     sure(pos + 8 + size <= to, 'an AVI chunk past its list');

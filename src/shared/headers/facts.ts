@@ -60,3 +60,15 @@ export class NotSure extends Error {}
 export function sure(condition: unknown, why: string): asserts condition {
   if (!condition) throw new NotSure(why);
 }
+
+/**
+ * The most boxes, elements, chunks, blocks or pages one walk of a reader takes (real files take tens); a file of
+ * more (say, megabytes of empty padding boxes) is read by ffprobe, so a reader never spends long on one.
+ */
+export const MAX_STEPS = 4096;
+
+/** A step counter for one walk: call it once a step; past MAX_STEPS it gives up. */
+export function steps(what: string): () => void {
+  let n = 0;
+  return () => sure(++n <= MAX_STEPS, `more than ${MAX_STEPS} ${what}`);
+}

@@ -5,7 +5,7 @@
  * AudioSpecificConfig (its rate checked against the sample entry's). Fragmented files, codecs not listed here and
  * any disagreement go to ffprobe.
  */
-import { avFacts, sure, type AudioTrack, type AvFacts, type VideoTrack } from './facts.js';
+import { avFacts, steps, sure, type AudioTrack, type AvFacts, type VideoTrack } from './facts.js';
 import { aacConfig } from './aac.js';
 import { readExactly, type ByteSource } from './source.js';
 
@@ -27,7 +27,9 @@ interface Box {
 /** The boxes one after another in buf[from, to). */
 function boxes(buf: Buffer, from: number, to: number): Box[] {
   const out: Box[] = [];
+  const step = steps('MP4 boxes in one box');
   for (let pos = from; pos + 8 <= to; ) {
+    step();
     let size = buf.readUInt32BE(pos);
     let head = 8;
     if (size === 1) {
@@ -45,7 +47,9 @@ const child = (buf: Buffer, parent: Box, type: string) => boxes(buf, parent.body
 
 /** The moov box, found by walking the top-level box headers (it may follow the media data). */
 async function findMoov(src: ByteSource): Promise<Buffer> {
+  const step = steps('top-level MP4 boxes');
   for (let pos = 0; pos + 8 <= src.size; ) {
+    step();
     const h = await src.read(pos, 16);
     sure(h.length >= 8, 'a cut MP4 box header');
     let size = h.readUInt32BE(0);
