@@ -200,4 +200,58 @@ describe('header readers give up where ffprobe reads otherwise, or where a walk 
       assert.equal(await agrees(out(`many-steps.${ext}`)), false, `${ext} with ${MAX_STEPS + 100} padding steps goes to ffprobe`);
     }
   });
+
+  /** Ogg pages of `serial` carrying `packets` whole (the first page not a continuation), checksummed. */
+  function oggPages(serial: number, packets: Buffer[]): Buffer {
+    const lacing = packets.flatMap((p) => [...Array<number>(Math.floor(p.length / 255)).fill(255), p.length % 255]);
+    const data = Buffer.concat(packets);
+    const pages: Buffer[] = [];
+    for (let seg = 0, at = 0, continued = false; seg < lacing.length; ) {
+      const mine = lacing.slice(seg, seg + 255);
+      const bytes = mine.reduce((a, x) => a + x, 0);
+      const page = Buffer.concat([Buffer.alloc(27), Buffer.from(mine), data.subarray(at, at + bytes)]);
+      page.write('OggS', 0, 'latin1');
+      page.writeUInt8(continued ? 1 : 0, 5);
+      page.writeUInt32LE(serial, 14);
+      page.writeUInt8(mine.length, 26);
+      page.writeUInt32LE(oggChecksum(page), 22);
+      pages.push(page);
+      continued = mine[mine.length - 1] === 255;
+      seg += mine.length;
+      at += bytes;
+    }
+    return Buffer.concat(pages);
+  }
+
+  test('a Vorbis setup header over 1 MB is not joined in memory: ffprobe decides', async () => {
+    await ffmpeg(['-i', src('ok-speech.wav'), '-c:a', 'libvorbis', out('setup-base.ogg')]);
+    const ogg = await readFile(out('setup-base.ogg'));
+    // The pages: the identification page, then the comment and setup packets, then audio from a page of its own.
+    const packets: Buffer[] = [];
+    let current: Buffer[] = [];
+    let pos = 0;
+    let idEnd = 0;
+    while (packets.length < 3) {
+      const n = ogg.readUInt8(pos + 26);
+      let at = pos + 27 + n;
+      for (const l of ogg.subarray(pos + 27, pos + 27 + n)) {
+        current.push(ogg.subarray(at, at + l));
+        at += l;
+        if (l < 255) {
+          packets.push(Buffer.concat(current));
+          current = [];
+        }
+      }
+      pos = at;
+      idEnd ||= pos;
+    }
+    const [, comment, setup] = packets as [Buffer, Buffer, Buffer];
+    const serial = ogg.readUInt32LE(14);
+    // vorbis_parser reads the modes from the setup's end: bytes put in after its signature leave them as they are.
+    const bigger = (n: number) => Buffer.concat([ogg.subarray(0, idEnd), oggPages(serial, [comment, Buffer.concat([setup.subarray(0, 7), Buffer.alloc(n, 0x55), setup.subarray(7)])]), ogg.subarray(pos)]);
+    await writeFile(out('setup-plus-1k.ogg'), bigger(1024));
+    assert.notEqual(await readAvHeader(out('setup-plus-1k.ogg')), undefined, 'the crafted file is one the reader reads');
+    await writeFile(out('setup-plus-2m.ogg'), bigger(2 * 1024 * 1024));
+    assert.equal(await readAvHeader(out('setup-plus-2m.ogg')), undefined);
+  });
 });
