@@ -254,4 +254,20 @@ describe('header readers give up where ffprobe reads otherwise, or where a walk 
     await writeFile(out('setup-plus-2m.ogg'), bigger(2 * 1024 * 1024));
     assert.equal(await readAvHeader(out('setup-plus-2m.ogg')), undefined);
   });
+
+  test('a header that counts no duration (WAV data size 0, AVI stream length 0) goes to ffprobe', async () => {
+    const wav = Buffer.from(await readFile(src('ok-speech.wav')));
+    wav.writeUInt32LE(0, wav.indexOf('data') + 4); // as a stream written without seeking back: to the end of the file
+    await writeFile(out('data-size-0.wav'), wav);
+    assert.equal(await agrees(out('data-size-0.wav')), false);
+    const avi = await readFile(src('real-megamind.avi'));
+    const strh = [...avi.subarray(0, 8192).toString('latin1').matchAll(/strh/g)].map((m) => m.index);
+    assert.ok(strh.length >= 2, 'a video and an audio stream');
+    for (const [name, which] of [['audio-length-0.avi', strh.slice(1)], ['all-length-0.avi', strh]] as const) {
+      const b = Buffer.from(avi);
+      for (const at of which) b.writeUInt32LE(0, at + 8 + 32);
+      await writeFile(out(name), b);
+      assert.equal(await agrees(out(name)), false, name);
+    }
+  });
 });

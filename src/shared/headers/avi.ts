@@ -75,6 +75,7 @@ function stream(b: Buffer, strl: Chunk): { seconds: number; length: number; vide
   const type = b.toString('latin1', strh.body, strh.body + 4);
   const [scale, rate, start, length] = [20, 24, 28, 32].map((o) => b.readUInt32LE(strh.body + o)) as [number, number, number, number];
   sure(scale > 0 && rate > 0 && start === 0 && b.readUInt32LE(strh.body + 44) === 0, 'an AVI stream counted in bytes, or not from 0');
+  sure(length > 0, 'an AVI stream of length 0 (avidec then counts its chunks in the index)');
   const seconds = (length * scale) / rate;
   if (type === 'vids') {
     sure(strf.end - strf.body >= 20, 'a short BITMAPINFOHEADER');

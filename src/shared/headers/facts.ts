@@ -36,8 +36,11 @@ export function avFacts(format: string, seconds: number, video: VideoTrack | und
   // audio file decides its conversion, so ffprobe decides. (In a video the audio's rate decides nothing.)
   sure(video || audio?.codec !== 'aac' || audio.sampleRate > 24_000, 'AAC at 24 kHz or less without video: maybe HE-AAC');
   const us = Math.round(seconds * 1e6);
+  // A header that counts nothing (a WAV data size of 0, an AVI stream of length 0) is one libavformat reads in
+  // some other way (to the end of the file, from the index): ffprobe's to read.
+  sure(us > 0, 'a header that gives no duration');
   return {
-    durationSec: us > 0 ? us / 1e6 : undefined,
+    durationSec: us / 1e6,
     hasVideo: video !== undefined,
     hasAudio: audio !== undefined,
     width: video?.width,
