@@ -270,4 +270,35 @@ describe('header readers give up where ffprobe reads otherwise, or where a walk 
       assert.equal(await agrees(out(name)), false, name);
     }
   });
+
+  /** An EBML element: its ID's bytes, a size of 1 byte (or 8 for bodies of 127 bytes and more), its body. */
+  function ebml(id: number[], body: Buffer | number[]): Buffer {
+    const b = Buffer.from(body);
+    const size = b.length < 127 ? Buffer.from([0x80 | b.length]) : Buffer.concat([Buffer.from([0x01, 0, 0]), Buffer.from([0, 0, 0, 0])]).fill(0, 1);
+    if (b.length >= 127) size.writeUIntBE(b.length, 2, 6);
+    return Buffer.concat([Buffer.from(id), size, b]);
+  }
+  const f64 = (x: number) => {
+    const b = Buffer.alloc(8);
+    b.writeDoubleBE(x);
+    return b;
+  };
+
+  test('Matroska integers of 7 and 8 bytes are read whole', async () => {
+    const opusHead = Buffer.from('OpusHead\x01\x02\x38\x01\x80\xbb\0\0\0\0\0', 'latin1');
+    const head = ebml([0x1a, 0x45, 0xdf, 0xa3], Buffer.concat([ebml([0x42, 0x86], [1]), ebml([0x42, 0xf7], [1]), ebml([0x42, 0xf2], [4]), ebml([0x42, 0xf3], [8]), ebml([0x42, 0x82], Buffer.from('matroska')), ebml([0x42, 0x87], [4]), ebml([0x42, 0x85], [2])]));
+    // TimestampScale 1 ms written in 8 bytes (the first 6 of them are 0), Duration 2000 of it.
+    const info = ebml([0x15, 0x49, 0xa9, 0x66], Buffer.concat([ebml([0x2a, 0xd7, 0xb1], [0, 0, 0, 0, 0, 0x0f, 0x42, 0x40]), ebml([0x44, 0x89], f64(2000)), ebml([0x4d, 0x80], Buffer.from('test')), ebml([0x57, 0x41], Buffer.from('test'))]));
+    const audio = ebml([0xe1], Buffer.concat([ebml([0xb5], f64(48_000)), ebml([0x9f], [0, 0, 0, 0, 0, 0, 2])]));
+    const entry = ebml([0xae], Buffer.concat([ebml([0xd7], [1]), ebml([0x73, 0xc5], [1]), ebml([0x83], [2]), ebml([0x86], Buffer.from('A_OPUS')), ebml([0x63, 0xa2], opusHead), audio]));
+    // One cluster of empty 20 ms Opus frames (a TOC byte each) at 0, 20, 40 ms: ffprobe wants a packet to read.
+    const blocks = [0, 20, 40].map((t) => ebml([0xa3], [0x81, 0, t, 0x80, 0xfc]));
+    const cluster = ebml([0x1f, 0x43, 0xb6, 0x75], Buffer.concat([ebml([0xe7], [0]), ...blocks]));
+    const segment = Buffer.concat([Buffer.from([0x18, 0x53, 0x80, 0x67, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), info, ebml([0x16, 0x54, 0xae, 0x6b], entry), cluster]);
+    await writeFile(out('wide-ints.mka'), Buffer.concat([head, segment]));
+    const facts = await readAvHeader(out('wide-ints.mka'));
+    assert.equal(facts?.durationSec, 2);
+    assert.equal(facts.channels, 2);
+    assert.equal(await agrees(out('wide-ints.mka')), true);
+  });
 });

@@ -56,7 +56,15 @@ function children(b: Buffer, from: number, to: number): El[] {
   return out;
 }
 
-const uint = (b: Buffer, el: El) => (el.size ? b.readUIntBE(el.body, Math.min(6, el.size)) : 0);
+/** An unsigned integer element of up to 8 bytes; one past 2^53 (no Number holds it) is not read. */
+function uint(b: Buffer, el: El): number {
+  const size = el.size ?? 0;
+  sure(size <= 8, 'an EBML integer over 8 bytes');
+  let value = 0;
+  for (let i = 0; i < size; i++) value = value * 256 + b.readUInt8(el.body + i);
+  sure(value < 2 ** 53, 'an EBML integer past 2^53');
+  return value;
+}
 const float = (b: Buffer, el: El) => (el.size === 8 ? b.readDoubleBE(el.body) : el.size === 4 ? b.readFloatBE(el.body) : NaN);
 const text = (b: Buffer, el: El) => b.toString('latin1', el.body, el.body + (el.size ?? 0)).replace(/\0+$/, '');
 
