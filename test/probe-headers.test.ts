@@ -301,4 +301,15 @@ describe('header readers give up where ffprobe reads otherwise, or where a walk 
     assert.equal(facts.channels, 2);
     assert.equal(await agrees(out('wide-ints.mka')), true);
   });
+
+  test('a stream claimed without a picture size (AVI biWidth 0 or negative) goes to ffprobe', async () => {
+    const avi = await readFile(src('real-megamind.avi'));
+    const strf = avi.indexOf('strf');
+    for (const [name, width] of [['width-0.avi', 0], ['width-negative.avi', -avi.readInt32LE(strf + 12)]] as const) {
+      const b = Buffer.from(avi);
+      b.writeInt32LE(width, strf + 12); // the first strf is the video's BITMAPINFOHEADER
+      await writeFile(out(name), b);
+      assert.equal(await agrees(out(name)), false, name);
+    }
+  });
 });

@@ -39,6 +39,9 @@ export function avFacts(format: string, seconds: number, video: VideoTrack | und
   // A header that counts nothing (a WAV data size of 0, an AVI stream of length 0) is one libavformat reads in
   // some other way (to the end of the file, from the index): ffprobe's to read.
   sure(us > 0, 'a header that gives no duration');
+  // A stream the container claims without a picture size, rate or channels: ffprobe reads them from the stream.
+  sure(!video || (video.width > 0 && video.height > 0), 'a video stream without a picture size');
+  sure(!audio || (audio.sampleRate > 0 && audio.channels > 0), 'an audio stream without a rate or channels');
   return {
     durationSec: us / 1e6,
     hasVideo: video !== undefined,
