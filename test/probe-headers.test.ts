@@ -312,4 +312,16 @@ describe('header readers give up where ffprobe reads otherwise, or where a walk 
       assert.equal(await agrees(out(name)), false, name);
     }
   });
+
+  test('MP4 with a chapter track or a subtitle track goes to ffprobe', async () => {
+    await writeFile(out('chapters.txt'), ';FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=2000\ntitle=One\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=2000\nEND=5000\ntitle=Two\n');
+    await writeFile(out('subs.srt'), '1\n00:00:00,000 --> 00:00:02,000\nHello\n');
+    const clip = ['-i', src('ok-clip-5s.mp4')];
+    await ffmpeg([...clip, '-c', 'copy', out('plain-copy.mp4')]);
+    assert.equal(await agrees(out('plain-copy.mp4')), true, 'the same clip without them is read in-process');
+    await ffmpeg([...clip, '-i', out('chapters.txt'), '-map', '0', '-map_chapters', '1', '-c', 'copy', out('chapters.mp4')]);
+    assert.equal(await agrees(out('chapters.mp4')), false, 'chapters');
+    await ffmpeg([...clip, '-i', out('subs.srt'), '-map', '0', '-map', '1', '-c', 'copy', '-c:s', 'mov_text', out('subtitles.mp4')]);
+    assert.equal(await agrees(out('subtitles.mp4')), false, 'subtitles');
+  });
 });
