@@ -6,7 +6,7 @@
  * frame count that disputes the video's length, a cut file, other stream types (subtitles) and anything else go
  * to ffprobe.
  */
-import { avFacts, sure, type AudioTrack, type AvFacts, type VideoTrack } from './facts.js';
+import { avFacts, steps, sure, type AudioTrack, type AvFacts, type VideoTrack } from './facts.js';
 import { readExactly, type ByteSource } from './source.js';
 
 /** Picture codecs by BITMAPINFOHEADER compression FourCC (upper-cased), in ffmpeg's names. */
@@ -26,7 +26,9 @@ interface Chunk {
 
 function chunks(b: Buffer, from: number, to: number): Chunk[] {
   const out: Chunk[] = [];
+  const step = steps('AVI chunks in one list');
   for (let pos = from; pos + 8 <= to; ) {
+    step();
     const id = b.toString('latin1', pos, pos + 4);
     const size = b.readUInt32LE(pos + 4);
     sure(pos + 8 + size <= to, 'an AVI chunk past its list');
@@ -73,6 +75,7 @@ function stream(b: Buffer, strl: Chunk): { seconds: number; length: number; vide
   const type = b.toString('latin1', strh.body, strh.body + 4);
   const [scale, rate, start, length] = [20, 24, 28, 32].map((o) => b.readUInt32LE(strh.body + o)) as [number, number, number, number];
   sure(scale > 0 && rate > 0 && start === 0 && b.readUInt32LE(strh.body + 44) === 0, 'an AVI stream counted in bytes, or not from 0');
+  sure(length > 0, 'an AVI stream of length 0 (avidec then counts its chunks in the index)');
   const seconds = (length * scale) / rate;
   if (type === 'vids') {
     sure(strf.end - strf.body >= 20, 'a short BITMAPINFOHEADER');

@@ -36,8 +36,14 @@ export function avFacts(format: string, seconds: number, video: VideoTrack | und
   // audio file decides its conversion, so ffprobe decides. (In a video the audio's rate decides nothing.)
   sure(video || audio?.codec !== 'aac' || audio.sampleRate > 24_000, 'AAC at 24 kHz or less without video: maybe HE-AAC');
   const us = Math.round(seconds * 1e6);
+  // A header that counts nothing (a WAV data size of 0, an AVI stream of length 0) is one libavformat reads in
+  // some other way (to the end of the file, from the index): ffprobe's to read.
+  sure(us > 0, 'a header that gives no duration');
+  // A stream the container claims without a picture size, rate or channels: ffprobe reads them from the stream.
+  sure(!video || (video.width > 0 && video.height > 0), 'a video stream without a picture size');
+  sure(!audio || (audio.sampleRate > 0 && audio.channels > 0), 'an audio stream without a rate or channels');
   return {
-    durationSec: us > 0 ? us / 1e6 : undefined,
+    durationSec: us / 1e6,
     hasVideo: video !== undefined,
     hasAudio: audio !== undefined,
     width: video?.width,
@@ -59,4 +65,16 @@ export class NotSure extends Error {}
 
 export function sure(condition: unknown, why: string): asserts condition {
   if (!condition) throw new NotSure(why);
+}
+
+/**
+ * The most boxes, elements, chunks, blocks or pages one walk of a reader takes (real files take tens); a file of
+ * more (say, megabytes of empty padding boxes) is read by ffprobe, so a reader never spends long on one.
+ */
+export const MAX_STEPS = 4096;
+
+/** A step counter for one walk: call it once a step; past MAX_STEPS it gives up. */
+export function steps(what: string): () => void {
+  let n = 0;
+  return () => sure(++n <= MAX_STEPS, `more than ${MAX_STEPS} ${what}`);
 }

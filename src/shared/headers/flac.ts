@@ -3,7 +3,7 @@
  * channels and the total sample count. A stream that leaves the count at 0 (written without seeking back) goes to
  * ffprobe, which then estimates.
  */
-import { avFacts, sure, type AvFacts } from './facts.js';
+import { avFacts, steps, sure, type AvFacts } from './facts.js';
 import { readExactly, type ByteSource } from './source.js';
 
 export async function readFlac(src: ByteSource, start: number): Promise<AvFacts> {
@@ -17,7 +17,9 @@ export async function readFlac(src: ByteSource, start: number): Promise<AvFacts>
   sure(sampleRate > 0 && total > 0, 'STREAMINFO without a sample rate or a sample count');
   // As flac_read_header: every metadata block up to the one flagged last, then the first frame's sync code.
   let pos = start + 4;
+  const step = steps('FLAC metadata blocks');
   for (let last = false; !last; ) {
+    step();
     const h = await readExactly(src, pos, 4, 'a FLAC metadata block');
     last = (h.readUInt8(0) & 0x80) !== 0;
     pos += 4 + h.readUIntBE(1, 3);

@@ -5,7 +5,7 @@
  * AudioSpecificConfig (its rate checked against the sample entry's). Fragmented files, codecs not listed here and
  * any disagreement go to ffprobe.
  */
-import { avFacts, sure, type AudioTrack, type AvFacts, type VideoTrack } from './facts.js';
+import { avFacts, steps, sure, type AudioTrack, type AvFacts, type VideoTrack } from './facts.js';
 import { aacConfig } from './aac.js';
 import { readExactly, type ByteSource } from './source.js';
 
@@ -27,7 +27,9 @@ interface Box {
 /** The boxes one after another in buf[from, to). */
 function boxes(buf: Buffer, from: number, to: number): Box[] {
   const out: Box[] = [];
+  const step = steps('MP4 boxes in one box');
   for (let pos = from; pos + 8 <= to; ) {
+    step();
     let size = buf.readUInt32BE(pos);
     let head = 8;
     if (size === 1) {
@@ -45,7 +47,9 @@ const child = (buf: Buffer, parent: Box, type: string) => boxes(buf, parent.body
 
 /** The moov box, found by walking the top-level box headers (it may follow the media data). */
 async function findMoov(src: ByteSource): Promise<Buffer> {
+  const step = steps('top-level MP4 boxes');
   for (let pos = 0; pos + 8 <= src.size; ) {
+    step();
     const h = await src.read(pos, 16);
     sure(h.length >= 8, 'a cut MP4 box header');
     let size = h.readUInt32BE(0);
@@ -79,15 +83,24 @@ export async function readMov(src: ByteSource): Promise<AvFacts> {
   sure(timescale > 0 && duration > 0, 'a movie header without a duration');
   let video: VideoTrack | undefined;
   let audio: AudioTrack | undefined;
-  for (const trak of inside.filter((b) => b.type === 'trak')) {
+  const traks = inside.filter((b) => b.type === 'trak');
+  // A chapter track (referenced by a tref/chap) is one mov_read_header treats apart: ffprobe's to read.
+  sure(!traks.some((t) => chapterRef(buf, t)), 'an MP4 with a chapter track');
+  for (const trak of traks) {
     const t = track(buf, trak);
-    if (t?.kind === 'video') video ??= t.track;
-    if (t?.kind === 'audio') audio ??= t.track;
+    if (t.kind === 'video') video ??= t.track;
+    if (t.kind === 'audio') audio ??= t.track;
   }
   return avFacts(MOV_FORMAT, duration / timescale, video, audio);
 }
 
-type Track = { kind: 'video'; track: VideoTrack } | { kind: 'audio'; track: AudioTrack } | undefined;
+/** Whether a track references chapters (tref/chap). */
+function chapterRef(buf: Buffer, trak: Box): boolean {
+  const tref = child(buf, trak, 'tref');
+  return tref !== undefined && child(buf, tref, 'chap') !== undefined;
+}
+
+type Track = { kind: 'video'; track: VideoTrack } | { kind: 'audio'; track: AudioTrack };
 
 function track(buf: Buffer, trak: Box): Track {
   const tkhd = child(buf, trak, 'tkhd');
@@ -95,7 +108,8 @@ function track(buf: Buffer, trak: Box): Track {
   const hdlr = mdia && child(buf, mdia, 'hdlr');
   sure(tkhd && hdlr, 'a track without a header or handler');
   const handler = buf.toString('latin1', hdlr.body + 8, hdlr.body + 12);
-  if (handler !== 'vide' && handler !== 'soun') return undefined;
+  // Subtitles, timecode, metadata, hint tracks: not skipped unseen, as ffprobe may count them otherwise.
+  sure(handler === 'vide' || handler === 'soun', `an MP4 track of handler ${JSON.stringify(handler)}`);
   const minf = child(buf, mdia, 'minf');
   const stbl = minf && child(buf, minf, 'stbl');
   const stsd = stbl && child(buf, stbl, 'stsd');

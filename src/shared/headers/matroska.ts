@@ -6,7 +6,7 @@
  * an audio track and its codec's own header go to ffprobe.
  */
 import { aacConfig } from './aac.js';
-import { avFacts, sure, type AudioTrack, type AvFacts, type VideoTrack } from './facts.js';
+import { avFacts, steps, sure, type AudioTrack, type AvFacts, type VideoTrack } from './facts.js';
 import { readExactly, type ByteSource } from './source.js';
 
 const VIDEO: Record<string, string> = { V_VP8: 'vp8', V_VP9: 'vp9', V_AV1: 'av1', 'V_MPEG4/ISO/AVC': 'h264', 'V_MPEGH/ISO/HEVC': 'hevc' };
@@ -45,7 +45,9 @@ function header(b: Buffer, pos: number): El {
 /** The elements in b[from, to). */
 function children(b: Buffer, from: number, to: number): El[] {
   const out: El[] = [];
+  const step = steps('EBML elements in one element');
   for (let pos = from; pos < to; ) {
+    step();
     const el = header(b, pos);
     sure(el.size !== undefined && el.body + el.size <= to, 'an EBML element past its parent');
     out.push(el);
@@ -54,7 +56,15 @@ function children(b: Buffer, from: number, to: number): El[] {
   return out;
 }
 
-const uint = (b: Buffer, el: El) => (el.size ? b.readUIntBE(el.body, Math.min(6, el.size)) : 0);
+/** An unsigned integer element of up to 8 bytes; one past 2^53 (no Number holds it) is not read. */
+function uint(b: Buffer, el: El): number {
+  const size = el.size ?? 0;
+  sure(size <= 8, 'an EBML integer over 8 bytes');
+  let value = 0;
+  for (let i = 0; i < size; i++) value = value * 256 + b.readUInt8(el.body + i);
+  sure(value < 2 ** 53, 'an EBML integer past 2^53');
+  return value;
+}
 const float = (b: Buffer, el: El) => (el.size === 8 ? b.readDoubleBE(el.body) : el.size === 4 ? b.readFloatBE(el.body) : NaN);
 const text = (b: Buffer, el: El) => b.toString('latin1', el.body, el.body + (el.size ?? 0)).replace(/\0+$/, '');
 
@@ -89,7 +99,9 @@ export async function readMatroska(src: ByteSource): Promise<AvFacts> {
 async function topLevel(src: ByteSource, start: number, end: number) {
   let info: { buf: Buffer; els: El[] } | undefined;
   let tracks: { buf: Buffer; els: El[] } | undefined;
+  const step = steps('Matroska elements before the tracks');
   for (let pos = start; pos < end && !(info && tracks); ) {
+    step();
     const el = header(await src.read(pos, 12), 0);
     sure(el.id !== ID.cluster, 'Matroska Info or Tracks after the first cluster');
     sure(el.size !== undefined, 'a Matroska element of unknown size before the tracks');

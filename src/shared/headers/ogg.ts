@@ -6,7 +6,7 @@
  * counts). Anything else in Ogg (FLAC, Speex, Theora, more than one stream, chained streams, a stream that starts
  * after 0, a page whose checksum fails) goes to ffprobe.
  */
-import { avFacts, sure, type AvFacts } from './facts.js';
+import { avFacts, steps, sure, type AvFacts } from './facts.js';
 import { readExactly, type ByteSource } from './source.js';
 import { vorbisModes, vorbisSamples } from './vorbis.js';
 
@@ -50,7 +50,7 @@ const CRC_TABLE = Array.from({ length: 256 }, (_, i) => {
 });
 
 /** The Ogg page checksum (CRC-32, polynomial 0x04c11db7, not reflected) with its own field counted as zeros. */
-function crc(pageBytes: Buffer): number {
+export function crc(pageBytes: Buffer): number {
   let c = 0;
   for (let i = 0; i < pageBytes.length; i++) {
     const byte = i >= 22 && i < 26 ? 0 : pageBytes.readUInt8(i);
@@ -106,11 +106,18 @@ export async function readOgg(src: ByteSource): Promise<AvFacts> {
   return avFacts('ogg', Number(last.granule) / codec.sampleRate, undefined, { codec: codec.name, sampleRate: codec.sampleRate, channels: codec.channels });
 }
 
+/** The largest Vorbis setup header read into memory. */
+const MAX_SETUP = 1024 * 1024;
+/** The most bytes of header pages (comments with cover art included) checked before the audio. */
+const MAX_HEADER_PAGES = 16 * 1024 * 1024;
+
 const blocksizes = (id: Buffer): [number, number] => [1 << (id.readUInt8(28) & 15), 1 << (id.readUInt8(28) >> 4)];
 
 /** The setup header (the last header packet) in one buffer. */
 async function setupOf(src: ByteSource, packets: { pos: number; bytes: number }[][]): Promise<Buffer> {
   const parts = packets[packets.length - 1] ?? [];
+  // Real setup headers are a few KB; lacing values can claim hundreds of MB.
+  sure(parts.reduce((n, r) => n + r.bytes, 0) <= MAX_SETUP, 'a Vorbis setup header over 1 MB');
   const bufs = await Promise.all(parts.map((r) => readExactly(src, r.pos, r.bytes, 'the Vorbis setup header')));
   const setup = Buffer.concat(bufs);
   sure(setup.toString('latin1', 0, 7) === '\x05vorbis', 'no Vorbis setup header');
@@ -122,7 +129,10 @@ async function headerPackets(src: ByteSource, first: Page, count: number): Promi
   const packets: { pos: number; bytes: number }[][] = [];
   let current: { pos: number; bytes: number }[] = [];
   let pos = first.end;
+  const step = steps('Ogg header pages');
   while (packets.length < count) {
+    step();
+    sure(pos - first.end <= MAX_HEADER_PAGES, 'Ogg header pages over 16 MB');
     const h = await readExactly(src, pos, 27, 'an Ogg page header');
     const lacing = await readExactly(src, pos + 27, h.readUInt8(26), 'an Ogg segment table');
     sure(h.toString('latin1', 0, 4) === 'OggS' && (h.readUInt8(5) & 2) === 0 && h.readUInt32LE(14) === first.serial, 'more than one stream in the Ogg file');
@@ -148,7 +158,9 @@ async function headerPackets(src: ByteSource, first: Page, count: number): Promi
 async function lastPage(src: ByteSource): Promise<Page> {
   const from = Math.max(0, src.size - 65_536);
   const tail = await src.read(from, src.size - from);
+  const step = steps('Ogg capture patterns in the last 64 KB');
   for (let i = tail.lastIndexOf('OggS'); i >= 0; i = i > 0 ? tail.lastIndexOf('OggS', i - 1) : -1) {
+    step();
     const p = await page(src, from + i).catch(() => undefined);
     if (p && p.end === src.size) return p;
   }

@@ -3,7 +3,7 @@
  * `data` chunk's size for the duration. Only plain PCM is read here; compressed WAV (ADPCM, MP3 in WAV, ...), RF64
  * and a data chunk that claims more than the file holds (a stream written without its final size) go to ffprobe.
  */
-import { avFacts, NotSure, sure, type AvFacts } from './facts.js';
+import { avFacts, NotSure, steps, sure, type AvFacts } from './facts.js';
 import { readExactly, type ByteSource } from './source.js';
 
 /** wFormatTag 1 (integer PCM) and 3 (IEEE float), by bits per sample, as ffmpeg names them. */
@@ -15,7 +15,9 @@ const PCM: Record<number, Record<number, string>> = {
 export async function readWav(src: ByteSource): Promise<AvFacts> {
   let pos = 12;
   let fmt: { codec: string; channels: number; sampleRate: number; bits: number } | undefined;
+  const step = steps('RIFF chunks');
   while (pos + 8 <= src.size) {
+    step();
     const head = await readExactly(src, pos, 8, 'a RIFF chunk header');
     const id = head.toString('latin1', 0, 4);
     const size = head.readUInt32LE(4);
