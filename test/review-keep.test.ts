@@ -8,10 +8,12 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { RunResults } from '../src/engine/bullmq/results.js';
 import { releaseLock, takeLock } from '../src/shared/output/result-file.js';
 import { sortByInput } from '../src/shared/output/sort.js';
 import { startStandIn, type StandIn } from './stand-in/server.js';
 import { readOutputRows, runMain, tempDir } from './helpers.js';
+import { startRedis } from './redis-server.js';
 
 const KEY = 'sk-review-keep-SENTINEL-9031';
 let api: StandIn;
@@ -32,6 +34,19 @@ async function answered(): Promise<{ dir: string; out: string }> {
   return { dir, out };
 }
 
+/** The row of `rowPath` in a JSONL output as the review page saves it: the answer replaced, reviewed true. */
+async function review(out: string, rowPath: string, answer: string): Promise<void> {
+  const lines = (await readFile(out, 'utf8')).split('\n').filter(Boolean);
+  const edited = lines.map((l) => {
+    const rec = JSON.parse(l) as Record<string, unknown>;
+    return JSON.stringify(rec.path === rowPath ? { ...rec, answer, reviewed: true } : rec);
+  });
+  await writeFile(out, `${edited.join('\n')}\n`);
+}
+
+/** A prompt over every model's input window: planning gives each file a skipped too_large row, with no call. */
+const HUGE_PROMPT = `Read {{file.name}} ${'word '.repeat(250_000)}`;
+
 describe('--sort input', () => {
   test('sorts under the output lock: while the review page holds it (saving an edit), the sort refuses and leaves the file as it was', async () => {
     const { out } = await answered();
@@ -47,5 +62,52 @@ describe('--sort input', () => {
     assert.equal(await readFile(out, 'utf8'), reversed, 'nothing replaced while the lock was held');
     await sortByInput(out, 'jsonl', false);
     assert.deepEqual((await readOutputRows(out)).map((r) => r.index), [1, 2, 3], 'sorted once the lock is free');
+  });
+});
+
+describe('a rerun that makes a reviewed file a row without a call keeps the reviewed row', () => {
+  /** After the rerun: the reviewed row as it was, the others the rerun's skipped rows. */
+  async function kept(out: string): Promise<void> {
+    const rows = await readOutputRows(out);
+    assert.equal(rows.length, 3);
+    const b = rows.find((r) => r.path === 'media/b.txt');
+    assert.equal(b?.answer, 'checked by hand');
+    assert.equal(b?.reviewed, true);
+    assert.equal(b?.status, 'ok');
+    assert.deepEqual(rows.filter((r) => r.path !== 'media/b.txt').map((r) => [r.status, r.error_code]), [['skipped', 'too_large'], ['skipped', 'too_large']], 'the files not reviewed get the rerun\'s rows');
+  }
+
+  test('in process', async () => {
+    const { dir, out } = await answered();
+    await review(out, 'media/b.txt', 'checked by hand');
+    const from = api.requests.length;
+    const r = await runMain(['run', '--input', 'media', '--prompt', HUGE_PROMPT, '--out', out], { env: env(), cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(api.requests.length, from, 'nothing sent');
+    await kept(out);
+  });
+
+  test('--engine batch, with another model', async () => {
+    const { dir, out } = await answered();
+    await review(out, 'media/b.txt', 'checked by hand');
+    const r = await runMain(['run', '--input', 'media', '--prompt', HUGE_PROMPT, '--model', 'qwen3.5-omni-plus', '--out', out, '--engine', 'batch'], { env: env(), cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    await kept(out);
+  });
+
+  test('enqueue and collect (Redis)', async () => {
+    const redis = await startRedis();
+    after(() => redis.close());
+    const { dir, out } = await answered();
+    await review(out, 'media/b.txt', 'checked by hand');
+    const e = await runMain(['enqueue', '--input', 'media', '--prompt', HUGE_PROMPT, '--out', out, '--redis', redis.url, '--base-url', api.baseURL], { cwd: dir });
+    assert.equal(e.code, 0, e.stderr);
+    const runId = e.stdout.trim();
+    assert.match(e.stderr, /3 files, 0 enqueued, 1 already done, 2 rows written without a call/);
+    const inRedis = await new RunResults(redis.client(), runId).get('media/b.txt');
+    assert.deepEqual([inRedis?.answers[0], inRedis?.reviewed], ['checked by hand', true], 'Redis holds the reviewed row, not a skipped one');
+    const col = await runMain(['collect', runId, '--redis', redis.url], { cwd: dir });
+    assert.equal(col.code, 0, col.stderr);
+    await kept(out);
   });
 });

@@ -22,7 +22,7 @@ import { ResultFile } from '../../shared/output/result-file.js';
 import type { Totals } from '../../shared/output/totals.js';
 import { rowLayout, rowWithoutAnswer, type Row } from '../../shared/row.js';
 import { makeTempDir } from '../../shared/temp-dir.js';
-import { alreadyDone, answeredElsewhere, finishWithTotals, preflight, redactor } from '../common.js';
+import { alreadyDone, answeredElsewhere, finishWithTotals, keptReviewed, preflight, redactor } from '../common.js';
 import { collectBatch, entryPaths } from './collect.js';
 import { describeBatch, followAll } from './follow.js';
 import { RequestFiles } from './requests.js';
@@ -185,7 +185,7 @@ class BatchRun {
 
   private async prepareItem(item: Item, p: { ctx: PlanContext; files: RequestFiles; pending: ReadonlyMap<string, string>; seen: Set<string>; tmpDir: string; runCpu: <T>(fn: () => Promise<T>) => Promise<T> }): Promise<void> {
     const planned = await planItem(item, p.ctx);
-    if ('row' in planned) return this.write(planned.row);
+    if ('row' in planned) return keptReviewed(this.out.prior.get(planned.row.path)) ? void this.alreadyDone++ : this.write(planned.row);
     const job = planned.job;
     if (alreadyDone(this.out.prior.get(job.path), job)) return void this.alreadyDone++;
     // The same job under two paths is asked once (custom_id is the row id, unique in a file); the other path gets a copy.
