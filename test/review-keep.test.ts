@@ -12,7 +12,7 @@ import { RunResults } from '../src/engine/bullmq/results.js';
 import { releaseLock, takeLock } from '../src/shared/output/result-file.js';
 import { sortByInput } from '../src/shared/output/sort.js';
 import { startStandIn, type StandIn } from './stand-in/server.js';
-import { readOutputRows, runMain, tempDir } from './helpers.js';
+import { readOutputRows, runCli, runMain, tempDir, waitFor } from './helpers.js';
 import { startRedis } from './redis-server.js';
 
 const KEY = 'sk-review-keep-SENTINEL-9031';
@@ -109,5 +109,36 @@ describe('a rerun that makes a reviewed file a row without a call keeps the revi
     const col = await runMain(['collect', runId, '--redis', redis.url], { cwd: dir });
     assert.equal(col.code, 0, col.stderr);
     await kept(out);
+  });
+});
+
+describe('--engine batch: a batch collected after the review', () => {
+  test('a row reviewed while its batch ran is kept when the batch is collected; the other rows are the batch\'s', async () => {
+    const { dir, out } = await answered();
+    const args = ['run', '--input', 'media', '--prompt', 'Summarize {{file.name}}', '--model', 'qwen3.5-omni-plus', '--out', out, '--engine', 'batch'];
+    api.setOptions({ batch: { advance: 'manual' } });
+    try {
+      const created = api.batches.batches.size;
+      const stopped = await runCli(args, {
+        cwd: dir,
+        env: env({ OMNI_BATCH_POLL_SEC: '3600' }),
+        onSpawn: (child) => void waitFor(() => api.batches.batches.size > created && api.batches.retrieves > 0, 'the batch').then(() => child.kill('SIGINT')),
+      });
+      assert.equal(stopped.code, 130, stopped.stderr);
+      // The run let go of the output: the review page saves an edit of a file the batch answers.
+      await review(out, 'media/b.txt', 'checked by hand');
+      api.setOptions({ batch: { advance: 'retrieve' } });
+      const resumed = await runMain(args, { cwd: dir, env: env() });
+      assert.equal(resumed.code, 0, resumed.stderr);
+      assert.match(resumed.stderr, /2 ok and 0 failed rows written; 1 reviewed rows kept as they were/);
+    } finally {
+      api.setOptions({ batch: undefined });
+    }
+    const rows = await readOutputRows(out);
+    const b = rows.find((r) => r.path === 'media/b.txt');
+    assert.deepEqual([b?.answer, b?.reviewed, b?.status], ['checked by hand', true, 'ok']);
+    const others = rows.filter((r) => r.path !== 'media/b.txt');
+    assert.equal(others.length, 2);
+    assert.ok(others.every((r) => r.model === 'qwen3.5-omni-plus' && r.reviewed === null), 'the other files have the batch\'s rows');
   });
 });

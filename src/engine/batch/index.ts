@@ -135,10 +135,12 @@ class BatchRun {
       onStatus: (_e, b) => this.onStatus(b),
       collect: async (e, batch) => {
         const prices = scaledPrices(this.cfg.prices, BATCH_PRICE_FACTOR);
-        const c = await collectBatch(e, batch, { client: this.client, out: this.cfg.out, write: (r) => this.write(r), format: this.cfg.answer.format, prices });
+        // A row reviewed on the review page while the batch ran (the run was stopped, or status collects it) is kept.
+        const write = (r: Row) => !keptReviewed(this.out.prior.get(r.path)) && (this.write(r), true);
+        const c = await collectBatch(e, batch, { client: this.client, out: this.cfg.out, write, format: this.cfg.answer.format, prices });
         e.collected = true;
         await this.state.save();
-        this.opts.log(`batch ${batch.id} ${batch.status}: ${c.ok} ok and ${c.failed} failed rows written`);
+        this.opts.log(`batch ${batch.id} ${batch.status}: ${c.ok} ok and ${c.failed} failed rows written${c.kept ? `; ${c.kept} reviewed rows kept as they were` : ''}`);
       },
     });
   }
