@@ -5,7 +5,7 @@
  * answer replaced, `reviewed` true); test/review.test.ts drives the page itself.
  */
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { RunResults } from '../src/engine/bullmq/results.js';
@@ -24,12 +24,12 @@ after(() => api.close());
 const env = (extra: Record<string, string> = {}) => ({ DASHSCOPE_API_KEY: KEY, DASHSCOPE_BASE_URL: api.baseURL, OMNI_BATCH_POLL_SEC: '0', ...extra });
 
 /** Three text files answered into out.jsonl. */
-async function answered(): Promise<{ dir: string; out: string }> {
+async function answered(prompt = 'Read {{file.name}}'): Promise<{ dir: string; out: string }> {
   const dir = await tempDir();
   await mkdir(path.join(dir, 'media'));
   for (const n of ['a', 'b', 'c']) await writeFile(path.join(dir, 'media', `${n}.txt`), `text ${n}`);
   const out = path.join(dir, 'out.jsonl');
-  const r = await runMain(['run', '--input', 'media', '--prompt', 'Read {{file.name}}', '--out', out], { env: env(), cwd: dir });
+  const r = await runMain(['run', '--input', 'media', '--prompt', prompt, '--out', out], { env: env(), cwd: dir });
   assert.equal(r.code, 0, r.stderr);
   return { dir, out };
 }
@@ -140,5 +140,44 @@ describe('--engine batch: a batch collected after the review', () => {
     const others = rows.filter((r) => r.path !== 'media/b.txt');
     assert.equal(others.length, 2);
     assert.ok(others.every((r) => r.model === 'qwen3.5-omni-plus' && r.reviewed === null), 'the other files have the batch\'s rows');
+  });
+});
+
+describe('a copy of a reviewed answer (a file copied: the same job under another path)', () => {
+  /** b.txt reviewed, then copied to d.txt: the rerun copies b's answer to d without asking. */
+  async function copied(): Promise<{ dir: string; out: string }> {
+    const { dir, out } = await answered('Read this');
+    await review(out, 'media/b.txt', 'checked by hand');
+    await copyFile(path.join(dir, 'media', 'b.txt'), path.join(dir, 'media', 'd.txt'));
+    return { dir, out };
+  }
+  async function copyNotReviewed(out: string): Promise<void> {
+    const rows = await readOutputRows(out);
+    const b = rows.find((r) => r.path === 'media/b.txt');
+    const d = rows.find((r) => r.path === 'media/d.txt');
+    assert.deepEqual([b?.answer, b?.reviewed], ['checked by hand', true]);
+    assert.deepEqual([d?.answer, d?.status, d?.id], ['checked by hand', 'ok', b?.id], 'the answer copied');
+    assert.equal(d?.reviewed, null, 'nobody reviewed the copy');
+  }
+
+  test('in process (compaction writes the copy)', async () => {
+    const { dir, out } = await copied();
+    const from = api.requests.length;
+    const r = await runMain(['run', '--input', 'media', '--prompt', 'Read this', '--out', out], { env: env(), cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(api.requests.length, from, 'nothing asked');
+    await copyNotReviewed(out);
+  });
+
+  test('enqueue and collect (Redis has the copy)', async () => {
+    const redis = await startRedis();
+    after(() => redis.close());
+    const { dir, out } = await copied();
+    const e = await runMain(['enqueue', '--input', 'media', '--prompt', 'Read this', '--out', out, '--redis', redis.url, '--base-url', api.baseURL], { cwd: dir });
+    assert.equal(e.code, 0, e.stderr);
+    assert.match(e.stderr, /4 files, 0 enqueued, 4 already done/);
+    const col = await runMain(['collect', e.stdout.trim(), '--redis', redis.url], { cwd: dir });
+    assert.equal(col.code, 0, col.stderr);
+    await copyNotReviewed(out);
   });
 });

@@ -164,7 +164,8 @@ class EnqueuePass {
     if (other === undefined) return false;
     const answered = await this.parts.results.get(other);
     if (answered?.status !== 'ok' || answered.id !== job.id) return false;
-    await this.parts.results.save({ ...answered, path: job.path, source: job.source, index: job.index ?? null, kept: job.kept ?? {} });
+    // A copy of a reviewed answer is not itself reviewed (as in compaction's copies).
+    await this.parts.results.save({ ...answered, path: job.path, source: job.source, index: job.index ?? null, kept: job.kept ?? {}, reviewed: null });
     return true;
   }
 

@@ -204,9 +204,10 @@ async function writeCompacted(r: Rewrite, write: (text: string) => void): Promis
     const row = unflatten(rec);
     if (!row) continue;
     if (r.last.get(row.path) === j && !aliasTargets.has(row.path)) keep(row);
-    // The copies come from the row that had the answer, even when its own path has a newer row now.
+    // The copies come from the row that had the answer, even when its own path has a newer row now. A person
+    // reviewed the answer of that path, not of the copy's: a copy is never marked reviewed.
     if (row.status === 'ok' && !copied.has(row.id)) {
-      for (const a of r.aliases.get(row.id) ?? []) keep({ ...row, path: a.path, source: a.source, index: a.index ?? null, kept: a.kept ?? {} });
+      for (const a of r.aliases.get(row.id) ?? []) keep({ ...row, path: a.path, source: a.source, index: a.index ?? null, kept: a.kept ?? {}, reviewed: null });
       copied.add(row.id);
     }
     j++;
