@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { parse } from 'csv-parse/sync';
+import { stringify } from 'csv-stringify/sync';
 import { RunResults } from '../src/engine/bullmq/results.js';
 import { releaseLock, takeLock } from '../src/shared/output/result-file.js';
 import { sortByInput } from '../src/shared/output/sort.js';
@@ -203,4 +205,65 @@ describe('a crash-cut last line of a CSV output', () => {
     for await (const { rec } of fmt.located(out)) located.push(String(rec.path));
     assert.deepEqual(located, read.slice(0, 1), 'only the whole record');
   });
+});
+
+describe('an output written before the reviewed column', () => {
+  /** The output as an omni-batch before `reviewed` wrote it: the column gone from the header and every row. */
+  async function withoutReviewed(out: string): Promise<void> {
+    const text = await readFile(out, 'utf8');
+    if (out.endsWith('.jsonl')) {
+      const lines = text.split('\n').filter(Boolean).map((l) => {
+        const { reviewed: _, ...rest } = JSON.parse(l) as Record<string, unknown>;
+        return JSON.stringify(rest);
+      });
+      await writeFile(out, `${lines.join('\n')}\n`);
+      return;
+    }
+    const rows: string[][] = parse(text);
+    const at = rows[0]?.indexOf('reviewed') ?? -1;
+    assert.ok(at >= 0);
+    await writeFile(out, stringify(rows.map((r) => r.filter((_, i) => i !== at)), { record_delimiter: '\n', quoted_match: /[\r\n]/ }));
+  }
+
+  for (const format of ['csv', 'jsonl'] as const) {
+    test(`${format}: the same run command sends nothing and brings it up to date; retry answers only the failed row`, async () => {
+      const dir = await tempDir();
+      await mkdir(path.join(dir, 'media'));
+      for (const n of ['a', 'b', 'c']) await writeFile(path.join(dir, 'media', `${n}.txt`), `text ${n}`);
+      const out = path.join(dir, `out.${format}`);
+      const args = ['run', '--input', 'media', '--prompt', 'Read {{file.name}}', '--out', out, '--retries', '0'];
+      api.setOptions({ faults: ({ summary }) => (summary.lastUserText.includes('Read b.txt') ? { type: 'moderation' } : null) });
+      try {
+        assert.equal((await runMain(args, { env: env(), cwd: dir })).code, 0);
+      } finally {
+        api.setOptions({ faults: undefined });
+      }
+      await withoutReviewed(out);
+      const old = await readOutputRows(out);
+      assert.ok(old.every((r) => !('reviewed' in r)), 'no reviewed column');
+      const from = api.requests.length;
+      const rerun = await runMain(args.filter((a) => a !== '--retries' && a !== '0'), { env: env(), cwd: dir });
+      assert.equal(rerun.code, 0, rerun.stderr);
+      const resumed = await readOutputRows(out);
+      assert.equal(api.requests.length - from, 1, 'only the failed b.txt asked again');
+      assert.ok(resumed.every((r) => 'reviewed' in r && (r.reviewed === null || r.reviewed === '')), 'the column is there, empty');
+      for (const p of ['media/a.txt', 'media/c.txt']) assert.equal(resumed.find((r) => r.path === p)?.answer, old.find((r) => r.path === p)?.answer, `${p} kept`);
+      assert.equal(resumed.find((r) => r.path === 'media/b.txt')?.status, 'ok');
+
+      // retry over an old output: the failed row answered, the others kept.
+      api.setOptions({ faults: ({ summary }) => (summary.lastUserText.includes('Read c.txt') ? { type: 'moderation' } : null) });
+      try {
+        await writeFile(path.join(dir, 'media', 'c.txt'), 'text c, changed');
+        assert.equal((await runMain(args, { env: env(), cwd: dir })).code, 0);
+      } finally {
+        api.setOptions({ faults: undefined });
+      }
+      await withoutReviewed(out);
+      const retried = await runMain(['retry', out], { env: env(), cwd: dir });
+      assert.equal(retried.code, 0, retried.stderr);
+      const after = await readOutputRows(out);
+      assert.deepEqual(after.map((r) => [r.path, r.status]).sort(), [['media/a.txt', 'ok'], ['media/b.txt', 'ok'], ['media/c.txt', 'ok']]);
+      assert.equal(after.find((r) => r.path === 'media/a.txt')?.answer, old.find((r) => r.path === 'media/a.txt')?.answer);
+    });
+  }
 });
