@@ -333,7 +333,8 @@ Open the printed URL: a card per row (thumbnails of images and frames, players f
 text rows) beside its answer, filters by status, error code, label and reviewed (with counts over the whole file),
 and a Save button under each answer. Saving rewrites the output in place (every other row byte for byte as it
 was) with reviewed=true on the row (an edited failed row becomes ok), and writes its sidecar again when the run
-wrote sidecars (by the same rules: only one omni-batch wrote, unless --overwrite). A reviewed row is never asked
+wrote sidecars (by the same rules: only one omni-batch wrote, unless --overwrite; none that exists when the run had
+--sidecar-skip-existing). A reviewed row is never asked
 again: run, retry and collect keep it. A save is refused while a run writes the output or after it changed on disk
 since the page read it (reload). Ctrl-C / SIGTERM stops it (exit 0); exit 2 when OUTPUT is missing or not an output.
 `;

@@ -378,3 +378,53 @@ describe('omni-batch review: a distributed run', () => {
     assert.ok(rows.filter((r) => r.path !== 'media/b.txt').every((r) => r.reviewed === null && /Summarize/.test(r.answer)));
   });
 });
+
+describe('omni-batch review over HTTP', () => {
+  test('an edit leaves an existing sidecar alone, even one omni-batch wrote, as the README says; the note says so', { timeout: 120_000 }, async () => {
+    const dir = await tempDir();
+    await mkdir(path.join(dir, 'media'));
+    for (const n of ['a', 'b']) await writeFile(path.join(dir, 'media', `${n}.txt`), `text ${n}`);
+    const r = await runMain(['run', '--input', 'media', '--prompt', 'Read {{file.name}}', '--out', 'out.jsonl', '--sidecar', 'json', '--sidecar-skip-existing'], { env: env(), cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    const sidecar = path.join(dir, 'media', 'a.json');
+    const written = await readFile(sidecar, 'utf8');
+    const review = await startReview('out.jsonl', dir);
+    const page = JSON.parse((await http(`${review.url}api/rows`)).body.toString()) as { version: string; rows: { n: number; path: string }[] };
+    const a = page.rows.find((x) => x.path === 'media/a.txt');
+    assert.ok(a);
+    const saved = await http(`${review.url}api/rows/${a.n}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version: page.version, path: a.path, answers: ['checked by hand'] }) });
+    assert.equal(saved.status, 200, saved.body.toString());
+    assert.match(saved.body.toString(), /sidecars \(\.json\): .*existing/, 'the note says the existing sidecar was kept');
+    await review.stop();
+    assert.equal((await readOutputRows(path.join(dir, 'out.jsonl'))).find((x) => x.path === 'media/a.txt')?.answer, 'checked by hand');
+    assert.equal(await readFile(sidecar, 'utf8'), written, 'the sidecar omni-batch wrote is left as it was');
+  });
+
+  test('a foreign Host header (DNS rebinding) is refused: 403, nothing read or saved; --allow-host lets that name in', { timeout: 120_000 }, async () => {
+    const dir = await tempDir();
+    await mkdir(path.join(dir, 'media'));
+    await writeFile(path.join(dir, 'media', 'a.txt'), 'text a');
+    const r = await runMain(['run', '--input', 'media', '--prompt', 'Read {{file.name}}', '--out', 'out.jsonl'], { env: env(), cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    const out = path.join(dir, 'out.jsonl');
+    const before = await readFile(out, 'utf8');
+    const review = await startReview('out.jsonl', dir);
+    const ok = JSON.parse((await http(`${review.url}api/rows`)).body.toString()) as { version: string; rows: { n: number; path: string }[] };
+    const row = ok.rows[0];
+    assert.ok(row);
+    const foreign = { host: 'evil.example' };
+    const read = await http(`${review.url}api/rows`, { headers: foreign });
+    assert.equal(read.status, 403);
+    assert.match(read.body.toString(), /this Host \(evil\.example\) is refused/);
+    assert.doesNotMatch(read.body.toString(), /Read a\.txt|media\/a\.txt/, 'no row in the refusal');
+    assert.equal((await http(`${review.url}media?path=media%2Fa.txt`, { headers: foreign })).status, 403);
+    const save = await http(`${review.url}api/rows/${row.n}`, { method: 'POST', headers: { ...foreign, 'content-type': 'application/json' }, body: JSON.stringify({ version: ok.version, path: row.path, answers: ['rebound'] }) });
+    assert.equal(save.status, 403);
+    assert.equal(await readFile(out, 'utf8'), before, 'nothing saved');
+    await review.stop();
+    const allowed = await startReview('out.jsonl', dir, ['--allow-host', 'tunnel.example']);
+    assert.equal((await http(`${allowed.url}api/rows`, { headers: { host: 'tunnel.example:8080' } })).status, 200);
+    assert.equal((await http(`${allowed.url}api/rows`, { headers: foreign })).status, 403);
+    await allowed.stop();
+  });
+});

@@ -33,6 +33,14 @@ export function alreadyDone<T extends { readonly id: string; readonly status: Ro
 }
 
 /**
+ * True when the row a path already has is an answer a person reviewed: a row made now without asking the model (a
+ * file planning skips or fails under another model or prompt) or a batch's row collected later never replaces it.
+ */
+export function keptReviewed(prior: { readonly reviewed?: boolean | null | undefined } | undefined): boolean {
+  return prior?.reviewed === true;
+}
+
+/**
  * The path whose `ok` row answers the same job (same content, prompts, model) under another path, if any: a file
  * renamed or copied, a manifest row that moved. Its answer is copied, not paid for again.
  */

@@ -3,7 +3,8 @@
  * when it was not), every other byte of the output stays as it was, and the whole file is renamed into place
  * (replaceFile), under the output's lock. Refused, with nothing written, when the file changed on disk since the
  * page read it, when a run is writing it, or when a stopped run's rows wait beside it (they would win over the edit).
- * Then the row's sidecar is written again, by the sidecar rules (only one omni-batch wrote, or with --overwrite).
+ * Then the row's sidecar is written again, by the sidecar rules (only one omni-batch wrote, or with --overwrite;
+ * under the run's --sidecar-skip-existing, none that exists: the edit is then in the output only).
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';

@@ -63,26 +63,23 @@ export async function entryPaths(out: string, e: BatchEntry): Promise<Map<string
 export interface CollectOptions extends BatchRowOptions {
   readonly client: OpenAI;
   readonly out: string;
-  readonly write: (row: Row) => void;
+  /** Writes a collected row; false when it was not written (its path's row is reviewed, and is kept). */
+  readonly write: (row: Row) => boolean;
 }
 
 /** Writes the rows of one settled batch and removes its local files; the caller marks the entry collected. */
-export async function collectBatch(e: BatchEntry, batch: Batch, o: CollectOptions): Promise<{ ok: number; failed: number }> {
+export async function collectBatch(e: BatchEntry, batch: Batch, o: CollectOptions): Promise<{ ok: number; failed: number; kept: number }> {
   const metas = await readMeta(o.out, e.n);
-  const counts = { ok: 0, failed: 0 };
+  const counts = { ok: 0, failed: 0, kept: 0 };
+  const write = (row: Row) => void counts[o.write(row) ? (row.status === 'ok' ? 'ok' : 'failed') : 'kept']++;
   for (const line of [...(await lines(o.client, batch.output_file_id)), ...(await lines(o.client, batch.error_file_id))]) {
     const meta = metas.get(line.custom_id);
     if (!meta) continue;
     metas.delete(line.custom_id);
-    const row = batchLineRow(meta, line, o);
-    counts[row.status === 'ok' ? 'ok' : 'failed']++;
-    o.write(row);
+    write(batchLineRow(meta, line, o));
   }
   const why = unanswered(batch);
-  for (const meta of metas.values()) {
-    counts.failed++;
-    o.write(unansweredRow(meta, why.code, why.message));
-  }
+  for (const meta of metas.values()) write(unansweredRow(meta, why.code, why.message));
   await rm(requestFileOf(o.out, e.n), { force: true });
   await rm(metaFileOf(o.out, e.n), { force: true });
   return counts;

@@ -22,7 +22,7 @@ import { ResultFile } from '../../shared/output/result-file.js';
 import type { Totals } from '../../shared/output/totals.js';
 import { rowLayout, rowWithoutAnswer, type Row } from '../../shared/row.js';
 import { makeTempDir } from '../../shared/temp-dir.js';
-import { alreadyDone, answeredElsewhere, finishWithTotals, preflight, redactor } from '../common.js';
+import { alreadyDone, answeredElsewhere, finishWithTotals, keptReviewed, preflight, redactor } from '../common.js';
 import { collectBatch, entryPaths } from './collect.js';
 import { describeBatch, followAll } from './follow.js';
 import { RequestFiles } from './requests.js';
@@ -135,10 +135,12 @@ class BatchRun {
       onStatus: (_e, b) => this.onStatus(b),
       collect: async (e, batch) => {
         const prices = scaledPrices(this.cfg.prices, BATCH_PRICE_FACTOR);
-        const c = await collectBatch(e, batch, { client: this.client, out: this.cfg.out, write: (r) => this.write(r), format: this.cfg.answer.format, prices });
+        // A row reviewed on the review page while the batch ran (the run was stopped, or status collects it) is kept.
+        const write = (r: Row) => !keptReviewed(this.out.prior.get(r.path)) && (this.write(r), true);
+        const c = await collectBatch(e, batch, { client: this.client, out: this.cfg.out, write, format: this.cfg.answer.format, prices });
         e.collected = true;
         await this.state.save();
-        this.opts.log(`batch ${batch.id} ${batch.status}: ${c.ok} ok and ${c.failed} failed rows written`);
+        this.opts.log(`batch ${batch.id} ${batch.status}: ${c.ok} ok and ${c.failed} failed rows written${c.kept ? `; ${c.kept} reviewed rows kept as they were` : ''}`);
       },
     });
   }
@@ -185,7 +187,7 @@ class BatchRun {
 
   private async prepareItem(item: Item, p: { ctx: PlanContext; files: RequestFiles; pending: ReadonlyMap<string, string>; seen: Set<string>; tmpDir: string; runCpu: <T>(fn: () => Promise<T>) => Promise<T> }): Promise<void> {
     const planned = await planItem(item, p.ctx);
-    if ('row' in planned) return this.write(planned.row);
+    if ('row' in planned) return keptReviewed(this.out.prior.get(planned.row.path)) ? void this.alreadyDone++ : this.write(planned.row);
     const job = planned.job;
     if (alreadyDone(this.out.prior.get(job.path), job)) return void this.alreadyDone++;
     // The same job under two paths is asked once (custom_id is the row id, unique in a file); the other path gets a copy.

@@ -18,7 +18,7 @@ import type { RunConfig } from '../../shared/config.js';
 import type { Job } from '../../shared/job.js';
 import { recordedSettings } from '../../shared/output/run-file.js';
 import { rowLayout } from '../../shared/row.js';
-import { alreadyDone, answeredElsewhere, FirstFailure, workerSettings, type WorkerSettings } from '../common.js';
+import { alreadyDone, answeredElsewhere, FirstFailure, keptReviewed, workerSettings, type WorkerSettings } from '../common.js';
 import { adoptFixedRows, indexRun } from './collect.js';
 import { bullJobId } from './keys.js';
 import { jobsQueue, type FileJobData } from './queues.js';
@@ -148,6 +148,7 @@ class EnqueuePass {
   private async plan(item: Item, ctx: PlanContext): Promise<void> {
     const planned = await planItem(item, ctx);
     if ('row' in planned) {
+      if (keptReviewed(await this.parts.results.get(planned.row.path))) return this.count('alreadyDone');
       await this.parts.results.save(planned.row);
       this.count('rowsWritten');
     } else if (alreadyDone(await this.parts.results.get(planned.job.path), planned.job) || (await this.copyAnswer(planned.job))) {
@@ -163,7 +164,8 @@ class EnqueuePass {
     if (other === undefined) return false;
     const answered = await this.parts.results.get(other);
     if (answered?.status !== 'ok' || answered.id !== job.id) return false;
-    await this.parts.results.save({ ...answered, path: job.path, source: job.source, index: job.index ?? null, kept: job.kept ?? {} });
+    // A copy of a reviewed answer is not itself reviewed (as in compaction's copies).
+    await this.parts.results.save({ ...answered, path: job.path, source: job.source, index: job.index ?? null, kept: job.kept ?? {}, reviewed: null });
     return true;
   }
 

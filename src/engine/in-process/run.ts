@@ -17,7 +17,7 @@ import type { PriorRow, ResultFile } from '../../shared/output/result-file.js';
 import type { RunStats } from '../../shared/output/totals.js';
 import { LocalPacer, PauseGate } from '../../shared/rate-limit.js';
 import { rowWithoutAnswer, type Row } from '../../shared/row.js';
-import { alreadyDone, answeredElsewhere, limitsOf, workerContext, type WorkerParts } from '../common.js';
+import { alreadyDone, answeredElsewhere, keptReviewed, limitsOf, workerContext, type WorkerParts } from '../common.js';
 import { addEstimate, plannedRow, type RunEstimate } from './estimate.js';
 import { AutoConcurrency, describeDecision, type AutoReport } from './auto-concurrency.js';
 import { systemClock } from '../../shared/clock.js';
@@ -188,7 +188,10 @@ export class InProcessRun {
     // Draining: files that were queued but not started wait for the next run.
     if (this.p.hard.signal.aborted || this.stopped) return;
     const plannedItem = pre ?? (await planItem(item, this.p.ctx));
-    if ('row' in plannedItem) return this.rowWithoutCall(plannedItem.row);
+    if ('row' in plannedItem) {
+      if (keptReviewed(this.p.priorRows.get(plannedItem.row.path))) return void this.alreadyDone++;
+      return this.rowWithoutCall(plannedItem.row);
+    }
     const job = plannedItem.job;
     if (this.leftAlone(job)) {
       this.alreadyDone++;

@@ -9,7 +9,7 @@ import { open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { OutputError } from '../errors.js';
 import { flatten, unflatten, type Row, type RowLayout, type RowStatus } from '../row.js';
-import { writeAll } from './disk.js';
+import { endsWithNewline, writeAll } from './disk.js';
 import type { RowFormat } from './row-format.js';
 import { TotalsAccumulator } from './totals.js';
 
@@ -47,7 +47,7 @@ export async function sourcesOf(files: readonly string[]): Promise<Source[]> {
   const sources: Source[] = [];
   for (const file of files) {
     if (!(await stat(file).catch(() => undefined))?.isFile()) continue;
-    sources.push({ file, end: (await endsWithNewline(file)) ? undefined : await lastNewline(file) });
+    sources.push({ file, end: (await endsWithNewline(file)).whole ? undefined : await lastNewline(file) });
   }
   return sources;
 }
@@ -71,19 +71,6 @@ async function lastNewline(file: string): Promise<number> {
       endPos = start;
     }
     return -1;
-  } finally {
-    await fh.close();
-  }
-}
-
-async function endsWithNewline(file: string): Promise<boolean> {
-  const fh = await open(file, 'r');
-  try {
-    const { size } = await fh.stat();
-    if (size === 0) return true;
-    const buf = Buffer.alloc(1);
-    await fh.read(buf, 0, 1, size - 1);
-    return buf[0] === 0x0a;
   } finally {
     await fh.close();
   }
@@ -204,9 +191,10 @@ async function writeCompacted(r: Rewrite, write: (text: string) => void): Promis
     const row = unflatten(rec);
     if (!row) continue;
     if (r.last.get(row.path) === j && !aliasTargets.has(row.path)) keep(row);
-    // The copies come from the row that had the answer, even when its own path has a newer row now.
+    // The copies come from the row that had the answer, even when its own path has a newer row now. A person
+    // reviewed the answer of that path, not of the copy's: a copy is never marked reviewed.
     if (row.status === 'ok' && !copied.has(row.id)) {
-      for (const a of r.aliases.get(row.id) ?? []) keep({ ...row, path: a.path, source: a.source, index: a.index ?? null, kept: a.kept ?? {} });
+      for (const a of r.aliases.get(row.id) ?? []) keep({ ...row, path: a.path, source: a.source, index: a.index ?? null, kept: a.kept ?? {}, reviewed: null });
       copied.add(row.id);
     }
     j++;

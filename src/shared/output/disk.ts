@@ -4,7 +4,7 @@
  * signals, under a folder that refuses new entries with ENOENT (procfs: `--out /proc/nope/x.csv`).
  */
 import { ftruncateSync, writeSync } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, open, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 /** Error codes that mean the disk (not this file or folder) cannot take more: a run can do nothing but stop. */
@@ -84,5 +84,19 @@ export async function ensureDir(dir: string): Promise<void> {
         throw Object.assign(new Error(`cannot create the folder ${level}`), { code: (err as NodeJS.ErrnoException).code, folder: level });
       }
     }
+  }
+}
+
+/** The file's size, and whether it ends with a newline (an empty file does): a last line without one was cut by a crash. */
+export async function endsWithNewline(file: string): Promise<{ size: number; whole: boolean }> {
+  const fh = await open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    if (size === 0) return { size, whole: true };
+    const buf = Buffer.alloc(1);
+    await fh.read(buf, 0, 1, size - 1);
+    return { size, whole: buf[0] === 0x0a };
+  } finally {
+    await fh.close();
   }
 }

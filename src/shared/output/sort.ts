@@ -2,13 +2,33 @@
  * `--sort input`: rewrites a finished output in input order (by its `index` column; rows without one last, in the
  * order they had). Rows are written as files finish, so this is for whoever reads the file top to bottom. The rows
  * are held in memory while the file is rewritten (about the file's size), and the file is replaced whole.
+ *
+ * The read and the replace are made under the output's lock: the run released it when it finished the file, and a
+ * review page saving an edit in between would otherwise have its edit renamed away by the sorted copy.
  */
 import type { OutputFormat } from '../config.js';
+import { OutputError } from '../errors.js';
 import type { FlatRecord } from '../row.js';
 import { formatFor } from './format.js';
 import { replaceFile } from './replace-file.js';
+import { releaseLock, takeLock } from './result-file.js';
 
 export async function sortByInput(out: string, format: OutputFormat, csvRaw: boolean): Promise<void> {
+  let lock: string;
+  try {
+    lock = await takeLock(out);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new OutputError(`${reason}; every row is in ${out}, not sorted in input order: run the same command again to sort it`);
+  }
+  try {
+    await sortLocked(out, format, csvRaw);
+  } finally {
+    releaseLock(lock);
+  }
+}
+
+async function sortLocked(out: string, format: OutputFormat, csvRaw: boolean): Promise<void> {
   const fmt = formatFor(format, { csvRaw });
   const records: Record<string, unknown>[] = [];
   for await (const rec of fmt.read(out)) records.push(rec);
