@@ -109,3 +109,17 @@ export function apiKeyFor(api: ApiDialect, env: NodeJS.ProcessEnv): string | und
   const key = env[DIALECTS[api].keyVariable]?.trim() || undefined;
   return key ?? (api === 'dashscope' ? undefined : 'EMPTY');
 }
+
+/**
+ * A distributed worker's keys, per dialect (apiKeyFor for each): a job picks its own, so the DashScope key goes to
+ * DashScope jobs only. Undefined when neither DASHSCOPE_API_KEY nor OMNI_API_KEY is set: such a worker has no key.
+ */
+export function workerKeys(env: NodeJS.ProcessEnv): Partial<Record<ApiDialect, string>> | undefined {
+  if (!API_NAMES.some((api) => env[DIALECTS[api].keyVariable]?.trim())) return undefined;
+  const keys: Partial<Record<ApiDialect, string>> = {};
+  for (const api of API_NAMES) {
+    const key = apiKeyFor(api, env);
+    if (key !== undefined) keys[api] = key;
+  }
+  return keys;
+}
