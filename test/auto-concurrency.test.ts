@@ -103,7 +103,7 @@ describe('--concurrency auto against a server that fills up', () => {
     const inputs = path.join(dir, 'notes');
     await mkdir(inputs);
     for (let i = 0; i < 48; i++) await writeFile(path.join(inputs, `note-${String(i).padStart(2, '0')}.txt`), `Note ${i}: the same length of text in every file.\n`);
-    const flags = { input: [inputs], prompt: 'Title?', model: 'qwen2.5-omni-7b', baseUrl: api.vllmBaseURL, concurrency: 'auto' as const, out: path.join(dir, 'auto.jsonl') };
+    const flags = { input: [inputs], prompt: 'Title?', model: 'qwen2.5-omni-7b', baseUrl: api.vllmBaseURL, api: 'vllm-omni' as const, concurrency: 'auto' as const, out: path.join(dir, 'auto.jsonl') };
     const cfg = await resolveConfig(undefined, flags, {}, dir);
     const clock: Clock = { now: () => vt.now, sleep };
     const logs: string[] = [];

@@ -168,11 +168,36 @@ describe('the stand-in holds each dialect to its server', () => {
 });
 
 describe('choosing the dialect and the key', () => {
-  test('the base URL picks the dialect: DashScope hosts and /compatible-mode/ paths, known providers, any other host', () => {
+  test('the base URL picks the dialect: DashScope hosts and /compatible-mode/ paths, known providers; another host by the model', () => {
     assert.equal(apiOfUrl('https://dashscope-intl.aliyuncs.com/compatible-mode/v1'), 'dashscope');
     assert.equal(apiOfUrl('http://127.0.0.1:8080/compatible-mode/v1'), 'dashscope');
     assert.equal(apiOfUrl('https://api.fireworks.ai/inference/v1'), 'openai-compatible');
-    assert.equal(apiOfUrl('http://gpu-box:8091/v1'), 'vllm-omni');
+    // Another host: a server of your own when the model is one of the open weights, else a gateway to DashScope.
+    assert.equal(apiOfUrl('http://gpu-box:8091/v1', 'Qwen/Qwen3-Omni-30B-A3B-Instruct'), 'vllm-omni');
+    assert.equal(apiOfUrl('http://gpu-box:8091/v1', 'Qwen/Qwen2.5-Omni-3B'), 'vllm-omni');
+    assert.equal(apiOfUrl('https://llm-gateway.corp.example/v1', 'qwen3-omni-flash'), 'dashscope');
+    assert.equal(apiOfUrl('https://llm-gateway.corp.example/v1', 'qwen2.5-omni-7b'), 'dashscope');
+    assert.equal(apiOfUrl('https://llm-gateway.corp.example/v1'), 'dashscope');
+  });
+
+  test('a DashScope model behind a gateway stays DashScope (its key, pacing, prices, no note); an open-weights name is vllm-omni, said once', async () => {
+    const { resolveConfig } = await import('../src/shared/config.js');
+    const flags = { input: [path.join(EXAMPLES, 'texts')], prompt: 'x', baseUrl: 'https://llm-gateway.corp.example/v1' };
+    const gw = await resolveConfig(undefined, { ...flags, model: 'qwen3-omni-flash' }, {}, ROOT);
+    assert.equal(gw.api, 'dashscope');
+    assert.ok(gw.rpm > 0, 'paced to the account limit');
+    assert.equal(apiKeyFor(gw.api, { DASHSCOPE_API_KEY: 'sk-ds' }), 'sk-ds');
+    assert.ok(gw.prices, 'list prices apply');
+    assert.ok(!gw.warnings.some((w) => /dialect/.test(w)), gw.warnings.join('\n'));
+    const own = await resolveConfig(undefined, { ...flags, model: 'Qwen/Qwen3-Omni-30B-A3B-Instruct' }, {}, ROOT);
+    assert.equal(own.api, 'vllm-omni');
+    const notes = own.warnings.filter((w) => /dialect/.test(w));
+    assert.equal(notes.length, 1, own.warnings.join('\n'));
+    assert.match(notes[0]!, /speak the vllm-omni dialect \(OMNI_API_KEY is its key\); --api \(job file: api\) names another/);
+    const named = await resolveConfig(undefined, { ...flags, model: 'Qwen/Qwen3-Omni-30B-A3B-Instruct', api: 'vllm-omni' as const }, {}, ROOT);
+    assert.ok(!named.warnings.some((w) => /dialect/.test(w)), 'no note when --api names it');
+    const served = await resolveConfig(undefined, { ...flags, model: 'my-omni', api: 'vllm-omni' as const }, {}, ROOT);
+    assert.equal(served.api, 'vllm-omni');
   });
 
   test('the DashScope key never goes to another server: OMNI_API_KEY there, "EMPTY" without one', () => {
@@ -200,7 +225,7 @@ describe('choosing the dialect and the key', () => {
 
   test('spoken answers and DashScope Batch are refused for another dialect, before anything is read', async () => {
     const dir = await tempDir();
-    const base = ['run', '--input', path.join(EXAMPLES, 'texts'), '--prompt', 'Title?', '--model', MODEL, '--base-url', api.vllmBaseURL, '--out', path.join(dir, 'x.csv')];
+    const base = ['run', '--input', path.join(EXAMPLES, 'texts'), '--prompt', 'Title?', '--model', MODEL, '--base-url', api.vllmBaseURL, '--api', 'vllm-omni', '--out', path.join(dir, 'x.csv')];
     const spoken = await runMain([...base, '--audio-out', path.join(dir, 'speech')], { env: env() });
     assert.equal(spoken.code, 2, spoken.stderr);
     assert.match(spoken.stderr, /--audio-out \(spoken answers\): the vllm-omni dialect \(--api\) has no such thing/);
@@ -220,7 +245,7 @@ describe('cost on a server of your own', () => {
   test('a job price per 1M tokens costs every row; a GPU-hour price is the wall time in the totals', async () => {
     const dir = await tempDir();
     const job = path.join(dir, 'priced.yaml');
-    await writeFile(job, `inputs: [${JSON.stringify(path.join(EXAMPLES, 'texts'))}]\nprompt: Title?\nmodel: ${MODEL}\nprice: { inputPerMillion: 0.2, outputPerMillion: 0.8 }\n`);
+    await writeFile(job, `inputs: [${JSON.stringify(path.join(EXAMPLES, 'texts'))}]\nprompt: Title?\nmodel: ${MODEL}\napi: vllm-omni\nprice: { inputPerMillion: 0.2, outputPerMillion: 0.8 }\n`);
     const out = path.join(dir, 'priced.jsonl');
     const r = await runMain(['run', job, '--base-url', api.vllmBaseURL, '--out', out], { env: env() });
     assert.equal(r.code, 0, r.stderr);
@@ -230,7 +255,7 @@ describe('cost on a server of your own', () => {
     }
     assert.match(r.stdout, /cost \(USD\)/);
     const gpuJob = path.join(dir, 'gpu.yaml');
-    await writeFile(gpuJob, `inputs: [${JSON.stringify(path.join(EXAMPLES, 'texts'))}]\nprompt: Title?\nmodel: ${MODEL}\nprice: { gpuHour: 2.5, gpus: 2 }\n`);
+    await writeFile(gpuJob, `inputs: [${JSON.stringify(path.join(EXAMPLES, 'texts'))}]\nprompt: Title?\nmodel: ${MODEL}\napi: vllm-omni\nprice: { gpuHour: 2.5, gpus: 2 }\n`);
     const gpuOut = path.join(dir, 'gpu.jsonl');
     const g = await runMain(['run', gpuJob, '--base-url', api.vllmBaseURL, '--out', gpuOut], { env: env() });
     assert.equal(g.code, 0, g.stderr);
@@ -245,14 +270,14 @@ describe('cost on a server of your own', () => {
 
   test('a vllm-omni run is not paced by default; --rpm still paces it', async () => {
     const { resolveConfig } = await import('../src/shared/config.js');
-    const flags = { input: [path.join(EXAMPLES, 'texts')], prompt: 'x', model: MODEL, baseUrl: api.vllmBaseURL };
+    const flags = { input: [path.join(EXAMPLES, 'texts')], prompt: 'x', model: 'Qwen/Qwen2.5-Omni-7B', baseUrl: api.vllmBaseURL };
     const own = await resolveConfig(undefined, flags, {}, ROOT);
     assert.equal(own.api, 'vllm-omni');
     assert.deepEqual([own.rpm, own.tpm], [0, 0]);
     assert.equal(own.preprocess.upload, false);
     const paced = await resolveConfig(undefined, { ...flags, rpm: 30 }, {}, ROOT);
     assert.equal(paced.rpm, 30);
-    const ds = await resolveConfig(undefined, { ...flags, baseUrl: api.baseURL }, {}, ROOT);
+    const ds = await resolveConfig(undefined, { ...flags, model: MODEL, baseUrl: api.baseURL }, {}, ROOT);
     assert.equal(ds.api, 'dashscope');
     assert.ok(ds.rpm > 0);
   });

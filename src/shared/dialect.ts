@@ -18,6 +18,8 @@
  *   shows streamed chunks with usage, which is what this client sends. Nothing is billed per token.
  */
 
+import { lookupModel, MODELS } from './models.js';
+
 export const API_NAMES = ['dashscope', 'openai-compatible', 'vllm-omni'] as const;
 export type ApiDialect = (typeof API_NAMES)[number];
 
@@ -67,7 +69,7 @@ export const DIALECTS: Readonly<Record<ApiDialect, DialectFacts>> = {
     audioFormats: ['mp3', 'wav'],
   },
   'vllm-omni': {
-    summary: 'vLLM-Omni / vLLM serving the open Qwen-Omni weights on your own GPUs (the default for other hosts)',
+    summary: "vLLM-Omni / vLLM serving the open Qwen-Omni weights on your own GPUs (the default for another host with an open-weights model, Qwen/...)",
     listPrices: false,
     paced: false,
     uploads: false,
@@ -85,9 +87,11 @@ const HOSTED_OPENAI = ['api.fireworks.ai', 'api.together.xyz', 'openrouter.ai', 
 /**
  * The dialect a base URL speaks when none is named: DashScope for its hosts and for any `/compatible-mode/` path
  * (a proxy or the project's stand-in in front of DashScope), openai-compatible for a known hosted provider, and
- * vllm-omni for every other host: a server of your own.
+ * for any other host vllm-omni when the model is one of the catalogue's open weights (`Qwen/...`, which only a server
+ * of your own serves), else DashScope: a corporate gateway in front of DashScope keeps DashScope's key, pacing,
+ * features and prices unless --api says otherwise.
  */
-export function apiOfUrl(url: string): ApiDialect {
+export function apiOfUrl(url: string, model?: string): ApiDialect {
   let u: URL;
   try {
     u = new URL(url);
@@ -97,7 +101,13 @@ export function apiOfUrl(url: string): ApiDialect {
   const host = u.hostname.toLowerCase();
   if (host.endsWith('.aliyuncs.com') || u.pathname.includes('/compatible-mode/')) return 'dashscope';
   if (HOSTED_OPENAI.some((h) => host === h || host.endsWith(`.${h}`))) return 'openai-compatible';
-  return 'vllm-omni';
+  return model !== undefined && isOpenWeights(model) ? 'vllm-omni' : 'dashscope';
+}
+
+/** A catalogue entry (or a name of its family) for the open weights: no DashScope region serves it. */
+function isOpenWeights(model: string): boolean {
+  const { name, match } = lookupModel(model);
+  return match.kind !== 'fallback' && MODELS[name].regions.length === 0;
 }
 
 /**
