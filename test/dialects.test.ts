@@ -14,27 +14,34 @@ import { apiKeyFor, apiOfUrl } from '../src/shared/dialect.js';
 import { dialectRefusal } from '../src/worker/dialect-parts.js';
 import { TurnAccumulator } from '../src/worker/qwen-omni.js';
 
-const KEY = 'sk-test-dialects';
+// Three keys, one per face: each face of the stand-in accepts only its own (401 otherwise), so a run that sent the
+// DashScope key to a server of your own, or one server's key to another, fails.
+const DS_KEY = 'sk-test-dialects-dashscope';
+const VLLM_KEY = 'vllm-test-dialects-own';
+const OAI_KEY = 'fw-test-dialects-provider';
 let api: StandIn;
 before(async () => {
-  api = await startStandIn({ apiKey: KEY });
+  api = await startStandIn({ apiKey: DS_KEY, dialectKeys: { 'vllm-omni': VLLM_KEY, 'openai-compatible': OAI_KEY } });
 });
 after(() => api.close());
 
 type Dialect = 'dashscope' | 'vllm-omni' | 'openai-compatible';
 const DIALECTS: readonly Dialect[] = ['dashscope', 'vllm-omni', 'openai-compatible'];
 const urlOf = (d: Dialect) => (d === 'dashscope' ? api.baseURL : d === 'vllm-omni' ? api.vllmBaseURL : api.openaiBaseURL);
-// The DashScope key goes to DashScope only; any other server's key comes from OMNI_API_KEY.
-const env = () => ({ DASHSCOPE_API_KEY: KEY, OMNI_API_KEY: KEY });
+// The DashScope key goes to DashScope only; any other server's key comes from OMNI_API_KEY (one server's at a time).
+const env = (d: Dialect = 'vllm-omni') => ({ DASHSCOPE_API_KEY: DS_KEY, OMNI_API_KEY: d === 'openai-compatible' ? OAI_KEY : VLLM_KEY });
+const keyOf = (d: Dialect) => (d === 'dashscope' ? DS_KEY : d === 'vllm-omni' ? VLLM_KEY : OAI_KEY);
 /** A model both DashScope and a vLLM server started with `--served-model-name qwen2.5-omni-7b` serve: the ids match. */
 const MODEL = 'qwen2.5-omni-7b';
 
 /** Runs a job file in one dialect; its rows and the requests it sent. */
 async function runIn(d: Dialect, job: string, out: string, extra: string[] = []) {
   const from = api.requests.length;
-  const r = await runMain(['run', path.join(ROOT, 'jobs', job), '--model', MODEL, '--base-url', urlOf(d), '--api', d, '--out', out, ...extra], { env: env() });
+  const r = await runMain(['run', path.join(ROOT, 'jobs', job), '--model', MODEL, '--base-url', urlOf(d), '--api', d, '--out', out, ...extra], { env: env(d) });
   assert.equal(r.code, 0, `${d} ${job}: ${r.stderr}`);
-  return { rows: await readOutputRows(out), sent: api.requests.slice(from), stdout: r.stdout };
+  const sent = api.requests.slice(from);
+  for (const q of sent) assert.equal(q.headers['authorization'], `Bearer ${keyOf(d)}`, `${d}: its own key only`);
+  return { rows: await readOutputRows(out), sent, stdout: r.stdout };
 }
 
 const partsOf = (q: { body: any }) => (q.body.messages as any[]).flatMap((m) => (Array.isArray(m.content) ? m.content : []));
@@ -107,7 +114,7 @@ describe('one job, three dialects', () => {
     const runRefused = async (d: Dialect) => {
       const out = path.join(dir, `${d}.jsonl`);
       const from = api.requests.length;
-      const r = await runMain([...base, '--base-url', urlOf(d), '--out', out, '--api', d], { env: env() });
+      const r = await runMain([...base, '--base-url', urlOf(d), '--out', out, '--api', d], { env: env(d) });
       return { r, rows: await readOutputRows(out), sent: api.requests.slice(from) };
     };
     const oai = await runRefused('openai-compatible');
@@ -130,7 +137,7 @@ describe('one job, three dialects', () => {
 describe('the stand-in holds each dialect to its server', () => {
   const tiny = Buffer.from('tiny').toString('base64');
   const ask = (baseURL: string, content: unknown[], extra: Record<string, unknown> = {}) =>
-    new OpenAI({ apiKey: KEY, baseURL, maxRetries: 0 }).chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: content as any }], stream: true, modalities: ['text'], ...extra } as any);
+    new OpenAI({ apiKey: baseURL === api.openaiBaseURL ? OAI_KEY : VLLM_KEY, baseURL, maxRetries: 0 }).chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: content as any }], stream: true, modalities: ['text'], ...extra } as any);
   const refusedWith = async (baseURL: string, content: unknown[], pattern: RegExp, extra?: Record<string, unknown>) => {
     await assert.rejects(ask(baseURL, content, extra), (err: any) => err.status === 400 && pattern.test(String(err.message)));
   };
@@ -148,13 +155,27 @@ describe('the stand-in holds each dialect to its server', () => {
     await refusedWith(api.openaiBaseURL, [{ type: 'audio_url', audio_url: { url: `data:audio/mpeg;base64,${tiny}` } }, text], /Invalid value: 'audio_url'/);
     await refusedWith(api.openaiBaseURL, [{ type: 'input_audio', input_audio: { data: tiny, format: 'aac' } }, text], /must be 'wav' or 'mp3'/);
     await assert.rejects(
-      new OpenAI({ apiKey: KEY, baseURL: api.baseURL, maxRetries: 0 }).chat.completions.create({ model: 'Qwen/Qwen2.5-Omni-7B', messages: [{ role: 'user', content: 'hi' }], stream: true, modalities: ['text'] } as any),
+      new OpenAI({ apiKey: DS_KEY, baseURL: api.baseURL, maxRetries: 0 }).chat.completions.create({ model: 'Qwen/Qwen2.5-Omni-7B', messages: [{ role: 'user', content: 'hi' }], stream: true, modalities: ['text'] } as any),
       (err: any) => err.status === 404,
     );
   });
 
+  test("each face takes only its own key: /v1 and /openai/v1 answer the DashScope key (and each other's) with 401, /compatible-mode/v1 any but DashScope's", async () => {
+    const hi = (baseURL: string, apiKey: string) =>
+      new OpenAI({ apiKey, baseURL, maxRetries: 0 }).chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], stream: true, modalities: ['text'] } as any);
+    for (const d of DIALECTS) {
+      for (const key of [DS_KEY, VLLM_KEY, OAI_KEY]) {
+        if (key === keyOf(d)) {
+          for await (const _ of (await hi(urlOf(d), key)) as any);
+        } else {
+          await assert.rejects(hi(urlOf(d), key), (err: any) => err.status === 401, `${d} refuses ${key}`);
+        }
+      }
+    }
+  });
+
   test('vLLM-Omni reports usage as totals only, and serves the open weights by their Hugging Face names', async () => {
-    const stream = await new OpenAI({ apiKey: KEY, baseURL: api.vllmBaseURL, maxRetries: 0 }).chat.completions.create({
+    const stream = await new OpenAI({ apiKey: VLLM_KEY, baseURL: api.vllmBaseURL, maxRetries: 0 }).chat.completions.create({
       model: 'Qwen/Qwen3-Omni-30B-A3B-Instruct',
       messages: [{ role: 'user', content: 'hi' }],
       stream: true,
@@ -301,7 +322,7 @@ describe('README "Run it on your own GPUs"', () => {
     for (const line of lines) {
       const args = line.replace('http://localhost:8091/v1', api.vllmBaseURL).split(/\s+/).slice(1);
       const from = api.requests.length;
-      const r = await runMain(args, { cwd: user, env: { OMNI_API_KEY: KEY } });
+      const r = await runMain(args, { cwd: user, env: { OMNI_API_KEY: VLLM_KEY } });
       assert.equal(r.code, 0, `${line}\n${r.stderr}`);
       const sent = api.requests.slice(from);
       assert.ok(sent.length >= 2 && sent.every((q) => q.status === 200 && q.body.model === 'Qwen/Qwen3-Omni-30B-A3B-Instruct'), line);
