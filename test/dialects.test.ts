@@ -4,12 +4,13 @@
  * as its server does (test/stand-in/dialects.ts) at its own path.
  */
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { startStandIn, type StandIn } from './stand-in/server.js';
-import { EXAMPLES, ROOT, readOutputRows, runMain, tempDir } from './helpers.js';
+import { EXAMPLES, FIXTURES, ROOT, readOutputRows, runMain, tempDir } from './helpers.js';
+import { ffmpeg } from './corpus.js';
 import { apiKeyFor, apiOfUrl } from '../src/shared/dialect.js';
 import { dialectRefusal } from '../src/worker/dialect-parts.js';
 import { TurnAccumulator } from '../src/worker/qwen-omni.js';
@@ -98,6 +99,30 @@ describe('one job, three dialects', () => {
     for (const q of [...vllm, ...oai]) assert.equal(q.headers['x-dashscope-ossresourceresolve'], undefined);
   });
 
+  test('vllm-omni gets an AAC file as MP3 (libsndfile decodes neither AAC nor AMR from memory); AAC by URL is refused', async () => {
+    const dir = await tempDir();
+    // This machine's ffmpeg has no AMR encoder: the stand-in's refusal of audio/amr is checked below, by request.
+    await mkdir(path.join(dir, 'media'));
+    await ffmpeg(['-i', path.join(FIXTURES, 'ok-speech.mp3'), '-c:a', 'aac', '-f', 'adts', path.join(dir, 'media', 'speech.aac')]);
+    const manifest = path.join(dir, 'audio.jsonl');
+    await writeFile(manifest, JSON.stringify({ url: 'https://example.com/talk.aac' }) + '\n');
+    const out = path.join(dir, 'files.jsonl');
+    const from = api.requests.length;
+    const r = await runMain(['run', '--input', path.join(dir, 'media'), '--prompt', 'What is said?', '--model', MODEL, '--base-url', api.vllmBaseURL, '--api', 'vllm-omni', '--out', out], { env: env() });
+    assert.equal(r.code, 0, r.stderr);
+    const rows = await readOutputRows(out);
+    assert.deepEqual(rows.map((x) => [x.status, x.error_message ?? '']), [['ok', '']]);
+    const sent = api.requests.slice(from).flatMap(partsOf).filter((p: any) => p.type === 'audio_url');
+    assert.equal(sent.length, 1);
+    for (const p of sent) assert.match(p.audio_url.url, /^data:audio\/mpeg;base64,/);
+    const urlOut = path.join(dir, 'url.jsonl');
+    const u = await runMain(['run', '--manifest', manifest, '--prompt', 'What is said?', '--model', MODEL, '--base-url', api.vllmBaseURL, '--api', 'vllm-omni', '--out', urlOut], { env: env() });
+    const [row] = await readOutputRows(urlOut);
+    assert.equal(row?.status, 'skipped', u.stderr);
+    assert.equal(row?.error_code, 'unsupported_by_api');
+    assert.match(row?.error_message, /libsndfile, which reads wav and mp3, not aac/);
+  });
+
   test('what a dialect cannot express is a skipped row with the reason, and nothing is sent for it', async () => {
     const dir = await tempDir();
     const manifest = path.join(dir, 'refused.jsonl');
@@ -148,6 +173,8 @@ describe('the stand-in holds each dialect to its server', () => {
     await refusedWith(api.vllmBaseURL, [{ type: 'input_audio', input_audio: { data: `data:;base64,${tiny}`, format: 'mp3' } }, text], /must be bare base64/);
     await refusedWith(api.vllmBaseURL, [{ type: 'video_url', video_url: { url: `data:;base64,${tiny}` } }, text], /without a media type/);
     await refusedWith(api.vllmBaseURL, [text], /DashScope's parameter/, { enable_thinking: true });
+    for (const mime of ['audio/aac', 'audio/amr']) await refusedWith(api.vllmBaseURL, [{ type: 'audio_url', audio_url: { url: `data:${mime};base64,${tiny}` } }, text], /Format not recognised/);
+    await refusedWith(api.vllmBaseURL, [{ type: 'input_audio', input_audio: { data: tiny, format: 'aac' } }, text], /Format not recognised/);
   });
 
   test('openai-compatible refuses audio_url and input_audio formats other than wav and mp3; DashScope refuses the open names', async () => {
@@ -242,6 +269,7 @@ describe('choosing the dialect and the key', () => {
     assert.equal(dialectRefusal('vllm-omni', frames), undefined);
     assert.equal(dialectRefusal('dashscope', { type: 'audio', source: { url: 'https://x/a.mp3' }, format: 'mp3' }), undefined);
     assert.match(dialectRefusal('openai-compatible', { type: 'audio', source: { file: '/a.aac' }, format: 'aac' }) ?? '', /wav or mp3 only/);
+    assert.equal(dialectRefusal('vllm-omni', { type: 'audio', source: { url: 'https://x/a.mp3' }, format: 'mp3' }), undefined);
   });
 
   test('spoken answers and DashScope Batch are refused for another dialect, before anything is read', async () => {

@@ -76,8 +76,9 @@ export const DIALECTS: Readonly<Record<ApiDialect, DialectFacts>> = {
     speech: false,
     batch: false,
     keyVariable: 'OMNI_API_KEY',
-    // audio_url with the format's MIME type; vLLM decodes the bytes (librosa / ffmpeg), whatever the container.
-    audioFormats: ['mp3', 'wav', 'aac', 'amr'],
+    // audio_url with the format's MIME type; vLLM decodes the bytes in memory with librosa (libsndfile), which reads
+    // WAV and MP3 but not AAC or AMR: those are converted to MP3 first, as for openai-compatible.
+    audioFormats: ['mp3', 'wav'],
   },
 };
 

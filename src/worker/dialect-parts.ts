@@ -13,7 +13,7 @@
  * frames only); openai-compatible, audio by URL (input_audio carries the bytes) or in a format other than wav/mp3.
  */
 import type { ChatCompletionContentPart } from 'openai/resources/chat/completions';
-import type { ApiDialect } from '../shared/dialect.js';
+import { DIALECTS, type ApiDialect } from '../shared/dialect.js';
 import type { JobMedia, JobSource } from '../shared/job.js';
 
 /**
@@ -66,6 +66,7 @@ export function dialectRefusal(api: ApiDialect, m: JobMedia | undefined): string
   if (m.type === 'audio') {
     if (api === 'openai-compatible' && 'url' in m.source) return `the openai-compatible dialect takes audio as input_audio bytes, not by URL (${m.source.url}): download it, or use --api vllm-omni (audio_url)`;
     if (api === 'openai-compatible' && !OPENAI_AUDIO.includes(m.format)) return `the openai-compatible dialect takes input_audio in wav or mp3 only, this is ${m.format}`;
+    if (api === 'vllm-omni' && 'url' in m.source && !DIALECTS[api].audioFormats.includes(m.format)) return `vllm-omni decodes audio with libsndfile, which reads wav and mp3, not ${m.format} (${m.source.url}): download it (a local file is converted to MP3)`;
     if (api === 'vllm-omni' && 'file' in m.source && audioMime(m.format) === undefined) return `no MIME type known for audio format ${m.format}, which vllm-omni's audio_url data URL must name`;
   }
   if (m.type === 'frames' && api === 'vllm-omni') {

@@ -32,6 +32,12 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 /** `data:audio/<subtype>` -> the input_audio format DashScope's validation knows. */
 const AUDIO_SUBTYPE: Readonly<Record<string, string>> = { mpeg: 'mp3', mp3: 'mp3', wav: 'wav', 'x-wav': 'wav', aac: 'aac', amr: 'amr', '3gpp': '3gpp' };
 
+/**
+ * What vLLM decodes audio bytes with: librosa.load on a BytesIO, i.e. libsndfile (soundfile), which reads WAV and MP3
+ * but not AAC (ADTS) or AMR, and audioread cannot read from memory. A data URL (or input_audio) of another format fails.
+ */
+const VLLM_AUDIO: readonly string[] = ['wav', 'mp3'];
+
 /** vLLM's VideoMediaIO num_frames default: frames past it are dropped, so the stand-in refuses them (nothing is lost unseen). */
 export const VLLM_NUM_FRAMES = 32;
 
@@ -59,6 +65,7 @@ function audioFromDataUrl(url: unknown, at: string): Json {
   if ('http' in u) return { type: 'input_audio', input_audio: { data: u.http, format: 'mp3' } };
   const sub = u.mime.startsWith('audio/') ? AUDIO_SUBTYPE[u.mime.slice('audio/'.length)] : undefined;
   if (!sub) throw refuse(`${at}: ${u.mime} is not an audio type the stand-in decodes`);
+  if (!VLLM_AUDIO.includes(sub)) throw refuse(`${at}: Error opening <_io.BytesIO object>: Format not recognised. (${u.mime}: librosa/libsndfile cannot decode it from memory)`);
   return { type: 'input_audio', input_audio: { data: `data:;base64,${u.base64}`, format: sub } };
 }
 
@@ -98,6 +105,7 @@ function translatePart(dialect: Exclude<StandInDialect, 'dashscope'>, part: unkn
       const format = inner['format'];
       if (!vllm && format !== 'wav' && format !== 'mp3') throw refuse(`${at}: Invalid value: input_audio.format must be 'wav' or 'mp3'`);
       if (typeof format !== 'string') throw refuse(`${at}: input_audio.format must be a string`);
+      if (vllm && !VLLM_AUDIO.includes(format === 'mpeg' ? 'mp3' : format)) throw refuse(`${at}: Error opening <_io.BytesIO object>: Format not recognised. (input_audio ${format}: librosa/libsndfile cannot decode it from memory)`);
       return { type: 'input_audio', input_audio: { data: `data:;base64,${data}`, format: format === 'mpeg' ? 'mp3' : format } };
     }
     case 'audio_url':
