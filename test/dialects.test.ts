@@ -123,6 +123,37 @@ describe('one job, three dialects', () => {
     assert.match(row?.error_message, /libsndfile, which reads wav and mp3, not aac/);
   });
 
+  test("a vllm-omni frame list over the server's num_frames is a skipped row, whatever the model's framesMax; modelLimits raises the cap with the server", async () => {
+    const dir = await tempDir();
+    const clip = path.join(EXAMPLES, 'frames', 'clip1');
+    const frames = Array.from({ length: 40 }, (_, i) => path.join(clip, `00${(i % 6) + 1}.jpg`));
+    const manifest = path.join(dir, 'frames.jsonl');
+    await writeFile(manifest, JSON.stringify({ frames }) + '\n');
+    // qwen2.5-omni-7b takes 80 frames on DashScope; a vLLM server keeps 32 of a data:video/jpeg list.
+    const args = (url: string, out: string) => ['run', '--manifest', manifest, '--manifest-root', EXAMPLES, '--prompt', 'What happens?', '--model', MODEL, '--api', 'vllm-omni', '--base-url', url, '--out', out];
+    const from = api.requests.length;
+    const r = await runMain(args(api.vllmBaseURL, path.join(dir, 'capped.jsonl')), { env: env() });
+    const [row] = await readOutputRows(path.join(dir, 'capped.jsonl'));
+    assert.equal(row?.status, 'skipped', r.stderr);
+    assert.equal(row?.error_code, 'unsupported_by_api');
+    assert.match(row?.error_message, /vllm-omni keeps the first 32 frames of a frame list \(vLLM's num_frames\), this one has 40/);
+    assert.equal(api.requests.length - from, 0, 'nothing sent');
+    // A server started with num_frames 48, and the job file saying so: the 40 frames go, all kept.
+    const big = await startStandIn({ apiKey: DS_KEY, dialectKeys: { 'vllm-omni': VLLM_KEY }, vllmNumFrames: 48 });
+    try {
+      const job = path.join(dir, 'job.yaml');
+      await writeFile(job, 'modelLimits:\n  limits: { framesMax: 48 }\n');
+      const out = path.join(dir, 'raised.jsonl');
+      const ok = await runMain([...args(big.vllmBaseURL, out).slice(0, 1), job, ...args(big.vllmBaseURL, out).slice(1)], { env: env() });
+      assert.equal(ok.code, 0, ok.stderr);
+      const [raised] = await readOutputRows(out);
+      assert.equal(raised?.status, 'ok', raised?.error_message);
+      assert.equal(big.requests.filter((q) => q.status === 200).length, 1);
+    } finally {
+      await big.close();
+    }
+  });
+
   test('what a dialect cannot express is a skipped row with the reason, and nothing is sent for it', async () => {
     const dir = await tempDir();
     const manifest = path.join(dir, 'refused.jsonl');

@@ -90,7 +90,7 @@ function imagePart(part: Json, at: string): Json {
 }
 
 /** One content part in `dialect`, restated as DashScope's; throws the server's refusal. */
-function translatePart(dialect: Exclude<StandInDialect, 'dashscope'>, part: unknown, at: string): unknown {
+function translatePart(dialect: Exclude<StandInDialect, 'dashscope'>, part: unknown, at: string, numFrames: number): unknown {
   if (!isObject(part)) return part;
   const type = part['type'];
   const vllm = dialect === 'vllm-omni';
@@ -112,7 +112,7 @@ function translatePart(dialect: Exclude<StandInDialect, 'dashscope'>, part: unkn
       if (!vllm) throw refuse(`${at}: Invalid value: '${type}'. Supported values are: 'text', 'image_url', 'input_audio', 'video_url'.`);
       return audioFromDataUrl(isObject(part['audio_url']) ? part['audio_url']['url'] : undefined, `${at}.audio_url`);
     case 'video_url':
-      return videoFromDataUrl(isObject(part['video_url']) ? part['video_url']['url'] : undefined, `${at}.video_url`, vllm ? VLLM_NUM_FRAMES : undefined);
+      return videoFromDataUrl(isObject(part['video_url']) ? part['video_url']['url'] : undefined, `${at}.video_url`, vllm ? numFrames : undefined);
     default:
       throw refuse(vllm ? `Unsupported chat content part type: ${JSON.stringify(type)}. Supported types: audio_url, image_url, input_audio, text, video_url.` : `${at}: Invalid value: ${JSON.stringify(type)}. Supported values are: 'text', 'image_url', 'input_audio', 'video_url'.`);
   }
@@ -128,7 +128,7 @@ export interface DialectNotes {
  * The request of a vllm-omni or openai-compatible client, checked as its server checks it and restated as a
  * DashScope request (streamed, its parts in DashScope's shapes). Throws the server's 400.
  */
-export function toDashScope(dialect: Exclude<StandInDialect, 'dashscope'>, body: unknown): { body: unknown; notes: DialectNotes } {
+export function toDashScope(dialect: Exclude<StandInDialect, 'dashscope'>, body: unknown, numFrames = VLLM_NUM_FRAMES): { body: unknown; notes: DialectNotes } {
   if (!isObject(body)) return { body, notes: { useAudioInVideo: false } };
   const kwargs = body['mm_processor_kwargs'];
   if (kwargs !== undefined && (dialect !== 'vllm-omni' || !isObject(kwargs))) throw refuse(`mm_processor_kwargs: ${dialect === 'vllm-omni' ? 'must be an object' : 'not a parameter of this API'}`);
@@ -139,7 +139,7 @@ export function toDashScope(dialect: Exclude<StandInDialect, 'dashscope'>, body:
   const messages = Array.isArray(body['messages'])
     ? body['messages'].map((msg: unknown, i) => {
         if (!isObject(msg) || !Array.isArray(msg['content'])) return msg;
-        return { ...msg, content: msg['content'].map((p: unknown, j) => translatePart(dialect, p, `messages[${i}].content[${j}]`)) };
+        return { ...msg, content: msg['content'].map((p: unknown, j) => translatePart(dialect, p, `messages[${i}].content[${j}]`, numFrames)) };
       })
     : body['messages'];
   const rest = { ...body };

@@ -30,6 +30,8 @@ export interface StandInOptions {
    * /openai/v1 answer any other key, the DashScope key included, with 401. Default: `apiKey` for both.
    */
   dialectKeys?: Partial<Record<'vllm-omni' | 'openai-compatible', string>> | undefined;
+  /** The /v1 face's `--media-io-kwargs '{"video": {"num_frames": N}}'`: frames of a data:video/jpeg list it keeps. Default 32. */
+  vllmNumFrames?: number | undefined;
   /** Default '127.0.0.1'. */
   host?: string | undefined;
   /** Default 0: a free port. */
@@ -250,7 +252,7 @@ async function validateIn(dialect: StandInDialect, body: unknown, req: IncomingM
     const resolve = req.headers[RESOLVE_HEADER] === 'enable';
     return validateChatRequest(body, { ...base, oss: (url, model) => state.uploads.resolve(url, model, resolve) });
   }
-  const translated = toDashScope(dialect, body);
+  const translated = toDashScope(dialect, body, opts.vllmNumFrames);
   const valid = await validateChatRequest(translated.body, base);
   if (translated.notes.useAudioInVideo && !valid.summary.media.some((m) => m.kind === 'video' && m.hasAudio !== false)) {
     throw invalidParameter('mm_processor_kwargs.use_audio_in_video: the video has no audio stream to load');
