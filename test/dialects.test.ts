@@ -344,8 +344,28 @@ describe('cost on a server of your own', () => {
     assert.equal(totals.gpu.perGpuHour, 2.5);
     assert.ok(Math.abs(totals.gpu.wallHours - totals.run.wallMs / 3_600_000) < 1e-6);
     assert.ok(Math.abs(totals.gpu.cost - 2.5 * 2 * totals.gpu.wallHours) < 1e-6);
-    assert.match(g.stdout, /GPU time: [\d.]+ h x 2 GPUs x 2\.5 USD\/h = [\d.]+ USD/);
+    assert.match(g.stdout, /GPU time \(this run\): [\d.]+ h x 2 GPUs x 2\.5 USD\/h = [\d.]+ USD \(this run's wall time .*earlier runs into the same output are not in it\)/);
+    assert.equal(totals.gpu.scope, 'this run');
     for (const row of await readOutputRows(gpuOut)) assert.equal(row.cost ?? null, null);
+  });
+
+  test('the price hint is for a server of your own only; a refused key names OMNI_API_KEY there, not DashScope\'s', async () => {
+    const dir = await tempDir();
+    const out = path.join(dir, 'unpriced.jsonl');
+    const r = await runMain(['run', '--input', path.join(EXAMPLES, 'texts'), '--prompt', 'Title?', '--model', MODEL, '--api', 'vllm-omni', '--base-url', api.vllmBaseURL, '--out', out], { env: env() });
+    assert.equal(r.code, 0, r.stderr);
+    const { renderSummary, summarizeOutput } = await import('../src/commands/summary.js');
+    const totals = JSON.parse(await readFile(`${out}.totals.json`, 'utf8'));
+    assert.equal(totals.currency, null);
+    const summary = async (d: Dialect) => renderSummary({ out, totalsPath: `${out}.totals.json`, cwd: dir, api: d }, totals, await summarizeOutput(out, 'jsonl'));
+    assert.match(await summary('vllm-omni'), /cost unknown: no price for this model \(a server of your own: set price in the job file\)/);
+    const ds = await summary('dashscope');
+    assert.match(ds, /cost unknown: no price for this model\n/);
+    assert.doesNotMatch(ds, /a server of your own/);
+    const bad = await runMain(['run', '--input', path.join(EXAMPLES, 'texts'), '--prompt', 'Title?', '--model', MODEL, '--api', 'vllm-omni', '--base-url', api.vllmBaseURL, '--out', path.join(dir, 'bad.jsonl')], { env: { DASHSCOPE_API_KEY: DS_KEY, OMNI_API_KEY: 'vllm-wrong-key' } });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /check OMNI_API_KEY: it must be the key .* was started with/);
+    assert.doesNotMatch(bad.stderr, /DASHSCOPE_API_KEY|--region/);
   });
 
   test('a vllm-omni run is not paced by default; --rpm still paces it', async () => {
