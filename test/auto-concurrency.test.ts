@@ -111,8 +111,10 @@ describe('--concurrency auto against a server that fills up', () => {
     let finished = false;
     const result = done.finally(() => (finished = true));
     while (!finished) {
-      // Every request in flight is held: nothing can happen until the server answers one.
-      const quiet = held.size > 0 && held.size === control.counts().inFlight;
+      // Every request in flight is held and no file is being prepared: nothing can happen until the server answers
+      // one, so how many requests are in flight at each release never depends on how fast this machine prepares.
+      const counts = control.counts();
+      const quiet = held.size > 0 && held.size === counts.inFlight && counts.preparing === 0;
       if (!quiet) {
         await new Promise((r) => setTimeout(r, 2));
         continue;
