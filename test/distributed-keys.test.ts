@@ -52,7 +52,7 @@ async function runThrough(d: 'dashscope' | 'vllm-omni', env: Record<string, stri
   return { r, rows: await readOutputRows(out), sent: api.requests.slice(from) };
 }
 
-const bearer = (q: { headers: Record<string, unknown> }) => String(q.headers['authorization'] ?? '');
+const bearer = (q: { headers: Record<string, string | string[] | undefined> }) => String(q.headers['authorization'] ?? '');
 
 describe('a worker picks the key by the job', () => {
   test('with both keys: vLLM jobs go with OMNI_API_KEY, DashScope jobs with DASHSCOPE_API_KEY; /v1 never sees the DashScope key', async () => {
