@@ -103,7 +103,7 @@ describe('--concurrency auto against a server that fills up', () => {
     const inputs = path.join(dir, 'notes');
     await mkdir(inputs);
     for (let i = 0; i < 48; i++) await writeFile(path.join(inputs, `note-${String(i).padStart(2, '0')}.txt`), `Note ${i}: the same length of text in every file.\n`);
-    const flags = { input: [inputs], prompt: 'Title?', model: 'qwen2.5-omni-7b', baseUrl: api.vllmBaseURL, concurrency: 'auto' as const, out: path.join(dir, 'auto.jsonl') };
+    const flags = { input: [inputs], prompt: 'Title?', model: 'qwen2.5-omni-7b', baseUrl: api.vllmBaseURL, api: 'vllm-omni' as const, concurrency: 'auto' as const, out: path.join(dir, 'auto.jsonl') };
     const cfg = await resolveConfig(undefined, flags, {}, dir);
     const clock: Clock = { now: () => vt.now, sleep };
     const logs: string[] = [];
@@ -111,8 +111,10 @@ describe('--concurrency auto against a server that fills up', () => {
     let finished = false;
     const result = done.finally(() => (finished = true));
     while (!finished) {
-      // Every request in flight is held: nothing can happen until the server answers one.
-      const quiet = held.size > 0 && held.size === control.counts().inFlight;
+      // Every request in flight is held and no file is being prepared: nothing can happen until the server answers
+      // one, so how many requests are in flight at each release never depends on how fast this machine prepares.
+      const counts = control.counts();
+      const quiet = held.size > 0 && held.size === counts.inFlight && counts.preparing === 0;
       if (!quiet) {
         await new Promise((r) => setTimeout(r, 2));
         continue;

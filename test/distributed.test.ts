@@ -279,7 +279,7 @@ describe('distributed runs on BullMQ', () => {
     const queued = (await queue.getJobs(['wait'])).find((j) => j.data.runId === runId);
     assert.ok(queued?.id, 'the enqueued job');
     const conn = await connectRedis(redis.url);
-    const worker = await startWorker({ redis: conn, connect: () => connectRedis(redis.url), apiKey: KEY, concurrency: 2, lockDurationMs: 30_000, allowedBaseURLs: [api.baseURL], log: () => undefined });
+    const worker = await startWorker({ redis: conn, connect: () => connectRedis(redis.url), apiKeys: { dashscope: KEY }, concurrency: 2, lockDurationMs: 30_000, allowedBaseURLs: [api.baseURL], log: () => undefined });
     try {
       const gone = async () => (await queue.getJob(queued.id!)) === undefined;
       await waitFor(gone, 'the first delivery to leave the queue', 30_000);

@@ -87,7 +87,7 @@ describe('an empty pass is said and fails unless allowed', () => {
     await writeFile(job, `inputs: [photos]\ninclude: ["*.jpg"]\nexclude: ["**/tmp/**"]\nprompt: Caption\noutput: out.csv\nbaseUrl: ${api.baseURL}\n`);
     const lines: string[] = [];
     const conn = await connectRedis(redis.url);
-    const worker = await startWorker({ redis: conn, connect: () => connectRedis(redis.url), apiKey: KEY, concurrency: 2, lockDurationMs: 5_000, allowedBaseURLs: [api.baseURL], log: (l) => lines.push(l) });
+    const worker = await startWorker({ redis: conn, connect: () => connectRedis(redis.url), apiKeys: { dashscope: KEY }, concurrency: 2, lockDurationMs: 5_000, allowedBaseURLs: [api.baseURL], log: (l) => lines.push(l) });
     let runId = '';
     try {
       const s = await runMain(['schedule', job, '--every', '1', '--redis', redis.url], { cwd: dir });

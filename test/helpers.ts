@@ -51,7 +51,7 @@ export interface CliOptions {
 /** The environment a CLI run gets: clean of DASHSCOPE_* unless given, and no pacing unless a test asks for it. */
 function cliEnv(extra: CliOptions['env']): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('DASHSCOPE_')) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('DASHSCOPE_') && k !== 'OMNI_API_KEY') env[k] = v;
   // The stand-in has no account limit unless a test gives it one.
   env.OMNI_BATCH_RPM = '0';
   env.OMNI_BATCH_TPM = '0';

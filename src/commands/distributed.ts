@@ -6,6 +6,7 @@ import { keptColumns } from '../producer/templates.js';
 import path from 'node:path';
 import type { RedisClient } from '../engine/bullmq/connection.js';
 import { checkBaseUrl } from '../shared/base-url.js';
+import { workerKeys } from '../shared/dialect.js';
 import { estimatePathFor, formatOf, REGIONS, resolveConfig, totalsPathFor, type Flags, type Region, type RunConfig } from '../shared/config.js';
 import { ConfigError, EXIT, IncompleteError } from '../shared/errors.js';
 import { writeRunFile } from '../shared/output/run-file.js';
@@ -307,8 +308,9 @@ export function keyDestinations(flags: Pick<WorkerFlags, 'allowBaseUrl' | 'regio
 
 export async function workerCommand(flags: WorkerFlags, io: Io): Promise<number> {
   const url = redisUrl(flags.redis, io.env);
-  const apiKey = io.env.DASHSCOPE_API_KEY?.trim();
-  if (!apiKey) throw new ConfigError('DASHSCOPE_API_KEY is not set: every worker needs the key in its own environment (it never travels through Redis)');
+  // Each job is sent with its own dialect's key: DashScope's to DashScope only, OMNI_API_KEY to a server of your own.
+  const apiKeys = workerKeys(io.env);
+  if (!apiKeys) throw new ConfigError('neither DASHSCOPE_API_KEY nor OMNI_API_KEY is set: every worker needs its key in its own environment (it never travels through Redis): DASHSCOPE_API_KEY for DashScope jobs, OMNI_API_KEY for a server of your own');
   const allowedBaseURLs = keyDestinations(flags, io.env);
   const concurrency = flags.concurrency ?? 4;
   const lockDurationMs = (flags.lockDuration ?? 60) * 1000;
@@ -323,7 +325,7 @@ export async function workerCommand(flags: WorkerFlags, io: Io): Promise<number>
   const worker = await startWorker({
     redis,
     connect: () => connectRedis(url),
-    apiKey,
+    apiKeys,
     allowedBaseURLs,
     concurrency,
     lockDurationMs,

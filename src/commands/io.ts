@@ -31,7 +31,7 @@ export interface Io {
  * summary also says how to retry through the queue.
  */
 export async function finishOutput(
-  cfg: Pick<RunConfig, 'out' | 'format' | 'totalsPath'> & Partial<Pick<RunConfig, 'sortInput' | 'csvRaw'>>,
+  cfg: Pick<RunConfig, 'out' | 'format' | 'totalsPath'> & Partial<Pick<RunConfig, 'sortInput' | 'csvRaw' | 'api'>>,
   totals: Totals,
   sidecars: SidecarWriter | undefined,
   io: Io,
@@ -40,7 +40,7 @@ export async function finishOutput(
   if (cfg.sortInput) await sortByInput(cfg.out, cfg.format, cfg.csvRaw ?? false);
   if (sidecars) await sidecars.fromOutput(cfg.out, cfg.format);
   const sidecarLine = await sidecars?.finish();
-  io.out(renderSummary({ out: cfg.out, totalsPath: cfg.totalsPath, cwd: io.cwd, queued, width: io.outColumns }, totals, await summarizeOutput(cfg.out, cfg.format)));
+  io.out(renderSummary({ out: cfg.out, totalsPath: cfg.totalsPath, cwd: io.cwd, queued, width: io.outColumns, api: cfg.api }, totals, await summarizeOutput(cfg.out, cfg.format)));
   if (sidecarLine) io.out(sidecarLine);
 }
 

@@ -8,6 +8,7 @@ import type { OutputFormat } from '../shared/config.js';
 import { isRetried, type ErrorCode } from '../shared/errors.js';
 import { formatFor } from '../shared/output/format.js';
 import type { Totals } from '../shared/output/totals.js';
+import type { ApiDialect } from '../shared/dialect.js';
 import { unflatten } from '../shared/row.js';
 import { table } from './table.js';
 import type { MediaKind } from '../shared/job.js';
@@ -85,6 +86,8 @@ export interface SummaryWhere {
   queued?: boolean;
   /** Columns of the terminal the summary goes to; undefined when it is not one (a pipe, a file, cron mail). */
   width?: number | undefined;
+  /** The endpoint's dialect: a server of your own (not DashScope) is told how to price it. Default DashScope. */
+  api?: ApiDialect | undefined;
 }
 
 /** `head` then the items joined by ", ", broken into lines no wider than `width`; later lines are indented by 4. */
@@ -117,10 +120,10 @@ function fittedTable(head: string[], body: string[][], width: number | undefined
 }
 
 /** What the cost rests on: a GPU-hour price over the run's time, no price at all, or rows without one. */
-function priceLines(t: Totals): string[] {
+function priceLines(t: Totals, api: ApiDialect): string[] {
   const g = t.gpu;
-  if (g) return [`  GPU time: ${g.wallHours.toFixed(4)} h x ${g.gpus} GPU${g.gpus === 1 ? '' : 's'} x ${g.perGpuHour} ${g.currency}/h = ${g.cost.toFixed(4)} ${g.currency} (the run's wall time at the job's GPU-hour price)`];
-  if (!t.currency) return ['  cost unknown: no price for this model (a server of your own: set price in the job file)'];
+  if (g) return [`  GPU time (this run): ${g.wallHours.toFixed(4)} h x ${g.gpus} GPU${g.gpus === 1 ? '' : 's'} x ${g.perGpuHour} ${g.currency}/h = ${g.cost.toFixed(4)} ${g.currency} (this run's wall time at the job's GPU-hour price; earlier runs into the same output are not in it)`];
+  if (!t.currency) return [`  cost unknown: no price for this model${api === 'dashscope' ? '' : ' (a server of your own: set price in the job file)'}`];
   return t.rowsWithoutPrice ? [`  +${t.rowsWithoutPrice} rows without a price`] : [];
 }
 
@@ -163,7 +166,7 @@ export function renderSummary(where: SummaryWhere, totals: Totals, s: OutputSumm
   const reasoning = t.tokens.reasoning_tokens ?? 0;
   const cached = t.tokens.cached_tokens ?? 0;
   if (reasoning || cached) lines.push(`  of these: ${reasoning} answer tokens were reasoning (billed as answer text), ${cached} prompt tokens came from the cache`);
-  lines.push(...priceLines(t));
+  lines.push(...priceLines(t, where.api ?? 'dashscope'));
   const long = t.longMedia;
   if (long?.trimmed) lines.push(`  ${long.trimmed} file${long.trimmed === 1 ? '' : 's'} trimmed to the model's maximum: the model saw only part (audio.mode / video.mode segments asks every part)`);
   if (long?.segmented || long?.uploaded) lines.push(`  long media: ${long.segmented} asked in parts (segments), ${long.uploaded} sent by temporary upload (oss://)`);

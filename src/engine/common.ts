@@ -19,9 +19,9 @@ import type { RowStatus } from '../shared/row.js';
 import type { Clock } from '../shared/clock.js';
 
 /** Replaces the key wherever it might have slipped into a message. */
-export function redactor(secret: string | undefined): (text: string) => string {
-  if (!secret || secret.length < 4) return (t) => t;
-  return (t) => t.split(secret).join('***');
+export function redactor(...secrets: (string | undefined)[]): (text: string) => string {
+  const hidden = secrets.filter((s): s is string => s !== undefined && s.length >= 4 && s !== 'EMPTY');
+  return (t) => hidden.reduce((text, secret) => text.split(secret).join('***'), t);
 }
 
 /**

@@ -240,7 +240,7 @@ export const JobFileSchema = z
     api: doc(z.enum(API_NAMES).optional(), {
       description:
         'The dialect of the endpoint: dashscope, openai-compatible (hosted providers), vllm-omni (your own server). Each part is sent in the shapes the dialect takes; what it cannot express is a skipped row (README "Run it on your own GPUs").',
-      defaultText: 'dashscope for DashScope hosts and /compatible-mode/ paths, openai-compatible for known hosted providers, vllm-omni for any other host',
+      defaultText: 'dashscope for DashScope hosts and /compatible-mode/ paths, openai-compatible for known hosted providers; for any other host vllm-omni when the model is an open-weights name (Qwen/...), else dashscope',
       flag: '--api',
     }),
     price: doc(PriceSchema.optional(), {
@@ -776,7 +776,8 @@ export async function resolveConfig(jobFilePath: string | undefined, flags: Flag
   }
   const priceRegion = flags.region ?? job.region ?? regionOfUrl(baseURL) ?? DEFAULTS.region;
   const generation = generationSettings(flags, sides, info);
-  const api = flags.api ?? job.api ?? apiOfUrl(baseURL);
+  const api = flags.api ?? job.api ?? apiOfUrl(baseURL, model);
+  if (flags.api === undefined && job.api === undefined && api !== 'dashscope') warnings.push(`note: ${baseURL} is taken to speak the ${api} dialect (${DIALECTS[api].keyVariable} is its key); --api (job file: api) names another`);
   const answer = answerOptions(flags, sides, model, info, warnings);
   checkDialect(api, { answer, flags, job, where: sides.where });
   return {

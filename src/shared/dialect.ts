@@ -18,6 +18,8 @@
  *   shows streamed chunks with usage, which is what this client sends. Nothing is billed per token.
  */
 
+import { lookupModel, MODELS } from './models.js';
+
 export const API_NAMES = ['dashscope', 'openai-compatible', 'vllm-omni'] as const;
 export type ApiDialect = (typeof API_NAMES)[number];
 
@@ -67,15 +69,16 @@ export const DIALECTS: Readonly<Record<ApiDialect, DialectFacts>> = {
     audioFormats: ['mp3', 'wav'],
   },
   'vllm-omni': {
-    summary: 'vLLM-Omni / vLLM serving the open Qwen-Omni weights on your own GPUs (the default for other hosts)',
+    summary: "vLLM-Omni / vLLM serving the open Qwen-Omni weights on your own GPUs (the default for another host with an open-weights model, Qwen/...)",
     listPrices: false,
     paced: false,
     uploads: false,
     speech: false,
     batch: false,
     keyVariable: 'OMNI_API_KEY',
-    // audio_url with the format's MIME type; vLLM decodes the bytes (librosa / ffmpeg), whatever the container.
-    audioFormats: ['mp3', 'wav', 'aac', 'amr'],
+    // audio_url with the format's MIME type; vLLM decodes the bytes in memory with librosa (libsndfile), which reads
+    // WAV and MP3 but not AAC or AMR: those are converted to MP3 first, as for openai-compatible.
+    audioFormats: ['mp3', 'wav'],
   },
 };
 
@@ -85,9 +88,11 @@ const HOSTED_OPENAI = ['api.fireworks.ai', 'api.together.xyz', 'openrouter.ai', 
 /**
  * The dialect a base URL speaks when none is named: DashScope for its hosts and for any `/compatible-mode/` path
  * (a proxy or the project's stand-in in front of DashScope), openai-compatible for a known hosted provider, and
- * vllm-omni for every other host: a server of your own.
+ * for any other host vllm-omni when the model is one of the catalogue's open weights (`Qwen/...`, which only a server
+ * of your own serves), else DashScope: a corporate gateway in front of DashScope keeps DashScope's key, pacing,
+ * features and prices unless --api says otherwise.
  */
-export function apiOfUrl(url: string): ApiDialect {
+export function apiOfUrl(url: string, model?: string): ApiDialect {
   let u: URL;
   try {
     u = new URL(url);
@@ -97,7 +102,13 @@ export function apiOfUrl(url: string): ApiDialect {
   const host = u.hostname.toLowerCase();
   if (host.endsWith('.aliyuncs.com') || u.pathname.includes('/compatible-mode/')) return 'dashscope';
   if (HOSTED_OPENAI.some((h) => host === h || host.endsWith(`.${h}`))) return 'openai-compatible';
-  return 'vllm-omni';
+  return model !== undefined && isOpenWeights(model) ? 'vllm-omni' : 'dashscope';
+}
+
+/** A catalogue entry (or a name of its family) for the open weights: no DashScope region serves it. */
+function isOpenWeights(model: string): boolean {
+  const { name, match } = lookupModel(model);
+  return match.kind !== 'fallback' && MODELS[name].regions.length === 0;
 }
 
 /**
@@ -108,4 +119,18 @@ export function apiOfUrl(url: string): ApiDialect {
 export function apiKeyFor(api: ApiDialect, env: NodeJS.ProcessEnv): string | undefined {
   const key = env[DIALECTS[api].keyVariable]?.trim() || undefined;
   return key ?? (api === 'dashscope' ? undefined : 'EMPTY');
+}
+
+/**
+ * A distributed worker's keys, per dialect (apiKeyFor for each): a job picks its own, so the DashScope key goes to
+ * DashScope jobs only. Undefined when neither DASHSCOPE_API_KEY nor OMNI_API_KEY is set: such a worker has no key.
+ */
+export function workerKeys(env: NodeJS.ProcessEnv): Partial<Record<ApiDialect, string>> | undefined {
+  if (!API_NAMES.some((api) => env[DIALECTS[api].keyVariable]?.trim())) return undefined;
+  const keys: Partial<Record<ApiDialect, string>> = {};
+  for (const api of API_NAMES) {
+    const key = apiKeyFor(api, env);
+    if (key !== undefined) keys[api] = key;
+  }
+  return keys;
 }

@@ -51,6 +51,8 @@ export function runCurrency(prices: Prices | undefined, price: RunPrice | undefi
 }
 
 export interface GpuCost {
+  /** What the wall time covers: this run only (a resumed output's earlier runs are not in it). */
+  readonly scope: 'this run';
   readonly perGpuHour: number;
   readonly gpus: number;
   readonly wallHours: number;
@@ -64,5 +66,5 @@ export function gpuCostOf(price: RunPrice | undefined, wallMs: number): GpuCost 
   const gpus = price.gpus ?? 1;
   // Rounded to a millionth of an hour (3.6 ms), and the cost taken from what is shown, so the two agree.
   const wallHours = Math.round((wallMs / 3_600_000) * 1e6) / 1e6;
-  return { perGpuHour: price.gpuHour, gpus, wallHours, cost: Math.round(price.gpuHour * gpus * wallHours * 1e6) / 1e6, currency: price.currency ?? 'USD' };
+  return { scope: 'this run', perGpuHour: price.gpuHour, gpus, wallHours, cost: Math.round(price.gpuHour * gpus * wallHours * 1e6) / 1e6, currency: price.currency ?? 'USD' };
 }

@@ -13,8 +13,8 @@
  * frames only); openai-compatible, audio by URL (input_audio carries the bytes) or in a format other than wav/mp3.
  */
 import type { ChatCompletionContentPart } from 'openai/resources/chat/completions';
-import type { ApiDialect } from '../shared/dialect.js';
-import type { JobMedia, JobSource } from '../shared/job.js';
+import { DIALECTS, type ApiDialect } from '../shared/dialect.js';
+import type { Job, JobMedia, JobSource } from '../shared/job.js';
 
 /**
  * The SDK's types know neither DashScope's `video` (frame list) and `video_url` parts nor vLLM's `audio_url`:
@@ -60,12 +60,27 @@ export function audioMime(format: string): string | undefined {
   return AUDIO_MIME[format.toLowerCase()];
 }
 
-/** Why `api` cannot express `m` (one line, for a skipped row), or undefined when it can. */
-export function dialectRefusal(api: ApiDialect, m: JobMedia | undefined): string | undefined {
+/** vLLM's VideoMediaIO num_frames default: a data:video/jpeg list keeps its first 32 frames, the rest are dropped unseen. */
+export const VLLM_NUM_FRAMES = 32;
+
+/**
+ * The most frames a vllm-omni server keeps of a frame list: the job file's modelLimits framesMax when it sets one (the
+ * server was started with --media-io-kwargs num_frames to match), else the model's framesMax up to vLLM's 32.
+ */
+export function vllmFramesCap(job: Pick<Job, 'modelLimits'>, framesMax: number): number {
+  return job.modelLimits?.limits?.framesMax ?? Math.min(framesMax, VLLM_NUM_FRAMES);
+}
+
+/**
+ * Why `api` cannot express `m` (one line, for a skipped row), or undefined when it can. `framesCap`: the frames a
+ * vllm-omni server keeps (vllmFramesCap); a longer list would lose frames unseen.
+ */
+export function dialectRefusal(api: ApiDialect, m: JobMedia | undefined, framesCap = VLLM_NUM_FRAMES): string | undefined {
   if (!m || api === 'dashscope') return undefined;
   if (m.type === 'audio') {
     if (api === 'openai-compatible' && 'url' in m.source) return `the openai-compatible dialect takes audio as input_audio bytes, not by URL (${m.source.url}): download it, or use --api vllm-omni (audio_url)`;
     if (api === 'openai-compatible' && !OPENAI_AUDIO.includes(m.format)) return `the openai-compatible dialect takes input_audio in wav or mp3 only, this is ${m.format}`;
+    if (api === 'vllm-omni' && 'url' in m.source && !DIALECTS[api].audioFormats.includes(m.format)) return `vllm-omni decodes audio with libsndfile, which reads wav and mp3, not ${m.format} (${m.source.url}): download it (a local file is converted to MP3)`;
     if (api === 'vllm-omni' && 'file' in m.source && audioMime(m.format) === undefined) return `no MIME type known for audio format ${m.format}, which vllm-omni's audio_url data URL must name`;
   }
   if (m.type === 'frames' && api === 'vllm-omni') {
@@ -75,14 +90,15 @@ export function dialectRefusal(api: ApiDialect, m: JobMedia | undefined): string
       const what = 'url' in f.source ? `given by URL (${f.source.url})` : `${f.mime ?? ''}`;
       return `vllm-omni takes a frame list as one data:video/jpeg URL of JPEG frames; frame ${i + 1} is ${what}: send local JPEG frames or the video file`;
     }
+    if (m.frames.length > framesCap) return `vllm-omni keeps the first ${framesCap} frames of a frame list (vLLM's num_frames), this one has ${m.frames.length}: send at most ${framesCap}, or start the server with --media-io-kwargs '{"video": {"num_frames": N}}' and set modelLimits.limits.framesMax to N`;
   }
   return undefined;
 }
 
 /** The first refusal among a job's media (the first, then a media list's further ones), or undefined. */
-export function firstRefusal(api: ApiDialect | undefined, media: readonly (JobMedia | undefined)[]): string | undefined {
+export function firstRefusal(api: ApiDialect | undefined, media: readonly (JobMedia | undefined)[], framesCap?: number): string | undefined {
   for (const m of media) {
-    const why = dialectRefusal(api ?? 'dashscope', m);
+    const why = dialectRefusal(api ?? 'dashscope', m, framesCap);
     if (why) return why;
   }
   return undefined;

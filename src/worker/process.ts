@@ -24,7 +24,7 @@ import type { Gate, Pacer } from '../shared/rate-limit.js';
 import { addUsage, emptyUsage, rowWithoutAnswer, type Row } from '../shared/row.js';
 import { checkFits } from './fit.js';
 import { firstTurnMessages, nextTurn, type HeldFile } from './messages.js';
-import { dialectBody, firstRefusal } from './dialect-parts.js';
+import { dialectBody, firstRefusal, vllmFramesCap } from './dialect-parts.js';
 import { parseAnswer } from './parse-answer.js';
 import { preprocess, type Prepared, type PreparedPart } from './preprocess/index.js';
 import type { WorkDir } from './preprocess/prepared.js';
@@ -112,7 +112,7 @@ export function misfitRow(job: Job): Row | undefined {
 
 /** The skipped row of media the job's dialect cannot express, or undefined when it can express all of them. */
 function refusalRow(job: Job, media: readonly (JobMedia | undefined)[], prepared: Prepared | undefined): Row | undefined {
-  const why = firstRefusal(job.api, media);
+  const why = firstRefusal(job.api, media, vllmFramesCap(job, jobModel(job).limits.framesMax));
   return why ? { ...rowWithoutAnswer(job, 'skipped', 'unsupported_by_api', `${job.path}: ${why}`), ...mediaColumns(job, prepared) } : undefined;
 }
 

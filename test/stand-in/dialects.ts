@@ -32,6 +32,12 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 /** `data:audio/<subtype>` -> the input_audio format DashScope's validation knows. */
 const AUDIO_SUBTYPE: Readonly<Record<string, string>> = { mpeg: 'mp3', mp3: 'mp3', wav: 'wav', 'x-wav': 'wav', aac: 'aac', amr: 'amr', '3gpp': '3gpp' };
 
+/**
+ * What vLLM decodes audio bytes with: librosa.load on a BytesIO, i.e. libsndfile (soundfile), which reads WAV and MP3
+ * but not AAC (ADTS) or AMR, and audioread cannot read from memory. A data URL (or input_audio) of another format fails.
+ */
+const VLLM_AUDIO: readonly string[] = ['wav', 'mp3'];
+
 /** vLLM's VideoMediaIO num_frames default: frames past it are dropped, so the stand-in refuses them (nothing is lost unseen). */
 export const VLLM_NUM_FRAMES = 32;
 
@@ -59,6 +65,7 @@ function audioFromDataUrl(url: unknown, at: string): Json {
   if ('http' in u) return { type: 'input_audio', input_audio: { data: u.http, format: 'mp3' } };
   const sub = u.mime.startsWith('audio/') ? AUDIO_SUBTYPE[u.mime.slice('audio/'.length)] : undefined;
   if (!sub) throw refuse(`${at}: ${u.mime} is not an audio type the stand-in decodes`);
+  if (!VLLM_AUDIO.includes(sub)) throw refuse(`${at}: Error opening <_io.BytesIO object>: Format not recognised. (${u.mime}: librosa/libsndfile cannot decode it from memory)`);
   return { type: 'input_audio', input_audio: { data: `data:;base64,${u.base64}`, format: sub } };
 }
 
@@ -83,7 +90,7 @@ function imagePart(part: Json, at: string): Json {
 }
 
 /** One content part in `dialect`, restated as DashScope's; throws the server's refusal. */
-function translatePart(dialect: Exclude<StandInDialect, 'dashscope'>, part: unknown, at: string): unknown {
+function translatePart(dialect: Exclude<StandInDialect, 'dashscope'>, part: unknown, at: string, numFrames: number): unknown {
   if (!isObject(part)) return part;
   const type = part['type'];
   const vllm = dialect === 'vllm-omni';
@@ -98,13 +105,14 @@ function translatePart(dialect: Exclude<StandInDialect, 'dashscope'>, part: unkn
       const format = inner['format'];
       if (!vllm && format !== 'wav' && format !== 'mp3') throw refuse(`${at}: Invalid value: input_audio.format must be 'wav' or 'mp3'`);
       if (typeof format !== 'string') throw refuse(`${at}: input_audio.format must be a string`);
+      if (vllm && !VLLM_AUDIO.includes(format === 'mpeg' ? 'mp3' : format)) throw refuse(`${at}: Error opening <_io.BytesIO object>: Format not recognised. (input_audio ${format}: librosa/libsndfile cannot decode it from memory)`);
       return { type: 'input_audio', input_audio: { data: `data:;base64,${data}`, format: format === 'mpeg' ? 'mp3' : format } };
     }
     case 'audio_url':
       if (!vllm) throw refuse(`${at}: Invalid value: '${type}'. Supported values are: 'text', 'image_url', 'input_audio', 'video_url'.`);
       return audioFromDataUrl(isObject(part['audio_url']) ? part['audio_url']['url'] : undefined, `${at}.audio_url`);
     case 'video_url':
-      return videoFromDataUrl(isObject(part['video_url']) ? part['video_url']['url'] : undefined, `${at}.video_url`, vllm ? VLLM_NUM_FRAMES : undefined);
+      return videoFromDataUrl(isObject(part['video_url']) ? part['video_url']['url'] : undefined, `${at}.video_url`, vllm ? numFrames : undefined);
     default:
       throw refuse(vllm ? `Unsupported chat content part type: ${JSON.stringify(type)}. Supported types: audio_url, image_url, input_audio, text, video_url.` : `${at}: Invalid value: ${JSON.stringify(type)}. Supported values are: 'text', 'image_url', 'input_audio', 'video_url'.`);
   }
@@ -120,7 +128,7 @@ export interface DialectNotes {
  * The request of a vllm-omni or openai-compatible client, checked as its server checks it and restated as a
  * DashScope request (streamed, its parts in DashScope's shapes). Throws the server's 400.
  */
-export function toDashScope(dialect: Exclude<StandInDialect, 'dashscope'>, body: unknown): { body: unknown; notes: DialectNotes } {
+export function toDashScope(dialect: Exclude<StandInDialect, 'dashscope'>, body: unknown, numFrames = VLLM_NUM_FRAMES): { body: unknown; notes: DialectNotes } {
   if (!isObject(body)) return { body, notes: { useAudioInVideo: false } };
   const kwargs = body['mm_processor_kwargs'];
   if (kwargs !== undefined && (dialect !== 'vllm-omni' || !isObject(kwargs))) throw refuse(`mm_processor_kwargs: ${dialect === 'vllm-omni' ? 'must be an object' : 'not a parameter of this API'}`);
@@ -131,7 +139,7 @@ export function toDashScope(dialect: Exclude<StandInDialect, 'dashscope'>, body:
   const messages = Array.isArray(body['messages'])
     ? body['messages'].map((msg: unknown, i) => {
         if (!isObject(msg) || !Array.isArray(msg['content'])) return msg;
-        return { ...msg, content: msg['content'].map((p: unknown, j) => translatePart(dialect, p, `messages[${i}].content[${j}]`)) };
+        return { ...msg, content: msg['content'].map((p: unknown, j) => translatePart(dialect, p, `messages[${i}].content[${j}]`, numFrames)) };
       })
     : body['messages'];
   const rest = { ...body };

@@ -23,8 +23,15 @@ export type { ChatRequestSummary, MediaSummary, PromptTokenDetails } from './typ
 export type { BatchSwitches } from './batch.js';
 
 export interface StandInOptions {
-  /** The only accepted Bearer key; anything else gets 401 invalid_api_key. */
+  /** The only accepted Bearer key (of the DashScope paths); anything else gets 401 invalid_api_key. */
   apiKey: string;
+  /**
+   * The key each other face accepts, only its own (a vLLM server's `--api-key`, a provider's key): /v1 and
+   * /openai/v1 answer any other key, the DashScope key included, with 401. Default: `apiKey` for both.
+   */
+  dialectKeys?: Partial<Record<'vllm-omni' | 'openai-compatible', string>> | undefined;
+  /** The /v1 face's `--media-io-kwargs '{"video": {"num_frames": N}}'`: frames of a data:video/jpeg list it keeps. Default 32. */
+  vllmNumFrames?: number | undefined;
   /** Default '127.0.0.1'. */
   host?: string | undefined;
   /** Default 0: a free port. */
@@ -67,6 +74,8 @@ export interface RecordedRequest {
   /** Arrival time, ms since epoch. */
   at: number;
   headers: Record<string, string | string[] | undefined>;
+  /** The request path without its query: which face (dialect) it was sent to. */
+  path: string;
   /** Parsed body with data URLs over 200 chars shortened; the raw text (cut) when not JSON. */
   body: any;
   /** HTTP status sent; 0 while pending or when the client left before headers. */
@@ -185,6 +194,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, state: State): 
     n: ++state.count,
     at: Date.now(),
     headers: req.headers,
+    path: (req.url ?? '/').split('?')[0] ?? '/',
     body: undefined,
     status: 0,
     outcome: 'pending',
@@ -242,7 +252,7 @@ async function validateIn(dialect: StandInDialect, body: unknown, req: IncomingM
     const resolve = req.headers[RESOLVE_HEADER] === 'enable';
     return validateChatRequest(body, { ...base, oss: (url, model) => state.uploads.resolve(url, model, resolve) });
   }
-  const translated = toDashScope(dialect, body);
+  const translated = toDashScope(dialect, body, opts.vllmNumFrames);
   const valid = await validateChatRequest(translated.body, base);
   if (translated.notes.useAudioInVideo && !valid.summary.media.some((m) => m.kind === 'video' && m.hasAudio !== false)) {
     throw invalidParameter('mm_processor_kwargs.use_audio_in_video: the video has no audio stream to load');
@@ -269,12 +279,12 @@ async function decide(req: IncomingMessage, record: RecordedRequest, opts: Stand
   if (req.method !== 'POST' || !path.endsWith('/chat/completions')) {
     return { kind: 'error', error: errors.notFound(req.method ?? 'GET', path) };
   }
-  if (!authorized(req, opts.apiKey)) return { kind: 'error', error: errors.badKey() };
+  const dialect = dialectOfPath(path);
+  if (!authorized(req, dialect === 'dashscope' ? opts.apiKey : (opts.dialectKeys?.[dialect] ?? opts.apiKey))) return { kind: 'error', error: errors.badKey() };
   if (raw === TOO_LARGE) return { kind: 'error', error: invalidParameter(`Request body exceeds ${MAX_BODY_BYTES} bytes`) };
   if (raw === null) return { kind: 'error', error: invalidParameter('Request body was not received completely') };
   if (badJson !== null) return { kind: 'error', error: errors.badJson(badJson) };
 
-  const dialect = dialectOfPath(path);
   let valid;
   try {
     valid = await validateIn(dialect, body, req, opts, state);

@@ -17,6 +17,7 @@ import { createClient } from '../../worker/qwen-omni.js';
 import { ReachWatch } from '../../worker/reach.js';
 import { sleep, systemClock, type Clock } from '../../shared/clock.js';
 import { refusedBaseUrl } from '../../shared/base-url.js';
+import { DIALECTS, type ApiDialect } from '../../shared/dialect.js';
 import { EXIT, OmniError, type ErrorCode } from '../../shared/errors.js';
 import type { Job } from '../../shared/job.js';
 import { rowWithoutAnswer, type Row } from '../../shared/row.js';
@@ -38,8 +39,12 @@ export interface WorkerOptions {
   readonly redis: RedisClient;
   /** Opens more connections like `redis` (BullMQ needs its own blocking connection per worker). */
   readonly connect: () => Promise<RedisClient>;
-  /** This worker's key: it never travels through Redis, and is redacted from every row it saves. */
-  readonly apiKey: string;
+  /**
+   * This worker's keys per dialect (shared/dialect.ts workerKeys): a job is sent with its own dialect's key only, so
+   * the DashScope key never reaches another server. They never travel through Redis, and are redacted from every row
+   * it saves. A job of a dialect this worker has no key for gets a failed row, auth_failed, and nothing is sent.
+   */
+  readonly apiKeys: Readonly<Partial<Record<ApiDialect, string>>>;
   /**
    * The base URLs this worker sends its key to (its own flags and environment decide, never a job): a job naming
    * another scheme, host or port gets a failed row, base_url_not_allowed, and no request is sent.
@@ -51,8 +56,8 @@ export interface WorkerOptions {
   readonly log: (line: string) => void;
   /** Every row this worker saved, after it is in Redis. */
   readonly onRow?: (row: Row, runId: string) => void;
-  /** The API client for a run's base URL (asked once per URL). Default: the `openai` SDK with `apiKey`. */
-  readonly clientFor?: (baseURL: string) => OpenAI;
+  /** The API client for a run's base URL and dialect (asked once per pair). Default: the `openai` SDK with its key. */
+  readonly clientFor?: (baseURL: string, api: ApiDialect, apiKey: string) => OpenAI;
   /** How the shared gate and pacer tell time and wait. Default: the system clock. */
   readonly clock?: Clock;
 }
@@ -133,9 +138,20 @@ const STOP_GRACE_MS = 10_000;
 /** After the connections are cut, how long the jobs in hand get to end. */
 const CUT_GRACE_MS = 1_000;
 
-/** The API client per base URL, made once each. */
-function clientCache(opts: Pick<WorkerOptions, 'apiKey' | 'clientFor'>): (baseURL: string) => OpenAI {
-  return perBaseUrl(opts.clientFor ?? ((baseURL: string) => createClient(opts.apiKey, baseURL)));
+/** The API client per (base URL, dialect), made once each with that dialect's key. */
+function clientCache(opts: Pick<WorkerOptions, 'clientFor'>): (baseURL: string, api: ApiDialect, apiKey: string) => OpenAI {
+  const make = opts.clientFor ?? ((baseURL: string, _api: ApiDialect, apiKey: string) => createClient(apiKey, baseURL));
+  const made = memo<OpenAI>();
+  return (baseURL, api, apiKey) => made(`${api} ${baseURL}`, () => make(baseURL, api, apiKey));
+}
+
+/** Why this worker sends nothing for a job: a base URL its configuration does not allow, or no key for its dialect. */
+function refusal(s: FileJobData['settings'], api: ApiDialect, opts: WorkerOptions, hostname: string): { code: ErrorCode; why: string } | undefined {
+  const refused = refusedBaseUrl(s.baseURL, opts.allowedBaseURLs);
+  if (refused) return { code: 'base_url_not_allowed', why: refused };
+  if (opts.apiKeys[api] !== undefined) return undefined;
+  const variable = DIALECTS[api].keyVariable;
+  return { code: 'auth_failed', why: `the ${api} dialect needs ${variable}, and worker host ${hostname} has none: set ${variable} in its environment (keys never travel through Redis)` };
 }
 
 interface HostParts {
@@ -153,9 +169,10 @@ function fileProcessor(opts: WorkerOptions, host: HostParts): (bull: BullJob<Fil
   const gate = new RedisGate(opts.redis, clock);
   // Preprocessing (sharp, ffmpeg) gets one slot per core; the worker's concurrency bounds the API calls.
   const cpu = pLimit(Math.max(1, os.availableParallelism()));
-  const redact = redactor(opts.apiKey);
+  const redact = redactor(...Object.values(opts.apiKeys));
   const hostname = os.hostname();
-  const reach = perBaseUrl(() => new ReachWatch());
+  const reaches = memo<ReachWatch>();
+  const reach = (baseURL: string) => reaches(baseURL, () => new ReachWatch());
   return async (bull, token) => {
     const data = bull.data;
     if (!data?.job?.path || !data.runId || !data.settings) throw new UnrecoverableError(`job ${bull.id}: not an omni-batch file job`);
@@ -168,8 +185,10 @@ function fileProcessor(opts: WorkerOptions, host: HostParts): (bull: BullJob<Fil
       return prior.status;
     }
     const s = data.settings;
-    const ctx = workerContext(s, {
-      client: client(s.baseURL),
+    const api = data.job.api ?? 'dashscope';
+    const refused = refusal(s, api, opts, hostname);
+    const ctx = (apiKey: string) => workerContext(s, {
+      client: client(s.baseURL, api, apiKey),
       gate,
       pacer: new RedisPacer(opts.redis, limitsOf(s), clock),
       signal: host.signal,
@@ -181,10 +200,9 @@ function fileProcessor(opts: WorkerOptions, host: HostParts): (bull: BullJob<Fil
       clock,
       uploads: new RedisUploadCache(opts.redis, data.runId),
     });
-    const refused = refusedBaseUrl(s.baseURL, opts.allowedBaseURLs);
     const row = refused
-      ? rowWithoutAnswer(data.job, 'failed', 'base_url_not_allowed', refused)
-      : await processJob(data.job, ctx).catch((err: unknown) => rowOrHandBack(err, { bull, token, job: data.job, opts, host }));
+      ? rowWithoutAnswer(data.job, 'failed', refused.code, refused.why)
+      : await processJob(data.job, ctx(opts.apiKeys[api] ?? '')).catch((err: unknown) => rowOrHandBack(err, { bull, token, job: data.job, opts, host }));
     if (row.error_code === 'file_unreadable') row.error_message = `${row.error_message} (on worker host ${hostname})`;
     row.error_message = redact(row.error_message);
     await results.save(row, bull.id ?? '');
@@ -193,19 +211,19 @@ function fileProcessor(opts: WorkerOptions, host: HostParts): (bull: BullJob<Fil
   };
 }
 
-/** One `T` per base URL, made when first asked for. */
-function perBaseUrl<T>(make: (baseURL: string) => T): (baseURL: string) => T {
+/** One `T` per key (a base URL, a dialect and base URL), made when first asked for. */
+function memo<T>(): (key: string, make: () => T) => T {
   const made = new Map<string, T>();
-  return (baseURL) => {
-    let t = made.get(baseURL);
-    if (t === undefined) made.set(baseURL, (t = make(baseURL)));
+  return (key, make) => {
+    let t = made.get(key);
+    if (t === undefined) made.set(key, (t = make()));
     return t;
   };
 }
 
 /** Run-ending errors that say nothing about the job, only about this worker: its key, its way to the API. */
 const WORKER_FAULTS: Partial<Record<ErrorCode, string>> = {
-  auth_failed: 'the API key of this worker was refused ({message}); check DASHSCOPE_API_KEY and its region; worker stopping',
+  auth_failed: 'the API key of this worker was refused ({message}); check {key}{region}; worker stopping',
   api_unreachable: 'this worker cannot reach the API ({message}); check its network and --allow-base-url / --region; worker stopping, its jobs stay queued for a worker that can',
 };
 
@@ -219,7 +237,8 @@ async function rowOrHandBack(err: unknown, at: { bull: BullJob<FileJobData>; tok
   if (err instanceof RunFatalError && fault) {
     // Leave the job for a worker whose key works and that reaches the API, and stop taking jobs.
     await at.bull.moveToDelayed(Date.now() + 5_000, at.token);
-    at.opts.log(fault.replace('{message}', err.error.message));
+    const api = at.job.api ?? 'dashscope';
+    at.opts.log(fault.replace('{message}', err.error.message).replace('{key}', DIALECTS[api].keyVariable).replace('{region}', api === 'dashscope' ? ' and its region' : ''));
     at.host.stop(EXIT.api);
     throw new DelayedError();
   }
@@ -234,7 +253,7 @@ async function rowOrHandBack(err: unknown, at: { bull: BullJob<FileJobData>; tok
 
 /** A job that failed for good around the pipeline (not an API error: those become rows) still gets its row. */
 function rowForFailedJobs(worker: Worker<FileJobData, string>, opts: WorkerOptions): void {
-  const redact = redactor(opts.apiKey);
+  const redact = redactor(...Object.values(opts.apiKeys));
   worker.on('failed', (bull, err) => {
     if (!bull?.data?.job || err instanceof DelayedError) return;
     const attempts = bull.opts.attempts ?? 1;

@@ -21,6 +21,7 @@ import { alreadyDone, answeredElsewhere, keptReviewed, limitsOf, workerContext, 
 import { addEstimate, plannedRow, type RunEstimate } from './estimate.js';
 import { AutoConcurrency, describeDecision, type AutoReport } from './auto-concurrency.js';
 import { systemClock } from '../../shared/clock.js';
+import type { ApiDialect } from '../../shared/dialect.js';
 import type { Preplanned } from './max-cost.js';
 
 export interface RunHooks {
@@ -266,7 +267,7 @@ export class InProcessRun {
     const { cfg, redact } = this.p;
     if (err instanceof RunFatalError) {
       if (this.fatal) return;
-      this.fatal = redact(`${err.error.message} (${err.error.code}): ${advice(err.error.code, cfg.baseURL)}`);
+      this.fatal = redact(`${err.error.message} (${err.error.code}): ${advice(err.error.code, cfg.baseURL, cfg.api)}`);
       this.p.hard.abort(err.error);
     } else if (err instanceof OperatorError) {
       this.stopWith(err);
@@ -280,7 +281,10 @@ export class InProcessRun {
   }
 }
 
-function advice(code: string, baseURL: string): string {
+function advice(code: string, baseURL: string, api: ApiDialect): string {
+  if (code === 'auth_failed' && api !== 'dashscope') {
+    return `check OMNI_API_KEY: it must be the key ${baseURL} was started with (vLLM's --api-key) or the provider's; the run stopped, rerun the same command to continue`;
+  }
   if (code === 'auth_failed') {
     return `check DASHSCOPE_API_KEY, and that the key belongs to the region of ${baseURL} (--region cn|intl|us); the run stopped, rerun the same command to continue`;
   }

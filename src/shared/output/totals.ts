@@ -59,7 +59,10 @@ export interface Totals {
    */
   longMedia?: LongMedia;
   run?: RunStats;
-  /** A job's GPU-hour price (run-price.ts) over this run's wall time; absent without one. */
+  /**
+   * A job's GPU-hour price (run-price.ts) over this run's wall time only (`scope: "this run"`: a resumed output's
+   * earlier runs are not added); in-process runs only (a distributed run's workers are not timed); absent without one.
+   */
   gpu?: GpuCost;
 }
 
