@@ -80,3 +80,25 @@ test('--skip-captioned leaves out a manifest row whose image already has a hand-
   assert.equal(rows.get('images.csv#2')?.status, 'ok');
   assert.equal(await readFile(path.join(dir, 'train', 'hubble.txt'), 'utf8'), 'a hand-written caption\n');
 });
+
+test('--skip-captioned over a folder without an include glob: a hand-written photo.txt beside photo.jpg is not sent as a text', async () => {
+  const dir = await tempDir();
+  await mkdir(path.join(dir, 'train'));
+  await copyFile(path.join(FIXTURES, 'ok-photo.jpg'), path.join(dir, 'train', 'hubble.jpg'));
+  await writeFile(path.join(dir, 'train', 'hubble.txt'), 'a hand-written caption\n');
+  await writeFile(path.join(dir, 'train', 'notes.txt'), 'a text of the dataset, with no image of its stem');
+  const from = api.requests.length;
+  const args = ['run', '--input', 'train', '--prompt', 'Caption {{file.name}}', '--out', 'captions.jsonl', '--sidecar', 'txt', '--skip-captioned'];
+  const r = await runMain(args, { env: env(), cwd: dir });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(api.requests.length - from, 1, 'only notes.txt is sent');
+  const rows = new Map((await readOutputRows(path.join(dir, 'captions.jsonl'))).map((row) => [row.path, row]));
+  assert.deepEqual([...rows.keys()].sort(), ['train/hubble.jpg', 'train/hubble.txt', 'train/notes.txt'], 'a row for every file');
+  assert.equal(rows.get('train/hubble.jpg')?.error_code, 'already_captioned');
+  assert.equal(rows.get('train/hubble.txt')?.status, 'skipped');
+  assert.equal(rows.get('train/hubble.txt')?.error_code, 'is_caption');
+  assert.equal(rows.get('train/hubble.txt')?.error_message, 'train/hubble.txt: the caption of train/hubble.jpg beside it, not an input (--skip-captioned)');
+  assert.equal(rows.get('train/notes.txt')?.status, 'ok');
+  assert.equal(await readFile(path.join(dir, 'train', 'hubble.txt'), 'utf8'), 'a hand-written caption\n');
+  assert.deepEqual((await readdir(path.join(dir, 'train'))).sort(), ['hubble.jpg', 'hubble.txt', 'notes.txt', 'notes.txt.txt']);
+});

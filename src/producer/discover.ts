@@ -1,9 +1,12 @@
 /** All items of a run, in order: scanned files first, then manifest rows; at most `maxFiles` of them (of `only`, when set). */
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import type { RunConfig } from '../shared/config.js';
 import { displayPath } from '../shared/display-path.js';
 import { runFilePathFor } from '../shared/output/run-file.js';
 import { uploadCachePathFor } from '../shared/output/upload-cache.js';
 import type { Item } from './item.js';
+import { classify } from './classify.js';
 import { manifestItems } from './manifest.js';
 import { scan } from './scan.js';
 import { DigestSet } from '../shared/digest-set.js';
@@ -14,11 +17,12 @@ export async function* discover(cfg: RunConfig): AsyncGenerator<Item> {
   let index = 0;
   const limit = cfg.maxFiles ?? Infinity;
   if (limit <= 0) return;
+  const captions = new CaptionFiles(cfg);
   if (cfg.inputs.length) {
     for await (const item of scan({ inputs: cfg.inputs, include: cfg.include, exclude: cfg.exclude, caseSensitive: cfg.caseSensitive, never: [cfg.out, cfg.totalsPath, cfg.estimatePath, runFilePathFor(cfg.out), uploadCachePathFor(cfg.out)], cwd: cfg.cwd })) {
       index++;
       if ((cfg.only && !cfg.only.has(item.path)) || cfg.skip?.has(item.path)) continue;
-      yield alreadyCaptioned({ ...item, index }, cfg) ?? { ...item, index };
+      yield alreadyCaptioned({ ...item, index }, cfg) ?? (await captions.captionOf({ ...item, index })) ?? { ...item, index };
       if (++n >= limit) return;
     }
   }
@@ -41,6 +45,45 @@ function alreadyCaptioned(item: Item, cfg: RunConfig): Item | undefined {
   const caption = source && 'file' in source ? cfg.captioned?.(source.file) : undefined;
   if (caption === undefined) return undefined;
   return { ...item, media: undefined, skip: { code: 'already_captioned', message: `${item.path}: already captioned in ${displayPath(caption, cfg.cwd)} (--skip-captioned)` } };
+}
+
+const MEDIA_KINDS = new Set(['image', 'audio', 'video']);
+
+/**
+ * --skip-captioned over a folder: a `photo.txt` (or `.json`, the sidecar format) beside a `photo.jpg` of the same
+ * folder is that image's caption, not a text input: a skipped row (`is_caption`), nothing sent. Without this, a
+ * folder walked without an include glob sent its hand-written captions as text and paid for them. Sidecars in
+ * --sidecar-dir are not beside the files, so nothing is taken for one there. One folder's listing is kept at a time
+ * (the walk yields a folder's files together).
+ */
+class CaptionFiles {
+  private listing: { dir: string; media: Map<string, string> } | undefined;
+
+  constructor(private readonly cfg: RunConfig) {}
+
+  async captionOf(item: Item): Promise<Item | undefined> {
+    const { cfg } = this;
+    const source = item.media?.type === 'single' ? item.media.source : undefined;
+    if (!cfg.captioned || !cfg.sidecars || cfg.sidecars.dir || !source || !('file' in source)) return undefined;
+    const ext = path.extname(source.file);
+    if (ext.toLowerCase() !== `.${cfg.sidecars.format}`) return undefined;
+    const dir = path.dirname(source.file);
+    const media = (await this.mediaIn(dir)).get(path.basename(source.file, ext));
+    if (media === undefined) return undefined;
+    const message = `${item.path}: the caption of ${displayPath(path.join(dir, media), cfg.cwd)} beside it, not an input (--skip-captioned)`;
+    return { ...item, media: undefined, skip: { code: 'is_caption', message } };
+  }
+
+  /** The media files of a folder by stem (`photo` -> `photo.jpg`). */
+  private async mediaIn(dir: string): Promise<Map<string, string>> {
+    if (this.listing?.dir === dir) return this.listing.media;
+    const media = new Map<string, string>();
+    for (const name of await readdir(dir).catch(() => [])) {
+      if (MEDIA_KINDS.has(classify(name).kind)) media.set(path.basename(name, path.extname(name)), name);
+    }
+    this.listing = { dir, media };
+    return media;
+  }
 }
 
 export interface EachOptions<T> {

@@ -47,6 +47,7 @@ export const ERROR_CODES = {
   symlink_hidden: 'a symlink to a hidden file or folder (hidden files are never inputs)',
   duplicate: 'the same file as another input, reached through a symlink',
   already_captioned: 'a caption file is already beside it, not written by omni-batch (--skip-captioned)',
+  is_caption: 'the caption file of a media file beside it, not an input (--skip-captioned)',
   template_error: 'the prompt template could not be rendered for this item',
   manifest_row_invalid: 'the manifest row could not be used',
   interrupted: 'the run was stopped before this file finished',
