@@ -17,12 +17,14 @@ export async function* discover(cfg: RunConfig): AsyncGenerator<Item> {
   let index = 0;
   const limit = cfg.maxFiles ?? Infinity;
   if (limit <= 0) return;
-  const captions = new CaptionFiles(cfg);
+  // Only a --skip-captioned run with sidecars beside the files looks for hand-made captions among its inputs.
+  const captions = cfg.captioned && cfg.sidecars && !cfg.sidecars.dir ? new CaptionFiles(cfg, cfg.sidecars.format) : undefined;
   if (cfg.inputs.length) {
     for await (const item of scan({ inputs: cfg.inputs, include: cfg.include, exclude: cfg.exclude, caseSensitive: cfg.caseSensitive, never: [cfg.out, cfg.totalsPath, cfg.estimatePath, runFilePathFor(cfg.out), uploadCachePathFor(cfg.out)], cwd: cfg.cwd })) {
       index++;
       if ((cfg.only && !cfg.only.has(item.path)) || cfg.skip?.has(item.path)) continue;
-      yield alreadyCaptioned({ ...item, index }, cfg) ?? (await captions.captionOf({ ...item, index })) ?? { ...item, index };
+      const numbered = { ...item, index };
+      yield alreadyCaptioned(numbered, cfg) ?? (captions && (await captions.captionOf(numbered))) ?? numbered;
       if (++n >= limit) return;
     }
   }
@@ -41,10 +43,16 @@ export async function* discover(cfg: RunConfig): AsyncGenerator<Item> {
  * becomes a skipped row (nothing is sent).
  */
 function alreadyCaptioned(item: Item, cfg: RunConfig): Item | undefined {
-  const source = item.media?.type === 'single' ? item.media.source : undefined;
-  const caption = source && 'file' in source ? cfg.captioned?.(source.file) : undefined;
+  const file = localFile(item);
+  const caption = file === undefined ? undefined : cfg.captioned?.(file);
   if (caption === undefined) return undefined;
   return { ...item, media: undefined, skip: { code: 'already_captioned', message: `${item.path}: already captioned in ${displayPath(caption, cfg.cwd)} (--skip-captioned)` } };
+}
+
+/** The local file of a one-file item; undefined for URLs, frame lists and media lists. */
+function localFile(item: Item): string | undefined {
+  const source = item.media?.type === 'single' ? item.media.source : undefined;
+  return source && 'file' in source ? source.file : undefined;
 }
 
 const MEDIA_KINDS = new Set(['image', 'audio', 'video']);
@@ -59,18 +67,19 @@ const MEDIA_KINDS = new Set(['image', 'audio', 'video']);
 class CaptionFiles {
   private listing: { dir: string; media: Map<string, string> } | undefined;
 
-  constructor(private readonly cfg: RunConfig) {}
+  constructor(
+    private readonly cfg: RunConfig,
+    private readonly format: string,
+  ) {}
 
   async captionOf(item: Item): Promise<Item | undefined> {
-    const { cfg } = this;
-    const source = item.media?.type === 'single' ? item.media.source : undefined;
-    if (!cfg.captioned || !cfg.sidecars || cfg.sidecars.dir || !source || !('file' in source)) return undefined;
-    const ext = path.extname(source.file);
-    if (ext.toLowerCase() !== `.${cfg.sidecars.format}`) return undefined;
-    const dir = path.dirname(source.file);
-    const media = (await this.mediaIn(dir)).get(path.basename(source.file, ext));
+    const file = localFile(item);
+    const ext = file === undefined ? '' : path.extname(file);
+    if (file === undefined || ext.toLowerCase() !== `.${this.format}`) return undefined;
+    const dir = path.dirname(file);
+    const media = (await this.mediaIn(dir)).get(path.basename(file, ext));
     if (media === undefined) return undefined;
-    const message = `${item.path}: the caption of ${displayPath(path.join(dir, media), cfg.cwd)} beside it, not an input (--skip-captioned)`;
+    const message = `${item.path}: the caption of ${displayPath(path.join(dir, media), this.cfg.cwd)} beside it, not an input (--skip-captioned)`;
     return { ...item, media: undefined, skip: { code: 'is_caption', message } };
   }
 
